@@ -1,0 +1,167 @@
+"""Sliding windows (1, 5, 15 minutes) for rates and quantiles, in bounded memory.
+
+A window never touches the hot path: ``Monitor.tick()`` (run by the evaluation loop, or lazily
+by a windowed query) snapshots each series' cumulative state into two rings,
+
+* a fine ring: one snapshot per ``FINE_STEP`` seconds covering the last ~minute, and
+* a coarse ring: one snapshot per ``COARSE_STEP`` seconds covering the last 15+ minutes,
+
+so a counter costs 2 x (~10 + ~17) floats and a histogram ~25 trimmed sketch copies, whatever the
+traffic. A windowed value is "current minus the snapshot nearest to ``now - window``": the rate of
+a counter is its increase over the elapsed time, the quantile of a histogram is the quantile of
+``current.minus(snapshot)`` (DDSketch bins are counts, so subtraction is exact). The window is
+therefore resolved to one snapshot step; the elapsed time used is the real one, not the nominal.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable
+
+from perflayer.monitor._sketch import Sketch
+
+__all__ = ["COARSE_STEP", "FINE_STEP", "WINDOWS", "CounterWindow", "SketchWindow"]
+
+FINE_STEP = 10.0
+FINE_KEEP = 8  # 70-80 s of 10 s snapshots
+COARSE_STEP = 60.0
+COARSE_KEEP = 17  # 16-17 min of 1 min snapshots
+#: The standard windows, in seconds.
+WINDOWS = (60.0, 300.0, 900.0)
+
+
+class _Rings:
+    """Two rings of ``(t, payload)`` snapshots, fine and coarse."""
+
+    __slots__ = ("coarse", "fine")
+
+    def __init__(self) -> None:
+        self.fine: deque[tuple[float, object]] = deque(maxlen=FINE_KEEP)
+        self.coarse: deque[tuple[float, object]] = deque(maxlen=COARSE_KEEP)
+
+    def record(self, t: float, payload: object) -> None:
+        fine, coarse = self.fine, self.coarse
+        if not fine or t - fine[-1][0] >= FINE_STEP * 0.98:
+            fine.append((t, payload))
+        if not coarse or t - coarse[-1][0] >= COARSE_STEP * 0.98:
+            coarse.append((t, payload))
+
+    def base(self, now: float, window: float) -> tuple[float, object] | None:
+        """Return the snapshot nearest to ``now - window`` (None if there is none yet)."""
+        target = now - window
+        best: tuple[float, object] | None = None
+        for ring in (self.fine, self.coarse):
+            for t, p in ring:
+                if t >= now:
+                    continue
+                if best is None or abs(t - target) < abs(best[0] - target):
+                    best = (t, p)
+        return best
+
+    def history(self, fine: bool) -> list[tuple[float, object]]:
+        return list(self.fine if fine else self.coarse)
+
+
+class CounterWindow:
+    """Rings of ``(t, value)`` per label set of one counter family."""
+
+    __slots__ = ("_lock", "_rings")
+
+    def __init__(self) -> None:
+        self._rings: dict[tuple[str, ...], _Rings] = {}
+        self._lock = threading.Lock()
+
+    def record_many(self, t: float, series: Iterable[tuple[tuple[str, ...], float]]) -> None:
+        """Snapshot every series' current value at time ``t``."""
+        with self._lock:
+            for key, v in series:
+                r = self._rings.get(key)
+                if r is None:
+                    r = self._rings[key] = _Rings()
+                r.record(t, v)
+
+    def rate(self, key: tuple[str, ...], now: float, value: float, window: float) -> float | None:
+        """Return the per-second increase of series ``key`` over about ``window`` seconds."""
+        with self._lock:
+            r = self._rings.get(key)
+            b = r.base(now, window) if r is not None else None
+        if b is None:
+            return None
+        t0, v0 = b
+        assert isinstance(v0, float)
+        dt = now - t0
+        if dt <= 0:
+            return None
+        inc = value - v0 if value >= v0 else value  # a reset: count from zero, as Prometheus
+        return inc / dt
+
+    def history(self, key: tuple[str, ...], fine: bool = True) -> list[tuple[float, float]]:
+        """Return the snapshots of ``key`` as ``(t, value)``."""
+        with self._lock:
+            r = self._rings.get(key)
+            return [(t, float(v)) for t, v in r.history(fine)] if r else []  # type: ignore[arg-type]
+
+
+class SketchWindow:
+    """Rings of ``(t, (count, sketch))`` for one histogram series."""
+
+    __slots__ = ("_lock", "_rings")
+
+    def __init__(self) -> None:
+        self._rings = _Rings()
+        self._lock = threading.Lock()
+
+    def record(self, t: float, sketch: Sketch, count: float) -> None:
+        """Snapshot the series' sketch (a copy the caller no longer touches) at time ``t``."""
+        with self._lock:
+            self._rings.record(t, (count, sketch))
+
+    def delta(self, current: Sketch, window: float, now: float | None = None) -> Sketch:
+        """Return the sketch of the values observed in about the last ``window`` seconds."""
+        import time
+
+        t = time.monotonic() if now is None else now
+        with self._lock:
+            b = self._rings.base(t, window)
+        if b is None:
+            return current
+        _, payload = b
+        assert isinstance(payload, tuple)
+        return current.minus(payload[1])
+
+    def rate(self, now: float, count: float, window: float) -> float | None:
+        """Return observations per second over about ``window`` seconds."""
+        with self._lock:
+            b = self._rings.base(now, window)
+        if b is None:
+            return None
+        t0, payload = b
+        assert isinstance(payload, tuple)
+        dt = now - t0
+        if dt <= 0:
+            return None
+        c0 = float(payload[0])
+        return (count - c0 if count >= c0 else count) / dt
+
+    def history(self, fine: bool = True) -> list[tuple[float, float, Sketch]]:
+        """Return the snapshots as ``(t, count, sketch)``."""
+        with self._lock:
+            out = []
+            for t, p in self._rings.history(fine):
+                assert isinstance(p, tuple)
+                out.append((t, float(p[0]), p[1]))
+            return out
+
+    def nbytes(self) -> int:
+        """Return the approximate memory held by the snapshots, in bytes."""
+        with self._lock:
+            seen: set[int] = set()
+            total = 0
+            for ring in (self._rings.fine, self._rings.coarse):
+                for _, p in ring:
+                    assert isinstance(p, tuple)
+                    if id(p[1]) not in seen:
+                        seen.add(id(p[1]))
+                        total += p[1].nbytes()
+            return total
