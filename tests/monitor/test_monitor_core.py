@@ -41,7 +41,7 @@ def test_counter_rejects_negative_and_nan() -> None:
 
 
 def test_labels_positional_and_keyword_are_one_child() -> None:
-    """labels('a','b') and labels(x='a', y='b') return the same child; non-str values are str()'d."""
+    """labels('a','b') and labels(x='a', y='b') are one child; non-str values are str()'d."""
     m = Monitor()
     c = m.counter("perflayer_t_total", "doc", labelnames=("x", "y"))
     a = c.labels("a", "b")
@@ -132,7 +132,7 @@ def test_histogram_quantile_empty_and_bad_q() -> None:
     """An empty histogram's quantile is None; q outside [0, 1] raises naming q."""
     h = Monitor().histogram("perflayer_h", "doc")
     assert h.quantile(0.5) is None
-    with pytest.raises(ValueError, match="1.5"):
+    with pytest.raises(ValueError, match=r"1\.5"):
         h.quantile(1.5)
 
 
