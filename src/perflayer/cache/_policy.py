@@ -6,13 +6,15 @@ policy and the ``make_policy`` factory the cache core builds on.)
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 
 from perflayer.cache._protocols import Policy
 from perflayer.errors import ConfigError
 
-__all__ = ["POLICIES", "LRUPolicy", "make_policy"]
+__all__ = ["POLICIES", "FrequencySketch", "LRUPolicy", "TinyLFUPolicy", "make_policy"]
+
+_NO_KEY = object()
 
 
 def _check_bounds(max_entries: int | None, max_weight: int | None) -> None:
@@ -114,14 +116,519 @@ class LRUPolicy:
         return self._evict(0)
 
 
+# ----------------------------------------------------------------------------------------------
+# W-TinyLFU
+# ----------------------------------------------------------------------------------------------
+
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+_GOLDEN = 0x9E3779B97F4A7C15
+_COUNTER_MAX = 15
+_SAMPLE_FACTOR = 10
+_MIN_CAPACITY = 16
+_PERCENT_WINDOW = 0.01
+_PERCENT_PROTECTED = 0.80
+_CLIMB_RESTART = 0.05
+_CLIMB_STEP = 0.0625
+_CLIMB_DECAY = 0.98
+_TRANSFER_MAX = 1_000
+_READ_BUFFER = 1_024
+
+
+class FrequencySketch:
+    """Estimate how often each key was seen recently: doorkeeper + counters + periodic halving.
+
+    Keys are counted by ``hash(key)``, so non-resident keys are never kept alive.
+    """
+
+    __slots__ = ("_counts", "_door", "_shift", "additions", "capacity", "period")
+
+    def __init__(self, capacity: int) -> None:
+        self._counts: dict[int, int] = {}
+        self.additions = 0
+        self._size(capacity)
+
+    def _size(self, capacity: int) -> None:
+        """Size the doorkeeper and the sample period for about ``capacity`` resident keys."""
+        self.capacity = max(_MIN_CAPACITY, capacity)
+        self.period = _SAMPLE_FACTOR * self.capacity
+        bits = max(10, (8 * self.capacity - 1).bit_length())
+        self._door = bytearray(1 << bits)
+        self._shift = 64 - bits
+
+    def increment(self, key: Hashable) -> None:
+        """Count one access of ``key``."""
+        h = hash(key)
+        counts = self._counts
+        c = counts.get(h)
+        if c is None:
+            # first sighting in this period sets the doorkeeper byte; the second gets a counter
+            i = ((h * _GOLDEN) & _MASK64) >> self._shift
+            door = self._door
+            if door[i]:
+                counts[h] = 1
+            else:
+                door[i] = 1
+        elif c < _COUNTER_MAX:
+            counts[h] = c + 1
+        self.additions += 1
+
+    def frequency(self, key: Hashable) -> int:
+        """Return the estimated recent access count of ``key`` (0..16)."""
+        h = hash(key)
+        return self._counts.get(h, 0) + self._door[((h * _GOLDEN) & _MASK64) >> self._shift]
+
+    def age(self, capacity: int) -> None:
+        """Halve every counter, clear the doorkeeper and resize for ``capacity`` keys."""
+        self._counts = {h: c >> 1 for h, c in self._counts.items() if c > 1}
+        self.additions = 0
+        self._size(capacity)
+
+    def clear(self) -> None:
+        """Forget every count."""
+        self._counts.clear()
+        self._door = bytearray(len(self._door))
+        self.additions = 0
+
+    def __len__(self) -> int:
+        """Return the number of keys holding a counter (seen twice or more this period)."""
+        return len(self._counts)
+
+
+class TinyLFUPolicy:
+    """Adaptive W-TinyLFU: a window LRU, a frequency-gated segmented main LRU, a hill climber.
+
+    >>> p = TinyLFUPolicy(max_entries=100, max_weight=None)
+    >>> p.add("a", 1)
+    []
+    >>> p.hit("a")
+    """
+
+    __slots__ = (
+        "_adjust",
+        "_buf",
+        "_climb_sample",
+        "_hits",
+        "_last_miss",
+        "_misses",
+        "_pmax",
+        "_prev_rate",
+        "_probation",
+        "_protected",
+        "_pw",
+        "_sketch",
+        "_step",
+        "_total",
+        "_where",
+        "_window",
+        "_wmax",
+        "_ww",
+        "adaptive",
+        "hit",
+        "max_entries",
+        "max_weight",
+        "miss",
+    )
+
+    # why: reads are the hot path, so ``hit`` and ``miss`` are the C ``append`` of a bounded
+    # deque (no Python frame, safe without a lock); the buffered reads are replayed in order,
+    # under the caller's lock, at the start of the next write. A full buffer drops its oldest
+    # reads, as Caffeine's read buffer does.
+    hit: Callable[[Hashable], None]
+    miss: Callable[[Hashable], None]
+
+    def __init__(
+        self,
+        max_entries: int | None,
+        max_weight: int | None,
+        *,
+        window: float = _PERCENT_WINDOW,
+        adaptive: bool = True,
+        read_buffer: int = _READ_BUFFER,
+    ) -> None:
+        _check_bounds(max_entries, max_weight)
+        if not isinstance(window, (int, float)) or not 0.0 <= window <= 1.0:
+            raise ConfigError(f"window must be a fraction in [0, 1], got {window!r}")
+        if isinstance(read_buffer, bool) or not isinstance(read_buffer, int) or read_buffer < 1:
+            raise ConfigError(f"read_buffer must be an int >= 1, got {read_buffer!r}")
+        self.max_entries = max_entries
+        self.max_weight = max_weight
+        self.adaptive = adaptive
+        self._window: OrderedDict[Hashable, int] = OrderedDict()
+        self._probation: OrderedDict[Hashable, int] = OrderedDict()
+        self._protected: OrderedDict[Hashable, int] = OrderedDict()
+        # key -> the OrderedDict (region) holding it; the values of the regions are weights
+        self._where: dict[Hashable, OrderedDict[Hashable, int]] = {}
+        self._ww = 0  # window weight
+        self._pw = 0  # protected weight
+        self._total = 0
+        self._buf: deque[Hashable] = deque(maxlen=read_buffer)
+        self.hit = self._buf.append
+        self.miss = self._buf.append
+        self._last_miss: object = _NO_KEY
+        self._sketch = FrequencySketch(self._capacity_hint())
+        self._hits = 0
+        self._misses = 0
+        self._prev_rate = 0.0
+        self._adjust = 0
+        self._wmax = 0
+        self._pmax = 0
+        self._step = 0.0
+        self._climb_sample = 0
+        self._size_regions(window)
+
+    # -- sizing ---------------------------------------------------------------------------------
+
+    def _maximum(self) -> int:
+        """Return the bound regions are sized in: weight if weighted, else entries (0: none)."""
+        if self.max_weight is not None:
+            return self.max_weight
+        return self.max_entries or 0
+
+    def _capacity_hint(self) -> int:
+        """Return about how many keys the cache holds when full (sizes the sketch)."""
+        n = len(self._where) + 64
+        return n if self.max_entries is None else min(self.max_entries, n)
+
+    def _size_regions(self, window: float) -> None:
+        """Split the maximum into window and protected targets; reset the hill climber."""
+        maximum = self._maximum()
+        self._wmax = max(1, round(window * maximum)) if maximum else 0
+        self._pmax = int(_PERCENT_PROTECTED * (maximum - self._wmax))
+        self._step = -_CLIMB_STEP * maximum
+        self._adjust = 0
+        self._hits = self._misses = 0
+        self._prev_rate = 0.0
+        self._climb_sample = self._sketch.period
+
+    @property
+    def window_fraction(self) -> float:
+        """Return the current share of the maximum given to the window (the climber moves it)."""
+        maximum = self._maximum()
+        return self._wmax / maximum if maximum else 1.0
+
+    def __len__(self) -> int:
+        """Return the number of resident keys."""
+        return len(self._where)
+
+    @property
+    def weight(self) -> int:
+        """Return the sum of the resident keys' weights."""
+        return self._total
+
+    def __contains__(self, key: object) -> bool:
+        """Return True if ``key`` is resident."""
+        return key in self._where
+
+    # -- the read buffer ------------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        """Replay the buffered reads: reorder hit keys, count every read in the sketch."""
+        buf = self._buf
+        # why: copy-then-clear is two C calls; a read appended between them is dropped, which
+        # a lossy buffer allows (popleft in a loop would cost a call per read).
+        items = list(buf)
+        buf.clear()
+        where = self._where
+        protected = self._protected
+        probation = self._probation
+        sketch = self._sketch
+        counts = sketch._counts
+        door = sketch._door
+        shift = sketch._shift
+        hits = 0
+        last_miss: object = _NO_KEY
+        for key in items:
+            h = hash(key)
+            c = counts.get(h)
+            if c is None:
+                i = ((h * _GOLDEN) & _MASK64) >> shift
+                if door[i]:
+                    counts[h] = 1
+                else:
+                    door[i] = 1
+            elif c < _COUNTER_MAX:
+                counts[h] = c + 1
+            region = where.get(key)
+            if region is None:
+                last_miss = key
+                continue
+            hits += 1
+            if region is probation:
+                # a second use in main: promote to protected
+                w = probation.pop(key)
+                protected[key] = w
+                where[key] = protected
+                self._pw += w
+                if (self._pw if self.max_weight is not None else len(protected)) > self._pmax:
+                    self._demote_protected()
+            else:
+                region.move_to_end(key)
+        n = len(items)
+        self._hits += hits
+        self._misses += n - hits
+        self._last_miss = last_miss
+        sketch.additions += n
+        if sketch.additions >= sketch.period:
+            sketch.age(self._capacity_hint())
+            self._climb_sample = sketch.period
+        if self.adaptive and self._hits + self._misses >= self._climb_sample:
+            self._climb()
+
+    def _demote_protected(self) -> None:
+        """Move protected LRU keys to probation's MRU end until protected is within its target."""
+        protected = self._protected
+        probation = self._probation
+        where = self._where
+        weighted = self.max_weight is not None
+        while protected and (self._pw if weighted else len(protected)) > self._pmax:
+            k, w = protected.popitem(last=False)
+            self._pw -= w
+            probation[k] = w
+            where[k] = probation
+
+    # -- hill climbing --------------------------------------------------------------------------
+
+    def _climb(self) -> None:
+        """Move window/main capacity in the direction that last raised the hit rate (Caffeine)."""
+        requests = self._hits + self._misses
+        rate = self._hits / requests
+        change = rate - self._prev_rate
+        amount = self._step if change >= 0 else -self._step
+        if abs(change) >= _CLIMB_RESTART:
+            self._step = _CLIMB_STEP * self._maximum() * (1.0 if amount >= 0 else -1.0)
+        else:
+            self._step = _CLIMB_DECAY * amount
+        self._prev_rate = rate
+        self._hits = self._misses = 0
+        self._adjust = int(amount)
+        if self._adjust > 0:
+            self._increase_window()
+        elif self._adjust < 0:
+            self._decrease_window()
+
+    def _increase_window(self) -> None:
+        """Take capacity from protected, and move main's LRU keys into the window."""
+        quota = min(self._adjust, self._pmax)
+        self._pmax -= quota
+        self._wmax += quota
+        self._demote_protected()
+        weighted = self.max_weight is not None
+        where = self._where
+        window = self._window
+        moved = 0
+        while quota > 0 and moved < _TRANSFER_MAX:
+            src = self._probation if self._probation else self._protected
+            if not src:
+                break
+            k, w = src.popitem(last=False)
+            if src is self._protected:
+                self._pw -= w
+            window[k] = w
+            where[k] = window
+            self._ww += w
+            quota -= w if weighted else 1
+            moved += 1
+        # capacity not backed by moved keys goes back to protected, to be retried next climb
+        if quota > 0:
+            self._pmax += quota
+            self._wmax -= quota
+        self._adjust = 0
+
+    def _decrease_window(self) -> None:
+        """Give window capacity to protected, and move the window's LRU keys into probation."""
+        quota = min(-self._adjust, max(0, self._wmax - 1))
+        self._wmax -= quota
+        self._pmax += quota
+        weighted = self.max_weight is not None
+        where = self._where
+        window = self._window
+        probation = self._probation
+        moved = 0
+        while window and (self._ww if weighted else len(window)) > self._wmax:
+            if moved >= _TRANSFER_MAX:
+                break
+            k, w = window.popitem(last=False)
+            self._ww -= w
+            probation[k] = w
+            where[k] = probation
+            moved += 1
+        self._adjust = 0
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def _over(self) -> bool:
+        """Return True while the resident keys exceed a bound."""
+        return (self.max_entries is not None and len(self._where) > self.max_entries) or (
+            self.max_weight is not None and self._total > self.max_weight
+        )
+
+    def _drop(self, key: Hashable, region: OrderedDict[Hashable, int]) -> None:
+        """Remove ``key`` from ``region`` and every tally."""
+        w = region.pop(key)
+        del self._where[key]
+        self._total -= w
+        if region is self._window:
+            self._ww -= w
+        elif region is self._protected:
+            self._pw -= w
+
+    def _evict(self, new_key: object) -> list[Hashable]:
+        """Spill the window into main through the TinyLFU filter; evict until within bounds."""
+        window = self._window
+        probation = self._probation
+        where = self._where
+        sketch = self._sketch
+        weighted = self.max_weight is not None
+        victims: list[Hashable] = []
+        # 1. keys beyond the window's target leave it, oldest first, as admission candidates
+        candidates: list[tuple[Hashable, int]] = []
+        while window and (self._ww if weighted else len(window)) > self._wmax:
+            k, w = window.popitem(last=False)
+            self._ww -= w
+            candidates.append((k, w))
+        # 2. while over a bound, the candidate and main's LRU victim compete on frequency
+        ci = 0
+        nc = len(candidates)
+        while self._over():
+            vk, vregion = self._victim(new_key)
+            if ci < nc:
+                ck, cw = candidates[ci]
+                if vregion is None:
+                    if ck == new_key:
+                        break  # only the new key is left: the core rejects oversized values
+                    del where[ck]
+                    self._total -= cw
+                    victims.append(ck)
+                    ci += 1
+                    continue
+                if ck != new_key and sketch.frequency(ck) <= sketch.frequency(vk):
+                    # rejected: the candidate leaves
+                    del where[ck]
+                    self._total -= cw
+                    victims.append(ck)
+                    ci += 1
+                    continue
+                # admitted: the victim leaves and the candidate enters probation
+                self._drop(vk, vregion)
+                victims.append(vk)
+                probation[ck] = cw
+                where[ck] = probation
+                ci += 1
+                continue
+            if vregion is not None:
+                self._drop(vk, vregion)
+                victims.append(vk)
+                continue
+            # main is empty: evict from the window, never the new key
+            vk = next(iter(window))
+            if vk == new_key:
+                break
+            self._drop(vk, window)
+            victims.append(vk)
+        # 3. candidates not needed to decide anything enter probation
+        for k, w in candidates[ci:]:
+            probation[k] = w
+            where[k] = probation
+        return victims
+
+    def _victim(self, new_key: object) -> tuple[Hashable, OrderedDict[Hashable, int] | None]:
+        """Return main's least valuable key (probation LRU, then protected LRU) but ``new_key``."""
+        for region in (self._probation, self._protected):
+            for k in region:
+                if k != new_key:
+                    return k, region
+        return _NO_KEY, None
+
+    def add(self, key: Hashable, weight: int) -> list[Hashable]:
+        """Insert ``key`` into the window and return the keys to evict (never ``key``)."""
+        if self._buf:
+            self._drain()
+        if key in self._where:
+            return self.update(key, weight)
+        if self._last_miss != key:
+            # a write without a read miss before it is still an access
+            self._sketch.increment(key)
+        self._last_miss = _NO_KEY
+        self._window[key] = weight
+        self._where[key] = self._window
+        self._ww += weight
+        self._total += weight
+        if (self._ww if self.max_weight is not None else len(self._window)) > self._wmax or (
+            self._over()
+        ):
+            return self._evict(key)
+        return []
+
+    def update(self, key: Hashable, weight: int) -> list[Hashable]:
+        """Record a new weight for ``key`` (a write counts as a use) and return keys to evict."""
+        if self._buf:
+            self._drain()
+        region = self._where.get(key)
+        if region is None:
+            return self.add(key, weight)
+        self._sketch.increment(key)
+        old = region[key]
+        region[key] = weight
+        region.move_to_end(key)
+        delta = weight - old
+        self._total += delta
+        if region is self._window:
+            self._ww += delta
+        elif region is self._protected:
+            self._pw += delta
+            self._demote_protected()
+        if self._over() or (self._ww if self.max_weight is not None else len(self._window)) > (
+            self._wmax
+        ):
+            return self._evict(key)
+        return []
+
+    def remove(self, key: Hashable) -> None:
+        """Forget ``key``; unknown keys are ignored."""
+        if self._buf:
+            self._drain()
+        region = self._where.get(key)
+        if region is not None:
+            self._drop(key, region)
+
+    def clear(self) -> None:
+        """Forget every key and every count; keep the bounds and the window share."""
+        self._buf.clear()
+        self._window.clear()
+        self._probation.clear()
+        self._protected.clear()
+        self._where.clear()
+        self._ww = self._pw = self._total = 0
+        self._sketch.clear()
+        self._last_miss = _NO_KEY
+        self._hits = self._misses = 0
+
+    def resize(self, max_entries: int | None, max_weight: int | None) -> list[Hashable]:
+        """Change the bounds (the window keeps its share) and return the keys to evict."""
+        _check_bounds(max_entries, max_weight)
+        if self._buf:
+            self._drain()
+        share = self.window_fraction if self._maximum() else _PERCENT_WINDOW
+        self.max_entries = max_entries
+        self.max_weight = max_weight
+        self._size_regions(share)
+        # the protected target may have shrunk, and the window now counts in other units
+        self._demote_protected()
+        return self._evict(_NO_KEY)
+
+
 def _make_lru(max_entries: int | None, max_weight: int | None) -> Policy:
     return LRUPolicy(max_entries, max_weight)
 
 
-# Factories by name; "tinylfu" is temporarily the LRU policy until the W-TinyLFU policy lands.
+def _make_tinylfu(max_entries: int | None, max_weight: int | None) -> Policy:
+    return TinyLFUPolicy(max_entries, max_weight)
+
+
+# Factories by name, for make_policy.
 POLICIES: dict[str, Callable[[int | None, int | None], Policy]] = {
     "lru": _make_lru,
-    "tinylfu": _make_lru,
+    "tinylfu": _make_tinylfu,
 }
 
 

@@ -1,0 +1,225 @@
+"""Hit-ratio replay: perflayer's policy against its peers and Belady's optimum, on real traces.
+
+Run ``python -m benchmarks.hitratio`` from the repository root. Every trace in ../shared/traces
+and every synthetic trace of ``benchmarks.traces`` is replayed as a cache-aside memo (``get(k)``;
+on a miss ``set(k, v)``) at five cache sizes; hit ratio = hits / accesses, cold misses included.
+
+Columns: ``perflayer`` (TinyLFUPolicy driven through the Policy protocol, as perflayer.Cache
+drives it), ``LRU`` and ``LFU`` (cachetools), ``theine`` (theine_core's Rust W-TinyLFU, replayed
+without theine's lossy Python buffers), ``ARC``, ``LIRS`` and ``S3FIFO`` (benchmarks/policies,
+from their papers) and ``OPT`` (Belady's optimum with bypass, exact).
+
+Options: ``--only NAME`` (repeatable) replays a subset of traces; ``--no-synthetic`` skips the
+generated traces; ``--markdown PATH`` writes the tables as Markdown; ``--cost`` measures the
+per-call cost of the policy's hot path instead (see ``benchmarks.hitratio.cost``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Hashable, Sequence
+from typing import Protocol
+
+import cachetools
+from theine_core import TlfuCore, spread
+
+from benchmarks.policies import ARC, LIRS, S3FIFO, belady_hits
+from benchmarks.traces import Trace, real_traces, synthetic_traces
+from perflayer.cache._policy import TinyLFUPolicy
+from perflayer.cache._protocols import Policy
+
+__all__ = ["PEERS", "main", "replay"]
+
+
+class Sim(Protocol):
+    """A cache simulator: ``access(key)`` returns True on a hit."""
+
+    def access(self, key: Hashable) -> bool: ...
+
+
+class PolicySim:
+    """Drive a perflayer Policy as perflayer.Cache does: hit/miss on reads, add on a miss."""
+
+    def __init__(self, policy: Policy, capacity: int) -> None:
+        self.policy = policy
+        self.capacity = capacity
+        self.resident: set[Hashable] = set()
+
+    def access(self, key: Hashable) -> bool:
+        res = self.resident
+        if key in res:
+            self.policy.hit(key)
+            return True
+        self.policy.miss(key)
+        victims = self.policy.add(key, 1)
+        for v in victims:
+            res.remove(v)
+        res.add(key)
+        if len(res) > self.capacity or key in victims:
+            raise AssertionError(f"policy broke its bound at key {key!r}")
+        return False
+
+
+class CachetoolsSim:
+    """A cachetools cache used as a memo."""
+
+    def __init__(self, cls: type[cachetools.Cache[Hashable, int]], capacity: int) -> None:
+        self.cache = cls(maxsize=capacity)
+
+    def access(self, key: Hashable) -> bool:
+        c = self.cache
+        if c.get(key) is not None:
+            return True
+        c[key] = 1
+        return False
+
+
+class TheineSim:
+    """theine's Rust W-TinyLFU core, fed every access synchronously."""
+
+    def __init__(self, capacity: int) -> None:
+        self.core = TlfuCore(capacity)
+        self.resident: set[int] = set()
+
+    def access(self, key: Hashable) -> bool:
+        h = spread(hash(key))
+        if h in self.resident:
+            self.core.access([h])
+            return True
+        self.resident.add(h)
+        for v in self.core.set([(h, 0)]):
+            self.resident.discard(v)
+        return False
+
+
+PEERS: dict[str, Callable[[int], Sim]] = {
+    "perflayer": lambda c: PolicySim(TinyLFUPolicy(c, None), c),
+    "LRU": lambda c: CachetoolsSim(cachetools.LRUCache, c),
+    "LFU": lambda c: CachetoolsSim(cachetools.LFUCache, c),
+    "theine": TheineSim,
+    "ARC": ARC,
+    "LIRS": LIRS,
+    "S3FIFO": S3FIFO,
+}
+BAR_PEERS = ("LRU", "LFU", "theine", "ARC", "LIRS", "S3FIFO")
+
+
+def replay(make: Callable[[int], Sim], keys: Sequence[Hashable], capacity: int) -> float:
+    """Return the hit ratio (in %) of one simulator on one trace."""
+    sim = make(capacity)
+    access = sim.access
+    hits = 0
+    for k in keys:
+        if access(k):
+            hits += 1
+    return 100.0 * hits / len(keys)
+
+
+def run(traces: list[Trace], names: Sequence[str]) -> dict[tuple[str, int], dict[str, float]]:
+    """Replay every trace at every size with every simulator; return hit ratios in %."""
+    out: dict[tuple[str, int], dict[str, float]] = {}
+    for t in traces:
+        for size in t.sizes:
+            row = {name: replay(PEERS[name], t.keys, size) for name in names}
+            row["OPT"] = 100.0 * belady_hits(t.keys, size) / len(t.keys)
+            out[(t.name, size)] = row
+            print(
+                f"{t.name:20} {size:>6} " + " ".join(f"{n}={v:5.2f}" for n, v in row.items()),
+                file=sys.stderr,
+            )
+    return out
+
+
+def render(
+    traces: list[Trace], results: dict[tuple[str, int], dict[str, float]], names: Sequence[str]
+) -> tuple[str, list[str]]:
+    """Return the Markdown tables and the list of bar violations."""
+    lines: list[str] = []
+    cols = [*names, "OPT"]
+    violations: list[str] = []
+    gaps: dict[str, list[float]] = {n: [] for n in names}
+    for t in traces:
+        lines.append(f"### {t.name} ({len(t.keys):,} accesses, {t.distinct:,} keys, {t.source})")
+        lines.append("")
+        lines.append("| size | " + " | ".join(cols) + " | perflayer - best peer |")
+        lines.append("|---:|" + "---:|" * len(cols) + "---:|")
+        for size in t.sizes:
+            row = results[(t.name, size)]
+            best = max(row[p] for p in BAR_PEERS if p in row)
+            margin = row["perflayer"] - best if "perflayer" in row else 0.0
+            if margin < -1.0:
+                violations.append(f"{t.name}@{size}: {margin:+.2f} points vs best peer")
+            for n in names:
+                gaps[n].append(row["OPT"] - row[n])
+            top = max(row[n] for n in names)
+            cells = [
+                f"**{row[n]:.2f}**" if row[n] == top and n in names else f"{row[n]:.2f}"
+                for n in cols
+            ]
+            lines.append(f"| {size} | " + " | ".join(cells) + f" | {margin:+.2f} |")
+        lines.append("")
+    lines.append("### Mean gap to the optimum (points, lower is better)")
+    lines.append("")
+    lines.append("| " + " | ".join(names) + " |")
+    lines.append("|" + "---:|" * len(names))
+    lines.append("| " + " | ".join(f"{statistics.fmean(gaps[n]):.2f}" for n in names) + " |")
+    lines.append("")
+    return "\n".join(lines), violations
+
+
+def machine() -> str:
+    """Describe the machine in one line."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import os
+
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the replay and print the tables; exit 1 if a bar is missed."""
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.hitratio")
+    ap.add_argument("--only", action="append", default=[], help="replay only this trace")
+    ap.add_argument("--no-synthetic", action="store_true", help="skip the synthetic traces")
+    ap.add_argument("--policies", default=",".join(PEERS), help="comma-separated columns")
+    ap.add_argument("--markdown", help="write the tables to this file")
+    ap.add_argument("--cost", action="store_true", help="measure per-call policy cost instead")
+    args = ap.parse_args(argv)
+    if args.cost:
+        from benchmarks.hitratio_cost import main as cost_main
+
+        return cost_main()
+    traces = real_traces()
+    if not args.no_synthetic:
+        traces += synthetic_traces()
+    if args.only:
+        traces = [t for t in traces if t.name in args.only]
+    names = [n for n in args.policies.split(",") if n]
+    t0 = time.perf_counter()
+    results = run(traces, names)
+    text, violations = render(traces, results, names)
+    print(text)
+    print(f"replayed in {time.perf_counter() - t0:.0f} s on {machine()}")
+    if violations:
+        print("bar missed (more than 1 point below the best peer):")
+        for v in violations:
+            print("  " + v)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(text)
+    return 1 if violations else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
