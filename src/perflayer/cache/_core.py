@@ -1,0 +1,1311 @@
+"""The in-process cache: redis-py's string/keyspace commands over a dict of entries.
+
+Layout: ``_data`` maps each key (always ``str``; bytes keys are decoded with UTF-8 +
+surrogateescape, so ``b"a"`` and ``"a"`` are one key as in Redis) to an ``_Entry``. The policy
+(``make_policy``) owns only the eviction order. Expiry is Redis': lazy on access, plus an
+amortized active step on every write that pops a few due keys from a heap of deadlines (no
+thread); ``AsyncCache.start_expiry()`` adds an optional asyncio task.
+
+Concurrency: writes take one ``threading.Lock``. A read hit takes no lock: it appends the entry
+to a read buffer (``list.append`` is atomic under the GIL) that is drained into the policy and
+the hit counters under the lock, before every write and every 64 reads, as Caffeine does. Since
+every write drains first, the policy sees reads and writes in program order in one thread.
+"""
+
+from __future__ import annotations
+
+import datetime
+import heapq
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from typing import Any
+
+from perflayer.cache._levels import CacheLevel
+from perflayer.cache._protocols import Policy
+from perflayer.cache._size import entry_weight
+from perflayer.cache._strings import (
+    ERR_NOT_INT,
+    ERR_OVERFLOW,
+    ERR_WRONGTYPE,
+    INT64_MAX,
+    INT64_MIN,
+    as_bytes,
+    expiry_arg,
+    glob_match,
+    incr_float,
+    parse_int64,
+    to_redis_int,
+)
+from perflayer.errors import CacheKeyError, CacheValueTooLarge, ConfigError, ResponseError
+
+__all__ = ["Cache", "LevelStats"]
+
+_time = time.time
+_MISSING: Any = object()
+_READ_BUFFER = 64  # reads buffered before a drain into the policy
+
+
+def _now_ms() -> int:
+    """Return wall-clock milliseconds, as Redis' ``mstime()``."""
+    return int(_time() * 1000)
+
+
+class LevelStats:
+    """The int counters of one level; ``Cache.stats()`` and the monitor read these."""
+
+    __slots__ = (
+        "bytes",
+        "entries",
+        "evicted_deleted",
+        "evicted_expired",
+        "evicted_size",
+        "hits",
+        "level",
+        "misses",
+    )
+
+    def __init__(self, level: CacheLevel) -> None:
+        self.level = level
+        self.hits = 0
+        self.misses = 0
+        self.evicted_size = 0
+        self.evicted_expired = 0
+        self.evicted_deleted = 0
+        self.entries = 0
+        self.bytes = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the counters as a dict (the shape of ``stats()``)."""
+        lookups = self.hits + self.misses
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "hit_rate": self.hits / lookups if lookups else 0.0,
+            "evictions": {
+                "size": self.evicted_size,
+                "expired": self.evicted_expired,
+                "deleted": self.evicted_deleted,
+            },
+            "entries": self.entries,
+            "bytes": self.bytes,
+        }
+
+
+class _Entry:
+    """One stored value with its expiry (ms since the epoch, 0 = none), level, weight, tags."""
+
+    __slots__ = ("expire", "key", "lvl", "tags", "value", "weight")
+
+    def __init__(
+        self,
+        key: str,
+        value: Any,
+        expire: int,
+        lvl: LevelStats,
+        weight: int,
+        tags: tuple[str, ...] | None,
+    ) -> None:
+        self.key = key
+        self.value = value
+        self.expire = expire
+        self.lvl = lvl
+        self.weight = weight
+        self.tags = tags
+
+
+def _bad_key(name: object) -> CacheKeyError:
+    return CacheKeyError(f"cache keys must be str or bytes, got {type(name).__name__}: {name!r}")
+
+
+def _key(name: object) -> str:
+    """Return the canonical str key for ``name`` or raise CacheKeyError."""
+    cls = name.__class__
+    if cls is str:
+        return name  # type: ignore[return-value]
+    if isinstance(name, (bytes, bytearray, memoryview)):
+        return bytes(name).decode("utf-8", "surrogateescape")
+    if isinstance(name, str):
+        return str(name)
+    raise _bad_key(name)
+
+
+def _list_or_args(keys: Any, args: tuple[Any, ...]) -> list[Any]:
+    """Mirror redis-py's ``list_or_args``."""
+    if isinstance(keys, (str, bytes)):
+        out = [keys]
+    else:
+        try:
+            out = list(keys)
+        except TypeError:
+            out = [keys]
+    out.extend(args)
+    return out
+
+
+class Cache:
+    """An in-process, thread-safe cache with redis-py's string and keyspace commands.
+
+    Values are any Python object. ``decode_responses=None`` (the default) returns values as
+    stored; ``False``/``True`` make str, bytes, int and float values behave byte-for-byte like
+    a redis-py client with that setting (stored as bytes / str).
+
+    >>> c = Cache(max_entries=1000)
+    >>> c.set("user:1", {"name": "Ada"}, ex=60, level=CacheLevel.MCP_RESPONSES)
+    True
+    >>> c.get("user:1")
+    {'name': 'Ada'}
+    >>> c.incr("hits"), c.incrby("hits", 5)
+    (1, 6)
+    """
+
+    def __init__(
+        self,
+        max_entries: int | None = None,
+        max_bytes: int | None = None,
+        *,
+        policy: str = "tinylfu",
+        decode_responses: bool | None = None,
+        levels: Iterable[CacheLevel] = (),
+        name: str = "default",
+        monitor: Any = None,
+        metrics: bool = True,
+    ) -> None:
+        for bound_name, bound in (("max_entries", max_entries), ("max_bytes", max_bytes)):
+            if bound is not None and (
+                isinstance(bound, bool) or not isinstance(bound, int) or bound < 1
+            ):
+                raise ConfigError(f"{bound_name} must be a positive int or None, got {bound!r}")
+        if decode_responses not in (None, True, False):
+            raise ConfigError(
+                f"decode_responses must be None, True or False, got {decode_responses!r}"
+            )
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"cache name must be a non-empty str, got {name!r}")
+        from perflayer.cache._policy import make_policy
+
+        self.name = name
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.policy_name = policy
+        self._policy: Policy = make_policy(policy, max_entries, max_bytes)
+        self._decode = decode_responses
+        self._lock = threading.Lock()
+        self._data: dict[str, _Entry] = {}
+        self._reads: list[_Entry] = []
+        self._expiry_heap: list[tuple[int, str]] = []
+        self._tags: dict[str, set[str]] = {}
+        self._levels: dict[str, LevelStats] = {}
+        for preset in CacheLevel.presets():
+            self._levels[preset.name] = LevelStats(preset)
+        for lvl in levels:
+            self._level_stats(lvl)
+        self._default = self._levels["default"]
+        self._scans: dict[int, list[str]] = {}
+        self._scan_seq = 0
+        # why: bound once, so the hot paths do a local call instead of two attribute loads.
+        self._policy_hit = self._policy.hit
+        self._policy_miss = self._policy.miss
+        if metrics:
+            from perflayer.cache._metrics import register_cache
+
+            register_cache(self, monitor)
+
+    # ------------------------------------------------------------------ internals
+
+    def _norm(self, value: Any) -> Any:
+        """Return ``value`` as stored: unchanged, or as bytes/str in redis-mirror mode."""
+        decode = self._decode
+        if decode is None:
+            return value
+        raw = as_bytes(value)
+        if raw is None:
+            if isinstance(value, bool):
+                raise ConfigError(
+                    "Invalid input of type: 'bool'. Convert to a bytes, string, int or float "
+                    f"first: {value!r}"
+                )
+            return value
+        if decode:
+            try:
+                return raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return raw
+        return raw
+
+    def _out_key(self, key: str) -> str | bytes:
+        """Return a key as KEYS/SCAN report it (bytes when decode_responses=False)."""
+        if self._decode is False:
+            return key.encode("utf-8", "surrogateescape")
+        return key
+
+    def _out_str(self, text: str) -> str | bytes:
+        if self._decode is False:
+            return text.encode()
+        return text
+
+    def _level_stats(self, level: CacheLevel | str | None) -> LevelStats:
+        """Return the stats of ``level``, registering a new CacheLevel on first use."""
+        if level is None:
+            return self._default
+        if isinstance(level, CacheLevel):
+            ls = self._levels.get(level.name)
+            if ls is None:
+                ls = LevelStats(level)
+                self._levels[level.name] = ls
+            elif ls.level != level:
+                raise ConfigError(
+                    f"level name {level.name!r} is already defined as {ls.level!r}, got {level!r}"
+                )
+            return ls
+        if isinstance(level, str):
+            ls = self._levels.get(level)
+            if ls is None:
+                raise ConfigError(
+                    f"unknown cache level {level!r}; known levels: {sorted(self._levels)}"
+                )
+            return ls
+        raise ConfigError(f"level must be a CacheLevel or a level name, got {level!r}")
+
+    def add_level(self, level: CacheLevel) -> None:
+        """Register a user-defined level so it can be named by string in ``set(level=...)``."""
+        if not isinstance(level, CacheLevel):
+            raise ConfigError(f"add_level() takes a CacheLevel, got {level!r}")
+        self._level_stats(level)
+
+    def _drain(self) -> None:
+        """Feed buffered read hits to the policy and the hit counters (lock held)."""
+        reads = self._reads
+        n = len(reads)
+        if not n:
+            return
+        batch = reads[:n]
+        # why: slice-delete, not clear(): readers may append while we drain, without the lock.
+        del reads[:n]
+        data_get = self._data.get
+        hit = self._policy_hit
+        for e in batch:
+            e.lvl.hits += 1
+            if data_get(e.key) is e:
+                hit(e.key)
+
+    def _try_drain(self) -> None:
+        """Drain the read buffer if the lock is free; a busy writer will drain it anyway."""
+        lock = self._lock
+        if lock.acquire(False):
+            try:
+                self._drain()
+            finally:
+                lock.release()
+
+    def _unlink(self, key: str, e: _Entry) -> None:
+        """Remove ``e`` from the dict, tag index and level counters (lock held)."""
+        del self._data[key]
+        lvl = e.lvl
+        lvl.entries -= 1
+        lvl.bytes -= e.weight
+        if e.tags:
+            tags = self._tags
+            for t in e.tags:
+                s = tags.get(t)
+                if s is not None:
+                    s.discard(key)
+                    if not s:
+                        del tags[t]
+
+    def _remove(self, key: str, e: _Entry, reason: str) -> None:
+        """Remove a resident entry for ``reason`` ("expired" or "deleted"; lock held)."""
+        self._unlink(key, e)
+        self._policy.remove(key)
+        if reason == "expired":
+            e.lvl.evicted_expired += 1
+        else:
+            e.lvl.evicted_deleted += 1
+
+    def _evict(self, victims: list[Hashable]) -> None:
+        """Drop keys the policy chose to evict for size (lock held)."""
+        data = self._data
+        for k in victims:
+            e = data.get(k)  # type: ignore[call-overload]
+            if e is not None:
+                self._unlink(k, e)  # type: ignore[arg-type]
+                e.lvl.evicted_size += 1
+
+    def _live(self, key: str, now: int | None = None) -> _Entry | None:
+        """Return the live entry of ``key``, expiring it lazily (lock held)."""
+        e = self._data.get(key)
+        if e is None:
+            return None
+        exp = e.expire
+        if exp:
+            if now is None:
+                now = _now_ms()
+            if exp < now:
+                self._remove(key, e, "expired")
+                return None
+        return e
+
+    def _active_expire(self, now: int, budget: int = 16) -> int:
+        """Pop up to ``budget`` due deadlines and expire their keys (lock held)."""
+        heap = self._expiry_heap
+        data = self._data
+        done = 0
+        while heap and heap[0][0] < now and done < budget:
+            when, key = heapq.heappop(heap)
+            e = data.get(key)
+            if e is not None and e.expire == when:
+                self._remove(key, e, "expired")
+                done += 1
+        # why: stale heap items (overwritten or persisted keys) are skipped lazily; rebuild when
+        # they dominate so the heap stays O(live keys with a TTL).
+        if len(heap) > 64 and len(heap) > 2 * len(data):
+            self._expiry_heap = [(e.expire, k) for k, e in data.items() if e.expire]
+            heapq.heapify(self._expiry_heap)
+        return done
+
+    def _store(
+        self,
+        key: str,
+        value: Any,
+        expire: int,
+        lvl: LevelStats,
+        tags: tuple[str, ...] | None,
+        weight: int,
+        existing: _Entry | None,
+    ) -> None:
+        """Write one entry and run eviction + the active expiry step (lock held)."""
+        if existing is not None:
+            if existing.tags and existing.tags != tags:
+                self._untag(key, existing.tags)
+            old = existing.lvl
+            if old is not lvl:
+                old.entries -= 1
+                old.bytes -= existing.weight
+                lvl.entries += 1
+                lvl.bytes += weight
+            else:
+                lvl.bytes += weight - existing.weight
+            old_weight = existing.weight
+            existing.value = value
+            existing.expire = expire
+            existing.lvl = lvl
+            existing.weight = weight
+            existing.tags = tags
+            if weight == old_weight:
+                # why: an overwrite that keeps the weight changes no bound, so to the policy it
+                # is only a use of the key: one O(1) hit instead of update()'s bookkeeping.
+                self._policy_hit(key)
+                victims: list[Hashable] = []
+            else:
+                victims = self._policy.update(key, weight)
+        else:
+            e = _Entry(key, value, expire, lvl, weight, tags)
+            self._data[key] = e
+            lvl.entries += 1
+            lvl.bytes += weight
+            victims = self._policy.add(key, weight)
+        if tags:
+            index = self._tags
+            for t in tags:
+                s = index.get(t)
+                if s is None:
+                    index[t] = {key}
+                else:
+                    s.add(key)
+        if victims:
+            self._evict(victims)
+        if expire:
+            heapq.heappush(self._expiry_heap, (expire, key))
+        heap = self._expiry_heap
+        if heap and heap[0][0] < _time() * 1000:
+            self._active_expire(_now_ms())
+
+    def _untag(self, key: str, tags: tuple[str, ...]) -> None:
+        index = self._tags
+        for t in tags:
+            s = index.get(t)
+            if s is not None:
+                s.discard(key)
+                if not s:
+                    del index[t]
+
+    def _weigh(self, key: str, value: Any) -> int:
+        """Return the weight of an entry, or raise CacheValueTooLarge before anything changes."""
+        w = entry_weight(key, value)
+        mb = self.max_bytes
+        if mb is not None and w > mb:
+            raise CacheValueTooLarge(
+                f"value for key {key!r} is ~{w} bytes (estimated), over max_bytes={mb}"
+            )
+        return w
+
+    @staticmethod
+    def _check_tags(tags: Iterable[str] | None) -> tuple[str, ...] | None:
+        if tags is None:
+            return None
+        if isinstance(tags, (str, bytes)):
+            raise ConfigError(f"tags must be an iterable of str, not a single string: {tags!r}")
+        out = tuple(tags)
+        for t in out:
+            if not isinstance(t, str):
+                raise ConfigError(f"tags must be str, got {t!r}")
+        return out or None
+
+    def _level_expire(self, lvl: LevelStats, now: int) -> int:
+        ttl = lvl.level.ttl
+        return now + int(ttl * 1000) if ttl is not None else 0
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, name: Any) -> Any:
+        """Return the value at ``name``, or None (GET)."""
+        try:
+            e = self._data[name]
+        except (KeyError, TypeError):
+            # why: try/except is free in 3.11 when nothing is raised; misses pay for it.
+            return self._get_miss(name)
+        exp = e.expire
+        # why: most entries carry no TTL; they skip the clock read entirely.
+        if exp and exp < _time() * 1000:
+            return self._get_expired(name, e)
+        reads = self._reads
+        reads.append(e)
+        # why: the policy sees reads in batches (one lock per 64 reads, none on this path).
+        if len(reads) >= _READ_BUFFER:
+            self._try_drain()
+        return e.value
+
+    def _get_miss(self, name: Any) -> Any:
+        if name.__class__ is not str:
+            key = _key(name)
+            if key in self._data:
+                return self.get(key)
+            name = key
+        with self._lock:
+            self._drain()
+            self._default.misses += 1
+            self._policy_miss(name)
+        return None
+
+    def _get_expired(self, name: str, e: _Entry) -> Any:
+        with self._lock:
+            self._drain()
+            live = self._live(name)
+            if live is not None:
+                self._reads.append(live)
+                return live.value
+            self._default.misses += 1
+            self._policy_miss(name)
+        return None
+
+    def _peek(self, key: str, lvl: LevelStats | None = None) -> Any:
+        """Return the value or ``_MISSING``; a miss counts on ``lvl`` (memoize's lookup)."""
+        e = self._data.get(key)
+        if e is not None and not (e.expire and e.expire < _time() * 1000):
+            reads = self._reads
+            reads.append(e)
+            if len(reads) >= _READ_BUFFER:
+                self._try_drain()
+            return e.value
+        with self._lock:
+            self._drain()
+            e = self._live(key)
+            if e is not None:
+                self._reads.append(e)
+                return e.value
+            (lvl or self._default).misses += 1
+            self._policy_miss(key)
+        return _MISSING
+
+    def _quiet(self, key: str) -> Any:
+        """Return the live value or ``_MISSING`` without counting a hit or a miss."""
+        with self._lock:
+            e = self._live(key)
+            return _MISSING if e is None else e.value
+
+    def mget(self, keys: Any, *args: Any) -> list[Any]:
+        """Return the values at ``keys`` (None for missing ones) (MGET)."""
+        names = _list_or_args(keys, args)
+        return [self.get(_key(k)) for k in names]
+
+    def exists(self, *names: Any) -> int:
+        """Return how many of ``names`` exist, counting repeats (EXISTS)."""
+        if not names:
+            raise ResponseError("wrong number of arguments for 'exists' command")
+        keys = [_key(n) for n in names]
+        with self._lock:
+            now = _now_ms()
+            return sum(1 for k in keys if self._live(k, now) is not None)
+
+    def ttl(self, name: Any) -> int:
+        """Return the remaining seconds to live, -1 without expiry, -2 if missing (TTL)."""
+        pttl = self.pttl(name)
+        if pttl < 0:
+            return pttl
+        return (pttl + 500) // 1000
+
+    def pttl(self, name: Any) -> int:
+        """Return the remaining milliseconds to live, -1 / -2 as TTL (PTTL)."""
+        key = _key(name)
+        with self._lock:
+            now = _now_ms()
+            e = self._live(key, now)
+            if e is None:
+                return -2
+            if not e.expire:
+                return -1
+            return max(0, e.expire - now)
+
+    def strlen(self, name: Any) -> int:
+        """Return the length in bytes of the string value at ``name`` (STRLEN)."""
+        key = _key(name)
+        with self._lock:
+            e = self._live(key)
+            if e is None:
+                return 0
+            raw = as_bytes(e.value)
+        if raw is None:
+            raise ResponseError(ERR_WRONGTYPE)
+        return len(raw)
+
+    def type(self, name: Any) -> str | bytes:
+        """Return "string" for str/bytes/int/float values, "object" for others, "none" (TYPE)."""
+        key = _key(name)
+        with self._lock:
+            e = self._live(key)
+        if e is None:
+            return self._out_str("none")
+        return self._out_str("string" if as_bytes(e.value) is not None else "object")
+
+    def dbsize(self) -> int:
+        """Return the number of live keys (DBSIZE; expired keys are purged first)."""
+        with self._lock:
+            self._purge_expired()
+            return len(self._data)
+
+    def __len__(self) -> int:
+        """Return the number of stored keys (expired ones not yet purged included)."""
+        return len(self._data)
+
+    def __contains__(self, name: object) -> bool:
+        """Return True if ``name`` is a live key."""
+        try:
+            key = _key(name)
+        except CacheKeyError:
+            return False
+        with self._lock:
+            return self._live(key) is not None
+
+    def _purge_expired(self) -> int:
+        now = _now_ms()
+        dead = [k for k, e in self._data.items() if e.expire and e.expire < now]
+        for k in dead:
+            self._remove(k, self._data[k], "expired")
+        return len(dead)
+
+    def keys(self, pattern: Any = "*") -> list[str | bytes]:
+        """Return every live key matching the Redis glob ``pattern`` (KEYS)."""
+        pat = _pattern(pattern)
+        with self._lock:
+            self._purge_expired()
+            keys = list(self._data)
+        return [self._out_key(k) for k in keys if _match(pat, k)]
+
+    def scan(
+        self,
+        cursor: int = 0,
+        match: Any = None,
+        count: int | None = None,
+        _type: str | None = None,
+        **kwargs: Any,
+    ) -> tuple[int, list[str | bytes]]:
+        """Return ``(next_cursor, keys)``; cursor 0 ends a full iteration (SCAN).
+
+        Every key present for the whole iteration is returned exactly once; the cursor walks
+        a snapshot of the key list taken at cursor 0, skipping keys deleted since.
+        """
+        if isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0:
+            raise ResponseError("invalid cursor")
+        step = 10 if count is None else count
+        if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+            raise ResponseError("syntax error" if step == 0 else ERR_NOT_INT)
+        pat = None if match is None else _pattern(match)
+        with self._lock:
+            scan_id, pos = cursor >> 32, cursor & 0xFFFFFFFF
+            snap = self._scans.get(scan_id) if cursor else None
+            if snap is None:
+                self._purge_expired()
+                self._scan_seq += 1
+                scan_id = self._scan_seq
+                snap = list(self._data)
+                self._scans[scan_id] = snap
+                # why: bound the snapshots kept for abandoned iterations.
+                while len(self._scans) > 32:
+                    del self._scans[next(iter(self._scans))]
+                if not cursor:
+                    pos = 0
+            chunk = snap[pos : pos + step]
+            pos += len(chunk)
+            now = _now_ms()
+            live = [k for k in chunk if self._live(k, now) is not None]
+            if pos >= len(snap):
+                self._scans.pop(scan_id, None)
+                next_cursor = 0
+            else:
+                next_cursor = (scan_id << 32) | pos
+        if _type is not None:
+            t = _type.decode() if isinstance(_type, (bytes, bytearray)) else str(_type)
+            if t.lower() != "string":
+                live = []
+        if pat is not None:
+            live = [k for k in live if _match(pat, k)]
+        return next_cursor, [self._out_key(k) for k in live]
+
+    def scan_iter(
+        self,
+        match: Any = None,
+        count: int | None = None,
+        _type: str | None = None,
+        **kwargs: Any,
+    ) -> Iterator[str | bytes]:
+        """Yield every key matching ``match`` with repeated SCAN calls."""
+        cursor = -1
+        while cursor != 0:
+            cursor, keys = self.scan(max(cursor, 0), match, count, _type)
+            yield from keys
+
+    # ------------------------------------------------------------------ writes
+
+    def set(
+        self,
+        name: Any,
+        value: Any,
+        ex: int | datetime.timedelta | None = None,
+        px: int | datetime.timedelta | None = None,
+        nx: bool = False,
+        xx: bool = False,
+        keepttl: bool = False,
+        get: bool = False,
+        exat: int | datetime.datetime | None = None,
+        pxat: int | datetime.datetime | None = None,
+        *,
+        level: CacheLevel | str | None = None,
+        tags: Iterable[str] | None = None,
+    ) -> Any:
+        """Set ``name`` to ``value``; True, or None when NX/XX blocked it (SET).
+
+        ``level`` picks a level (its TTL applies when no expiry is given); ``tags`` attach
+        invalidation tags. With ``get=True`` return the old value instead.
+        """
+        key = name if name.__class__ is str else _key(name)
+        if self._decode is not None:
+            value = self._norm(value)
+        if (
+            ex is None
+            and px is None
+            and exat is None
+            and pxat is None
+            and level is None
+            and tags is None
+            and not (nx or xx or keepttl or get)
+        ):
+            # why: the plain SET is the common case; it skips option parsing entirely.
+            weight = self._weigh(key, value)
+            with self._lock:
+                if self._reads:
+                    self._drain()
+                e = self._data.get(key)
+                self._store(key, value, 0, self._default, None, weight, e)
+            return True
+        return self._set_slow(key, value, ex, px, nx, xx, keepttl, get, exat, pxat, level, tags)
+
+    def _expiry_from_options(
+        self,
+        cmd: str,
+        ex: Any,
+        px: Any,
+        exat: Any,
+        pxat: Any,
+        now: int,
+    ) -> int | None:
+        """Return the absolute expiry in ms for ex/px/exat/pxat, or None if none was given."""
+        invalid = ResponseError(f"invalid expire time in '{cmd}' command")
+        if ex is not None:
+            secs = expiry_arg(ex, 1000, "ex")
+            if secs <= 0 or secs > INT64_MAX // 1000:
+                raise invalid
+            when = now + secs * 1000
+        elif px is not None:
+            ms = expiry_arg(px, 1, "px")
+            if ms <= 0:
+                raise invalid
+            when = now + ms
+        elif exat is not None:
+            if isinstance(exat, datetime.datetime):
+                exat = int(exat.timestamp())
+            secs = to_redis_int(exat)
+            if secs <= 0 or secs > INT64_MAX // 1000:
+                raise invalid
+            when = secs * 1000
+        elif pxat is not None:
+            if isinstance(pxat, datetime.datetime):
+                pxat = int(pxat.timestamp() * 1000)
+            when = to_redis_int(pxat)
+            if when <= 0:
+                raise invalid
+        else:
+            return None
+        if when > INT64_MAX:
+            raise invalid
+        return when
+
+    def _set_slow(
+        self,
+        key: str,
+        value: Any,
+        ex: Any,
+        px: Any,
+        nx: bool,
+        xx: bool,
+        keepttl: bool,
+        get: bool,
+        exat: Any,
+        pxat: Any,
+        level: CacheLevel | str | None,
+        tags: Iterable[str] | None,
+    ) -> Any:
+        if sum(x is not None for x in (ex, px, exat, pxat)) + bool(keepttl) > 1:
+            raise ConfigError(
+                "``ex``, ``px``, ``exat``, ``pxat``, and ``keepttl`` are mutually exclusive."
+            )
+        if nx and xx:
+            raise ConfigError(
+                "``nx``, ``xx``, ``ifeq``, ``ifne``, ``ifdeq``, ``ifdne`` are mutually exclusive."
+            )
+        lvl = self._level_stats(level)
+        tag_tuple = self._check_tags(tags)
+        now = _now_ms()
+        when = self._expiry_from_options("set", ex, px, exat, pxat, now)
+        weight = self._weigh(key, value)
+        with self._lock:
+            self._drain()
+            now = _now_ms()
+            e = self._live(key, now)
+            old = e.value if e is not None else None
+            if (nx and e is not None) or (xx and e is None):
+                return old if get else None
+            if when is None:
+                if keepttl and e is not None:
+                    when = e.expire
+                else:
+                    when = self._level_expire(lvl, now)
+            if when and when <= now:
+                # an absolute time in the past: Redis stores then expires the key at once
+                if e is not None:
+                    self._remove(key, e, "expired")
+                return old if get else True
+            self._store(key, value, when, lvl, tag_tuple, weight, e)
+        return old if get else True
+
+    def mset(self, mapping: Mapping[Any, Any]) -> bool:
+        """Set every key of ``mapping`` atomically (MSET)."""
+        items = self._prepare_many(mapping, "mset")
+        with self._lock:
+            self._drain()
+            for key, value, weight in items:
+                self._store(key, value, 0, self._default, None, weight, self._live(key))
+        return True
+
+    def msetnx(self, mapping: Mapping[Any, Any]) -> bool:
+        """Set every key of ``mapping`` only if none exists; return whether it did (MSETNX)."""
+        items = self._prepare_many(mapping, "msetnx")
+        with self._lock:
+            self._drain()
+            now = _now_ms()
+            if any(self._live(k, now) is not None for k, _, _ in items):
+                return False
+            for key, value, weight in items:
+                self._store(key, value, 0, self._default, None, weight, self._live(key, now))
+        return True
+
+    def _prepare_many(self, mapping: Mapping[Any, Any], cmd: str) -> list[tuple[str, Any, int]]:
+        if not mapping:
+            raise ResponseError(f"wrong number of arguments for '{cmd}' command")
+        out: dict[str, tuple[str, Any, int]] = {}
+        for name, value in mapping.items():
+            key = _key(name)
+            v = self._norm(value)
+            out[key] = (key, v, self._weigh(key, v))
+        return list(out.values())
+
+    def getdel(self, name: Any) -> Any:
+        """Return the value at ``name`` and delete the key (GETDEL)."""
+        key = _key(name)
+        with self._lock:
+            self._drain()
+            e = self._live(key)
+            if e is None:
+                self._default.misses += 1
+                return None
+            e.lvl.hits += 1
+            self._remove(key, e, "deleted")
+            return e.value
+
+    def getex(
+        self,
+        name: Any,
+        ex: Any = None,
+        px: Any = None,
+        exat: Any = None,
+        pxat: Any = None,
+        persist: bool = False,
+    ) -> Any:
+        """Return the value at ``name`` and set or clear its expiry (GETEX)."""
+        if sum(x is not None for x in (ex, px, exat, pxat)) + bool(persist) > 1:
+            raise ConfigError(
+                "``ex``, ``px``, ``exat``, ``pxat``, and ``persist`` are mutually exclusive."
+            )
+        key = _key(name)
+        with self._lock:
+            self._drain()
+            now = _now_ms()
+            e = self._live(key, now)
+            if e is None:
+                self._default.misses += 1
+                return None
+            when = self._expiry_from_options("getex", ex, px, exat, pxat, now)
+            e.lvl.hits += 1
+            value = e.value
+            if when is not None:
+                if when <= now:
+                    self._remove(key, e, "expired")
+                else:
+                    e.expire = when
+                    heapq.heappush(self._expiry_heap, (when, key))
+            elif persist:
+                e.expire = 0
+            return value
+
+    def delete(self, *names: Any) -> int:
+        """Delete ``names``; return how many existed (DEL)."""
+        return self._delete(names, "del")
+
+    def unlink(self, *names: Any) -> int:
+        """Delete ``names``; return how many existed (UNLINK; same as DEL in-process)."""
+        return self._delete(names, "unlink")
+
+    def _delete(self, names: tuple[Any, ...], cmd: str) -> int:
+        if not names:
+            raise ResponseError(f"wrong number of arguments for '{cmd}' command")
+        keys = [_key(n) for n in names]
+        n = 0
+        with self._lock:
+            self._drain()
+            now = _now_ms()
+            for k in keys:
+                e = self._live(k, now)
+                if e is not None:
+                    self._remove(k, e, "deleted")
+                    n += 1
+        return n
+
+    def _expire_generic(
+        self,
+        cmd: str,
+        name: Any,
+        when_fn: Callable[[int], int],
+        nx: bool,
+        xx: bool,
+        gt: bool,
+        lt: bool,
+    ) -> bool:
+        key = _key(name)
+        if nx and (xx or gt or lt):
+            raise ResponseError("NX and XX, GT or LT options at the same time are not compatible")
+        if gt and lt:
+            raise ResponseError("GT and LT options at the same time are not compatible")
+        with self._lock:
+            self._drain()
+            now = _now_ms()
+            when = when_fn(now)
+            e = self._live(key, now)
+            if e is None:
+                return False
+            cur = e.expire
+            if nx and cur:
+                return False
+            if xx and not cur:
+                return False
+            if gt and (not cur or when <= cur):
+                return False
+            if lt and cur and when >= cur:
+                return False
+            if when <= now:
+                self._remove(key, e, "expired")
+                return True
+            e.expire = when
+            heapq.heappush(self._expiry_heap, (when, key))
+            return True
+
+    def _rel_when(self, cmd: str, amount: Any, unit: int) -> Callable[[int], int]:
+        if isinstance(amount, datetime.timedelta):
+            amount = int(amount.total_seconds() * (1000 if unit == 1 else 1))
+        n = to_redis_int(amount)
+        invalid = ResponseError(f"invalid expire time in '{cmd}' command")
+        if unit == 1000 and (n > INT64_MAX // 1000 or n < INT64_MIN // 1000):
+            raise invalid
+        delta = n * unit
+
+        def when(now: int) -> int:
+            w = now + delta
+            if w > INT64_MAX or w < INT64_MIN:
+                raise invalid
+            return w
+
+        return when
+
+    def _abs_when(self, cmd: str, at: Any, unit: int) -> Callable[[int], int]:
+        if isinstance(at, datetime.datetime):
+            at = int(at.timestamp() * (1000 if unit == 1 else 1))
+        n = to_redis_int(at)
+        if unit == 1000 and (n > INT64_MAX // 1000 or n < INT64_MIN // 1000):
+            raise ResponseError(f"invalid expire time in '{cmd}' command")
+        w = n * unit
+        return lambda now: w
+
+    def expire(
+        self,
+        name: Any,
+        time: Any,
+        nx: bool = False,
+        xx: bool = False,
+        gt: bool = False,
+        lt: bool = False,
+    ) -> bool:
+        """Set a TTL of ``time`` seconds on ``name`` (EXPIRE; NX/XX/GT/LT as Redis 7)."""
+        return self._expire_generic(
+            "expire", name, self._rel_when("expire", time, 1000), nx, xx, gt, lt
+        )
+
+    def pexpire(
+        self,
+        name: Any,
+        time: Any,
+        nx: bool = False,
+        xx: bool = False,
+        gt: bool = False,
+        lt: bool = False,
+    ) -> bool:
+        """Set a TTL of ``time`` milliseconds on ``name`` (PEXPIRE)."""
+        return self._expire_generic(
+            "pexpire", name, self._rel_when("pexpire", time, 1), nx, xx, gt, lt
+        )
+
+    def expireat(
+        self,
+        name: Any,
+        when: Any,
+        nx: bool = False,
+        xx: bool = False,
+        gt: bool = False,
+        lt: bool = False,
+    ) -> bool:
+        """Expire ``name`` at unix time ``when`` in seconds (EXPIREAT)."""
+        return self._expire_generic(
+            "expireat", name, self._abs_when("expireat", when, 1000), nx, xx, gt, lt
+        )
+
+    def pexpireat(
+        self,
+        name: Any,
+        when: Any,
+        nx: bool = False,
+        xx: bool = False,
+        gt: bool = False,
+        lt: bool = False,
+    ) -> bool:
+        """Expire ``name`` at unix time ``when`` in milliseconds (PEXPIREAT)."""
+        return self._expire_generic(
+            "pexpireat", name, self._abs_when("pexpireat", when, 1), nx, xx, gt, lt
+        )
+
+    def persist(self, name: Any) -> bool:
+        """Remove the expiry of ``name``; return whether it had one (PERSIST)."""
+        key = _key(name)
+        with self._lock:
+            e = self._live(key)
+            if e is None or not e.expire:
+                return False
+            e.expire = 0
+            return True
+
+    def _rewrite(self, key: str, e: _Entry | None, value: Any) -> None:
+        """Store a string command's result, keeping the key's TTL, level and tags (lock held)."""
+        v = self._norm(value)
+        weight = entry_weight(key, v)
+        mb = self.max_bytes
+        if mb is not None and weight > mb:
+            raise CacheValueTooLarge(
+                f"value for key {key!r} would be ~{weight} bytes (estimated), over max_bytes={mb}"
+            )
+        if e is None:
+            self._store(key, v, 0, self._default, None, weight, None)
+        else:
+            self._store(key, v, e.expire, e.lvl, e.tags, weight, e)
+
+    def incrby(self, name: Any, amount: Any = 1) -> int:
+        """Add ``amount`` to the integer at ``name`` (0 if missing); return it (INCRBY)."""
+        key = _key(name)
+        delta = to_redis_int(amount)
+        with self._lock:
+            self._drain()
+            e = self._live(key)
+            if e is None:
+                cur = 0
+            else:
+                v = e.value
+                if v.__class__ is int:
+                    if not INT64_MIN <= v <= INT64_MAX:
+                        raise ResponseError(ERR_NOT_INT)
+                    cur = v
+                else:
+                    raw = as_bytes(v)
+                    if raw is None:
+                        raise ResponseError(ERR_WRONGTYPE)
+                    parsed = parse_int64(raw)
+                    if parsed is None:
+                        raise ResponseError(ERR_NOT_INT)
+                    cur = parsed
+            total = cur + delta
+            if total > INT64_MAX or total < INT64_MIN:
+                raise ResponseError(ERR_OVERFLOW)
+            self._rewrite(key, e, total)
+            return total
+
+    incr = incrby
+
+    def decrby(self, name: Any, amount: Any = 1) -> int:
+        """Subtract ``amount`` from the integer at ``name``; return it (DECRBY)."""
+        delta = to_redis_int(amount)
+        if delta == INT64_MIN:
+            raise ResponseError("decrement would overflow")
+        return self.incrby(name, -delta)
+
+    decr = decrby
+
+    def incrbyfloat(self, name: Any, amount: Any = 1.0) -> float:
+        """Add the float ``amount`` to the value at ``name``; return it (INCRBYFLOAT)."""
+        key = _key(name)
+        with self._lock:
+            self._drain()
+            e = self._live(key)
+            raw: bytes | None = None
+            if e is not None:
+                raw = as_bytes(e.value)
+                if raw is None:
+                    raise ResponseError(ERR_WRONGTYPE)
+            new = incr_float(raw, amount)
+            result = float(new)
+            stored: Any = new if self._decode is not None else result
+            self._rewrite(key, e, stored)
+            return result
+
+    def append(self, key: Any, value: Any) -> int:
+        """Append ``value`` to the string at ``key``; return the new length in bytes (APPEND)."""
+        k = _key(key)
+        add = as_bytes(value)
+        if add is None:
+            raise ConfigError(
+                f"Invalid input of type: {type(value).__name__!r}. Convert to a bytes, string, "
+                f"int or float first: {value!r}"
+            )
+        with self._lock:
+            self._drain()
+            e = self._live(k)
+            if e is None:
+                raw = b""
+                old: Any = b"" if isinstance(value, (bytes, bytearray)) else ""
+            else:
+                old = e.value
+                r = as_bytes(old)
+                if r is None:
+                    raise ResponseError(ERR_WRONGTYPE)
+                raw = r
+            joined = raw + add
+            new: Any = (
+                joined
+                if isinstance(old, (bytes, bytearray))
+                else joined.decode("utf-8", "surrogateescape")
+            )
+            self._rewrite(k, e, new)
+            return len(joined)
+
+    def rename(self, src: Any, dst: Any) -> bool:
+        """Rename ``src`` to ``dst``, overwriting it; TTL, level and tags move along (RENAME)."""
+        s, d = _key(src), _key(dst)
+        with self._lock:
+            self._drain()
+            now = _now_ms()
+            e = self._live(s, now)
+            if e is None:
+                raise ResponseError("no such key")
+            if s == d:
+                return True
+            old = self._live(d, now)
+            if old is not None:
+                self._remove(d, old, "deleted")
+            self._unlink(s, e)
+            self._policy.remove(s)
+            weight = entry_weight(d, e.value)
+            self._store(d, e.value, e.expire, e.lvl, e.tags, weight, None)
+            return True
+
+    def flushdb(self, asynchronous: bool = False, **kwargs: Any) -> bool:
+        """Delete every key (FLUSHDB); they count as evictions for reason "deleted"."""
+        with self._lock:
+            self._drain()
+            for e in self._data.values():
+                e.lvl.evicted_deleted += 1
+                e.lvl.entries -= 1
+                e.lvl.bytes -= e.weight
+            self._data.clear()
+            self._policy.clear()
+            self._expiry_heap.clear()
+            self._tags.clear()
+            self._scans.clear()
+        return True
+
+    # ------------------------------------------------------------------ perflayer extras
+
+    def invalidate(self, pattern: Any) -> int:
+        """Delete every key matching the Redis glob ``pattern``; return how many."""
+        pat = _pattern(pattern)
+        n = 0
+        with self._lock:
+            self._drain()
+            for k in [k for k in self._data if _match(pat, k)]:
+                self._remove(k, self._data[k], "deleted")
+                n += 1
+        return n
+
+    def invalidate_tags(self, *tags: str) -> int:
+        """Delete every key carrying any of ``tags``; return how many."""
+        for t in tags:
+            if not isinstance(t, str):
+                raise ConfigError(f"tags must be str, got {t!r}")
+        n = 0
+        with self._lock:
+            self._drain()
+            keys: set[str] = set()
+            for t in tags:
+                keys |= self._tags.get(t, set())
+            for k in keys:
+                e = self._data.get(k)
+                if e is not None:
+                    self._remove(k, e, "deleted")
+                    n += 1
+        return n
+
+    def tagged(self, tag: str) -> list[str]:
+        """Return the keys currently carrying ``tag``."""
+        with self._lock:
+            return sorted(self._tags.get(tag, ()))
+
+    def warm(
+        self,
+        mapping: Mapping[Any, Any] | Iterable[tuple[Any, Any]],
+        *,
+        ex: Any = None,
+        level: CacheLevel | str | None = None,
+        tags: Iterable[str] | None = None,
+        nx: bool = False,
+    ) -> int:
+        """Preload ``mapping`` (or pairs); return how many keys were written."""
+        pairs = mapping.items() if isinstance(mapping, Mapping) else mapping
+        tag_tuple = self._check_tags(tags)
+        prepared = []
+        for name, value in pairs:
+            prepared.append((_key(name), value))
+        n = 0
+        for key, value in prepared:
+            if self.set(key, value, ex=ex, nx=nx, level=level, tags=tag_tuple) is not None:
+                n += 1
+        return n
+
+    def shrink(self, fraction: float) -> int:
+        """Evict ``fraction`` (0..1] of the entries in policy order; return how many left.
+
+        This is the memory guard's "reliever" hook; evictions count under reason "size".
+        """
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
+            raise ConfigError(f"shrink fraction must be a number in (0, 1], got {fraction!r}")
+        if not 0 < fraction <= 1:
+            raise ConfigError(f"shrink fraction must be in (0, 1], got {fraction!r}")
+        with self._lock:
+            self._drain()
+            n = len(self._data)
+            drop = min(n, max(1, int(n * fraction + 0.5))) if n else 0
+            if not drop:
+                return 0
+            target = n - drop
+            policy = self._policy
+            if target == 0:
+                victims: list[Hashable] = list(self._data)
+                for k in victims:
+                    policy.remove(k)
+            else:
+                victims = policy.resize(target, self.max_bytes)
+                policy.resize(self.max_entries, self.max_bytes)
+            before = len(self._data)
+            self._evict(victims)
+            return before - len(self._data)
+
+    def expire_now(self, budget: int = 1000) -> int:
+        """Run one active-expiry step over at most ``budget`` due keys; return how many went."""
+        with self._lock:
+            return self._active_expire(_now_ms(), budget)
+
+    def stats(self) -> dict[str, Any]:
+        """Return hits, misses, hit_rate, evictions by reason, entries, bytes, and per level."""
+        with self._lock:
+            self._drain()
+            levels = {name: ls.as_dict() for name, ls in self._levels.items()}
+        total: dict[str, Any] = {
+            "hits": sum(v["hits"] for v in levels.values()),
+            "misses": sum(v["misses"] for v in levels.values()),
+            "evictions": {
+                r: sum(v["evictions"][r] for v in levels.values())
+                for r in ("size", "expired", "deleted")
+            },
+            "entries": sum(v["entries"] for v in levels.values()),
+            "bytes": sum(v["bytes"] for v in levels.values()),
+        }
+        lookups = total["hits"] + total["misses"]
+        total["hit_rate"] = total["hits"] / lookups if lookups else 0.0
+        total["levels"] = levels
+        return total
+
+    def level_counters(self) -> list[LevelStats]:
+        """Return the live per-level counters after draining buffered reads (for the monitor)."""
+        with self._lock:
+            self._drain()
+            return list(self._levels.values())
+
+    def __repr__(self) -> str:
+        """Return a short description with the bounds and policy."""
+        return (
+            f"Cache(name={self.name!r}, max_entries={self.max_entries}, "
+            f"max_bytes={self.max_bytes}, policy={self.policy_name!r}, keys={len(self._data)})"
+        )
+
+
+def _pattern(pattern: Any) -> bytes:
+    if isinstance(pattern, str):
+        return pattern.encode("utf-8", "surrogateescape")
+    if isinstance(pattern, (bytes, bytearray)):
+        return bytes(pattern)
+    raise ConfigError(f"pattern must be str or bytes, got {pattern!r}")
+
+
+def _match(pattern: bytes, key: str) -> bool:
+    return glob_match(pattern, key.encode("utf-8", "surrogateescape"))
