@@ -9,6 +9,15 @@
 
 from __future__ import annotations
 
+from perflayer.monitor._alerts import (
+    Alert,
+    AlertRule,
+    AlertState,
+    LoggingHandler,
+    Notification,
+    WebhookHandler,
+    alertmanager_payload,
+)
 from perflayer.monitor._core import (
     DEFAULT_BUCKETS,
     OVERFLOW_VALUE,
@@ -30,6 +39,7 @@ from perflayer.monitor._exposition import (
     lint,
     negotiate,
 )
+from perflayer.monitor._http import MonitorServer
 from perflayer.monitor._sketch import Sketch
 
 __all__ = [
@@ -37,6 +47,9 @@ __all__ = [
     "CONTENT_TYPE_TEXT",
     "DEFAULT_BUCKETS",
     "OVERFLOW_VALUE",
+    "Alert",
+    "AlertRule",
+    "AlertState",
     "CallbackHandle",
     "Counter",
     "CounterChild",
@@ -44,10 +57,15 @@ __all__ = [
     "GaugeChild",
     "Histogram",
     "HistogramChild",
+    "LoggingHandler",
     "MetricFamily",
     "Monitor",
+    "MonitorServer",
+    "Notification",
     "Sample",
     "Sketch",
+    "WebhookHandler",
+    "alertmanager_payload",
     "default",
     "lint",
     "negotiate",

@@ -8,6 +8,7 @@ everything takes the lock.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import math
@@ -19,11 +20,15 @@ import weakref
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from perflayer.errors import ConfigError
 from perflayer.monitor._sketch import MAX_POSITIVE, MIN_POSITIVE, MULT, Sketch
-from perflayer.monitor._window import CounterWindow, SketchWindow
+from perflayer.monitor._window import FINE_STEP, CounterWindow, SketchWindow
+
+if TYPE_CHECKING:
+    from perflayer.monitor._alerts import AlertManager, AlertRule, Notification
+    from perflayer.monitor._health import HealthRegistry
 
 
 __all__ = [
@@ -440,7 +445,7 @@ class Counter(CounterChild, _Family[CounterChild]):
     ) -> None:
         CounterChild.__init__(self, ("",) * len(labelnames))
         self._init_family(monitor, name, doc, labelnames, max_series)
-        self._window = CounterWindow()
+        self._window = CounterWindow(monitor.window_step)
 
     def _make_child(self, values: tuple[str, ...]) -> CounterChild:
         return CounterChild(values)
@@ -515,11 +520,12 @@ class Histogram(HistogramChild, _Family[HistogramChild]):
     ) -> None:
         HistogramChild.__init__(self, bounds, ("",) * len(labelnames))
         self._init_family(monitor, name, doc, labelnames, max_series)
-        self._window = SketchWindow()
+        self._window = SketchWindow(monitor.window_step)
 
     def _make_child(self, values: tuple[str, ...]) -> HistogramChild:
         ch = HistogramChild(self._bounds, values)
-        ch._window = SketchWindow()
+        mon = self._monitor_ref()
+        ch._window = SketchWindow(mon.window_step if mon is not None else FINE_STEP)
         return ch
 
     def all_series(self) -> list[HistogramChild]:
@@ -609,8 +615,7 @@ class _CallbackFamily:
         self._handles: list[CallbackHandle] = []
         self._lock = threading.Lock()
         self._monitor_ref = weakref.ref(monitor)
-        self._window = CounterWindow() if type_ == "counter" else None
-        self._windows: dict[tuple[str, ...], CounterWindow] = {}
+        self._window = CounterWindow(monitor.window_step) if type_ == "counter" else None
 
     def add(self, fn: Callable[[], CallbackValue]) -> CallbackHandle:
         h = CallbackHandle(self, fn)
@@ -707,19 +712,25 @@ class Monitor:
     True
     """
 
-    def __init__(self, *, max_series: int = 1000, namespace: str = "") -> None:
+    def __init__(self, *, max_series: int = 1000, window_step: float = FINE_STEP) -> None:
         if not isinstance(max_series, int) or max_series < 1:
             raise ConfigError(f"max_series must be a positive int, got {max_series!r}")
+        if not window_step > 0:
+            raise ConfigError(f"window_step must be > 0 seconds, got {window_step!r}")
         self.max_series = max_series
+        self.window_step = float(window_step)
         self._metrics: dict[str, Instrument] = {}
         self._lock = threading.RLock()
         self._collectors: list[Callable[[], Iterable[Any]]] = []
         self._overflow: Counter | None = None
         self._overflow_seen: set[str] = set()
-        self._alerts: Any = None
-        self._health: Any = None
+        self._alerts: AlertManager | None = None
+        self._health: HealthRegistry | None = None
         self._last_tick = 0.0
         self._servers: list[Any] = []
+        self._thread: threading.Thread | None = None
+        self._stop: threading.Event | None = None
+        self._task: asyncio.Task[None] | None = None
 
     # -- registration ---------------------------------------------------------------------
 
@@ -907,6 +918,187 @@ class Monitor:
 
         return render(self, openmetrics=openmetrics)
 
+    # -- alerts, evaluation loop ----------------------------------------------------------
+
+    @property
+    def alert_manager(self) -> AlertManager:
+        """Return this monitor's alert manager (created on first use)."""
+        if self._alerts is None:
+            with self._lock:
+                if self._alerts is None:
+                    from perflayer.monitor._alerts import AlertManager
+
+                    self._alerts = AlertManager(self)
+        am: AlertManager = self._alerts
+        return am
+
+    def add_alert(self, rule: AlertRule | None = None, /, **kwargs: Any) -> AlertRule:
+        """Add an ``AlertRule`` (or build one from keyword arguments) and return it."""
+        from perflayer.monitor._alerts import AlertRule
+
+        if rule is None:
+            rule = AlertRule(**kwargs)
+        elif kwargs:
+            raise TypeError("add_alert takes an AlertRule or keyword arguments, not both")
+        return self.alert_manager.add_rule(rule)
+
+    def remove_alert(self, name: str) -> None:
+        """Remove the alert rule ``name``."""
+        self.alert_manager.remove_rule(name)
+
+    def add_alert_handler(self, handler: Callable[[Notification], Any]) -> None:
+        """Send notifications to ``handler`` (a callable, sync or async; or a WebhookHandler)."""
+        self.alert_manager.add_handler(handler)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Return every alert's state as JSON-ready dicts."""
+        if self._alerts is None:
+            return []
+        return [a.as_dict() for a in self.alert_manager.alerts()]
+
+    def evaluate(self, now: float | None = None) -> list[Notification]:
+        """Tick the windows, evaluate every rule and dispatch notifications (blocking)."""
+        t = time.monotonic() if now is None else now
+        self.tick(t)
+        if self._alerts is None:
+            return []
+        notes = self.alert_manager.evaluate(t)
+        self.alert_manager.dispatch(notes)
+        return notes
+
+    async def evaluate_async(self, now: float | None = None) -> list[Notification]:
+        """Like ``evaluate`` on an event loop (sync handlers run in a worker thread)."""
+        t = time.monotonic() if now is None else now
+        self.tick(t)
+        if self._alerts is None:
+            return []
+        notes = self.alert_manager.evaluate(t)
+        await self.alert_manager.dispatch_async(notes)
+        return notes
+
+    def _sleep_for(self, interval: float) -> float:
+        if self._alerts is None:
+            return interval
+        d = self._alerts.next_deadline(time.monotonic())
+        if d is None:
+            return interval
+        # why: waking at a pending alert's for_ deadline keeps detection within for_ + interval.
+        return max(0.001, min(interval, d - time.monotonic() + 0.001))
+
+    def start(self, interval: float = 5.0) -> threading.Thread:
+        """Evaluate every ``interval`` seconds on a daemon thread; idempotent."""
+        if not interval > 0:
+            raise ConfigError(f"evaluation interval must be > 0 seconds, got {interval!r}")
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return self._thread
+            stop = self._stop = threading.Event()
+
+            def loop() -> None:
+                while not stop.is_set():
+                    try:
+                        self.evaluate()
+                    except Exception:  # degrade: keep evaluating
+                        log.warning("monitor evaluation failed", exc_info=True)
+                    stop.wait(self._sleep_for(interval))
+
+            self._thread = threading.Thread(target=loop, name="perflayer-monitor", daemon=True)
+            self._thread.start()
+            return self._thread
+
+    def start_async(self, interval: float = 5.0) -> asyncio.Task[None]:
+        """Evaluate every ``interval`` seconds on an asyncio task of the running loop."""
+        if not interval > 0:
+            raise ConfigError(f"evaluation interval must be > 0 seconds, got {interval!r}")
+
+        async def loop() -> None:
+            while True:
+                try:
+                    await self.evaluate_async()
+                except Exception:
+                    log.warning("monitor evaluation failed", exc_info=True)
+                await asyncio.sleep(self._sleep_for(interval))
+
+        task = asyncio.get_running_loop().create_task(loop(), name="perflayer-monitor")
+        self._task = task
+        return task
+
+    def stop(self) -> None:
+        """Stop the evaluation thread/task and any HTTP servers started by ``serve``."""
+        ev, th = self._stop, self._thread
+        if ev is not None:
+            ev.set()
+        if th is not None and th is not threading.current_thread():
+            th.join(timeout=5)
+        self._thread = None
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        for srv in list(self._servers):
+            srv.close()
+        self._servers.clear()
+        if self._health is not None:
+            self._health.close()
+
+    # -- health ---------------------------------------------------------------------------
+
+    def add_check(
+        self, name: str, fn: Callable[[], Any], *, timeout: float = 1.0, critical: bool = True
+    ) -> None:
+        """Register a health check called by ``health()`` with a ``timeout`` (seconds)."""
+        if self._health is None:
+            from perflayer.monitor._health import HealthRegistry
+
+            self._health = HealthRegistry()
+        self._health.add(name, fn, timeout, critical)
+
+    def remove_check(self, name: str) -> None:
+        """Forget the health check ``name``."""
+        if self._health is not None:
+            self._health.remove(name)
+
+    def health(self) -> dict[str, Any]:
+        """Call every check and return ``{"status", "checks", "alerts"}`` (JSON-ready)."""
+        checks = self._health.run() if self._health is not None else {}
+        firing = [a for a in self.alerts() if a["state"] == "firing"]
+        status = "ok"
+        if any(not c["ok"] and not c["critical"] for c in checks.values()) or firing:
+            status = "degraded"
+        if any(not c["ok"] and c["critical"] for c in checks.values()) or any(
+            a["labels"].get("severity") == "critical" for a in firing
+        ):
+            status = "failing"
+        return {
+            "status": status,
+            "checks": checks,
+            "alerts": [
+                {"name": a["name"], "severity": a["labels"]["severity"], "value": a["value"]}
+                for a in firing
+            ],
+        }
+
+    # -- HTTP -----------------------------------------------------------------------------
+
+    def serve(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 9464,
+        *,
+        token: str | None = None,
+        interval: float = 5.0,
+    ) -> Any:
+        """Serve /metrics, /health, /alerts and /dashboard on a thread; return the server.
+
+        The server's ``.port`` is the bound port (pass ``port=0`` for a free one); evaluation
+        starts too. ``token`` requires ``Authorization: Bearer <token>`` on every path.
+        """
+        from perflayer.monitor._http import MonitorServer
+
+        srv = MonitorServer(self, host, port, token=token)
+        self._servers.append(srv)
+        self.start(interval)
+        return srv
+
     # -- windows --------------------------------------------------------------------------
 
     def tick(self, now: float | None = None) -> None:
@@ -921,10 +1113,17 @@ class Monitor:
             elif isinstance(m, (Counter, _CallbackFamily)) and m._window is not None:
                 m._window.record_many(t, m.series())
 
+    def _lazy_tick(self) -> None:
+        # Without an evaluation loop, windowed queries still get snapshots, one step apart.
+        now = time.monotonic()
+        if now - self._last_tick >= self.window_step:
+            self.tick(now)
+
     def rate(
         self, name: str, window: float = 60.0, labels: Mapping[str, str] | None = None
     ) -> float | None:
         """Return the per-second increase of counter ``name`` over the last ``window`` seconds."""
+        self._lazy_tick()
         m = self.metric(name)
         if m is None:
             return None
@@ -961,6 +1160,8 @@ class Monitor:
         labels: Mapping[str, str] | None = None,
     ) -> float | None:
         """Return the ``q``-quantile of histogram ``name`` over matching series (None if empty)."""
+        if window is not None:
+            self._lazy_tick()
         m = self.metric(name)
         if not isinstance(m, Histogram):
             return None

@@ -6,10 +6,11 @@ by a windowed query) snapshots each series' cumulative state into two rings,
 * a fine ring: one snapshot per ``FINE_STEP`` seconds covering the last ~minute, and
 * a coarse ring: one snapshot per ``COARSE_STEP`` seconds covering the last 15+ minutes,
 
-so a counter costs 2 x (~10 + ~17) floats and a histogram ~25 trimmed sketch copies, whatever the
-traffic. A windowed value is "current minus the snapshot nearest to ``now - window``": the rate of
-a counter is its increase over the elapsed time, the quantile of a histogram is the quantile of
-``current.minus(snapshot)`` (DDSketch bins are counts, so subtraction is exact). The window is
+so a counter costs 2 x (8 + 17) floats and a histogram 25 sketch copies, whatever the traffic
+(``Monitor(window_step=...)`` scales both steps). A windowed value is "current minus the
+snapshot nearest to ``now - window``": the rate of a counter is its increase over the elapsed
+time, the quantile of a histogram is the quantile of ``current.minus(snapshot)`` (DDSketch
+bins are counts, so subtraction is exact). The window is
 therefore resolved to one snapshot step; the elapsed time used is the real one, not the nominal.
 """
 
@@ -26,6 +27,7 @@ __all__ = ["COARSE_STEP", "FINE_STEP", "WINDOWS", "CounterWindow", "SketchWindow
 FINE_STEP = 10.0
 FINE_KEEP = 8  # 70-80 s of 10 s snapshots
 COARSE_STEP = 60.0
+_COARSE_FACTOR = COARSE_STEP / FINE_STEP
 COARSE_KEEP = 17  # 16-17 min of 1 min snapshots
 #: The standard windows, in seconds.
 WINDOWS = (60.0, 300.0, 900.0)
@@ -34,17 +36,18 @@ WINDOWS = (60.0, 300.0, 900.0)
 class _Rings:
     """Two rings of ``(t, payload)`` snapshots, fine and coarse."""
 
-    __slots__ = ("coarse", "fine")
+    __slots__ = ("coarse", "fine", "step")
 
-    def __init__(self) -> None:
+    def __init__(self, step: float = FINE_STEP) -> None:
+        self.step = step
         self.fine: deque[tuple[float, object]] = deque(maxlen=FINE_KEEP)
         self.coarse: deque[tuple[float, object]] = deque(maxlen=COARSE_KEEP)
 
     def record(self, t: float, payload: object) -> None:
         fine, coarse = self.fine, self.coarse
-        if not fine or t - fine[-1][0] >= FINE_STEP * 0.98:
+        if not fine or t - fine[-1][0] >= self.step * 0.98:
             fine.append((t, payload))
-        if not coarse or t - coarse[-1][0] >= COARSE_STEP * 0.98:
+        if not coarse or t - coarse[-1][0] >= self.step * _COARSE_FACTOR * 0.98:
             coarse.append((t, payload))
 
     def base(self, now: float, window: float) -> tuple[float, object] | None:
@@ -66,9 +69,10 @@ class _Rings:
 class CounterWindow:
     """Rings of ``(t, value)`` per label set of one counter family."""
 
-    __slots__ = ("_lock", "_rings")
+    __slots__ = ("_lock", "_rings", "_step")
 
-    def __init__(self) -> None:
+    def __init__(self, step: float = FINE_STEP) -> None:
+        self._step = step
         self._rings: dict[tuple[str, ...], _Rings] = {}
         self._lock = threading.Lock()
 
@@ -78,7 +82,7 @@ class CounterWindow:
             for key, v in series:
                 r = self._rings.get(key)
                 if r is None:
-                    r = self._rings[key] = _Rings()
+                    r = self._rings[key] = _Rings(self._step)
                 r.record(t, v)
 
     def rate(self, key: tuple[str, ...], now: float, value: float, window: float) -> float | None:
@@ -108,8 +112,8 @@ class SketchWindow:
 
     __slots__ = ("_lock", "_rings")
 
-    def __init__(self) -> None:
-        self._rings = _Rings()
+    def __init__(self, step: float = FINE_STEP) -> None:
+        self._rings = _Rings(step)
         self._lock = threading.Lock()
 
     def record(self, t: float, sketch: Sketch, count: float) -> None:
