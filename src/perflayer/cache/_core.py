@@ -616,7 +616,7 @@ class Cache:
         cursor: int = 0,
         match: Any = None,
         count: int | None = None,
-        _type: str | None = None,
+        _type: Any = None,
         **kwargs: Any,
     ) -> tuple[int, list[str | bytes]]:
         """Return ``(next_cursor, keys)``; cursor 0 ends a full iteration (SCAN).
@@ -1290,6 +1290,34 @@ class Cache:
         with self._lock:
             self._drain()
             return list(self._levels.values())
+
+    # -- monitor callbacks (read at scrape time; the same ints stats() reads)
+
+    def _m_level(self, attr: str) -> dict[tuple[str, ...], float]:
+        return {
+            (self.name, ls.level.name): float(getattr(ls, attr)) for ls in self.level_counters()
+        }
+
+    def _m_hits(self) -> dict[tuple[str, ...], float]:
+        return self._m_level("hits")
+
+    def _m_misses(self) -> dict[tuple[str, ...], float]:
+        return self._m_level("misses")
+
+    def _m_entries(self) -> dict[tuple[str, ...], float]:
+        return self._m_level("entries")
+
+    def _m_bytes(self) -> dict[tuple[str, ...], float]:
+        return self._m_level("bytes")
+
+    def _m_evictions(self) -> dict[tuple[str, ...], float]:
+        out: dict[tuple[str, ...], float] = {}
+        for ls in self.level_counters():
+            lv = ls.level.name
+            out[(self.name, lv, "size")] = float(ls.evicted_size)
+            out[(self.name, lv, "expired")] = float(ls.evicted_expired)
+            out[(self.name, lv, "deleted")] = float(ls.evicted_deleted)
+        return out
 
     def __repr__(self) -> str:
         """Return a short description with the bounds and policy."""

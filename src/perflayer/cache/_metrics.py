@@ -1,14 +1,13 @@
-"""Report every cache into the monitor through scrape-time callbacks.
+"""Report a cache into the monitor through scrape-time callbacks.
 
 The callbacks read the same ``LevelStats`` ints that ``Cache.stats()`` reads, so the cache's
-hot path does no monitor work at all and the two can never disagree. One set of callbacks is
-registered per monitor; it walks every live cache registered with that monitor (weakly held).
+hot path does no monitor work at all and the two can never disagree. The monitor holds the
+cache's bound methods weakly, so a dropped cache simply stops reporting.
 """
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable
+import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -16,85 +15,44 @@ if TYPE_CHECKING:
 
 __all__ = ["register_cache"]
 
-_REGISTRY: dict[int, tuple[Any, weakref.WeakSet[Cache]]] = {}
-
-_REASONS = (
-    ("size", "evicted_size"),
-    ("expired", "evicted_expired"),
-    ("deleted", "evicted_deleted"),
-)
-
-
-def _collect(caches: weakref.WeakSet[Cache], attr: str) -> dict[tuple[str, ...], float]:
-    out: dict[tuple[str, ...], float] = {}
-    for cache in list(caches):
-        for ls in cache.level_counters():
-            labels = (cache.name, ls.level.name)
-            out[labels] = out.get(labels, 0.0) + float(getattr(ls, attr))
-    return out
-
-
-def _collect_evictions(caches: weakref.WeakSet[Cache]) -> dict[tuple[str, ...], float]:
-    out: dict[tuple[str, ...], float] = {}
-    for cache in list(caches):
-        for ls in cache.level_counters():
-            for reason, attr in _REASONS:
-                labels = (cache.name, ls.level.name, reason)
-                out[labels] = out.get(labels, 0.0) + float(getattr(ls, attr))
-    return out
-
-
-def _reader(
-    caches: weakref.WeakSet[Cache], attr: str
-) -> Callable[[], dict[tuple[str, ...], float]]:
-    return lambda: _collect(caches, attr)
+_log = logging.getLogger("perflayer.cache")
+_warned = False
 
 
 def register_cache(cache: Cache, monitor: Any) -> None:
-    """Make ``cache`` visible in ``monitor`` (or the default monitor); degrade if none exists."""
+    """Register ``cache``'s counters in ``monitor`` (default monitor when None); never raise."""
+    global _warned
     try:
-        from perflayer import monitor as monitor_mod
-    except ImportError:  # pragma: no cover - the monitor package is part of perflayer
-        return
-    if monitor is None:
-        default = getattr(monitor_mod, "default", None)
-        if default is None:
-            return  # the monitor has not landed yet: nothing to report into
-        monitor = default()
-    entry = _REGISTRY.get(id(monitor))
-    if entry is None or entry[0] is not monitor:
-        caches: weakref.WeakSet[Cache] = weakref.WeakSet()
+        if monitor is None:
+            from perflayer.monitor import default
+
+            monitor = default()
         labels = ("cache", "level")
         monitor.counter_callback(
-            "perflayer_cache_hits_total",
-            "Cache read hits.",
-            _reader(caches, "hits"),
-            labelnames=labels,
+            "perflayer_cache_hits_total", "Cache read hits.", cache._m_hits, labelnames=labels
         )
         monitor.counter_callback(
-            "perflayer_cache_misses_total",
-            "Cache read misses.",
-            _reader(caches, "misses"),
-            labelnames=labels,
+            "perflayer_cache_misses_total", "Cache read misses.", cache._m_misses, labelnames=labels
         )
         monitor.counter_callback(
             "perflayer_cache_evictions_total",
             "Cache entries removed, by reason (size, expired, deleted).",
-            lambda: _collect_evictions(caches),
+            cache._m_evictions,
             labelnames=(*labels, "reason"),
         )
         monitor.gauge_callback(
             "perflayer_cache_entries",
             "Entries resident in the cache.",
-            _reader(caches, "entries"),
+            cache._m_entries,
             labelnames=labels,
         )
         monitor.gauge_callback(
             "perflayer_cache_bytes",
             "Estimated bytes resident in the cache (see docs/cache.md).",
-            _reader(caches, "bytes"),
+            cache._m_bytes,
             labelnames=labels,
         )
-        entry = (monitor, caches)
-        _REGISTRY[id(monitor)] = entry
-    entry[1].add(cache)
+    except Exception as exc:  # degrade: a cache without metrics still caches
+        if not _warned:
+            _warned = True
+            _log.warning("perflayer cache %r: metrics not registered: %s", cache.name, exc)

@@ -120,11 +120,13 @@ def _round_ld(x: Fraction) -> Fraction:
     if e - (_MANT_BITS - 1) < lowest:  # subnormal: fewer significant bits
         shift = -lowest
     if shift >= 0:
-        q, r = divmod(num << shift, den)
+        divisor = den
+        q, r = divmod(num << shift, divisor)
     else:
-        q, r = divmod(num, den << -shift)
+        divisor = den << -shift
+        q, r = divmod(num, divisor)
     twice = 2 * r
-    if twice > den or (twice == den and q & 1):
+    if twice > divisor or (twice == divisor and q & 1):
         q += 1
     return sign * Fraction(q) / (Fraction(2) ** shift)
 

@@ -1,0 +1,71 @@
+"""Cache test fixtures: a fresh Monitor, a flushed real redis-py client, and the compare helper."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from perflayer.cache import Cache
+from perflayer.errors import ConfigError, ResponseError
+from perflayer.monitor import Monitor
+
+
+@pytest.fixture
+def monitor() -> Monitor:
+    """Return a fresh Monitor, never the process-wide one."""
+    return Monitor()
+
+
+@pytest.fixture(params=[False, True], ids=["bytes", "decoded"])
+def decode(request: pytest.FixtureRequest) -> bool:
+    """Run a test once per redis-py response mode."""
+    return bool(request.param)
+
+
+@pytest.fixture
+def rds(redis_server: str, decode: bool) -> Iterator[redis.Redis]:
+    """Return a redis-py client on the real server, database flushed."""
+    client = redis.Redis.from_url(redis_server, decode_responses=decode)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def mem(decode: bool, monitor: Monitor) -> Cache:
+    """Return a perflayer Cache mirroring a redis-py client with the same decode_responses."""
+    return Cache(decode_responses=decode, monitor=monitor)
+
+
+def outcome(client: Any, method: str, *args: Any, **kwargs: Any) -> tuple[str, Any]:
+    """Run one command and return ("ok", result) or ("err", (kind, message))."""
+    try:
+        return "ok", getattr(client, method)(*args, **kwargs)
+    except (redis.ResponseError, ResponseError) as exc:
+        return "err", ("response", str(exc))
+    except (redis.DataError, ConfigError) as exc:
+        # client-side validation: redis-py's DataError, our ConfigError (same text first)
+        return "err", ("data", str(exc).split(", got ")[0])
+
+
+Compare = Callable[..., Any]
+
+
+@pytest.fixture
+def same(rds: redis.Redis, mem: Cache) -> Compare:
+    """Return ``same(method, *args, **kwargs)``: run on both, assert equal outcomes, return it."""
+
+    def run(method: str, *args: Any, **kwargs: Any) -> Any:
+        theirs = outcome(rds, method, *args, **kwargs)
+        ours = outcome(mem, method, *args, **kwargs)
+        if method in ("keys",) and theirs[0] == "ok" and ours[0] == "ok":
+            theirs = ("ok", sorted(theirs[1]))
+            ours = ("ok", sorted(ours[1]))
+        assert ours == theirs, f"{method}{args}{kwargs}: perflayer {ours!r} != redis {theirs!r}"
+        return ours[1]
+
+    return run
