@@ -131,17 +131,17 @@ class AlertRule:
                 f"alert {self.name!r}: threshold must be a number, got {self.threshold!r}"
             )
 
-    def compute(self, monitor: Monitor) -> float | None:
+    def compute(self, monitor: Monitor, now: float | None = None) -> float | None:
         """Return the rule's current value from ``monitor`` (None when there is no data)."""
         m = dict(self.match) or None
         if self.aggregation == "value":
             return monitor.value(self.metric, m)
         if self.aggregation == "rate":
-            return monitor.rate(self.metric, self.window, m)
+            return monitor.rate(self.metric, self.window, m, now=now)
         if self.aggregation == "quantile":
-            return monitor.quantile(self.metric, self.q, self.window, m)
-        num = monitor.rate(self.metric, self.window, m)
-        den = monitor.rate(self.denominator or "", self.window, m)
+            return monitor.quantile(self.metric, self.q, self.window, m, now=now)
+        num = monitor.rate(self.metric, self.window, m, now=now)
+        den = monitor.rate(self.denominator or "", self.window, m, now=now)
         if num is None or den is None or den == 0:
             return None
         return num / den
@@ -391,7 +391,7 @@ class AlertManager:
         for a in alerts:
             r = a.rule
             try:
-                value = r.compute(self.monitor)
+                value = r.compute(self.monitor, t)
             except Exception:  # degrade: a broken rule reads as no data
                 log.warning("alert %s: computing its value failed", r.name, exc_info=True)
                 value = None

@@ -1120,30 +1120,37 @@ class Monitor:
             self.tick(now)
 
     def rate(
-        self, name: str, window: float = 60.0, labels: Mapping[str, str] | None = None
+        self,
+        name: str,
+        window: float = 60.0,
+        labels: Mapping[str, str] | None = None,
+        *,
+        now: float | None = None,
     ) -> float | None:
-        """Return the per-second increase of counter ``name`` over the last ``window`` seconds."""
-        self._lazy_tick()
+        """Return the per-second increase of ``name`` over about the last ``window`` seconds.
+
+        Works on counters (and counter callbacks) and on histograms (observations per second).
+        ``now`` is a ``time.monotonic()`` value, for callers that drive ``tick(now)`` themselves.
+        """
+        if now is None:
+            self._lazy_tick()
+            now = time.monotonic()
         m = self.metric(name)
         if m is None:
             return None
+        total = 0.0
+        found = False
         if isinstance(m, Histogram):
-            w = None
-            total = 0.0
-            found = False
             for hc in m.all_series():
                 if _match(m.labelnames, hc.labelvalues, labels) and hc._window is not None:
-                    r = hc._window.rate(time.monotonic(), float(hc.count), window)
+                    r = hc._window.rate(now, float(sum(hc._buckets)), window)
                     if r is not None:
                         total += r
                         found = True
-            return total if found else w
+            return total if found else None
         win = getattr(m, "_window", None)
         if not isinstance(win, CounterWindow):
             return None
-        now = time.monotonic()
-        total = 0.0
-        found = False
         for lv, v in _series_of(m):
             if _match(m.labelnames, lv, labels):
                 r = win.rate(lv, now, v, window)
@@ -1158,9 +1165,14 @@ class Monitor:
         q: float,
         window: float | None = None,
         labels: Mapping[str, str] | None = None,
+        *,
+        now: float | None = None,
     ) -> float | None:
-        """Return the ``q``-quantile of histogram ``name`` over matching series (None if empty)."""
-        if window is not None:
+        """Return the ``q``-quantile of histogram ``name`` over matching series (None if empty).
+
+        With ``window`` (seconds) only the values observed in about that window count.
+        """
+        if window is not None and now is None:
             self._lazy_tick()
         m = self.metric(name)
         if not isinstance(m, Histogram):
@@ -1170,7 +1182,7 @@ class Monitor:
             if _match(m.labelnames, hc.labelvalues, labels):
                 sk = hc.sketch()
                 if window is not None and hc._window is not None:
-                    sk = hc._window.delta(sk, window)
+                    sk = hc._window.delta(sk, window, now)
                 out.merge(sk)
         return out.quantile(q)
 
