@@ -326,8 +326,16 @@ class HistogramChild:
         return w.delta(self.sketch(), window).quantile(q)
 
     def nbytes(self) -> int:
-        """Return the approximate memory of this series (sketch and buckets), in bytes."""
-        return self._sketch.nbytes() + 8 * len(self._buckets) + 200
+        """Return the memory of this series (sketch, buckets, sum and the object), in bytes."""
+        with self._lock:
+            b = self._buckets
+            return (
+                self._sketch.nbytes()
+                + sys.getsizeof(b)
+                + sum(sys.getsizeof(c) for c in b)
+                + sys.getsizeof(self._sum)
+                + sys.getsizeof(self)
+            )
 
     def _reset(self) -> None:
         with self._lock:

@@ -87,19 +87,22 @@ def _lstr(names: tuple[str, ...], values: tuple[str, ...]) -> str:
 
 
 def _render_histogram(
-    out: list[str], name: str, names: tuple[str, ...], hc: HistogramChild
+    out: list[str], name: str, names: tuple[str, ...], hc: HistogramChild, om: bool
 ) -> None:
     with hc._lock:
         raw = list(hc._buckets)
         total = hc._sum
+        # OpenMetrics forbids a negative-capable _sum (and _count needs _sum); 0.0.4 has both.
+        with_sum = not om or not any(hc._sketch.neg.bins)
     ls = _lstr(names, hc.labelvalues)
     pre = ls[:-1] + "," if ls else "{"
     acc = 0
     for le, c in zip(_le_strings(hc._bounds), raw, strict=False):
         acc += c
         out.append(f'{name}_bucket{pre}le="{le}"}} {acc}.0\n')
-    out.append(f"{name}_count{ls} {acc}.0\n")
-    out.append(f"{name}_sum{ls} {fmt_float(total)}\n")
+    if with_sum:
+        out.append(f"{name}_count{ls} {acc}.0\n")
+        out.append(f"{name}_sum{ls} {fmt_float(total)}\n")
 
 
 _le_cache: dict[tuple[float, ...], tuple[str, ...]] = {}
@@ -122,9 +125,12 @@ def render(monitor: Monitor, openmetrics: bool = False) -> str:
         names = m.labelnames
         if isinstance(m, Histogram):
             series = m.all_series()
-            ap(f"# HELP {name} {_help(m.documentation, om)}\n# TYPE {name} histogram\n")
+            if om:
+                ap(f"# TYPE {name} histogram\n# HELP {name} {_help(m.documentation, om)}\n")
+            else:
+                ap(f"# HELP {name} {_help(m.documentation, om)}\n# TYPE {name} histogram\n")
             for hc in series:
-                _render_histogram(out, name, names, hc)
+                _render_histogram(out, name, names, hc, om)
             continue
         typ = m.type
         fam = name[:-6] if (om and typ == "counter") else name
@@ -321,7 +327,8 @@ def lint(text: str, openmetrics: bool = False) -> list[str]:
                         errs.append(f"line {no}: second HELP for {fam!r}")
                     helps.add(fam)
                     doc = parts[3] if len(parts) > 3 else ""
-                    bad = re.search(r"\\(?![\\n" + ('"' if openmetrics else "") + "])", doc)
+                    ok_esc = r"\\[\\n\"]" if openmetrics else r"\\[\\n]"
+                    bad = "\\" in re.sub(ok_esc, "", doc)
                     if bad:
                         errs.append(f"line {no}: invalid escape in HELP of {fam!r}")
             elif openmetrics:
@@ -393,7 +400,8 @@ def lint(text: str, openmetrics: bool = False) -> list[str]:
         if any(a > c for a, c in itertools.pairwise(counts)):
             errs.append(f"histogram {where}: buckets are not cumulative")
         if h["count"] is None:
-            errs.append(f"histogram {where}: no _count")
+            if not openmetrics:
+                errs.append(f"histogram {where}: no _count")
         elif les[-1] == math.inf and counts[-1] != h["count"][0]:
             errs.append(f"histogram {where}: +Inf bucket {counts[-1]} != _count {h['count'][0]}")
         if h["sum"] is None and not openmetrics:

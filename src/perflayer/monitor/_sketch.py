@@ -7,10 +7,12 @@ Design in brief:
   relative error ``a`` of every value in the bin, so any quantile is answered within ``a`` of the
   exact order statistic at that rank.
 * Bins are kept dense in an ``array('q')`` plus an offset: 8 bytes per bin, no per-bin objects,
-  an O(1) increment. At ``a = 1%`` one decade takes ~115 bins; the store is capped at
-  ``max_bins`` (2048 = 16 KiB, 18 decades) and collapses its lowest bins when a wider range comes
-  in, as DDSketch's ``CollapsingLowestDenseStore`` does. Negative values use a second, smaller
-  store; values within ``MIN_POSITIVE`` of zero are counted in a zero bin.
+  an O(1) increment. At ``a = 1%`` one decade takes ~116 bins; each store is capped at
+  ``MAX_BINS`` (1920 bins = 15 KiB, a max/min ratio of 3e16, i.e. 16.5 decades) and collapses its
+  lowest bins when a wider range comes in, as DDSketch's ``CollapsingLowestDenseStore`` does, so
+  high quantiles stay exact to 1% and only the smallest magnitudes lose accuracy. Negative
+  values use a second store; values within ``MIN_POSITIVE`` of zero are counted in a zero bin.
+  Worst case, a series with both stores full is under 32 KiB with its ``le`` buckets.
 * Two sketches with the same accuracy merge by adding bins; a sketch minus an older copy of itself
   is the sketch of the values observed in between. Sliding windows are built on that.
 
@@ -20,6 +22,7 @@ The hot path (``Histogram.observe``) inlines ``add`` on purpose; keep the two in
 from __future__ import annotations
 
 import math
+import sys
 from array import array
 
 __all__ = ["MAX_BINS", "MIN_POSITIVE", "RELATIVE_ACCURACY", "Sketch"]
@@ -33,8 +36,8 @@ MULT = 1.0 / math.log(GAMMA)
 #: Values with ``abs(v) <= MIN_POSITIVE`` go to the zero bin.
 MIN_POSITIVE = 1e-12
 MAX_POSITIVE = 1e300
-MAX_BINS = 2048
-MAX_NEG_BINS = 512
+MAX_BINS = 1920
+MAX_NEG_BINS = 1920
 _CHUNK = 64
 _REPR = 2.0 / (GAMMA + 1.0)
 
@@ -71,7 +74,7 @@ class _Store:
         if i < 0:
             # Collapsed range: everything below the lowest kept bin lands in it.
             i = 0
-        bins[i] += n
+        self.bins[i] += n
 
     def _grow(self, index: int) -> None:
         bins = self.bins
@@ -95,7 +98,9 @@ class _Store:
             if c:
                 k = lo + j - new_lo
                 fresh[k if k > 0 else 0] += c
-        self.bins[:] = fresh
+        # A new exact-size array (not a slice assignment, which over-allocates); readers re-read
+        # ``bins`` under the series lock, so swapping the object is safe.
+        self.bins = fresh
         self.off = new_lo
 
     def total(self) -> int:
@@ -115,12 +120,12 @@ class _Store:
         return s
 
     def nbytes(self) -> int:
-        """Return the bytes held by the bin array."""
-        return self.bins.buffer_info()[1] * self.bins.itemsize
+        """Return the bytes held by this store (array header, allocation and the object)."""
+        return sys.getsizeof(self.bins) + sys.getsizeof(self)
 
 
 class Sketch:
-    """A DDSketch with 1% relative accuracy, mergeable and bounded to ~20 KiB.
+    """A DDSketch with 1% relative accuracy, mergeable, at most ~31 KiB.
 
     >>> s = Sketch()
     >>> for v in range(1, 1001):
@@ -208,5 +213,7 @@ class Sketch:
         return out
 
     def nbytes(self) -> int:
-        """Return the approximate memory held by this sketch, in bytes."""
-        return 200 + self.pos.nbytes() + self.neg.nbytes()
+        """Return the memory held by this sketch, in bytes."""
+        return (
+            sys.getsizeof(self) + self.pos.nbytes() + self.neg.nbytes() + sys.getsizeof(self.zero)
+        )
