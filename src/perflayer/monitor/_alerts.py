@@ -77,7 +77,8 @@ class AlertRule:
 
     Aggregations: ``value`` (current sum of the matching series; a histogram's count),
     ``rate`` (per-second increase over ``window``), ``quantile`` (the ``q``-quantile over
-    ``window``) and ``ratio`` (``rate(metric) / rate(denominator)`` over ``window``).
+    ``window``) and ``ratio`` (``rate(metric{match}) / rate(denominator{denominator_match})``
+    over ``window``, e.g. errors over all requests).
 
     >>> AlertRule("HighLatency", "perflayer_request_seconds", 0.5, aggregation="quantile", q=0.99,
     ...           for_=30, critical=1.0).op
@@ -93,6 +94,7 @@ class AlertRule:
     window: float = 60.0
     q: float = 0.99
     denominator: str | None = None
+    denominator_match: Mapping[str, str] = field(default_factory=dict)
     for_: float = 0.0
     keep_firing_for: float = 0.0
     cooldown: float = 0.0
@@ -141,7 +143,8 @@ class AlertRule:
         if self.aggregation == "quantile":
             return monitor.quantile(self.metric, self.q, self.window, m, now=now)
         num = monitor.rate(self.metric, self.window, m, now=now)
-        den = monitor.rate(self.denominator or "", self.window, m, now=now)
+        dm = dict(self.denominator_match) or None
+        den = monitor.rate(self.denominator or "", self.window, dm, now=now)
         if num is None or den is None or den == 0:
             return None
         return num / den

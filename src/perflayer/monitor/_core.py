@@ -735,6 +735,7 @@ class Monitor:
         self._alerts: AlertManager | None = None
         self._health: HealthRegistry | None = None
         self._last_tick = 0.0
+        self._ticked = False
         self._servers: list[Any] = []
         self._thread: threading.Thread | None = None
         self._stop: threading.Event | None = None
@@ -1112,14 +1113,16 @@ class Monitor:
     def tick(self, now: float | None = None) -> None:
         """Snapshot every counter and histogram series into its sliding window."""
         t = time.monotonic() if now is None else now
+        prev = self._last_tick if self._ticked else None
         self._last_tick = t
+        self._ticked = True
         for m in self.metrics():
             if isinstance(m, Histogram):
                 for hc in m.all_series():
                     if hc._window is not None:
-                        hc._window.record(t, hc.sketch(), float(sum(hc._buckets)))
+                        hc._window.record(t, hc.sketch(), float(sum(hc._buckets)), prev)
             elif isinstance(m, (Counter, _CallbackFamily)) and m._window is not None:
-                m._window.record_many(t, m.series())
+                m._window.record_many(t, m.series(), prev)
 
     def _lazy_tick(self) -> None:
         # Without an evaluation loop, windowed queries still get snapshots, one step apart.

@@ -76,13 +76,24 @@ class CounterWindow:
         self._rings: dict[tuple[str, ...], _Rings] = {}
         self._lock = threading.Lock()
 
-    def record_many(self, t: float, series: Iterable[tuple[tuple[str, ...], float]]) -> None:
-        """Snapshot every series' current value at time ``t``."""
+    def record_many(
+        self,
+        t: float,
+        series: Iterable[tuple[tuple[str, ...], float]],
+        prev_t: float | None = None,
+    ) -> None:
+        """Snapshot every series' value at time ``t``; ``prev_t`` is the monitor's previous tick.
+
+        A series first seen now did not exist at ``prev_t``, so it gets a zero snapshot there:
+        its whole value counts as increase (a new label set's first requests are not lost).
+        """
         with self._lock:
             for key, v in series:
                 r = self._rings.get(key)
                 if r is None:
                     r = self._rings[key] = _Rings(self._step)
+                    if prev_t is not None and prev_t < t:
+                        r.record(prev_t, 0.0)
                 r.record(t, v)
 
     def rate(self, key: tuple[str, ...], now: float, value: float, window: float) -> float | None:
@@ -116,9 +127,15 @@ class SketchWindow:
         self._rings = _Rings(step)
         self._lock = threading.Lock()
 
-    def record(self, t: float, sketch: Sketch, count: float) -> None:
-        """Snapshot the series' sketch (a copy the caller no longer touches) at time ``t``."""
+    def record(self, t: float, sketch: Sketch, count: float, prev_t: float | None = None) -> None:
+        """Snapshot the series' sketch (a copy the caller no longer touches) at time ``t``.
+
+        The first snapshot also records an empty one at the monitor's previous tick ``prev_t``,
+        when the series did not exist yet.
+        """
         with self._lock:
+            if not self._rings.fine and prev_t is not None and prev_t < t:
+                self._rings.record(prev_t, (0.0, Sketch()))
             self._rings.record(t, (count, sketch))
 
     def delta(self, current: Sketch, window: float, now: float | None = None) -> Sketch:
