@@ -65,7 +65,7 @@ def test_pending_that_clears_never_notifies() -> None:
 
 
 def test_lower_than_direction() -> None:
-    """op='<' fires when the value drops below the threshold (the direction the old code got wrong)."""
+    """op='<' fires when the value drops below the threshold."""
     m = Monitor()
     g = m.gauge("perflayer_hit_ratio", "doc")
     g.set(0.9)
@@ -78,7 +78,7 @@ def test_lower_than_direction() -> None:
 
 
 def test_detection_latency_is_at_most_for_plus_one_interval() -> None:
-    """With evaluations every `interval`, firing comes at most for_ + interval after the condition."""
+    """With evaluations every `interval`, firing is at most for_ + interval late."""
     for for_, interval, t_true in [
         (30.0, 5.0, 2.5),
         (7.0, 5.0, 0.1),
@@ -120,7 +120,7 @@ def test_keep_firing_for() -> None:
 
 
 def test_cooldown_suppresses_flapping_but_not_escalation() -> None:
-    """A re-fire within the cooldown is silent (and so is its resolve); escalation always goes out."""
+    """A re-fire within the cooldown is silent ; escalation always goes out."""
     m = Monitor()
     g = m.gauge("perflayer_v", "doc")
     m.add_alert(name="A", metric="perflayer_v", threshold=1, critical=10, cooldown=300)
@@ -239,7 +239,7 @@ def test_rule_validation_names_the_bad_value() -> None:
 
 
 def test_handlers_sync_async_logging(caplog: pytest.LogCaptureFixture) -> None:
-    """Sync and async callables and the logging handler all receive notifications; a raising one is counted."""
+    """Sync/async callables and the logging handler get notifications; a raising one is counted."""
     m = Monitor()
     g = m.gauge("perflayer_v", "doc")
     m.add_alert(name="A", metric="perflayer_v", threshold=1, annotations={"summary": "v high"})
@@ -386,7 +386,7 @@ def test_payload_shape_for_several_alerts() -> None:
 
 
 def test_background_thread_fires_and_resolves(receiver: tuple[str, type[_Receiver]]) -> None:
-    """monitor.start() evaluates on a thread: a real condition fires, then resolves when it clears."""
+    """monitor.start() evaluates on a thread: fires, then resolves when clear."""
     url, recv = receiver
     m = Monitor()
     g = m.gauge("perflayer_v", "doc")
