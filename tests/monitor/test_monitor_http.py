@@ -33,7 +33,8 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str,
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, dict(r.headers), r.read().decode()
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read().decode()
+        with e:
+            return e.code, dict(e.headers), e.read().decode()
 
 
 @pytest.fixture
@@ -94,6 +95,7 @@ def test_health_alerts_and_404(served: tuple[Monitor, MonitorServer]) -> None:
     req = urllib.request.Request(srv.url + "/metrics", data=b"x", headers=AUTH, method="POST")
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(req, timeout=10)
+    e.value.close()
     assert e.value.code == 405
 
 
@@ -124,8 +126,10 @@ def test_serve_without_token_and_default_loopback() -> None:
     try:
         assert srv.host == "127.0.0.1"
         assert get(srv.url + "/metrics")[0] == 200
-        status, headers, _ = get(srv.url + "/")
-        assert status == 200  # urllib follows the redirect to /dashboard
+        status, _, body = get(srv.url + "/")
+        assert (
+            status == 200 and "perflayer monitor" in body
+        )  # urllib follows the redirect to /dashboard
     finally:
         m.stop()
 
