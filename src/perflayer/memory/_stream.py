@@ -1,0 +1,480 @@
+"""Bounded streaming: ``stream_file`` and ``process_in_chunks``.
+
+Design
+------
+*stream_file* returns a ``FileStream`` whose iterator is the file object itself chained (in C,
+``itertools.chain``) to a closer: the per-line cost is exactly that of ``for line in f`` (a
+generator would add a frame resume per line, ~25% on short lines), and the file is closed the
+moment the last line is read. The descriptor is owned by a ``weakref.finalize`` on the file
+object, so a loop that breaks early closes it when the iterator is dropped, without a
+ResourceWarning, and ``with stream_file(...)`` closes it deterministically. Memory held is the
+read buffer (``chunk_bytes``) plus the current line.
+
+*process_in_chunks* pulls items lazily with ``itertools.islice`` (C speed, no Python work per
+item) in steps, sizing each chunk in bytes: the item count per step comes from the average
+item size seen so far, and the chunk stops growing at the target. The target derives from the
+budget (room for the chunk being built and the ones in flight), halves while a ``MemoryGuard``
+reports ELEVATED, grows back by doubling at NORMAL, and at CRITICAL the run backs off
+(sleeps, re-checks) up to ``backoff_timeout`` and then raises BudgetError. A single item larger
+than the budget, or a budget below ``min_chunk_bytes``, raises BudgetError: a run either
+processes every item or raises. It never stops early in silence.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import os
+import sys
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, Generic, Literal, TypeVar
+
+from perflayer.errors import BudgetError, ConfigError
+from perflayer.memory._guard import Level, MemoryGuard
+
+__all__ = ["ChunkRun", "FileStream", "process_in_chunks", "stream_file"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_MODES = ("lines", "bytes", "jsonl")
+
+
+def _close_fd(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+class FileStream:
+    """An iterable over a file's lines, byte chunks or JSON lines; a context manager.
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.txt")
+    >>> _ = open(path, "w").write("a\\nb\\n")
+    >>> with stream_file(path) as lines:
+    ...     list(lines)
+    ['a\\n', 'b\\n']
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        mode: Literal["lines", "bytes", "jsonl"],
+        chunk_bytes: int,
+        encoding: str,
+        errors: str,
+    ) -> None:
+        """Open ``path``; nothing is read until iteration starts."""
+        self.path = os.fspath(path)
+        self.mode = mode
+        self.chunk_bytes = chunk_bytes
+        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        self._fd = fd
+        try:
+            self.size = os.fstat(fd).st_size
+            self._file: Any
+            if mode == "bytes":
+                self._file = io.FileIO(fd, "rb", closefd=False)
+            else:
+                # why: closefd=False so the file object never warns; the finalizer owns fd.
+                self._file = open(  # noqa: SIM115
+                    fd,
+                    buffering=chunk_bytes,
+                    encoding=encoding,
+                    errors=errors,
+                    closefd=False,
+                )
+        except BaseException:
+            os.close(fd)
+            raise
+        self._finalizer = weakref.finalize(self._file, _close_fd, fd)
+        self._iter: Iterator[Any] | None = None
+
+    def _lines(self) -> Iterator[Any]:
+        return itertools.chain(self._file, iter(self._finalizer, None))
+
+    def _chunks(self) -> Iterator[Any]:
+        read = self._file.read
+        size = self.chunk_bytes
+        return itertools.chain(iter(lambda: read(size), b""), iter(self._finalizer, None))
+
+    def _jsonl(self) -> Iterator[Any]:
+        loads = json.loads
+        lineno = 0
+        try:
+            for lineno, line in enumerate(self._file, 1):  # noqa: B007
+                if line.strip():
+                    yield loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{self.path}:{lineno}: invalid JSON: {exc.msg}") from exc
+        finally:
+            self._finalizer()
+
+    def __iter__(self) -> Iterator[Any]:
+        """Return the single-use iterator over the file."""
+        if self._iter is None:
+            if self.mode == "lines":
+                self._iter = self._lines()
+            elif self.mode == "bytes":
+                self._iter = self._chunks()
+            else:
+                self._iter = self._jsonl()
+        return self._iter
+
+    @property
+    def closed(self) -> bool:
+        """Whether the file descriptor is closed."""
+        return not self._finalizer.alive
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes read from the file so far (includes the read-ahead buffer)."""
+        if not self._finalizer.alive:
+            return self.size
+        try:
+            return os.lseek(self._fd, 0, os.SEEK_CUR)
+        except OSError:
+            return self.size
+
+    @property
+    def fraction_done(self) -> float:
+        """Fraction of the file read, 0.0 to 1.0."""
+        if not self._finalizer.alive or self.size == 0:
+            return 1.0 if not self._finalizer.alive else 0.0
+        return min(self.bytes_read / self.size, 1.0)
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        self._finalizer()
+
+    def __enter__(self) -> FileStream:
+        """Return self."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the file."""
+        self.close()
+
+
+def stream_file(
+    path: str | os.PathLike[str],
+    *,
+    mode: Literal["lines", "bytes", "jsonl"] = "lines",
+    chunk_bytes: int = 1 << 20,
+    encoding: str = "utf-8",
+    errors: str = "strict",
+) -> FileStream:
+    """Stream a file lazily as text lines, ``chunk_bytes`` byte chunks, or parsed JSON lines."""
+    if mode not in _MODES:
+        raise ConfigError(f"mode must be one of {_MODES}, got {mode!r}")
+    if isinstance(chunk_bytes, bool) or not isinstance(chunk_bytes, int) or chunk_bytes < 1:
+        raise ConfigError(f"chunk_bytes must be a positive int, got {chunk_bytes!r}")
+    return FileStream(path, mode, chunk_bytes, encoding, errors)
+
+
+def _default_sizeof(item: object) -> int:
+    if isinstance(item, (str, bytes, bytearray, memoryview)):
+        return len(item)
+    return sys.getsizeof(item)
+
+
+class ChunkRun(Generic[T, R]):
+    """A lazy chunked run: iterate for ``fn`` results in order, or call ``run()``.
+
+    Progress is ``fraction_done`` (None while the total is unknown), ``items_done``,
+    ``bytes_done`` and ``chunks_done``; ``chunk_bytes`` is the current target size.
+    """
+
+    def __init__(
+        self,
+        iterable: Iterable[T],
+        fn: Callable[[list[T]], R],
+        *,
+        memory_budget: int,
+        workers: int,
+        chunk_bytes: int | None,
+        min_chunk_bytes: int,
+        sizeof: Callable[[T], int] | None,
+        guard: MemoryGuard | None,
+        backoff_timeout: float,
+        total: int | None,
+        progress: bool,
+        own_guard: bool = False,
+    ) -> None:
+        """Validate the budget; nothing is read until iteration starts."""
+        if isinstance(memory_budget, bool) or not isinstance(memory_budget, int):
+            raise ConfigError(f"memory_budget must be an int of bytes, got {memory_budget!r}")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+            raise ConfigError(f"workers must be an int >= 0, got {workers!r}")
+        if not callable(fn):
+            raise ConfigError(f"fn must be callable, got {fn!r}")
+        inflight = 1 if workers == 0 else 2 * workers + 1
+        # Room for the chunk being built plus the chunks handed to fn and not yet done.
+        self._max_target = memory_budget // (inflight + 1)
+        if self._max_target < min_chunk_bytes:
+            raise BudgetError(
+                f"memory_budget={memory_budget} bytes cannot hold {inflight + 1} chunks of "
+                f"min_chunk_bytes={min_chunk_bytes}: raise the budget or lower min_chunk_bytes"
+            )
+        if chunk_bytes is not None and chunk_bytes < min_chunk_bytes:
+            raise ConfigError(f"chunk_bytes={chunk_bytes} is below min_chunk_bytes")
+        self.memory_budget = memory_budget
+        self.workers = workers
+        self._fn = fn
+        self._source = iterable
+        self._it = iter(iterable)
+        self._min = min_chunk_bytes
+        self.chunk_bytes = min(chunk_bytes or self._max_target, self._max_target)
+        self._sizeof = sizeof
+        self._own_guard = own_guard
+        self._guard = guard
+        self._backoff_timeout = backoff_timeout
+        self._total = total
+        if total is None:
+            try:
+                self._total = len(iterable)  # type: ignore[arg-type]
+            except TypeError:
+                self._total = None
+        self.items_done = 0
+        self.bytes_done = 0
+        self.chunks_done = 0
+        self.shrinks = 0
+        self.grows = 0
+        self.backoffs = 0
+        self.done = False
+        self._avg = 0.0
+        self._gen: Iterator[R] | None = None
+        self._progress = progress
+
+    # -- progress -------------------------------------------------------------------------
+
+    @property
+    def fraction_done(self) -> float | None:
+        """Fraction of the input processed (None while the total is unknown)."""
+        if self.done:
+            return 1.0
+        if self._total:
+            return min(self.items_done / self._total, 1.0)
+        frac = getattr(self._source, "fraction_done", None)
+        if isinstance(frac, float):
+            # A FileStream reports bytes read, a little ahead of bytes processed.
+            return min(frac, 0.999999)
+        return None
+
+    # -- chunking -------------------------------------------------------------------------
+
+    def _measure(self, part: list[T]) -> int:
+        if self._sizeof is not None:
+            return sum(map(self._sizeof, part))
+        first = part[0]
+        if isinstance(first, (str, bytes, bytearray)):
+            try:
+                return sum(map(len, part))  # type: ignore[arg-type]
+            except TypeError:
+                pass
+        return sum(map(_default_sizeof, part))
+
+    def _next_chunk(self) -> tuple[list[T], int]:
+        chunk: list[T] = []
+        nbytes = 0
+        target = self.chunk_bytes
+        islice = itertools.islice
+        it = self._it
+        while nbytes < target:
+            # Take as many items as should fit in a quarter of what is left, at least one.
+            left = target - nbytes
+            n = 1 if self._avg <= 0 else max(1, int(left / self._avg / 4) or 1)
+            part = list(islice(it, n))
+            if not part:
+                break
+            size = self._measure(part)
+            if size > self.memory_budget and len(part) == 1:
+                raise BudgetError(
+                    f"item {self.items_done + len(chunk)} of {size} bytes exceeds "
+                    f"memory_budget={self.memory_budget}"
+                )
+            self._avg = (
+                size / len(part) if self._avg <= 0 else 0.8 * self._avg + 0.2 * (size / len(part))
+            )
+            chunk.extend(part)
+            nbytes += size
+            if nbytes > self.memory_budget:
+                raise BudgetError(
+                    f"a chunk of {len(chunk)} items reached {nbytes} bytes, over "
+                    f"memory_budget={self.memory_budget} (item sizes vary too much to meet it)"
+                )
+        return chunk, nbytes
+
+    def _adapt(self) -> None:
+        guard = self._guard
+        if guard is None:
+            return
+        level = guard.check()
+        if level == Level.NORMAL:
+            if self.chunk_bytes < self._max_target:
+                self.chunk_bytes = min(self.chunk_bytes * 2, self._max_target)
+                self.grows += 1
+            return
+        if self.chunk_bytes > self._min:
+            self.chunk_bytes = max(self.chunk_bytes // 2, self._min)
+            self.shrinks += 1
+        if level == Level.CRITICAL:
+            self._back_off(guard)
+
+    def _back_off(self, guard: MemoryGuard) -> None:
+        deadline = time.monotonic() + self._backoff_timeout
+        delay = 0.01
+        self.backoffs += 1
+        while guard.check() == Level.CRITICAL:
+            if time.monotonic() >= deadline:
+                raise BudgetError(
+                    f"memory stayed CRITICAL ({guard.rss} of {guard.limit} bytes) for "
+                    f"backoff_timeout={self._backoff_timeout} s after {self.items_done} items; "
+                    "stopping with an error rather than in silence"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+    # -- running --------------------------------------------------------------------------
+
+    def _serial(self) -> Iterator[R]:
+        fn = self._fn
+        while True:
+            self._adapt()
+            chunk, nbytes = self._next_chunk()
+            if not chunk:
+                return
+            result = fn(chunk)
+            self.items_done += len(chunk)
+            self.bytes_done += nbytes
+            self.chunks_done += 1
+            del chunk
+            yield result
+
+    def _parallel(self) -> Iterator[R]:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        pending: deque[tuple[Future[R], int, int]] = deque()
+        limit = 2 * self.workers
+        with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool:
+            try:
+                while True:
+                    self._adapt()
+                    chunk, nbytes = self._next_chunk()
+                    if chunk:
+                        pending.append((pool.submit(self._fn, chunk), len(chunk), nbytes))
+                        del chunk
+                    while pending and (len(pending) >= limit or not nbytes):
+                        fut, n, b = pending.popleft()
+                        result = fut.result()
+                        self.items_done += n
+                        self.bytes_done += b
+                        self.chunks_done += 1
+                        yield result
+                    if not nbytes and not pending:
+                        return
+            except BaseException:
+                for fut, _, _ in pending:
+                    fut.cancel()
+                raise
+
+    def _drive(self) -> Iterator[R]:
+        try:
+            inner = self._serial() if self.workers == 0 else self._parallel()
+            if self._progress:
+                yield from self._with_bar(inner)
+            else:
+                yield from inner
+            self.done = True
+        finally:
+            if self._own_guard and self._guard is not None:
+                self._guard.close()
+
+    def _with_bar(self, inner: Iterator[R]) -> Iterator[R]:
+        try:
+            from rich.progress import Progress
+        except ImportError as exc:
+            raise ImportError("progress=True needs rich: pip install 'perflayer[cli]'") from exc
+        with Progress(transient=True) as bar:
+            task = bar.add_task("processing", total=1.0 if self._has_total() else None)
+            for result in inner:
+                frac = self.fraction_done
+                bar.update(task, completed=frac if frac is not None else self.items_done)
+                yield result
+            bar.update(task, completed=1.0)
+
+    def _has_total(self) -> bool:
+        return bool(self._total) or hasattr(self._source, "fraction_done")
+
+    def __iter__(self) -> Iterator[R]:
+        """Return self."""
+        return self
+
+    def __next__(self) -> R:
+        """Process the next chunk and return ``fn``'s result."""
+        if self._gen is None:
+            self._gen = self._drive()
+        return next(self._gen)
+
+    def run(self) -> list[R]:
+        """Process everything; return every ``fn`` result in order."""
+        return list(self)
+
+    def close(self) -> None:
+        """Stop early on purpose (the caller's decision), releasing workers and the guard."""
+        if self._gen is not None:
+            self._gen.close()  # type: ignore[attr-defined]
+        elif self._own_guard and self._guard is not None:
+            self._guard.close()
+
+
+def process_in_chunks(
+    iterable: Iterable[T],
+    fn: Callable[[list[T]], R],
+    *,
+    memory_budget: int = 64 << 20,
+    workers: int = 0,
+    chunk_bytes: int | None = None,
+    min_chunk_bytes: int = 4096,
+    sizeof: Callable[[T], int] | None = None,
+    guard: MemoryGuard | None = None,
+    backoff_timeout: float = 30.0,
+    total: int | None = None,
+    progress: bool = False,
+) -> ChunkRun[T, R]:
+    """Apply ``fn`` to byte-sized chunks of ``iterable``, lazily, within ``memory_budget``.
+
+    ``fn`` gets a list of items and its results come back in order. ``workers > 0`` runs ``fn``
+    in a process pool (``fn`` must be picklable). Without a ``guard`` an inline one (no thread)
+    watches this process so chunks shrink under pressure.
+    """
+    own = None
+    if guard is None:
+        own = MemoryGuard(psi=False, register_metrics=False)
+    try:
+        return ChunkRun(
+            iterable,
+            fn,
+            memory_budget=memory_budget,
+            workers=workers,
+            chunk_bytes=chunk_bytes,
+            min_chunk_bytes=min_chunk_bytes,
+            sizeof=sizeof,
+            guard=guard or own,
+            backoff_timeout=backoff_timeout,
+            total=total,
+            progress=progress,
+            own_guard=own is not None,
+        )
+    except BaseException:
+        if own is not None:
+            own.close()
+        raise
