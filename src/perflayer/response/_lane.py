@@ -59,6 +59,14 @@ SHED_QUEUE_FULL = "queue_full"
 TIMED_OUT_QUEUED = "timeout_queued"  # CRITICAL that could not start in time (never "shed")
 
 
+# Outside overload, callers are served earliest-deadline-first with a head start per priority
+# (seconds): a more important call overtakes less important calls due up to this much later,
+# so every call that can make its deadline does, and when some cannot, the least important go.
+_BONUS = (math.inf, 0.2, 0.1, 0.0, -1.0)
+# A call without a deadline is ordered as if it had this one.
+_NO_DEADLINE = 10.0
+
+
 class Waiter:
     """A caller waiting in a lane for a slot; its future resolves to a level or a reason."""
 
@@ -263,29 +271,29 @@ class Lane:
             self._unqueue(w)
 
     def pump(self) -> None:
-        """Hand free slots to the most important waiting callers."""
+        """Hand free slots to waiting callers: deadline order normally, priority in overload."""
         now = self.loop.time()
-        standing = self.standing(now)
-        queues = self.queues  # the list object never changes; its deques are replaced in admit()
+        overload = self.standing(now) and self.overloaded(NPRIO - 1)
         target = self.target
+        queued = self.queued
         while self.nqueued and self.inflight < self.limiter.limit:
-            prio = -1
-            for p in range(NPRIO):
-                if self.queued[p]:
-                    prio = p
-                    break
-            if prio < 0 or self.inflight >= self._cap(prio, now):
+            if overload:
+                prio = next(p for p in range(NPRIO) if queued[p])
+            else:
+                prio = self._earliest()
+            if self.inflight >= self._cap(prio, now):
                 return
-            q = queues[prio]
-            if standing and target is not None and prio != _CRITICAL and self.overloaded(prio):
-                # CoDel-like: under a standing queue an overloaded class waits at most target.
+            q = self.queues[prio]
+            if overload and target is not None and prio != _CRITICAL and self.overloaded(prio):
+                # CoDel-like: under a standing overload a class waits at most `target`.
                 while q and (not q[0].live or now - q[0].enq > target):
                     old = q.popleft()
                     if old.live:
                         self._shed(old, SHED_CODEL)
-                if not self.queued[prio]:
+                if not queued[prio]:
                     continue
-            w = q.pop() if standing else q.popleft()
+            # Adaptive LIFO: in overload the newest caller of a class goes first.
+            w = q.pop() if overload else q.popleft()
             if not w.live:
                 continue
             if now > w.latest:
@@ -293,6 +301,23 @@ class Lane:
                 continue
             self._unqueue(w)
             w.fut.set_result(self._take(prio))
+
+    def _earliest(self) -> int:
+        """Return the class whose oldest live caller is most urgent (deadline minus a bonus)."""
+        best, best_key = -1, math.inf
+        for p in range(NPRIO):
+            if not self.queued[p]:
+                continue
+            if p == _CRITICAL:
+                return p
+            q = self.queues[p]
+            while not q[0].live:
+                q.popleft()
+            w = q[0]
+            key = (w.latest if w.deadline is not None else w.enq + _NO_DEADLINE) - _BONUS[p]
+            if key < best_key:
+                best, best_key = p, key
+        return best
 
     def shed_all(self, reason: str) -> None:
         """Answer every waiting caller with ``reason`` (used by shutdown)."""

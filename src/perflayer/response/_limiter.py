@@ -35,17 +35,26 @@ bandwidth-delay product, Kleinrock's "power" (1979).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from perflayer.errors import ConfigError
 
 __all__ = ["AdaptiveLimiter"]
 
-_HOLD, _UP, _DOWN = "hold", "up", "down"
-# The probing schedule in steady state: a down-probe costs throughput when the limit is already
-# at the knee, so it runs half as often as the up-probe (which only costs a little latency).
-_SCHEDULE = (_HOLD, _UP, _HOLD, _UP, _HOLD, _DOWN)
+_HOLD, _UP, _DOWN, _WAIT = "hold", "up", "down", "wait"
+# Probes alternate up and down; after each probe that finds the current point better, the
+# number of windows held before the next probe doubles up to this (a probe below the knee
+# costs throughput, so a settled limiter should rarely make one).
+_MAX_HOLD = 16
 # A level not measured for this many windows is remeasured from scratch.
-_STALE = 12
+_STALE = 40
+# Power is throughput**BETA / latency (Kleinrock's generalized power); with Little's law,
+# throughput = L / R, so power = L**BETA / R**(BETA + 1). BETA = 2 favours throughput: below
+# the knee a step up gains (1 + 1/L)**2, above it a step up still loses L / (L + 1).
+_BETA = 2
+# Hysteresis in favour of the higher limit (see _judge_probe).
+_BIAS_UP = 0.02
+_BIAS_DOWN = 0.05
 
 
 class _Level:
@@ -72,9 +81,10 @@ class AdaptiveLimiter:
     """A concurrency limit learned from latency (slow start, then hill climbing on power).
 
     >>> lim = AdaptiveLimiter(initial_limit=4)
-    >>> for _ in range(64):
-    ...     lim.on_sample(0.030, level=4)
-    >>> lim.limit
+    >>> tags = [lim.on_dispatch(4) for _ in range(16)]  # a window of calls at the limit
+    >>> for tag in tags:
+    ...     lim.on_sample(0.030, tag)
+    >>> lim.limit  # latency stayed flat: slow start doubles
     8
     """
 
@@ -84,8 +94,8 @@ class AdaptiveLimiter:
         initial_limit: int = 8,
         min_limit: int = 1,
         max_limit: int = 1000,
-        window: int = 64,
-        slow_start_window: int = 24,
+        window: int = 96,
+        slow_start_window: int = 16,
         slow_start_rise: float = 1.25,
         collapse: float = 2.0,
     ) -> None:
@@ -119,10 +129,13 @@ class AdaptiveLimiter:
         self._levels: dict[int, _Level] = {}
         self._slow_start = True
         self._state = _HOLD
-        self._phase = 0
+        self._hold = 1  # windows to hold before the next probe
+        self._backoff = 1
+        self._next_probe = _UP
         self._windows = 0
-        self._n = 0
-        self._sum = 0.0
+        self._win_id = 0
+        # tag -> [level, dispatched, completed, latency sum, state when opened]
+        self._acc: dict[int, list[Any]] = {}
         self.adjustments = 0
 
     @property
@@ -145,20 +158,56 @@ class AdaptiveLimiter:
         lv = self._levels.get(level)
         return None if lv is None else lv.mean
 
-    def on_sample(self, latency: float, level: int) -> None:
-        """Record one call's latency (seconds) and the in-flight count when it was dispatched."""
+    def on_dispatch(self, level: int) -> int:
+        """Note a call dispatched with ``level`` calls in flight (itself included).
+
+        Return the tag to pass to ``on_sample`` (or ``on_drop``) when the call ends.
+        """
         # why: only calls dispatched at the enforced limit say anything about it; calls below it
-        # ran while the limit was not binding (the app-limited case) and are ignored.
-        if level != self._limit or not latency >= 0.0 or math.isinf(latency):
-            return
-        self._n += 1
-        self._sum += latency
+        # ran while the limit was not binding (the app-limited case) and are ignored. Windows
+        # are a fixed set of dispatched calls, evaluated once all of them have ended: closing
+        # a window at its N-th *completion* would drop its slowest calls and bias it low.
+        if level != self._limit:
+            return -1
+        tag = self._win_id
+        acc = self._acc.get(tag)
+        if acc is None:
+            acc = self._acc[tag] = [level, 0, 0, 0.0, self._state]
+        acc[1] += 1
         need = self._ss_window if self._slow_start else self._window
-        if self._n >= need:
-            mean = self._sum / self._n
-            self._n = 0
-            self._sum = 0.0
-            self._end_window(self._limit, mean)
+        if acc[1] >= need:
+            self._win_id += 1
+            self._filled(acc)
+            # Forget windows whose calls never all came back (callers that went away).
+            for old in [t for t in self._acc if t < tag - 8]:
+                del self._acc[old]
+        return tag
+
+    def on_sample(self, latency: float, tag: int) -> None:
+        """Record the latency (seconds) of the call ``on_dispatch`` tagged."""
+        if tag < 0 or not latency >= 0.0 or math.isinf(latency):
+            self.on_drop(tag)
+            return
+        acc = self._acc.get(tag)
+        if acc is None:
+            return
+        acc[2] += 1
+        acc[3] += latency
+        self._maybe_evaluate(tag, acc)
+
+    def on_drop(self, tag: int) -> None:
+        """Forget a tagged call that ended without a usable latency."""
+        acc = self._acc.get(tag)
+        if acc is None:
+            return
+        acc[1] -= 1
+        self._maybe_evaluate(tag, acc)
+
+    def _maybe_evaluate(self, tag: int, acc: list[Any]) -> None:
+        if tag < self._win_id and acc[2] >= acc[1]:
+            del self._acc[tag]
+            if acc[2] > 0:
+                self._evaluate(acc[0], acc[3] / acc[2], acc[4])
 
     # -- decisions -----------------------------------------------------------------------
 
@@ -172,73 +221,120 @@ class AdaptiveLimiter:
         lv = self._levels.get(level)
         if lv is None or lv.mean <= 0.0:
             return None
-        return level / (lv.mean * lv.mean)
+        return float(level**_BETA) / lv.mean ** (_BETA + 1)
 
     def _set(self, base: float) -> None:
         b = self._clamp(base)
         if b != self._base:
             self.adjustments += 1
         self._base = b
-        self._limit = b
+        self._enforce(b)
 
-    def _end_window(self, level: int, mean: float) -> None:
+    def _enforce(self, limit: int) -> None:
+        """Change the enforced limit; a window still open at the old one is abandoned."""
+        if limit != self._limit:
+            self._acc.pop(self._win_id, None)
+            self._win_id += 1
+            self._limit = limit
+
+    def _filled(self, acc: list[Any]) -> None:
+        """A window has all its calls dispatched: choose what to enforce while they finish."""
+        if self._slow_start:
+            self._state = _WAIT  # hold the level until the window is evaluated
+        elif self._state in (_UP, _DOWN):
+            self._enforce(self._base)  # back to base; the verdict comes with the evaluation
+            self._state = _WAIT
+        elif self._state == _HOLD:
+            self._hold -= 1
+            if self._hold <= 0:
+                probe = self._next_probe
+                self._next_probe = _DOWN if probe == _UP else _UP
+                if probe == _DOWN and self._flat_below():
+                    # why: a probe below the knee costs throughput; skip it while the level
+                    # below is known to be no faster (latency flat: we are not past the knee).
+                    self._hold = self._backoff
+                    return
+                self._apply(probe)
+
+    def _flat_below(self) -> bool:
+        """Return True if latency one step below the base is recent and about the same."""
+        base, step = self._base, self._step()
+        lo, hi = self._levels.get(base - step), self._levels.get(base)
+        if lo is None or hi is None or self._windows - lo.stamp > _STALE:
+            return False
+        # Past the knee latency grows like L; flat means less than half of that growth.
+        return hi.mean < lo.mean * (1.0 + 0.5 * step / base)
+
+    def _evaluate(self, level: int, mean: float, kind: str) -> None:
         self._windows += 1
         lv = self._levels.get(level)
-        if lv is not None and mean > self._collapse * lv.mean:
+        if lv is not None and mean > self._collapse * lv.mean and level == self._base:
             # The backend changed under us: cut in proportion and relearn around the new point.
             self._levels.clear()
             self._levels[level] = _Level(mean, self._windows)
-            self._phase = 0
-            self._state = _HOLD
+            self._hold = self._backoff = 1
             self._set(math.floor(level * lv.mean / mean))
+            self._state = _HOLD
+            self._acc.clear()
             return
         if lv is None:
             self._levels[level] = _Level(mean, self._windows)
         else:
             lv.add_window(mean, self._windows)
         if self._slow_start:
-            self._slow_start_step(level)
-        else:
-            self._climb_step(level)
+            if level == self._limit:
+                self._slow_start_step(level)
+        elif kind in (_UP, _DOWN) and self._state == _WAIT:
+            self._judge_probe(level, kind)
 
     def _slow_start_step(self, level: int) -> None:
         below = [k for k in self._levels if k < level]
         if below:
-            r_prev = self._levels[max(below)].mean
+            prev = max(below)
+            r_prev = self._levels[prev].mean
             r_now = self._levels[level].mean
             if r_now > self._ss_rise * r_prev:
-                # Knee crossed: Little's law puts it at L * R0 / R(L) (Vegas with a mean R0).
+                # Knee crossed between prev (latency was flat) and level: Little's law puts it
+                # at L * R0 / R(L) (Vegas with a mean R0); it is at least prev.
                 self._slow_start = False
-                self._phase = 0
+                self._hold = self._backoff = 1
+                self._set(max(prev, math.floor(level * r_prev / r_now)))
                 self._state = _HOLD
-                self._set(level * r_prev / r_now)
                 return
         if self._base >= self.max_limit:
             self._slow_start = False
-            self._state = _HOLD
+            self._hold = self._backoff = 1
             self._set(self.max_limit)
+            self._state = _HOLD
             return
         self._set(self._base * 2)
+        self._state = _HOLD
 
-    def _climb_step(self, level: int) -> None:
+    def _judge_probe(self, level: int, kind: str) -> None:
         base = self._base
-        if self._state in (_UP, _DOWN) and level == self._limit != base:
-            p_probe, p_base = self._power(level), self._power(base)
-            if p_probe is not None and p_base is not None and p_probe > p_base:
+        p_probe, p_base = self._power(level), self._power(base)
+        if level != base and p_probe is not None and p_base is not None:
+            # why: below the knee a missing slot is lost throughput, above it an extra one
+            # costs a little queueing; so lean up: take a step up that loses < BIAS power,
+            # a step down only if it gains > BIAS.
+            bias = -_BIAS_UP if kind == _UP else _BIAS_DOWN
+            if p_probe > p_base * (1.0 + bias):
                 # The neighbour is better: move there and keep probing the same way.
                 self._set(level)
-                self._apply(self._state)
+                self._hold = self._backoff = 1
+                self._apply(kind)
                 return
-        self._phase += 1
-        self._apply(_SCHEDULE[self._phase % len(_SCHEDULE)])
+        self._backoff = min(_MAX_HOLD, self._backoff * 2)
+        self._hold = self._backoff
+        self._state = _HOLD
 
     def _apply(self, state: str) -> None:
         base, step = self._base, self._step()
         if state == _UP and base + step <= self.max_limit:
-            self._limit = base + step
+            self._enforce(base + step)
         elif state == _DOWN and base - step >= self.min_limit:
-            self._limit = base - step
+            self._enforce(base - step)
         else:
             state = _HOLD
-            self._limit = base
+            self._enforce(base)
         self._state = state

@@ -404,6 +404,7 @@ class ResponseOptimizer:
         fallback: Any,
     ) -> Response[Any]:
         loop = lane.loop
+        tag = lane.limiter.on_dispatch(level)
         start = loop.time()
         run = _Running(loop)
         self._running.add(run)
@@ -445,7 +446,7 @@ class ResponseOptimizer:
             if not held:
                 lane.release(int(prio))
         elapsed = end - start
-        lane.limiter.on_sample(elapsed, level)
+        lane.limiter.on_sample(elapsed, tag)
         if not expired and exc is None:
             lane.record_latency(elapsed)
         late = deadline is not None and end > deadline

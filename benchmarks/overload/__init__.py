@@ -1,0 +1,1 @@
+"""Overload benchmark of perflayer's ResponseOptimizer: ``python -m benchmarks.overload``."""
