@@ -50,9 +50,8 @@ def parse_canonical(specs: list[str] | None) -> dict[str, str]:
         if not sep or not cat or not target:
             raise ConfigError(f"--canonical {spec!r}: expected CATEGORY=path.py:Symbol or =auto")
         if cat not in known:
-            raise ConfigError(
-                f"--canonical {spec!r}: unknown category {cat!r} (one of {', '.join(sorted(known))})"
-            )
+            names = ", ".join(sorted(known))
+            raise ConfigError(f"--canonical {spec!r}: unknown category {cat!r} (one of {names})")
         if target not in ("auto", "perflayer") and (
             ":" not in target or not target.split(":", 1)[0].endswith(".py")
         ):
@@ -245,7 +244,7 @@ def _nearest(items: list[Finding]) -> dict[int, tuple[float, Finding | None]]:
             if pool is None:
                 pool = sorted(reps, key=lambda g: abs(g.lines - f.lines))[:60]
             for g in pool:
-                if g is f or g.path == f.path and g.symbol == f.symbol:
+                if g is f or (g.path == f.path and g.symbol == f.symbol):
                     continue
                 s = _similarity(f, g)
                 if s > best[0]:
@@ -291,7 +290,9 @@ def _assign(findings: list[Finding], canon: dict[str, str]) -> dict[str, str]:
         canon_caps = (
             sorted(keep.capabilities)
             if keep is not None
-            else sorted(part.capabilities) if part else []
+            else sorted(part.capabilities)
+            if part
+            else []
         )
         for f in items:
             f.canonical = name
@@ -302,13 +303,11 @@ def _assign(findings: list[Finding], canon: dict[str, str]) -> dict[str, str]:
             share = len(shared) / len(caps) if caps else (1.0 if keep is None else 0.0)
             if keep is not None and f is not keep:
                 sim = _similarity(f, keep)
-                most = keep.ref
+                most: str | None = keep.ref
             else:
                 sim, other = near.get(id(f), (0.0, None))
                 most = other.ref if other is not None else None
-            mapping = (
-                map_api(cat, f.symbol, f.methods, f.fields) if keep is None else {}
-            )
+            mapping = map_api(cat, f.symbol, f.methods, f.fields) if keep is None else {}
             f.overlap = Overlap(caps, canon_caps, shared, missing, share, sim, most, mapping)
     for cat in canon:
         if cat not in chosen and canon[cat] not in ("auto", "perflayer"):
@@ -352,25 +351,43 @@ def _plan(findings: list[Finding], chosen: dict[str, str], target: int | None) -
                 mapping.update(f.overlap.api_mapping)
         if mapping:
             shown = list(mapping.items())[:6]
-            steps.append("Map the API: " + "; ".join(f"{a} -> {b}" for a, b in shown)
-                         + (" ..." if len(mapping) > 6 else ""))
+            steps.append(
+                "Map the API: "
+                + "; ".join(f"{a} -> {b}" for a, b in shown)
+                + (" ..." if len(mapping) > 6 else "")
+            )
         if users:
             steps.append(
-                f"Migrate {len(users)} consumer file(s): " + ", ".join(users[:8])
+                f"Migrate {len(users)} consumer file(s): "
+                + ", ".join(users[:8])
                 + (" ..." if len(users) > 8 else "")
             )
         for f in items[:10]:
-            steps.append(f"Delete {f.path}:{f.symbol} (L{f.start_line}-{f.end_line}, {f.lines} lines)")
+            steps.append(
+                f"Delete {f.path}:{f.symbol} (L{f.start_line}-{f.end_line}, {f.lines} lines)"
+            )
         if len(items) > 10:
-            steps.append(f"... and {len(items) - 10} more ({sum(f.lines for f in items[10:])} lines)")
+            steps.append(
+                f"... and {len(items) - 10} more ({sum(f.lines for f in items[10:])} lines)"
+            )
         untested = [f for f in items if not f.tested]
         if untested:
             steps.append(f"Add tests before migrating: {len(untested)} of {len(items)} have none")
         else:
             steps.append("Run the tests that cover every migrated consumer")
         phases.append(
-            Phase(0, cat, _TITLES.get(cat, f"{cat} consolidation"), canonical,
-                  [f.fingerprint for f in items], files, lines, level, round(risk, 2), steps)
+            Phase(
+                0,
+                cat,
+                _TITLES.get(cat, f"{cat} consolidation"),
+                canonical,
+                [f.fingerprint for f in items],
+                files,
+                lines,
+                level,
+                round(risk, 2),
+                steps,
+            )
         )
     # Most lines per unit of risk first: early phases pay the most for the least danger.
     phases.sort(key=lambda p: (-p.lines / (1.0 + p.risk_score), p.category))

@@ -116,10 +116,14 @@ PERFLAYER: dict[str, CanonicalPart] = {
         ),
         (
             (_w("success", "ok", "succeeded", "is_success", "successful", "status"), "ok"),
-            (_w("data", "result", "results", "content", "payload", "body", "value", "output"),
-             "data"),
-            (_w("error", "errors", "error_message", "message", "exception", "err", "error_code"),
-             "error"),
+            (
+                _w("data", "result", "results", "content", "payload", "body", "value", "output"),
+                "data",
+            ),
+            (
+                _w("error", "errors", "error_message", "message", "exception", "err", "error_code"),
+                "error",
+            ),
             (
                 _w(
                     "processing_time",
@@ -162,13 +166,19 @@ PERFLAYER: dict[str, CanonicalPart] = {
         ),
         (
             (_w("increment", "inc", "count", "counter", "incr"), "counter().inc"),
-            (_w("record", "observe", "track", "timing", "time", "latency", "duration",
-                "measure"), "histogram().observe"),
+            (
+                _w(
+                    "record", "observe", "track", "timing", "time", "latency", "duration", "measure"
+                ),
+                "histogram().observe",
+            ),
             (_w("gauge", "set", "update", "usage"), "gauge().set"),
             (_w("percentile", "percentiles", "quantile", "p95", "p99"), "histogram().quantile"),
             (_w("alert", "alerts", "threshold", "thresholds", "notify", "warn"), "alert rules"),
-            (_w("metrics", "stats", "summary", "report", "export", "snapshot", "get"),
-             "exposition"),
+            (
+                _w("metrics", "stats", "summary", "report", "export", "snapshot", "get"),
+                "exposition",
+            ),
             (_w("start", "begin", "run", "loop"), "serve"),
             (_w("timer", "timed", "decorator", "wrapper"), "histogram().time"),
         ),
@@ -183,13 +193,17 @@ def map_api(category: str, symbol: str, methods: list[str], fields: list[str]) -
         return {}
     out: dict[str, str] = {}
     base = symbol.split(".", 1)[0]
-    prefix = part.name if not part.name.endswith("Guard") else part.name
+    prefix = part.name
 
     def target(api: str) -> str:
         return api if api.startswith("perflayer.") or " " in api else f"{prefix}.{api}"
 
-    names = [m for m in methods if not m.startswith("_") or m in ("__getitem__", "__setitem__",
-                                                                   "__delitem__", "__contains__")]
+    names = [
+        m
+        for m in methods
+        if not m.startswith("_")
+        or m in ("__getitem__", "__setitem__", "__delitem__", "__contains__")
+    ]
     if not methods:
         names = [symbol.rsplit(".", 1)[-1]]
         base = ""

@@ -355,20 +355,24 @@ class CacheDetector:
         acc = _Acc(self.category)
         stores = _cache_stores(f, unit)
         if level == "method" and unit.parent is not None:
-            touched = {k[4:] for k in f.loads if k.startswith("sub:")} | {
-                k[4:] for k in f.stores if k.startswith("sub:")
-            } | {k[5:] for k in f.loads if k.startswith("self.")} | {
-                name for name in (s[7:] for s in f.signals if s.startswith("delete:"))
-            }
-            stores = [
-                s for s in _cache_stores(unit.parent.facts, unit.parent) if s[0] in touched
-            ]
+            touched = (
+                {k[4:] for k in f.loads if k.startswith("sub:")}
+                | {k[4:] for k in f.stores if k.startswith("sub:")}
+                | {k[5:] for k in f.loads if k.startswith("self.")}
+                | {name for name in (s[7:] for s in f.signals if s.startswith("delete:"))}
+            )
+            stores = [s for s in _cache_stores(unit.parent.facts, unit.parent) if s[0] in touched]
         redis_like = _tails_matching(f, ("setex", "psetex", "hset", "hget"))
         if redis_like is None and "redis" in f.tokens:
-            redis_like = _calls_matching(f, ("redis.", "self.redis.", "self._redis.", "self.client."))
+            redis_like = _calls_matching(
+                f, ("redis.", "self.redis.", "self._redis.", "self.client.")
+            )
         cache_named_store = [s for s in stores if set(split_ident(s[0])) & _CACHE_WORDS]
-        if level != "class" and not cache_named_store and not name_hint and (
-            level != "method" or f.signals.get("time_compare") is None
+        if (
+            level != "class"
+            and not cache_named_store
+            and not name_hint
+            and (level != "method" or f.signals.get("time_compare") is None)
         ):
             # A method or function touching some dict is not a cache unless the dict or the
             # function is one by name *and* behaviour.
@@ -419,13 +423,19 @@ class CacheDetector:
             hits = ("hits", _line(unit))
         if hits is not None and (stores or name_hint or redis_like):
             acc.add("stats", 1.0, "hit-miss-stats", f"counts `{hits[0]}`", hits[1])
-        if unit.is_async or "await" in f.signals:
-            if stores or name_hint:
-                acc.add("async", 0.5, "async", "async methods", f.signals.get("await", _line(unit)))
+        if (unit.is_async or "await" in f.signals) and (stores or name_hint):
+            acc.add("async", 0.5, "async", "async methods", f.signals.get("await", _line(unit)))
         backends = f.tokens & {"redis", "disk", "file", "sqlite", "database", "db", "memcached"}
-        if (stores or name_hint) and (len(backends) >= 2 or f.tokens & {"tier", "tiers", "l1", "l2"}):
-            acc.add("tiers", 1.0, "tiers", "several storage levels: " + ", ".join(sorted(backends)),
-                    _line(unit))
+        if (stores or name_hint) and (
+            len(backends) >= 2 or f.tokens & {"tier", "tiers", "l1", "l2"}
+        ):
+            acc.add(
+                "tiers",
+                1.0,
+                "tiers",
+                "several storage levels: " + ", ".join(sorted(backends)),
+                _line(unit),
+            )
         ser = _calls_matching(f, ("pickle.", "json.dump", "json.load", "marshal."))
         if ser is not None and (stores or name_hint):
             acc.add("persistence", 0.5, "serialization", f"calls `{ser[0]}`", ser[1])
@@ -480,7 +490,9 @@ class MemoryDetector:
                 "psutil.swap_memory",
                 "resource.getrusage",
             ),
-        ) or _tails_matching(f, ("memory_info", "memory_full_info", "memory_percent", "virtual_memory"))
+        ) or _tails_matching(
+            f, ("memory_info", "memory_full_info", "memory_percent", "virtual_memory")
+        )
         if rss is not None:
             acc.add("rss", 3.0, "process-memory", f"calls `{rss[0]}`", rss[1])
         gc_call = _calls_matching(
@@ -506,13 +518,13 @@ class MemoryDetector:
             ]
             if pool_pair and pool_store and not (own_words & _CONNECTION_WORDS):
                 acc.add("pool", 4.0, "object-pool", "acquire/release over a free list", _line(unit))
-        if "yield" in f.signals and f.tokens & {"chunk", "chunks", "batch", "stream", "streaming"}:
-            if acc.score or name_hint:
-                acc.add("streaming", 1.5, "streaming", "yields chunks", f.signals["yield"])
+        chunky = f.tokens & {"chunk", "chunks", "batch", "stream", "streaming"}
+        if "yield" in f.signals and chunky and (acc.score or name_hint):
+            acc.add("streaming", 1.5, "streaming", "yields chunks", f.signals["yield"])
         thr = f.signals.get("threshold_compare")
-        if thr is not None and f.tokens & {"threshold", "limit", "pressure", "critical", "budget"}:
-            if acc.score:
-                acc.add("thresholds", 1.0, "threshold", "compares usage against limits", thr)
+        limits = f.tokens & {"threshold", "limit", "pressure", "critical", "budget"}
+        if thr is not None and limits and acc.score:
+            acc.add("thresholds", 1.0, "threshold", "compares usage against limits", thr)
         wr = _calls_matching(f, ("weakref.",))
         if wr is not None and (acc.score or name_hint):
             acc.add("weakref", 1.0, "weakref", f"calls `{wr[0]}`", wr[1])
@@ -566,8 +578,23 @@ _GROUPS: dict[str, frozenset[str]] = {
     "meta": frozenset({"metadata", "meta", "request_id", "trace_id", "source", "cached"}),
 }
 _DATA_METHODS = frozenset(
-    {"to_dict", "from_dict", "to_json", "from_json", "dict", "json", "as_dict", "success",
-     "error", "ok", "fail", "failure", "is_success", "is_error", "model_dump"}
+    {
+        "to_dict",
+        "from_dict",
+        "to_json",
+        "from_json",
+        "dict",
+        "json",
+        "as_dict",
+        "success",
+        "error",
+        "ok",
+        "fail",
+        "failure",
+        "is_success",
+        "is_error",
+        "model_dump",
+    }
 )
 
 
@@ -617,7 +644,9 @@ class ResponseDetector:
                     line,
                 )
                 for g in sorted(groups):
-                    acc.add(g, 0.5, "field-group", f"{g}: `{groups[g]}`", f.fields.get(groups[g], line))
+                    acc.add(
+                        g, 0.5, "field-group", f"{g}: `{groups[g]}`", f.fields.get(groups[g], line)
+                    )
                 if {m.name for m in unit.methods} & {"to_dict", "to_json", "as_dict", "dict"}:
                     acc.add("serialization", 0.5, "to_dict", "serializes itself", _line(unit))
             else:
@@ -630,8 +659,13 @@ class ResponseDetector:
                 and len(groups) >= 3
             )
             if envelope and (own_words & (_RESPONSE_WORDS | {"success", "error", "fail", "ok"})):
-                acc.add("envelope", 3.0, "envelope-dict",
-                        "builds dicts with " + ", ".join(sorted(groups.values())), _line(unit))
+                acc.add(
+                    "envelope",
+                    3.0,
+                    "envelope-dict",
+                    "builds dicts with " + ", ".join(sorted(groups.values())),
+                    _line(unit),
+                )
                 for g in sorted(groups):
                     acc.add(g, 0.5, "field-group", f"{g}: `{groups[g]}`", _line(unit))
         if name_hint and acc.score > 0:
@@ -670,7 +704,9 @@ class ResponseDetector:
             features.append(("batching", "batches requests", _line(unit)))
         if "time_delta" in f.signals:
             features.append(("timing", "times responses", f.signals["time_delta"]))
-        if len(features) >= 2 and "optimizer" in words | {"optimizer"} & f.tokens or len(features) >= 3:
+        if (len(features) >= 2 and "optimizer" in words | {"optimizer"} & f.tokens) or len(
+            features
+        ) >= 3:
             for cap, detail, line in features:
                 acc.add(cap, 1.25, "scheduler", detail, line)
 
@@ -697,16 +733,49 @@ class MonitoringDetector:
             (k, line)
             for k, line in f.incr.items()
             if set(k.split("_"))
-            & {"count", "total", "requests", "errors", "calls", "hits", "misses", "failures",
-               "successes", "ops", "num", "operations", "requests", "counter", "sum", "time",
-               "latency", "duration", "bytes", "slow", "timeouts"}
+            & {
+                "count",
+                "total",
+                "requests",
+                "errors",
+                "calls",
+                "hits",
+                "misses",
+                "failures",
+                "successes",
+                "ops",
+                "num",
+                "operations",
+                "counter",
+                "sum",
+                "time",
+                "latency",
+                "duration",
+                "bytes",
+                "slow",
+                "timeouts",
+            }
         ]
         roles = _method_role_names(unit)
-        record_methods = roles & {"increment", "inc", "record", "track", "observe", "count",
-                                  "record_metric", "record_request", "track_request"}
+        record_methods = roles & {
+            "increment",
+            "inc",
+            "record",
+            "track",
+            "observe",
+            "count",
+            "record_metric",
+            "record_request",
+            "track_request",
+        }
         if counters:
-            acc.add("counters", 2.0, "counter", f"increments `{counters[0][0]}`",
-                    min(c[1] for c in counters))
+            acc.add(
+                "counters",
+                2.0,
+                "counter",
+                f"increments `{counters[0][0]}`",
+                min(c[1] for c in counters),
+            )
         elif record_methods and level == "class":
             acc.add("counters", 1.0, "record-api", "record/increment/observe methods", _line(unit))
         samples = [
@@ -714,9 +783,19 @@ class MonitoringDetector:
             for k, line in f.stores.items()
             if k.startswith("append:")
             and (
-                set(split_ident(k[7:])) & {"latencies", "durations", "times", "samples",
-                                           "timings", "measurements", "latency", "duration",
-                                           "observations", "elapsed"}
+                set(split_ident(k[7:]))
+                & {
+                    "latencies",
+                    "durations",
+                    "times",
+                    "samples",
+                    "timings",
+                    "measurements",
+                    "latency",
+                    "duration",
+                    "observations",
+                    "elapsed",
+                }
                 or (name_hint and set(split_ident(k[7:])) & {"history", "metrics", "values"})
             )
         ]
@@ -726,36 +805,69 @@ class MonitoringDetector:
         pct_call = _calls_matching(
             f, ("statistics.quantiles", "np.percentile", "numpy.percentile", "np.quantile")
         )
-        if pct is None and "sorted" in f.calls and f.tokens & {
-            "percentile", "percentiles", "p95", "p99", "p90", "p50", "quantile"
-        }:
+        if (
+            pct is None
+            and "sorted" in f.calls
+            and f.tokens & {"percentile", "percentiles", "p95", "p99", "p90", "p50", "quantile"}
+        ):
             pct = f.calls["sorted"]
-        if pct is not None or pct_call is not None:
-            acc.add("percentiles", 2.0, "percentile", "computes percentiles",
-                    pct if pct is not None else pct_call[1])  # type: ignore[index]
+        if pct is None and pct_call is not None:
+            pct = pct_call[1]
+        if pct is not None:
+            acc.add("percentiles", 2.0, "percentile", "computes percentiles", pct)
         elif f.tokens & {"p95", "p99", "p50", "percentile", "percentiles"} and acc.score:
             acc.add("percentiles", 1.0, "percentile-name", "reports percentiles", _line(unit))
         avg = f.signals.get("running_avg")
         if avg is not None:
             acc.add("running_average", 2.0, "running-average", "updates a running average", avg)
         alert = roles & {"alert", "alerts", "notify", "warn", "trigger", "alarm"}
-        if (alert or f.tokens & {"alert", "alerts", "alarm"}) and "threshold_compare" in f.signals:
-            if acc.score:
-                acc.add("alerts", 2.0, "alert-threshold", "compares metrics against thresholds",
-                        f.signals["threshold_compare"])
-        sysm = _calls_matching(f, ("psutil.cpu_percent", "psutil.virtual_memory", "psutil.disk_",
-                                   "psutil.net_io", "psutil.Process"))
+        alerting = alert or f.tokens & {"alert", "alerts", "alarm"}
+        if alerting and "threshold_compare" in f.signals and acc.score:
+            acc.add(
+                "alerts",
+                2.0,
+                "alert-threshold",
+                "compares metrics against thresholds",
+                f.signals["threshold_compare"],
+            )
+        sysm = _calls_matching(
+            f,
+            (
+                "psutil.cpu_percent",
+                "psutil.virtual_memory",
+                "psutil.disk_",
+                "psutil.net_io",
+                "psutil.Process",
+            ),
+        )
         if sysm is not None and acc.score:
             acc.add("system_metrics", 1.0, "system-metrics", f"samples `{sysm[0]}`", sysm[1])
-        if acc.score and (roles & {"get_metrics", "get_stats", "summary", "report", "snapshot",
-                                   "export", "get_summary", "get_report", "to_prometheus"}
-                          or f.tokens & {"prometheus", "exposition", "statsd"}):
+        if acc.score and (
+            roles
+            & {
+                "get_metrics",
+                "get_stats",
+                "summary",
+                "report",
+                "snapshot",
+                "export",
+                "get_summary",
+                "get_report",
+                "to_prometheus",
+            }
+            or f.tokens & {"prometheus", "exposition", "statsd"}
+        ):
             acc.add("export", 1.0, "export", "reports/exports its metrics", _line(unit))
         if acc.score and _tails_matching(f, ("Thread", "create_task")) and "sleep" in f.tails:
             acc.add("background", 0.5, "background", "samples in a background loop", _line(unit))
         if acc.score and level != "class" and "wrapper_def" in f.signals and timing is not None:
-            acc.add("decorator", 1.5, "timing-decorator", "wraps calls and times them",
-                    f.signals["wrapper_def"])
+            acc.add(
+                "decorator",
+                1.5,
+                "timing-decorator",
+                "wraps calls and times them",
+                f.signals["wrapper_def"],
+            )
         if name_hint and acc.score > 0:
             acc.add(None, 1.5, "name", f"name `{unit.name}` says monitoring", _line(unit))
         core = any(
@@ -767,27 +879,28 @@ class MonitoringDetector:
             c for c in f.calls if c.startswith(("watchdog", "inotify", "pyinotify"))
         ]
         monitorish = own_words & (_MONITOR_WORDS | {"watcher", "watch", "observer"})
-        if monitorish and fs and (f.tokens & _FS_TOKENS):
-            if timing is None and "percentiles" not in acc.caps and "running_average" not in acc.caps:
-                return _Acc(self.category).verdict(
-                    False,
-                    "file-system watcher (polls/observes files: "
-                    + ", ".join(sorted(set(fs))[:3])
-                    + "), not performance monitoring",
-                )
-        if monitorish and not timing and not (f.tokens & (_PERF_VOCAB - {"response", "error",
-                                                                          "errors"})):
-            if f.tokens & _BUSINESS_WORDS or own_words & {"calculator", "analytics", "kpi"}:
-                return _Acc(self.category).verdict(
-                    False,
-                    "business metrics calculator (computes figures from domain data; no timing, "
-                    "latency or operation counters)",
-                )
+        measures = timing is not None or "percentiles" in acc.caps or "running_average" in acc.caps
+        if monitorish and fs and (f.tokens & _FS_TOKENS) and not measures:
+            return _Acc(self.category).verdict(
+                False,
+                "file-system watcher (polls/observes files: "
+                + ", ".join(sorted(set(fs))[:3])
+                + "), not performance monitoring",
+            )
+        no_perf = not (f.tokens & (_PERF_VOCAB - {"response", "error", "errors"}))
+        business = f.tokens & _BUSINESS_WORDS or own_words & {"calculator", "analytics", "kpi"}
+        if monitorish and not timing and no_perf and business:
+            return _Acc(self.category).verdict(
+                False,
+                "business metrics calculator (computes figures from domain data; no timing, "
+                "latency or operation counters)",
+            )
         if acc.score == 0:
             return None
         if own_words & {"calculator"} or (
-            words & _BUSINESS_WORDS and timing is None and not (f.tokens & {"latency", "duration",
-                                                                              "elapsed", "cpu"})
+            words & _BUSINESS_WORDS
+            and timing is None
+            and not (f.tokens & {"latency", "duration", "elapsed", "cpu"})
         ):
             return acc.verdict(
                 False,
@@ -800,8 +913,7 @@ class MonitoringDetector:
             # A method that times itself and counts retries is not a monitor: it needs samples,
             # percentiles, a running average, alerts or a timing decorator to be one.
             flagged = bool(
-                {"history", "percentiles", "running_average", "alerts", "decorator"}
-                & set(acc.caps)
+                {"history", "percentiles", "running_average", "alerts", "decorator"} & set(acc.caps)
             )
         return acc.verdict(flagged, None if flagged else "weak")
 
@@ -842,6 +954,4 @@ for _d in _BUILTIN:
 
 def only_builtin() -> bool:
     """Return True while the registry holds exactly the built-in detectors."""
-    return len(_REGISTRY) == len(_BUILTIN) and all(
-        _REGISTRY.get(d.category) is d for d in _BUILTIN
-    )
+    return len(_REGISTRY) == len(_BUILTIN) and all(_REGISTRY.get(d.category) is d for d in _BUILTIN)

@@ -117,10 +117,13 @@ class GitIgnore:
         """Return True/False if a rule decides ``rel`` (a /-path), None if no rule matches."""
         verdict: bool | None = None
         for rule in self.rules:
-            if rule.dir_only and not is_dir:
-                # "build/" still ignores files below a directory called build.
-                if not rule.regex.match(rel.rsplit("/", 1)[0] if "/" in rel else ""):
-                    continue
+            # "build/" matches directories only; a file matches it through a parent directory.
+            if (
+                rule.dir_only
+                and not is_dir
+                and ("/" not in rel or not rule.regex.match(rel.rsplit("/", 1)[0]))
+            ):
+                continue
             if rule.regex.match(rel):
                 verdict = not rule.negate
         return verdict

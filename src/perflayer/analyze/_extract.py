@@ -128,17 +128,80 @@ def _start(node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) -> int:
 # it is not walked at all. The words are found once per file (one regex pass over the lowered
 # text, C speed) and looked up per unit by line range. Plug-in detectors see every unit.
 _KEYWORDS = (
-    "cache", "memo", "lru", "ttl", "expir", "evict", "hits", "popitem", "move_to_end",
-    "time(", "monotonic", "perf_counter", "now(", "psutil", "getrusage", "gc.", "getsizeof",
-    "tracemalloc", "acquire", "success", "status", "percentil", "quantile", "p9", "avg",
-    "averag", "mean", "alert", "metric", "monitor", "stats", "latenc", "duration", "elapsed",
+    "cache",
+    "memo",
+    "lru",
+    "ttl",
+    "expir",
+    "evict",
+    "hits",
+    "popitem",
+    "move_to_end",
+    "time(",
+    "monotonic",
+    "perf_counter",
+    "now(",
+    "psutil",
+    "getrusage",
+    "gc.",
+    "getsizeof",
+    "tracemalloc",
+    "acquire",
+    "success",
+    "status",
+    "percentil",
+    "quantile",
+    "p9",
+    "avg",
+    "averag",
+    "mean",
+    "alert",
+    "metric",
+    "monitor",
+    "stats",
+    "latenc",
+    "duration",
+    "elapsed",
 )
 _NAME_WORDS = frozenset(
-    {"cache", "cached", "caching", "memo", "memoize", "lru", "memory", "mem", "gc", "pool",
-     "response", "result", "reply", "envelope", "request", "monitor", "monitoring", "metrics",
-     "metric", "stats", "statistics", "telemetry", "tracker", "profiler", "benchmark", "timer",
-     "perf", "performance", "watcher", "watch", "observer", "analytics", "calculator",
-     "collector", "instrumentation", "optimizer"}
+    {
+        "cache",
+        "cached",
+        "caching",
+        "memo",
+        "memoize",
+        "lru",
+        "memory",
+        "mem",
+        "gc",
+        "pool",
+        "response",
+        "result",
+        "reply",
+        "envelope",
+        "request",
+        "monitor",
+        "monitoring",
+        "metrics",
+        "metric",
+        "stats",
+        "statistics",
+        "telemetry",
+        "tracker",
+        "profiler",
+        "benchmark",
+        "timer",
+        "perf",
+        "performance",
+        "watcher",
+        "watch",
+        "observer",
+        "analytics",
+        "calculator",
+        "collector",
+        "instrumentation",
+        "optimizer",
+    }
 )
 _EXTRA_DETECTORS = False
 
@@ -480,16 +543,16 @@ def _inline(cls: Unit, rel: str, lines: list[str], res: FileResult) -> None:
         attrs = _containers(cls, category)
         if not attrs:
             continue
-        if not any(v.category == category for v in flagged_methods.values()):
+        group = [v for v in flagged_methods.values() if v.category == category]
+        if not group:
             continue
+        group_caps = sorted({c for v in group for c in v.capabilities})
         for m in cls.methods:
             if m.symbol in flagged_methods or m.name in ("__init__", "__post_init__"):
                 continue
             runs = _regions(m, attrs)
             for i, (start, end) in enumerate(runs):
-                ev = Evidence(
-                    "inline-region", f"uses `self.{sorted(attrs)[0]}` inline", start, 1.0
-                )
+                ev = Evidence("inline-region", f"uses `self.{sorted(attrs)[0]}` inline", start, 1.0)
                 f = Finding(
                     category=category,
                     path=rel,
@@ -499,7 +562,7 @@ def _inline(cls: Unit, rel: str, lines: list[str], res: FileResult) -> None:
                     end_line=end,
                     confidence=0.6,
                     evidence=[ev],
-                    capabilities=[],
+                    capabilities=list(group_caps),
                     body_hash=_norm_hash(lines, start, end),
                     shape={},
                 )
@@ -583,9 +646,18 @@ def _hinted(unit: Unit) -> list[Verdict]:
 
 
 def _strong_copy(v: Verdict) -> bool:
-    strong = {"percentile", "running-average", "process-memory", "garbage-collector",
-              "tracemalloc", "object-size", "envelope-dict", "memoize-decorator", "ttl-check",
-              "timing-decorator"}
+    strong = {
+        "percentile",
+        "running-average",
+        "process-memory",
+        "garbage-collector",
+        "tracemalloc",
+        "object-size",
+        "envelope-dict",
+        "memoize-decorator",
+        "ttl-check",
+        "timing-decorator",
+    }
     kinds = {e.kind for e in v.evidence}
     return bool(kinds & strong) or (len(kinds) >= 2 and v.score >= 2.5)
 
@@ -650,9 +722,7 @@ def _resolve_relative(module: str, is_pkg: bool, level: int, target: str | None)
     return ".".join(parts)
 
 
-def _imports(
-    tree: ast.Module, module: str, is_pkg: bool
-) -> list[tuple[str, str | None, str, int]]:
+def _imports(tree: ast.Module, module: str, is_pkg: bool) -> list[tuple[str, str | None, str, int]]:
     out: list[tuple[str, str | None, str, int]] = []
     stack: list[ast.stmt] = list(tree.body)
     while stack:
@@ -720,8 +790,10 @@ def _refs(
             line = _line_of(offsets, m.start())
             if line in import_lines:
                 continue
-            out.append((aliases[m.group(1)], m.group(2), line, "call" if m.group(3) else "reference"))
-    for mod, name, alias, line in imports:
+            out.append(
+                (aliases[m.group(1)], m.group(2), line, "call" if m.group(3) else "reference")
+            )
+    for mod, name, _alias, line in imports:
         if name is not None and mod in modules:
             out.append((mod, name, line, "import"))
     return out

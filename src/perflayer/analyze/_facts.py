@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["Facts", "Unit", "collect", "shape_of", "split_ident", "walk"]
 
@@ -115,9 +116,12 @@ def _container_name(node: ast.expr) -> str | None:
         return node.id
     if isinstance(node, ast.Subscript):
         return _container_name(node.value)
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-        if node.func.attr in ("setdefault", "get", "__getitem__"):
-            return _container_name(node.func.value)
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("setdefault", "get", "__getitem__")
+    ):
+        return _container_name(node.func.value)
     return None
 
 
@@ -233,18 +237,19 @@ class Unit:
 
 
 def _is_time_expr(node: ast.AST) -> bool:
-    for sub in walk(node):
+    nodes: list[Any] = walk(node)
+    for sub in nodes:
         t = type(sub)
         if t is ast.Call:
-            d = dotted(sub.func)  # type: ignore[attr-defined]
+            d = dotted(sub.func)
             if d in _TIME_CALLS or d.endswith((".time", ".monotonic", ".perf_counter", ".now")):
                 return True
         elif t is ast.Name:
-            ident = sub.id  # type: ignore[attr-defined]
+            ident = sub.id
             if ident.lower() in _TIME_IDENTS or _TIME_TOKENS.intersection(split_ident(ident)):
                 return True
         elif t is ast.Attribute:
-            ident = sub.attr  # type: ignore[attr-defined]
+            ident = sub.attr
             if ident.lower() in _TIME_IDENTS or _TIME_TOKENS.intersection(split_ident(ident)):
                 return True
     return False
@@ -274,9 +279,12 @@ def _percentile_index(node: ast.Subscript) -> bool:
     for sub in walk(node.slice):
         if isinstance(sub, ast.BinOp) and isinstance(sub.op, ast.Mult):
             for side in (sub.left, sub.right):
-                if isinstance(side, ast.Constant) and isinstance(side.value, float):
-                    if 0.5 <= side.value < 1.0:
-                        return True
+                if (
+                    isinstance(side, ast.Constant)
+                    and isinstance(side.value, float)
+                    and 0.5 <= side.value < 1.0
+                ):
+                    return True
                 if isinstance(side, ast.Constant) and side.value in (95, 99, 90):
                     return True
     return False
@@ -306,8 +314,23 @@ def _target_words(node: ast.expr) -> list[str]:
 
 
 _SKIP_FIELDS = frozenset(
-    {"ctx", "type_comment", "id", "attr", "arg", "level", "module", "kind", "conversion",
-     "is_async", "simple", "lineno", "col_offset", "end_lineno", "end_col_offset"}
+    {
+        "ctx",
+        "type_comment",
+        "id",
+        "attr",
+        "arg",
+        "level",
+        "module",
+        "kind",
+        "conversion",
+        "is_async",
+        "simple",
+        "lineno",
+        "col_offset",
+        "end_lineno",
+        "end_col_offset",
+    }
 )
 _fields_memo: dict[type, tuple[str, ...]] = {}
 
@@ -327,8 +350,10 @@ def walk(node: ast.AST) -> list[ast.AST]:
         cls = n.__class__
         fields = memo.get(cls)
         if fields is None:
-            fields = () if cls is ast.Constant else tuple(
-                f for f in cls._fields if f not in _SKIP_FIELDS
+            fields = (
+                ()
+                if cls is ast.Constant
+                else tuple(f for f in cls._fields if f not in _SKIP_FIELDS)
             )
             memo[cls] = fields
         for name in fields:
@@ -355,58 +380,63 @@ def collect(node: ast.AST) -> Facts:
     loads = f.loads
     Name, Attribute, Call, Compare = ast.Name, ast.Attribute, ast.Call, ast.Compare
     stmt_types = _STMT_TYPES
-    for sub in walk(node):
+    nodes: list[Any] = walk(node)
+    for sub in nodes:
         t = type(sub)
         if t is Name:
-            ident = sub.id  # type: ignore[attr-defined]
+            ident = sub.id
             if ident not in idents:
                 idents.add(ident)
                 tokens.update(split_ident(ident))
         elif t is Attribute:
-            ident = sub.attr  # type: ignore[attr-defined]
+            ident = sub.attr
             if ident not in idents:
                 idents.add(ident)
                 tokens.update(split_ident(ident))
-            value = sub.value  # type: ignore[attr-defined]
+            value = sub.value
             if type(value) is Name and value.id in ("self", "cls"):
                 key = "self." + ident
-                target = stores if type(sub.ctx) is ast.Store else loads  # type: ignore[attr-defined]
+                target = stores if type(sub.ctx) is ast.Store else loads
                 if key not in target:
-                    target[key] = sub.lineno  # type: ignore[attr-defined]
+                    target[key] = sub.lineno
         elif t is Call:
-            d = dotted(sub.func)  # type: ignore[attr-defined]
+            d = dotted(sub.func)
             if d:
-                line = sub.lineno  # type: ignore[attr-defined]
+                line = sub.lineno
                 if d not in calls or line < calls[d]:
                     calls[d] = line
                 tail = d.rsplit(".", 1)[-1]
                 if tail not in tails or line < tails[tail]:
                     tails[tail] = line
                 if tail == "popitem":
-                    for kw in sub.keywords:  # type: ignore[attr-defined]
+                    for kw in sub.keywords:
                         if kw.arg == "last" and isinstance(kw.value, ast.Constant):
                             f.sig("fifo_evict", line)
                     f.sig("popitem", line)
                 elif tail == "move_to_end":
                     f.sig("lru_touch", line)
                 elif tail in ("get", "pop", "setdefault", "__getitem__", "__contains__"):
-                    owner = _container_name(sub.func.value) if isinstance(sub.func, Attribute) else None  # type: ignore[attr-defined]
+                    owner = (
+                        _container_name(sub.func.value) if isinstance(sub.func, Attribute) else None
+                    )
                     if owner:
                         k = "sub:" + owner
                         m = stores if tail in ("setdefault",) else loads
                         if k not in m:
                             m[k] = line
                 elif tail == "append" or tail == "appendleft":
-                    owner = _container_name(sub.func.value) if isinstance(sub.func, Attribute) else None  # type: ignore[attr-defined]
+                    owner = (
+                        _container_name(sub.func.value) if isinstance(sub.func, Attribute) else None
+                    )
                     if owner:
                         k = "append:" + owner
                         if k not in stores:
                             stores[k] = line
         elif t is Compare:
-            line = sub.lineno  # type: ignore[attr-defined]
-            left = sub.left  # type: ignore[attr-defined]
-            ops = sub.ops  # type: ignore[attr-defined]
-            comps = sub.comparators  # type: ignore[attr-defined]
+            line = sub.lineno
+            left = sub.left
+            ops = sub.ops
+            comps = sub.comparators
             if type(ops[0]) in (ast.In, ast.NotIn):
                 owner = _container_name(comps[0])
                 if owner:
@@ -420,14 +450,14 @@ def collect(node: ast.AST) -> Facts:
                     comps and type(comps[0]) is Call and dotted(comps[0].func) == "len"
                 ):
                     other = comps[0] if type(left) is Call else left
-                    words = {w for s2 in walk(other) for w in _node_words(s2)}
-                    if words & _BOUND_WORDS:
+                    bound = {w for s2 in walk(other) for w in _node_words(s2)}
+                    if bound & _BOUND_WORDS:
                         f.sig("len_bound", line)
                 f.sig("threshold_compare", line)
         elif t is ast.Subscript:
-            line = sub.lineno  # type: ignore[attr-defined]
-            owner = _container_name(sub.value)  # type: ignore[attr-defined]
-            ctx = type(sub.ctx)  # type: ignore[attr-defined]
+            line = sub.lineno
+            owner = _container_name(sub.value)
+            ctx = type(sub.ctx)
             if owner:
                 k = "sub:" + owner
                 m = stores if ctx is ast.Store else loads
@@ -435,20 +465,20 @@ def collect(node: ast.AST) -> Facts:
                     f.sig("delete:" + owner, line)
                 elif k not in m:
                     m[k] = line
-            if ctx is ast.Load and _percentile_index(sub):  # type: ignore[arg-type]
+            if ctx is ast.Load and _percentile_index(sub):
                 f.sig("percentile", line)
         elif t is ast.AugAssign:
-            line = sub.lineno  # type: ignore[attr-defined]
-            words = _target_words(sub.target)  # type: ignore[attr-defined]
+            line = sub.lineno
+            words = _target_words(sub.target)
             key = "_".join(words) or "?"
             if key not in f.incr:
                 f.incr[key] = line
-            if _AVG_TOKENS.intersection(words) and isinstance(sub.value, ast.BinOp):  # type: ignore[attr-defined]
+            if _AVG_TOKENS.intersection(words) and isinstance(sub.value, ast.BinOp):
                 f.sig("running_avg", line)
         elif t is ast.Assign or t is ast.AnnAssign:
-            line = sub.lineno  # type: ignore[attr-defined]
-            value = sub.value  # type: ignore[attr-defined]
-            targets = sub.targets if t is ast.Assign else [sub.target]  # type: ignore[attr-defined]
+            line = sub.lineno
+            value = sub.value
+            targets = sub.targets if t is ast.Assign else [sub.target]
             for tgt in targets:
                 attr = _self_attr(tgt)
                 if attr is None and type(tgt) is Name:
@@ -463,37 +493,42 @@ def collect(node: ast.AST) -> Facts:
                     and isinstance(value.op, ast.Div)
                 ):
                     f.sig("running_avg", line)
-            if value is not None and type(value) is ast.BinOp and type(value.op) is ast.Sub:
-                if _is_time_expr(value.left) and _is_time_expr(value.right):
-                    f.sig("time_delta", line)
+            if (
+                value is not None
+                and type(value) is ast.BinOp
+                and type(value.op) is ast.Sub
+                and _is_time_expr(value.left)
+                and _is_time_expr(value.right)
+            ):
+                f.sig("time_delta", line)
         elif t is ast.BinOp:
-            if type(sub.op) is ast.Sub and "time_delta" not in f.signals:  # type: ignore[attr-defined]
-                left = sub.left  # type: ignore[attr-defined]
+            if type(sub.op) is ast.Sub and "time_delta" not in f.signals:
+                left = sub.left
                 if type(left) is Call:
                     d = dotted(left.func)
                     if d in _TIME_CALLS or d.endswith((".perf_counter", ".monotonic")):
-                        f.sig("time_delta", sub.lineno)  # type: ignore[attr-defined]
+                        f.sig("time_delta", sub.lineno)
         elif t is ast.Dict:
-            for k in sub.keys:  # type: ignore[attr-defined]
+            for k in sub.keys:
                 if isinstance(k, ast.Constant) and isinstance(k.value, str) and len(k.value) < 40:
                     f.dict_keys.add(k.value.lower())
         elif t is ast.Constant:
-            v = sub.value  # type: ignore[attr-defined]
+            v = sub.value
             if type(v) is str and 2 < len(v) < 40 and v.isidentifier():
                 f.strings.add(v.lower())
         elif t is ast.Await or t is ast.AsyncFor or t is ast.AsyncWith:
-            f.sig("await", sub.lineno)  # type: ignore[attr-defined]
+            f.sig("await", sub.lineno)
         elif t is ast.Yield or t is ast.YieldFrom:
-            f.sig("yield", sub.lineno)  # type: ignore[attr-defined]
+            f.sig("yield", sub.lineno)
         elif t is ast.Delete:
-            for tgt in sub.targets:  # type: ignore[attr-defined]
+            for tgt in sub.targets:
                 owner = _container_name(tgt)
                 if owner:
-                    f.sig("delete:" + owner, sub.lineno)  # type: ignore[attr-defined]
+                    f.sig("delete:" + owner, sub.lineno)
         elif t is ast.Global or t is ast.Nonlocal:
-            f.sig("global", sub.lineno)  # type: ignore[attr-defined]
+            f.sig("global", sub.lineno)
         elif t is ast.arg:
-            ident = sub.arg  # type: ignore[attr-defined]
+            ident = sub.arg
             if ident not in idents:
                 idents.add(ident)
                 tokens.update(split_ident(ident))

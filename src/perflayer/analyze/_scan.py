@@ -30,6 +30,8 @@ _INPROCESS_BYTES = 1_500_000
 _CHUNK_BYTES = 400_000
 
 _options: Options = Options()
+# 3.12+ warns when forking a process that has threads; use the platform default there.
+_FORK_OK = sys.version_info < (3, 12)
 
 
 def _init(options: Options) -> None:
@@ -54,9 +56,8 @@ def _suffixes(modules: list[str]) -> frozenset[str]:
 def _context() -> multiprocessing.context.BaseContext:
     # fork is the cheapest start on Linux and safe here (3.11, no threads in the parent);
     # elsewhere take the platform default.
-    if sys.platform.startswith("linux") and sys.version_info < (3, 12):
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context()
+    method = "fork" if sys.platform.startswith("linux") and _FORK_OK else None
+    return multiprocessing.get_context(method)
 
 
 def scan(
