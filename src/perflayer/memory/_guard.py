@@ -164,6 +164,7 @@ class MemoryGuard:
         self._psi_levels = (float(psi_elevated), float(psi_critical))
 
         self._rss_reader = RssReader(pid, proc_root=proc_root)
+        self._rss_read = self._rss_reader.read
         self._psi: PsiReader | None = None
         if psi:
             reader = PsiReader(f"{proc_root}/pressure/memory")
@@ -265,7 +266,7 @@ class MemoryGuard:
 
     def read_rss(self) -> int:
         """Read RSS now (one ``pread``), without classifying or notifying."""
-        return self._rss_reader()
+        return self._rss_read()
 
     # -- registration ---------------------------------------------------------------------
 
@@ -339,7 +340,7 @@ class MemoryGuard:
     def check(self) -> Level:
         """Sample RSS (and PSI) now, update the level, notify on change; return the level."""
         try:
-            rss = self._rss_reader()
+            rss = self._rss_read()
         except (OSError, ValueError, IndexError) as exc:
             # The watched process is gone or /proc is unreadable: keep the last reading.
             log.debug("perflayer.memory: RSS read failed: %s", exc)

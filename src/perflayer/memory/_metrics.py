@@ -38,9 +38,9 @@ _GUARD_METRICS = (
         "pressure_events",
     ),
     (
-        "perflayer_memory_relieved_bytes_total",
+        "perflayer_memory_relieved_total",
         "counter",
-        "Bytes (as reported by relievers) freed at ELEVATED/CRITICAL.",
+        "Amount relievers reported freeing at ELEVATED/CRITICAL (bytes, or entries for caches).",
         "relieved",
     ),
 )
@@ -58,10 +58,20 @@ _POOL_METRICS = (
 class _Registry:
     def __init__(self, monitor: Any) -> None:
         self.lock = threading.Lock()
+        self.monitor = monitor
         self.guards: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
         self.pools: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
-        self._register(monitor, _GUARD_METRICS, self.guards, "guard")
-        self._register(monitor, _POOL_METRICS, self.pools, "pool")
+        self.registered: set[str] = set()
+
+    def ensure(self, kind: str) -> None:
+        """Register the metric families of ``kind`` ("guard" or "pool") once."""
+        if kind in self.registered:
+            return
+        if kind == "guard":
+            self._register(self.monitor, _GUARD_METRICS, self.guards, "guard")
+        else:
+            self._register(self.monitor, _POOL_METRICS, self.pools, "pool")
+        self.registered.add(kind)
 
     def _register(
         self,
@@ -123,40 +133,37 @@ def _registry(monitor: Any) -> _Registry | None:
         entry = _registries.get(id(monitor))
         if entry is not None and entry[0] is monitor:
             return entry[1]
-        try:
-            reg = _Registry(monitor)
-        except Exception as exc:  # a monitor without the callback API: metrics off, say so
-            log.warning("perflayer.memory: cannot register metrics on %r: %s", monitor, exc)
-            return None
+        reg = _Registry(monitor)
         # The monitor is held strongly: monitors live as long as the process in practice, and
         # a strong reference keeps id() from being reused by another object.
         _registries[id(monitor)] = (monitor, reg)
         return reg
 
 
-def register_guard(monitor: Any | None, name: str, guard: MetricsSource) -> str:
-    """Register ``guard`` under a unique label value on the monitor; return the label used."""
+def _register_member(monitor: Any | None, kind: str, name: str, obj: MetricsSource) -> str:
     mon = resolve_monitor(monitor)
     if mon is None:
         return name
     reg = _registry(mon)
     if reg is None:
         return name
+    members = reg.guards if kind == "guard" else reg.pools
     with reg.lock:
-        label = reg.unique(reg.guards, name)
-        reg.guards[label] = guard
+        try:
+            reg.ensure(kind)
+        except Exception as exc:  # a monitor without the callback API: metrics off, say so
+            log.warning("perflayer.memory: cannot register metrics on %r: %s", mon, exc)
+            return name
+        label = reg.unique(members, name)
+        members[label] = obj
     return label
+
+
+def register_guard(monitor: Any | None, name: str, guard: MetricsSource) -> str:
+    """Register ``guard`` under a unique label value on the monitor; return the label used."""
+    return _register_member(monitor, "guard", name, guard)
 
 
 def register_pool(monitor: Any | None, name: str, pool: MetricsSource) -> str:
     """Register ``pool`` under a unique label value on the monitor; return the label used."""
-    mon = resolve_monitor(monitor)
-    if mon is None:
-        return name
-    reg = _registry(mon)
-    if reg is None:
-        return name
-    with reg.lock:
-        label = reg.unique(reg.pools, name)
-        reg.pools[label] = pool
-    return label
+    return _register_member(monitor, "pool", name, pool)

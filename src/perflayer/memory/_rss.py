@@ -24,7 +24,7 @@ def _close_fd(fd: int) -> None:
 class RssReader:
     """Read the resident set size of a process in bytes (``/proc/PID/statm``, else psutil)."""
 
-    __slots__ = ("__weakref__", "_fd", "_finalizer", "_page", "_pid", "_read", "source")
+    __slots__ = ("__weakref__", "_fd", "_finalizer", "_page", "_pid", "read", "source")
 
     def __init__(self, pid: int | None = None, *, proc_root: str = "/proc") -> None:
         """Open ``/proc/PID/statm`` once; fall back to psutil when it cannot be opened."""
@@ -32,18 +32,18 @@ class RssReader:
         self._fd = -1
         self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
         self._finalizer: weakref.finalize[[int], RssReader] | None = None
-        self._read: Callable[[], int]
+        self.read: Callable[[], int]
         who = "self" if pid is None else str(pid)
         try:
             self._fd = os.open(
                 f"{proc_root}/{who}/statm", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
             )
         except OSError:
-            self._read = self._psutil_reader()
+            self.read = self._psutil_reader()
             self.source = "psutil"
         else:
             self._finalizer = weakref.finalize(self, _close_fd, self._fd)
-            self._read = self._statm
+            self.read = self._statm
             self.source = "statm"
 
     def _statm(self) -> int:
@@ -67,7 +67,7 @@ class RssReader:
 
     def __call__(self) -> int:
         """Return the current RSS in bytes."""
-        return self._read()
+        return self.read()
 
     def close(self) -> None:
         """Close the kept-open file descriptor (idempotent)."""
