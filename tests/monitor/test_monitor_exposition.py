@@ -211,3 +211,15 @@ def test_exposition_ends_with_newline_and_eof() -> None:
     m.gauge("perflayer_g", "doc").set(1)
     assert m.exposition().endswith("\n")
     assert m.exposition(openmetrics=True).endswith("# EOF\n")
+
+
+def test_collector_family_clashing_with_an_instrument_is_skipped() -> None:
+    """A collector family named like a registered metric is dropped, never a duplicate series."""
+    m = Monitor()
+    m.gauge("perflayer_g", "doc").set(1)
+    m.register_collector(
+        lambda: [MetricFamily("perflayer_g", "gauge", "dup", [Sample("perflayer_g", {}, 2.0)])]
+    )
+    text = m.exposition()
+    assert text.count("\nperflayer_g ") == 1 and "perflayer_g 1.0" in text and "dup" not in text
+    assert lint(text) == []

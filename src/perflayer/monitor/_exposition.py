@@ -140,7 +140,14 @@ def render(monitor: Monitor, openmetrics: bool = False) -> str:
             ap(f"# HELP {name} {_help(m.documentation, om)}\n# TYPE {name} {typ}\n")
         for lv, v in m.series():
             ap(f"{name}{_lstr(names, lv)} {fmt_float(v)}\n")
+    taken = set(monitor._metrics)
     for fam_ in _collector_families(monitor):
+        base = fam_.name[:-6] if fam_.name.endswith("_total") else fam_.name
+        if fam_.name in taken or base in taken or base + "_total" in taken:
+            # Two families under one name would be duplicate series: the registered one wins.
+            _log_once(f"collector family {fam_.name!r} clashes with a registered metric; skipped")
+            continue
+        taken.add(fam_.name)
         _render_family(out, fam_, om)
     if om:
         ap("# EOF\n")

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from perflayer.monitor._core import Counter, Histogram, _CallbackFamily
 from perflayer.monitor._exposition import negotiate, render
 from perflayer.monitor._sketch import Sketch
+from perflayer.monitor._window import per_second
 
 if TYPE_CHECKING:
     from perflayer.monitor._core import Monitor
@@ -126,9 +127,9 @@ def dashboard_data(monitor: Monitor) -> dict[str, Any]:
                     by_t[t] = by_t.get(t, 0.0) + v
             pts = sorted(by_t.items())
             points = [
-                [to_wall(t1), round((v1 - v0 if v1 >= v0 else v1) / (t1 - t0), 6)]
+                [to_wall(t1), round(r, 6)]
                 for (t0, v0), (t1, v1) in itertools.pairwise(pts)
-                if t1 > t0
+                if (r := per_second(t0, v0, t1, v1)) is not None
             ]
             rates.append(
                 {

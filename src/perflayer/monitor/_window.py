@@ -22,7 +22,7 @@ from collections.abc import Iterable
 
 from perflayer.monitor._sketch import Sketch
 
-__all__ = ["COARSE_STEP", "FINE_STEP", "WINDOWS", "CounterWindow", "SketchWindow"]
+__all__ = ["COARSE_STEP", "FINE_STEP", "WINDOWS", "CounterWindow", "SketchWindow", "per_second"]
 
 FINE_STEP = 10.0
 FINE_KEEP = 8  # 70-80 s of 10 s snapshots
@@ -31,6 +31,17 @@ _COARSE_FACTOR = COARSE_STEP / FINE_STEP
 COARSE_KEEP = 17  # 16-17 min of 1 min snapshots
 #: The standard windows, in seconds.
 WINDOWS = (60.0, 300.0, 900.0)
+
+
+def per_second(t0: float, v0: float, t1: float, v1: float) -> float | None:
+    """Return the increase from ``(t0, v0)`` to ``(t1, v1)`` per second (None if no time passed).
+
+    A value that went down was reset: count from zero, as Prometheus' ``rate()`` does.
+    """
+    dt = t1 - t0
+    if dt <= 0:
+        return None
+    return (v1 - v0 if v1 >= v0 else v1) / dt
 
 
 class _Rings:
@@ -103,13 +114,8 @@ class CounterWindow:
             b = r.base(now, window) if r is not None else None
         if b is None:
             return None
-        t0, v0 = b
-        assert isinstance(v0, float)
-        dt = now - t0
-        if dt <= 0:
-            return None
-        inc = value - v0 if value >= v0 else value  # a reset: count from zero, as Prometheus
-        return inc / dt
+        assert isinstance(b[1], float)
+        return per_second(b[0], b[1], now, value)
 
     def history(self, key: tuple[str, ...], fine: bool = True) -> list[tuple[float, float]]:
         """Return the snapshots of ``key`` as ``(t, value)``."""
@@ -157,13 +163,8 @@ class SketchWindow:
             b = self._rings.base(now, window)
         if b is None:
             return None
-        t0, payload = b
-        assert isinstance(payload, tuple)
-        dt = now - t0
-        if dt <= 0:
-            return None
-        c0 = float(payload[0])
-        return (count - c0 if count >= c0 else count) / dt
+        assert isinstance(b[1], tuple)
+        return per_second(b[0], float(b[1][0]), now, count)
 
     def history(self, fine: bool = True) -> list[tuple[float, float, Sketch]]:
         """Return the snapshots as ``(t, count, sketch)``."""
