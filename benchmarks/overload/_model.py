@@ -26,19 +26,24 @@ from perflayer.response import Priority, ResponseOptimizer
 
 __all__ = [
     "MIX",
+    "STRATEGIES",
     "Backend",
     "Request",
     "RunResult",
     "capacity",
     "make_workload",
     "run_strategy",
-    "STRATEGIES",
 ]
 
 LO, HI = 0.020, 0.050
 SLOTS = 16
 DEADLINE = 0.400
-MIX = ((Priority.CRITICAL, 0.10), (Priority.HIGH, 0.20), (Priority.NORMAL, 0.40), (Priority.LOW, 0.30))
+MIX = (
+    (Priority.CRITICAL, 0.10),
+    (Priority.HIGH, 0.20),
+    (Priority.NORMAL, 0.40),
+    (Priority.LOW, 0.30),
+)
 
 
 def capacity(slots: int = SLOTS) -> float:
@@ -82,7 +87,9 @@ def make_workload(load: float, duration: float, seed: int, slots: int = SLOTS) -
 class Backend:
     """The simulated downstream (see the module docstring)."""
 
-    def __init__(self, slots: int = SLOTS, slowdown: float = 0.25, max_slowdown: float = 3.0) -> None:
+    def __init__(
+        self, slots: int = SLOTS, slowdown: float = 0.25, max_slowdown: float = 3.0
+    ) -> None:
         self.slots = slots
         self.slowdown = slowdown
         self.max_slowdown = max_slowdown
@@ -193,7 +200,9 @@ async def run_semaphore(reqs: list[Request], be: Backend, slots: int = SLOTS) ->
     return {}
 
 
-async def run_semaphore_timeout(reqs: list[Request], be: Backend, slots: int = SLOTS) -> dict[str, float]:
+async def run_semaphore_timeout(
+    reqs: list[Request], be: Backend, slots: int = SLOTS
+) -> dict[str, float]:
     """A semaphore at true capacity plus a timeout at the deadline (cancels the call)."""
     sem = asyncio.Semaphore(slots)
 
@@ -217,7 +226,9 @@ async def run_perflayer(reqs: list[Request], be: Backend, **opt_kwargs: object) 
     limits: list[int] = []
 
     async def client(r: Request) -> None:
-        resp = await opt.submit(be.call, r, priority=r.prio, deadline_ms=DEADLINE * 1000, downstream="sim")
+        resp = await opt.submit(
+            be.call, r, priority=r.prio, deadline_ms=DEADLINE * 1000, downstream="sim"
+        )
         _finish(r, resp.ok)
 
     async def sample_limit() -> None:
@@ -231,7 +242,11 @@ async def run_perflayer(reqs: list[Request], be: Backend, **opt_kwargs: object) 
     await opt.shutdown(1.0)
     tail = limits[len(limits) // 5 :] or [0]
     tail.sort()
-    return {"limit_median": float(tail[len(tail) // 2]), "limit_min": float(tail[0]), "limit_max": float(tail[-1])}
+    return {
+        "limit_median": float(tail[len(tail) // 2]),
+        "limit_min": float(tail[0]),
+        "limit_max": float(tail[-1]),
+    }
 
 
 async def run_oracle(reqs: list[Request], be: Backend, slots: int = SLOTS) -> dict[str, float]:

@@ -52,9 +52,10 @@ _STALE = 40
 # throughput = L / R, so power = L**BETA / R**(BETA + 1). BETA = 2 favours throughput: below
 # the knee a step up gains (1 + 1/L)**2, above it a step up still loses L / (L + 1).
 _BETA = 2
+# An initial limit at most this is assumed to be below the knee (slow start just doubles it).
+_SMALL_START = 8
 # Hysteresis in favour of the higher limit (see _judge_probe).
 _BIAS_UP = 0.02
-_BIAS_DOWN = 0.05
 
 
 class _Level:
@@ -128,6 +129,7 @@ class AdaptiveLimiter:
         self._limit = initial_limit  # what is enforced now (the base or a probe)
         self._levels: dict[int, _Level] = {}
         self._slow_start = True
+        self._halving = False
         self._state = _HOLD
         self._hold = 1  # windows to hold before the next probe
         self._backoff = 1
@@ -288,7 +290,33 @@ class AdaptiveLimiter:
             self._judge_probe(level, kind)
 
     def _slow_start_step(self, level: int) -> None:
+        above = [k for k in self._levels if k > level]
+        if above:
+            # Halving a large initial limit: keep halving while latency halves with it.
+            hi = min(above)
+            r_lo, r_hi = self._levels[level].mean, self._levels[hi].mean
+            if r_hi > self._ss_rise * r_lo:
+                self._halving = True
+                if level // 2 >= self.min_limit and level > 1:
+                    self._set(level // 2)
+                    self._state = _HOLD
+                    return
+                self._finish_slow_start(level)
+                return
+            if self._halving:
+                # Flat between level and hi, rising above hi: the knee is in between.
+                self._finish_slow_start(max(level, math.floor(hi * r_lo / r_hi)))
+                return
+            self._set(hi * 2)  # the initial limit was below the knee after all
+            self._state = _HOLD
+            return
         below = [k for k in self._levels if k < level]
+        if not below and level > _SMALL_START and level // 2 >= self.min_limit:
+            # why: a large initial limit may already be past the knee, where doubling learns
+            # nothing; one window at half of it tells which side of the knee we started on.
+            self._set(level // 2)
+            self._state = _HOLD
+            return
         if below:
             prev = max(below)
             r_prev = self._levels[prev].mean
@@ -310,20 +338,37 @@ class AdaptiveLimiter:
         self._set(self._base * 2)
         self._state = _HOLD
 
+    def _finish_slow_start(self, base: float) -> None:
+        self._slow_start = False
+        self._hold = self._backoff = 1
+        self._set(base)
+        self._state = _HOLD
+
     def _judge_probe(self, level: int, kind: str) -> None:
         base = self._base
-        p_probe, p_base = self._power(level), self._power(base)
-        if level != base and p_probe is not None and p_base is not None:
-            # why: below the knee a missing slot is lost throughput, above it an extra one
-            # costs a little queueing; so lean up: take a step up that loses < BIAS power,
-            # a step down only if it gains > BIAS.
-            bias = -_BIAS_UP if kind == _UP else _BIAS_DOWN
-            if p_probe > p_base * (1.0 + bias):
-                # The neighbour is better: move there and keep probing the same way.
-                self._set(level)
-                self._hold = self._backoff = 1
-                self._apply(kind)
-                return
+        lo, hi = self._levels.get(level), self._levels.get(base)
+        better = False
+        if level != base and lo is not None and hi is not None:
+            if kind == _UP:
+                # why: below the knee a missing slot is lost throughput, above it an extra one
+                # costs a little queueing; so lean up: accept a step that loses < BIAS power.
+                p_probe, p_base = self._power(level), self._power(base)
+                better = (
+                    p_probe is not None
+                    and p_base is not None
+                    and p_probe > p_base * (1.0 - _BIAS_UP)
+                )
+            else:
+                # Step down only on the signature of queueing between the two levels: latency
+                # growing by more than half of the L / (L - step) that pure queueing gives.
+                step = base - level
+                better = hi.mean > lo.mean * (1.0 + 0.5 * step / base)
+        if better:
+            # The neighbour is better: move there and keep probing the same way.
+            self._set(level)
+            self._hold = self._backoff = 1
+            self._apply(kind)
+            return
         self._backoff = min(_MAX_HOLD, self._backoff * 2)
         self._hold = self._backoff
         self._state = _HOLD
