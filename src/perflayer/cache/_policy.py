@@ -121,12 +121,16 @@ class LRUPolicy:
 # ----------------------------------------------------------------------------------------------
 
 _MASK64 = 0xFFFFFFFFFFFFFFFF
-_GOLDEN = 0x9E3779B97F4A7C15
-_COUNTER_MAX = 15
-_SAMPLE_FACTOR = 10
+_GOLDEN = 0x9E3779B97F4A7C15  # Fibonacci hashing spreads int keys over the doorkeeper
+_COUNTER_MAX = 15  # counters saturate, as Caffeine's 4-bit ones do
+_SAMPLE_FACTOR = 10  # the sketch halves after 10 x capacity accesses
 _MIN_CAPACITY = 16
+_ADMIT_MARGIN = 1  # a candidate must beat the victim by more than this (see the essay)
 _PERCENT_WINDOW = 0.01
 _PERCENT_PROTECTED = 0.80
+_CLIMB_FACTOR = 3.0  # the climber samples 3 x capacity accesses (min _CLIMB_MIN)
+_CLIMB_MIN = 256
+_CLIMB_NOISE = 0.5  # hold still while the hit-rate change is below 0.5 / sqrt(sample)
 _CLIMB_RESTART = 0.05
 _CLIMB_STEP = 0.0625
 _CLIMB_DECAY = 0.98
@@ -294,11 +298,11 @@ class TinyLFUPolicy:
         maximum = self._maximum()
         self._wmax = max(1, round(window * maximum)) if maximum else 0
         self._pmax = int(_PERCENT_PROTECTED * (maximum - self._wmax))
-        self._step = -_CLIMB_STEP * maximum
+        self._step = _CLIMB_STEP * maximum
         self._adjust = 0
         self._hits = self._misses = 0
         self._prev_rate = 0.0
-        self._climb_sample = self._sketch.period
+        self._climb_sample = max(_CLIMB_MIN, int(_CLIMB_FACTOR * self._sketch.capacity))
 
     @property
     def window_fraction(self) -> float:
@@ -338,6 +342,11 @@ class TinyLFUPolicy:
         hits = 0
         last_miss: object = _NO_KEY
         for key in items:
+            region = where.get(key)
+            if region is None:
+                last_miss = key
+                sketch.increment(key)
+                continue
             h = hash(key)
             c = counts.get(h)
             if c is None:
@@ -348,10 +357,6 @@ class TinyLFUPolicy:
                     door[i] = 1
             elif c < _COUNTER_MAX:
                 counts[h] = c + 1
-            region = where.get(key)
-            if region is None:
-                last_miss = key
-                continue
             hits += 1
             if region is probation:
                 # a second use in main: promote to protected
@@ -367,10 +372,10 @@ class TinyLFUPolicy:
         self._hits += hits
         self._misses += n - hits
         self._last_miss = last_miss
-        sketch.additions += n
+        sketch.additions += hits  # misses were counted by increment()
         if sketch.additions >= sketch.period:
             sketch.age(self._capacity_hint())
-            self._climb_sample = sketch.period
+            self._climb_sample = max(_CLIMB_MIN, int(_CLIMB_FACTOR * sketch.capacity))
         if self.adaptive and self._hits + self._misses >= self._climb_sample:
             self._climb()
 
@@ -393,6 +398,11 @@ class TinyLFUPolicy:
         requests = self._hits + self._misses
         rate = self._hits / requests
         change = rate - self._prev_rate
+        if abs(change) < _CLIMB_NOISE / requests**0.5:
+            # within sampling noise: hold the current split
+            self._prev_rate = rate
+            self._hits = self._misses = 0
+            return
         amount = self._step if change >= 0 else -self._step
         if abs(change) >= _CLIMB_RESTART:
             self._step = _CLIMB_STEP * self._maximum() * (1.0 if amount >= 0 else -1.0)
@@ -501,7 +511,7 @@ class TinyLFUPolicy:
                     victims.append(ck)
                     ci += 1
                     continue
-                if ck != new_key and sketch.frequency(ck) <= sketch.frequency(vk):
+                if ck != new_key and sketch.frequency(ck) <= sketch.frequency(vk) + _ADMIT_MARGIN:
                     # rejected: the candidate leaves
                     del where[ck]
                     self._total -= cw
