@@ -595,7 +595,9 @@ def _dominant(cls: Unit, v: Verdict) -> bool:
     be role code: whole methods the detector flags, plus the statements of other methods that
     use the role's attributes (``self._cache``, ``self.metrics``).
     """
-    if v.category == "response" or any(e.kind in ("object-pool", "name") for e in v.evidence):
+    if v.category not in ("cache", "memory", "monitoring") or any(
+        e.kind in ("object-pool", "name") for e in v.evidence
+    ):
         return True
     attrs = _containers(cls, v.category)
     total = 0
