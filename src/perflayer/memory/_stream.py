@@ -295,11 +295,14 @@ class ChunkRun(Generic[T, R]):
             if not part:
                 break
             size = self._measure(part)
-            if size > self.memory_budget and len(part) == 1:
-                raise BudgetError(
-                    f"item {self.items_done + len(chunk)} of {size} bytes exceeds "
-                    f"memory_budget={self.memory_budget}"
-                )
+            if size > self.memory_budget:
+                for j, item in enumerate(part):
+                    one = self._measure([item])
+                    if one > self.memory_budget:
+                        raise BudgetError(
+                            f"item {self.items_done + len(chunk) + j} of {one} bytes exceeds "
+                            f"memory_budget={self.memory_budget}"
+                        )
             self._avg = (
                 size / len(part) if self._avg <= 0 else 0.8 * self._avg + 0.2 * (size / len(part))
             )
