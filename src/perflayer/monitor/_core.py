@@ -1119,8 +1119,10 @@ class Monitor:
         for m in self.metrics():
             if isinstance(m, Histogram):
                 for hc in m.all_series():
-                    if hc._window is not None:
-                        hc._window.record(t, hc.sketch(), float(sum(hc._buckets)), prev)
+                    w = hc._window
+                    # why: copying a sketch costs O(bins); only copy when a ring keeps it.
+                    if w is not None and w.due(t):
+                        w.record(t, hc.sketch(), float(sum(hc._buckets)), prev)
             elif isinstance(m, (Counter, _CallbackFamily)) and m._window is not None:
                 m._window.record_many(t, m.series(), prev)
 

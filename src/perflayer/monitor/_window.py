@@ -61,6 +61,15 @@ class _Rings:
         if not coarse or t - coarse[-1][0] >= self.step * _COARSE_FACTOR * 0.98:
             coarse.append((t, payload))
 
+    def due(self, t: float) -> bool:
+        """Return whether a snapshot at ``t`` would be kept by either ring."""
+        fine, coarse = self.fine, self.coarse
+        return (
+            not fine
+            or t - fine[-1][0] >= self.step * 0.98
+            or t - coarse[-1][0] >= self.step * _COARSE_FACTOR * 0.98
+        )
+
     def base(self, now: float, window: float) -> tuple[float, object] | None:
         """Return the snapshot nearest to ``now - window`` (None if there is none yet)."""
         target = now - window
@@ -143,6 +152,11 @@ class SketchWindow:
             if not self._rings.fine and prev_t is not None and prev_t < t:
                 self._rings.record(prev_t, (0.0, Sketch()))
             self._rings.record(t, (count, sketch))
+
+    def due(self, t: float) -> bool:
+        """Return whether a snapshot at ``t`` would be kept (so the caller can skip the copy)."""
+        with self._lock:
+            return self._rings.due(t)
 
     def delta(self, current: Sketch, window: float, now: float | None = None) -> Sketch:
         """Return the sketch of the values observed in about the last ``window`` seconds."""
