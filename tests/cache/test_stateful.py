@@ -62,8 +62,12 @@ class CacheVsRedis(RuleBasedStateMachine):
         ours = _outcome(self.mem, method, *args, **kwargs)
         assert ours == theirs, f"{method}{args}{kwargs}: perflayer {ours!r} != redis {theirs!r}"
 
-    @rule(k=KEYS, v=VALUES, opt=st.sampled_from(["", "nx", "xx", "get", "keepttl"]),
-          ttl=st.one_of(st.none(), LONG))
+    @rule(
+        k=KEYS,
+        v=VALUES,
+        opt=st.sampled_from(["", "nx", "xx", "get", "keepttl"]),
+        ttl=st.one_of(st.none(), LONG),
+    )
     def set(self, k: str, v: Any, opt: str, ttl: int | None) -> None:
         kwargs: dict[str, Any] = {opt: True} if opt else {}
         if ttl is not None and opt != "keepttl":
@@ -105,8 +109,17 @@ class CacheVsRedis(RuleBasedStateMachine):
         k=KEYS,
         cmd=st.sampled_from(["expire", "pexpire"]),
         t=st.one_of(LONG, st.integers(-5, 0)),
-        flags=st.sampled_from([{}, {"nx": True}, {"xx": True}, {"gt": True}, {"lt": True},
-                               {"nx": True, "gt": True}, {"gt": True, "lt": True}]),
+        flags=st.sampled_from(
+            [
+                {},
+                {"nx": True},
+                {"xx": True},
+                {"gt": True},
+                {"lt": True},
+                {"nx": True, "gt": True},
+                {"gt": True, "lt": True},
+            ]
+        ),
     )
     def expire(self, k: str, cmd: str, t: int, flags: dict[str, bool]) -> None:
         self.same(cmd, k, t * (1000 if cmd == "pexpire" else 1), **flags)

@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
-from perflayer.cache._core import _READ_BUFFER, Cache, _time
+from perflayer.cache._core import Cache, _time
 from perflayer.cache._levels import CacheLevel
 from perflayer.errors import ConfigError
 
@@ -39,7 +39,7 @@ class AsyncCache:
         # why: get() inlines the core's hit path on these shared objects (never rebound), so an
         # awaited hit costs one coroutine and no nested call.
         self._data = self.sync._data
-        self._reads = self.sync._reads
+        self._policy_hit = self.sync._policy_hit
 
     async def get(self, name: Any) -> Any:
         """Return the value at ``name`` or None (GET)."""
@@ -48,12 +48,13 @@ class AsyncCache:
         except (KeyError, TypeError):
             return self.sync.get(name)
         exp = e.expire
-        if exp and exp < _time() * 1000:
+        if exp and exp < _time() * 1000.0:
             return self.sync.get(name)
-        reads = self._reads
-        reads.append(e)
-        if len(reads) >= _READ_BUFFER:
-            self.sync._try_drain()
+        e.lvl.hits += 1
+        try:
+            self._policy_hit(name)
+        except KeyError:
+            pass
         return e.value
 
     async def set(self, name: Any, value: Any, *args: Any, **kwargs: Any) -> Any:

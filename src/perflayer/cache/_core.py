@@ -24,7 +24,12 @@ from typing import Any
 
 from perflayer.cache._levels import CacheLevel
 from perflayer.cache._protocols import Policy
-from perflayer.cache._size import _SCALARS, ENTRY_OVERHEAD, entry_weight
+from perflayer.cache._size import (
+    ENTRY_OVERHEAD,
+    SCALAR_SIZE,
+    entry_weight,
+    key_size,
+)
 from perflayer.cache._strings import (
     ERR_NOT_INT,
     ERR_OVERFLOW,
@@ -44,9 +49,10 @@ __all__ = ["Cache", "LevelStats"]
 
 _time = time.time
 _MISSING: Any = object()
-_READ_BUFFER = 64  # reads buffered before a drain into the policy
 _MAX_EX = INT64_MAX // 1000
 _ENTRY_OVERHEAD = ENTRY_OVERHEAD
+_SCALAR_SIZE = SCALAR_SIZE
+_BIG = 2**62
 _getsizeof = sys.getsizeof
 
 
@@ -97,25 +103,37 @@ class LevelStats:
 
 
 class _Entry:
-    """One stored value with its expiry (ms since the epoch, 0 = none), level, weight, tags."""
+    """One stored value with its expiry, level, weight and tags.
 
-    __slots__ = ("expire", "key", "lvl", "tags", "value", "weight")
+    ``expire`` is the deadline in ms since the epoch as an integral float (0.0: none); a float,
+    because the hot path compares it with ``time.time() * 1000`` and float/float comparison is
+    about 50 ns cheaper than int/float in CPython 3.11.
+    """
+
+    __slots__ = ("expire", "key", "lvl", "plain_vw", "tags", "value", "weight")
 
     def __init__(
         self,
         key: str,
         value: Any,
-        expire: int,
+        expire: float,
         lvl: LevelStats,
         weight: int,
         tags: tuple[str, ...] | None,
     ) -> None:
         self.key = key
         self.value = value
-        self.expire = expire
+        self.expire = float(expire)
         self.lvl = lvl
         self.weight = weight
         self.tags = tags
+        # the value's weight when the entry is in the default level without tags, else -2:
+        # what the lock-free SET overwrite compares in one step
+        self.plain_vw = (
+            weight - _ENTRY_OVERHEAD - key_size(key)
+            if tags is None and lvl.level.name == "default"
+            else -2
+        )
 
 
 def _bad_key(name: object) -> CacheKeyError:
@@ -145,6 +163,29 @@ def _list_or_args(keys: Any, args: tuple[Any, ...]) -> list[Any]:
             out = [keys]
     out.extend(args)
     return out
+
+
+class _Exclusive:
+    """The cache lock, plus a flag that tells the lock-free SET path a locked command is running.
+
+    A locked command may read an entry, call out, and write it back (INCR, APPEND, SET GET, ...);
+    the lock-free overwrite in ``Cache.set`` checks ``_rmw`` and takes the lock instead while it
+    is set, so it can never land between such a read and write.
+    """
+
+    __slots__ = ("_cache", "_lock")
+
+    def __init__(self, cache: Cache, lock: threading.Lock) -> None:
+        self._cache = cache
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        self._cache._rmw = True
+
+    def __exit__(self, *exc: object) -> None:
+        self._cache._rmw = False
+        self._lock.release()
 
 
 class Cache:
@@ -195,9 +236,10 @@ class Cache:
         self._policy: Policy = make_policy(policy, max_entries, max_bytes)
         self._decode = decode_responses
         self._lock = threading.Lock()
+        self._rmw = False
+        self._exclusive = _Exclusive(self, self._lock)
         self._data: dict[str, _Entry] = {}
-        self._reads: list[_Entry] = []
-        self._expiry_heap: list[tuple[int, str]] = []
+        self._expiry_heap: list[tuple[float, str]] = []
         self._tags: dict[str, set[str]] = {}
         self._levels: dict[str, LevelStats] = {}
         for preset in CacheLevel.presets():
@@ -277,31 +319,6 @@ class Cache:
             raise ConfigError(f"add_level() takes a CacheLevel, got {level!r}")
         self._level_stats(level)
 
-    def _drain(self) -> None:
-        """Feed buffered read hits to the policy and the hit counters (lock held)."""
-        reads = self._reads
-        n = len(reads)
-        if not n:
-            return
-        batch = reads[:n]
-        # why: slice-delete, not clear(): readers may append while we drain, without the lock.
-        del reads[:n]
-        data_get = self._data.get
-        hit = self._policy_hit
-        for e in batch:
-            e.lvl.hits += 1
-            if data_get(e.key) is e:
-                hit(e.key)
-
-    def _try_drain(self) -> None:
-        """Drain the read buffer if the lock is free; a busy writer will drain it anyway."""
-        lock = self._lock
-        if lock.acquire(False):
-            try:
-                self._drain()
-            finally:
-                lock.release()
-
     def _unlink(self, key: str, e: _Entry) -> None:
         """Remove ``e`` from the dict, tag index and level counters (lock held)."""
         del self._data[key]
@@ -375,7 +392,7 @@ class Cache:
         self,
         key: str,
         value: Any,
-        expire: int,
+        expire: float,
         lvl: LevelStats,
         tags: tuple[str, ...] | None,
         weight: int,
@@ -396,10 +413,15 @@ class Cache:
             old_weight = existing.weight
             old_expire = existing.expire
             existing.value = value
-            existing.expire = expire
+            existing.expire = float(expire)
             existing.lvl = lvl
             existing.weight = weight
             existing.tags = tags
+            existing.plain_vw = (
+                weight - _ENTRY_OVERHEAD - key_size(key)
+                if tags is None and lvl is self._default
+                else -2
+            )
             if weight == old_weight:
                 # why: an overwrite that keeps the weight changes no bound, so to the policy it
                 # is only a use of the key: one O(1) hit instead of update()'s bookkeeping.
@@ -461,9 +483,9 @@ class Cache:
                 raise ConfigError(f"tags must be str, got {t!r}")
         return out or None
 
-    def _level_expire(self, lvl: LevelStats, now: int) -> int:
+    def _level_expire(self, lvl: LevelStats, now: int) -> float:
         ttl = lvl.level.ttl
-        return now + int(ttl * 1000) if ttl is not None else 0
+        return float(now + int(ttl * 1000)) if ttl is not None else 0.0
 
     # ------------------------------------------------------------------ reads
 
@@ -475,14 +497,16 @@ class Cache:
             # why: try/except is free in 3.11 when nothing is raised; misses pay for it.
             return self._get_miss(name)
         exp = e.expire
-        # why: most entries carry no TTL; they skip the clock read entirely.
-        if exp and exp < _time() * 1000:
-            return self._get_expired(name, e)
-        reads = self._reads
-        reads.append(e)
-        # why: the policy sees reads in batches (one lock per 64 reads, none on this path).
-        if len(reads) >= _READ_BUFFER:
-            self._try_drain()
+        # why: entries without a TTL skip the clock read entirely.
+        if exp and exp < _time() * 1000.0:
+            return self._get_expired(name)
+        # why: no lock on a hit. ``+=`` on an int slot runs no Python code, so under the GIL it
+        # cannot interleave with another thread's; policy.hit is lock-free by the Policy contract.
+        e.lvl.hits += 1
+        try:
+            self._policy_hit(name)
+        except KeyError:  # the key left (another thread) between the lookup and the hit
+            pass
         return e.value
 
     def _get_miss(self, name: Any) -> Any:
@@ -491,18 +515,16 @@ class Cache:
             if key in self._data:
                 return self.get(key)
             name = key
-        with self._lock:
-            self._drain()
-            self._default.misses += 1
-            self._policy_miss(name)
+        self._default.misses += 1
+        self._policy_miss(name)
         return None
 
-    def _get_expired(self, name: str, e: _Entry) -> Any:
-        with self._lock:
-            self._drain()
+    def _get_expired(self, name: str) -> Any:
+        with self._exclusive:
             live = self._live(name)
-            if live is not None:
-                self._reads.append(live)
+            if live is not None:  # rewritten by another thread meanwhile
+                live.lvl.hits += 1
+                self._policy_hit(name)
                 return live.value
             self._default.misses += 1
             self._policy_miss(name)
@@ -510,18 +532,11 @@ class Cache:
 
     def _peek(self, key: str, lvl: LevelStats | None = None) -> Any:
         """Return the value or ``_MISSING``; a miss counts on ``lvl`` (memoize's lookup)."""
-        e = self._data.get(key)
-        if e is not None and not (e.expire and e.expire < _time() * 1000):
-            reads = self._reads
-            reads.append(e)
-            if len(reads) >= _READ_BUFFER:
-                self._try_drain()
-            return e.value
-        with self._lock:
-            self._drain()
+        with self._exclusive:
             e = self._live(key)
             if e is not None:
-                self._reads.append(e)
+                e.lvl.hits += 1
+                self._policy_hit(key)
                 return e.value
             (lvl or self._default).misses += 1
             self._policy_miss(key)
@@ -529,7 +544,7 @@ class Cache:
 
     def _quiet(self, key: str) -> Any:
         """Return the live value or ``_MISSING`` without counting a hit or a miss."""
-        with self._lock:
+        with self._exclusive:
             e = self._live(key)
             return _MISSING if e is None else e.value
 
@@ -543,7 +558,7 @@ class Cache:
         if not names:
             raise ResponseError("wrong number of arguments for 'exists' command")
         keys = [_key(n) for n in names]
-        with self._lock:
+        with self._exclusive:
             now = _now_ms()
             return sum(1 for k in keys if self._live(k, now) is not None)
 
@@ -557,19 +572,19 @@ class Cache:
     def pttl(self, name: Any) -> int:
         """Return the remaining milliseconds to live, -1 / -2 as TTL (PTTL)."""
         key = _key(name)
-        with self._lock:
+        with self._exclusive:
             now = _now_ms()
             e = self._live(key, now)
             if e is None:
                 return -2
             if not e.expire:
                 return -1
-            return max(0, e.expire - now)
+            return max(0, int(e.expire) - now)
 
     def strlen(self, name: Any) -> int:
         """Return the length in bytes of the string value at ``name`` (STRLEN)."""
         key = _key(name)
-        with self._lock:
+        with self._exclusive:
             e = self._live(key)
             if e is None:
                 return 0
@@ -581,7 +596,7 @@ class Cache:
     def type(self, name: Any) -> str | bytes:
         """Return "string" for str/bytes/int/float values, "object" for others, "none" (TYPE)."""
         key = _key(name)
-        with self._lock:
+        with self._exclusive:
             e = self._live(key)
         if e is None:
             return self._out_str("none")
@@ -589,7 +604,7 @@ class Cache:
 
     def dbsize(self) -> int:
         """Return the number of live keys (DBSIZE; expired keys are purged first)."""
-        with self._lock:
+        with self._exclusive:
             self._purge_expired()
             return len(self._data)
 
@@ -603,7 +618,7 @@ class Cache:
             key = _key(name)
         except CacheKeyError:
             return False
-        with self._lock:
+        with self._exclusive:
             return self._live(key) is not None
 
     def _purge_expired(self) -> int:
@@ -616,7 +631,7 @@ class Cache:
     def keys(self, pattern: Any = "*") -> list[str | bytes]:
         """Return every live key matching the Redis glob ``pattern`` (KEYS)."""
         pat = _pattern(pattern)
-        with self._lock:
+        with self._exclusive:
             self._purge_expired()
             keys = list(self._data)
         return [self._out_key(k) for k in keys if _match(pat, k)]
@@ -640,7 +655,7 @@ class Cache:
         if isinstance(step, bool) or not isinstance(step, int) or step < 1:
             raise ResponseError("syntax error" if step == 0 else ERR_NOT_INT)
         pat = None if match is None else _pattern(match)
-        with self._lock:
+        with self._exclusive:
             scan_id, pos = cursor >> 32, cursor & 0xFFFFFFFF
             snap = self._scans.get(scan_id) if cursor else None
             if snap is None:
@@ -698,14 +713,15 @@ class Cache:
         get: bool = False,
         exat: int | datetime.datetime | None = None,
         pxat: int | datetime.datetime | None = None,
-        *,
         level: CacheLevel | str | None = None,
         tags: Iterable[str] | None = None,
     ) -> Any:
         """Set ``name`` to ``value``; True, or None when NX/XX blocked it (SET).
 
-        ``level`` picks a level (its TTL applies when no expiry is given); ``tags`` attach
-        invalidation tags. With ``get=True`` return the old value instead.
+        ``level`` picks a level (its TTL applies when no expiry is given) and ``tags`` attach
+        invalidation tags; pass both by keyword (they are not keyword-only because a
+        keyword-only default costs ~30 ns per call in CPython 3.11). With ``get=True`` return
+        the old value instead.
         """
         # why: the plain SET (optionally with an int ``ex``) is the common case; it skips option
         # parsing and, on an overwrite that keeps the entry's weight, the generic store.
@@ -723,44 +739,67 @@ class Cache:
             return self._set_slow(
                 _key(name), value, ex, px, nx, xx, keepttl, get, exat, pxat, level, tags
             )
-        key = name if name.__class__ is str else _key(name)
         if ex is None:
-            expire = 0
+            expire = now = 0.0
         elif ex.__class__ is int and 0 < ex <= _MAX_EX:
-            expire = int(_time() * 1000) + ex * 1000
+            now = _time() * 1000.0
+            expire = float(int(now) + ex * 1000)
         else:
-            return self._set_slow(key, value, ex, px, nx, xx, keepttl, get, exat, pxat, level, tags)
+            return self._set_slow(
+                _key(name), value, ex, px, nx, xx, keepttl, get, exat, pxat, level, tags
+            )
         if self._decode is not None:
             value = self._norm(value)
-        # why: scalar values are weighed inline (two C calls) instead of through estimate().
-        if value.__class__ in _SCALARS:
-            weight = _ENTRY_OVERHEAD + _getsizeof(key) + _getsizeof(value)
-            mb = self.max_bytes
-            if mb is not None and weight > mb:
-                weight = self._weigh(key, value)
+        # why: the scalar rules of _size.estimate, inlined (sys.getsizeof costs as much as a
+        # hit); -1 sends anything else to the general path, which weighs it properly.
+        cls = value.__class__
+        if cls is str:
+            vw = 49 + len(value) if value.isascii() else -1
+        elif cls is int:
+            vw = _SCALAR_SIZE if -_BIG < value < _BIG else -1
+        elif cls is float:
+            vw = _SCALAR_SIZE
+        elif cls is bytes:
+            vw = 33 + len(value)
         else:
-            weight = self._weigh(key, value)
-        dflt = self._default
-        with self._lock:
-            if self._reads:
-                self._drain()
-            e = self._data.get(key)
-            if e is not None and e.weight == weight and e.lvl is dflt and e.tags is None:
-                # why: same weight, same level, no tags: the bounds and the counters are
-                # unchanged, so to the policy this overwrite is just a use of the key.
-                old_expire = e.expire
-                e.value = value
-                e.expire = expire
-                self._policy_hit(key)
+            vw = -1
+        try:
+            e = self._data.get(name)
+        except TypeError:  # unhashable: _set_plain raises CacheKeyError naming it
+            e = None
+        # why: an overwrite that keeps the value's weight (``plain_vw`` is -2 for entries with a
+        # level or tags) and needs no new heap item changes no bound, counter or index: two slot
+        # stores and a lock-free policy hit, no lock, no key weighing. No call runs between the
+        # checks and the stores (so no other thread can), ``value`` is stored last so a
+        # ``__del__`` of the old value sees a finished write, and ``_rmw`` defers to a running
+        # locked read-modify-write (INCR, APPEND, SET GET, ...).
+        if (
+            e is not None
+            and vw == e.plain_vw
+            and not self._rmw
+            and (not expire or (e.expire and expire >= e.expire))
+        ):
+            e.expire = expire
+            e.value = value
+            try:
+                self._policy_hit(name)
+            except KeyError:  # removed by another thread meanwhile: set-then-delete order
+                pass
+            if expire:
+                # amortized active expiry, on writes that read the clock anyway
                 heap = self._expiry_heap
-                # why: one heap item per key; a later deadline is rescheduled when its old
-                # item pops, so overwrites do not grow the heap.
-                if expire and (not old_expire or expire < old_expire):
-                    heapq.heappush(heap, (expire, key))
-                if heap and heap[0][0] < _time() * 1000:
-                    self._active_expire(_now_ms())
-            else:
-                self._store(key, value, expire, dflt, None, weight, e)
+                if heap and heap[0][0] < now:
+                    with self._exclusive:
+                        self._active_expire(int(now))
+            return True
+        return self._set_plain(name, value, expire)
+
+    def _set_plain(self, name: Any, value: Any, expire: float) -> bool:
+        """Store a plain SET (no options but ``ex``) under the lock."""
+        key = name if name.__class__ is str else _key(name)
+        weight = self._weigh(key, value)
+        with self._lock:
+            self._store(key, value, expire, self._default, None, weight, self._data.get(key))
         return True
 
     def _expiry_from_options(
@@ -831,20 +870,21 @@ class Cache:
         lvl = self._level_stats(level)
         tag_tuple = self._check_tags(tags)
         now = _now_ms()
-        when = self._expiry_from_options("set", ex, px, exat, pxat, now)
+        given = self._expiry_from_options("set", ex, px, exat, pxat, now)
         weight = self._weigh(key, value)
-        with self._lock:
-            self._drain()
+        with self._exclusive:
             now = _now_ms()
             e = self._live(key, now)
             old = e.value if e is not None else None
             if (nx and e is not None) or (xx and e is None):
                 return old if get else None
-            if when is None:
-                if keepttl and e is not None:
-                    when = e.expire
-                else:
-                    when = self._level_expire(lvl, now)
+            when: float
+            if given is not None:
+                when = float(given)
+            elif keepttl and e is not None:
+                when = e.expire
+            else:
+                when = self._level_expire(lvl, now)
             if when and when <= now:
                 # an absolute time in the past: Redis stores then expires the key at once
                 if e is not None:
@@ -856,8 +896,7 @@ class Cache:
     def mset(self, mapping: Mapping[Any, Any]) -> bool:
         """Set every key of ``mapping`` atomically (MSET)."""
         items = self._prepare_many(mapping, "mset")
-        with self._lock:
-            self._drain()
+        with self._exclusive:
             for key, value, weight in items:
                 self._store(key, value, 0, self._default, None, weight, self._live(key))
         return True
@@ -865,8 +904,7 @@ class Cache:
     def msetnx(self, mapping: Mapping[Any, Any]) -> bool:
         """Set every key of ``mapping`` only if none exists; return whether it did (MSETNX)."""
         items = self._prepare_many(mapping, "msetnx")
-        with self._lock:
-            self._drain()
+        with self._exclusive:
             now = _now_ms()
             if any(self._live(k, now) is not None for k, _, _ in items):
                 return False
@@ -887,8 +925,7 @@ class Cache:
     def getdel(self, name: Any) -> Any:
         """Return the value at ``name`` and delete the key (GETDEL)."""
         key = _key(name)
-        with self._lock:
-            self._drain()
+        with self._exclusive:
             e = self._live(key)
             if e is None:
                 self._default.misses += 1
@@ -912,8 +949,7 @@ class Cache:
                 "``ex``, ``px``, ``exat``, ``pxat``, and ``persist`` are mutually exclusive."
             )
         key = _key(name)
-        with self._lock:
-            self._drain()
+        with self._exclusive:
             now = _now_ms()
             e = self._live(key, now)
             if e is None:
@@ -928,9 +964,9 @@ class Cache:
                 else:
                     if not e.expire or when < e.expire:
                         heapq.heappush(self._expiry_heap, (when, key))
-                    e.expire = when
+                    e.expire = float(when)
             elif persist:
-                e.expire = 0
+                e.expire = 0.0
             return value
 
     def delete(self, *names: Any) -> int:
@@ -946,8 +982,7 @@ class Cache:
             raise ResponseError(f"wrong number of arguments for '{cmd}' command")
         keys = [_key(n) for n in names]
         n = 0
-        with self._lock:
-            self._drain()
+        with self._exclusive:
             now = _now_ms()
             for k in keys:
                 e = self._live(k, now)
@@ -971,8 +1006,7 @@ class Cache:
             raise ResponseError("NX and XX, GT or LT options at the same time are not compatible")
         if gt and lt:
             raise ResponseError("GT and LT options at the same time are not compatible")
-        with self._lock:
-            self._drain()
+        with self._exclusive:
             now = _now_ms()
             when = when_fn(now)
             e = self._live(key, now)
@@ -992,7 +1026,7 @@ class Cache:
                 return True
             if not cur or when < cur:
                 heapq.heappush(self._expiry_heap, (when, key))
-            e.expire = when
+            e.expire = float(when)
             return True
 
     def _rel_when(self, cmd: str, amount: Any, unit: int) -> Callable[[int], int]:
@@ -1080,11 +1114,11 @@ class Cache:
     def persist(self, name: Any) -> bool:
         """Remove the expiry of ``name``; return whether it had one (PERSIST)."""
         key = _key(name)
-        with self._lock:
+        with self._exclusive:
             e = self._live(key)
             if e is None or not e.expire:
                 return False
-            e.expire = 0
+            e.expire = 0.0
             return True
 
     def _rewrite(self, key: str, e: _Entry | None, value: Any) -> None:
@@ -1105,8 +1139,7 @@ class Cache:
         """Add ``amount`` to the integer at ``name`` (0 if missing); return it (INCRBY)."""
         key = _key(name)
         delta = to_redis_int(amount)
-        with self._lock:
-            self._drain()
+        with self._exclusive:
             e = self._live(key)
             if e is None:
                 cur = 0
@@ -1144,8 +1177,7 @@ class Cache:
     def incrbyfloat(self, name: Any, amount: Any = 1.0) -> float:
         """Add the float ``amount`` to the value at ``name``; return it (INCRBYFLOAT)."""
         key = _key(name)
-        with self._lock:
-            self._drain()
+        with self._exclusive:
             e = self._live(key)
             raw: bytes | None = None
             if e is not None:
@@ -1167,8 +1199,7 @@ class Cache:
                 f"Invalid input of type: {type(value).__name__!r}. Convert to a bytes, string, "
                 f"int or float first: {value!r}"
             )
-        with self._lock:
-            self._drain()
+        with self._exclusive:
             e = self._live(k)
             if e is None:
                 raw = b""
@@ -1191,8 +1222,7 @@ class Cache:
     def rename(self, src: Any, dst: Any) -> bool:
         """Rename ``src`` to ``dst``, overwriting it; TTL, level and tags move along (RENAME)."""
         s, d = _key(src), _key(dst)
-        with self._lock:
-            self._drain()
+        with self._exclusive:
             now = _now_ms()
             e = self._live(s, now)
             if e is None:
@@ -1210,8 +1240,7 @@ class Cache:
 
     def flushdb(self, asynchronous: bool = False, **kwargs: Any) -> bool:
         """Delete every key (FLUSHDB); they count as evictions for reason "deleted"."""
-        with self._lock:
-            self._drain()
+        with self._exclusive:
             for e in self._data.values():
                 e.lvl.evicted_deleted += 1
                 e.lvl.entries -= 1
@@ -1229,8 +1258,7 @@ class Cache:
         """Delete every key matching the Redis glob ``pattern``; return how many."""
         pat = _pattern(pattern)
         n = 0
-        with self._lock:
-            self._drain()
+        with self._exclusive:
             for k in [k for k in self._data if _match(pat, k)]:
                 self._remove(k, self._data[k], "deleted")
                 n += 1
@@ -1242,8 +1270,7 @@ class Cache:
             if not isinstance(t, str):
                 raise ConfigError(f"tags must be str, got {t!r}")
         n = 0
-        with self._lock:
-            self._drain()
+        with self._exclusive:
             keys: set[str] = set()
             for t in tags:
                 keys |= self._tags.get(t, set())
@@ -1256,7 +1283,7 @@ class Cache:
 
     def tagged(self, tag: str) -> list[str]:
         """Return the keys currently carrying ``tag``."""
-        with self._lock:
+        with self._exclusive:
             return sorted(self._tags.get(tag, ()))
 
     def warm(
@@ -1289,8 +1316,7 @@ class Cache:
             raise ConfigError(f"shrink fraction must be a number in (0, 1], got {fraction!r}")
         if not 0 < fraction <= 1:
             raise ConfigError(f"shrink fraction must be in (0, 1], got {fraction!r}")
-        with self._lock:
-            self._drain()
+        with self._exclusive:
             n = len(self._data)
             drop = min(n, max(1, int(n * fraction + 0.5))) if n else 0
             if not drop:
@@ -1310,13 +1336,12 @@ class Cache:
 
     def expire_now(self, budget: int = 1000) -> int:
         """Run one active-expiry step over at most ``budget`` due keys; return how many went."""
-        with self._lock:
+        with self._exclusive:
             return self._active_expire(_now_ms(), budget)
 
     def stats(self) -> dict[str, Any]:
         """Return hits, misses, hit_rate, evictions by reason, entries, bytes, and per level."""
-        with self._lock:
-            self._drain()
+        with self._exclusive:
             levels = {name: ls.as_dict() for name, ls in self._levels.items()}
         total: dict[str, Any] = {
             "hits": sum(v["hits"] for v in levels.values()),
@@ -1335,8 +1360,7 @@ class Cache:
 
     def level_counters(self) -> list[LevelStats]:
         """Return the live per-level counters after draining buffered reads (for the monitor)."""
-        with self._lock:
-            self._drain()
+        with self._exclusive:
             return list(self._levels.values())
 
     # -- monitor callbacks (read at scrape time; the same ints stats() reads)
