@@ -3,6 +3,12 @@
 The core cache owns the key -> entry mapping; a policy owns only the order in which keys leave.
 The core calls the policy on every read hit, write, weight change and removal, so every method
 must be O(1) amortized.
+
+Concurrency contract: ``hit`` and ``miss`` are called WITHOUT the cache's lock (the read path
+takes none), possibly concurrently with each other and with a locked call of any other method,
+and ``hit`` may name a key that another thread removed a moment ago (raise KeyError or ignore
+it). Bind them to a single C-level operation (``deque.append``, ``OrderedDict.move_to_end``) or
+buffer them; every other method is called with the cache's lock held.
 """
 
 from __future__ import annotations
