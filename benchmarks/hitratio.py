@@ -11,7 +11,7 @@ from their papers) and ``OPT`` (Belady's optimum with bypass, exact).
 
 Options: ``--only NAME`` (repeatable) replays a subset of traces; ``--no-synthetic`` skips the
 generated traces; ``--markdown PATH`` writes the tables as Markdown; ``--cost`` measures the
-per-call cost of the policy's hot path instead (see ``benchmarks.hitratio.cost``).
+per-call cost of the policy's calls instead (see ``cost_main``).
 """
 
 from __future__ import annotations
@@ -187,6 +187,105 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
+def _timed(fn: Callable[[], None]) -> float:
+    t0 = time.perf_counter_ns()
+    fn()
+    return float(time.perf_counter_ns() - t0)
+
+
+def cost_main(rounds: int = 15, n: int = 20_000) -> int:
+    """Time the policy's calls against OrderedDict/cachetools, interleaved, as ns per call."""
+    import random
+    from collections import OrderedDict
+
+    from perflayer.cache._policy import LRUPolicy
+
+    cap = 10_000
+    keys = [f"key:{i}" for i in range(cap)]
+    rng = random.Random(1)
+    reads = [rng.choice(keys) for _ in range(n)]
+    fresh = [f"new:{i}" for i in range(rounds * n * 2)]
+    od: OrderedDict[str, int] = OrderedDict((k, 1) for k in keys)
+    ct: cachetools.LRUCache[str, int] = cachetools.LRUCache(cap)
+    lru = LRUPolicy(cap, None)
+    tiny = TinyLFUPolicy(cap, None)
+    for k in keys:
+        ct[k] = 1
+        lru.add(k, 1)
+        tiny.add(k, 1)
+    resident = set(keys)
+    fresh_it = iter(fresh)
+
+    def od_move() -> None:
+        m = od.move_to_end
+        for k in reads:
+            m(k)
+
+    def ct_get() -> None:
+        g = ct.get
+        for k in reads:
+            g(k)
+
+    def lru_hit() -> None:
+        h = lru.hit
+        for k in reads:
+            h(k)
+
+    def tiny_hit() -> None:
+        h = tiny.hit
+        for k in reads:
+            h(k)
+
+    def tiny_hit_amortized() -> None:
+        # every read plus its share of the replay done by the next write (buffer-sized batches)
+        h = tiny.hit
+        drain = tiny._drain
+        for i, k in enumerate(reads):
+            h(k)
+            if i % 512 == 511:
+                drain()
+        drain()
+
+    def ct_set_new() -> None:
+        for _ in range(n // 10):
+            ct[next(fresh_it)] = 1
+
+    def tiny_add_new() -> None:
+        miss, add = tiny.miss, tiny.add
+        for _ in range(n // 10):
+            k = next(fresh_it)
+            miss(k)
+            for v in add(k, 1):
+                resident.discard(v)
+
+    cases: dict[str, tuple[Callable[[], None], int]] = {
+        "OrderedDict.move_to_end": (od_move, n),
+        "cachetools.LRUCache.get (hit)": (ct_get, n),
+        "LRUPolicy.hit": (lru_hit, n),
+        "TinyLFUPolicy.hit (buffered)": (tiny_hit, n),
+        "TinyLFUPolicy.hit (amortized, incl. replay)": (tiny_hit_amortized, n),
+        "cachetools.LRUCache set (new key, full)": (ct_set_new, n // 10),
+        "TinyLFUPolicy.miss + add (new key, full)": (tiny_add_new, n // 10),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, (fn, calls) in cases.items():
+            tiny._buf.clear()
+            samples[name].append(_timed(fn) / calls)
+    print(f"per-call cost, ns ({rounds} interleaved rounds; {machine()})")
+    print("| call | median | p99 (max of rounds) |")
+    print("|---|---:|---:|")
+    for name, xs in samples.items():
+        print(f"| {name} | {statistics.median(xs):.0f} | {max(xs):.0f} |")
+    ref_get = statistics.median(samples["cachetools.LRUCache.get (hit)"])
+    ref_set = statistics.median(samples["cachetools.LRUCache set (new key, full)"])
+    amort = statistics.median(samples["TinyLFUPolicy.hit (amortized, incl. replay)"])
+    add = statistics.median(samples["TinyLFUPolicy.miss + add (new key, full)"])
+    print(f"tinylfu hit, amortized / cachetools get: {amort / ref_get:.2f}x")
+    print(f"tinylfu miss+add / cachetools set: {add / ref_set:.2f}x")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the replay and print the tables; exit 1 if a bar is missed."""
     ap = argparse.ArgumentParser(prog="python -m benchmarks.hitratio")
@@ -197,8 +296,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--cost", action="store_true", help="measure per-call policy cost instead")
     args = ap.parse_args(argv)
     if args.cost:
-        from benchmarks.hitratio_cost import main as cost_main
-
         return cost_main()
     traces = real_traces()
     if not args.no_synthetic:
