@@ -7,6 +7,8 @@ import shutil
 import subprocess
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as om_families,
 )
@@ -223,3 +225,49 @@ def test_collector_family_clashing_with_an_instrument_is_skipped() -> None:
     text = m.exposition()
     assert text.count("\nperflayer_g ") == 1 and "perflayer_g 1.0" in text and "dup" not in text
     assert lint(text) == []
+
+
+label_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    doc=label_text,
+    values=st.lists(
+        st.tuples(label_text, label_text, st.floats(min_value=0, max_value=1e12)), max_size=8
+    ),
+    gauges=st.lists(st.tuples(label_text, st.floats(allow_nan=False)), max_size=6),
+    observations=st.lists(finite, max_size=30),
+)
+def test_any_content_renders_lint_clean_and_round_trips(
+    doc: str,
+    values: list[tuple[str, str, float]],
+    gauges: list[tuple[str, float]],
+    observations: list[float],
+) -> None:
+    """Arbitrary docs, label values and numbers render lint-clean and parse back to our values."""
+    m = Monitor()
+    c = m.counter("perflayer_c_total", doc, ("a", "b"))
+    expect: dict[tuple[str, str], float] = {}
+    for a, b, v in values:
+        c.labels(a, b).inc(v)
+        expect[(a, b)] = expect.get((a, b), 0.0) + v
+    g = m.gauge("perflayer_g", doc, ("k",))
+    for k, v in gauges:
+        g.labels(k).set(v)
+    h = m.histogram("perflayer_h", doc)
+    for v in observations:
+        h.observe(v)
+    text = m.exposition()
+    assert lint(text) == []
+    assert lint(m.exposition(openmetrics=True), openmetrics=True) == []
+    fams = {f.name: f for f in text_string_to_metric_families(text)}
+    if expect:
+        got = {(s.labels["a"], s.labels["b"]): s.value for s in fams["perflayer_c"].samples}
+        assert got == pytest.approx(expect)
+        if doc == doc.strip():  # prometheus_client's parser strips the HELP line's ends
+            assert fams["perflayer_c"].documentation == doc
+    count = [s.value for s in fams["perflayer_h"].samples if s.name == "perflayer_h_count"]
+    assert count == [float(len(observations))]
+    list(om_families(m.exposition(openmetrics=True)))  # the strict OpenMetrics parser accepts it

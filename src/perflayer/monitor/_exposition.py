@@ -93,7 +93,7 @@ def _render_histogram(
         raw = list(hc._buckets)
         total = hc._sum
         # OpenMetrics forbids a negative-capable _sum (and _count needs _sum); 0.0.4 has both.
-        with_sum = not om or not any(hc._sketch.neg.bins)
+        with_sum = not om or (total >= 0 and not any(hc._sketch.neg.bins))
     ls = _lstr(names, hc.labelvalues)
     pre = ls[:-1] + "," if ls else "{"
     acc = 0
