@@ -120,6 +120,7 @@ class _Entry:
         lvl: LevelStats,
         weight: int,
         tags: tuple[str, ...] | None,
+        plain_vw: int,
     ) -> None:
         self.key = key
         self.value = value
@@ -129,11 +130,7 @@ class _Entry:
         self.tags = tags
         # the value's weight when the entry is in the default level without tags, else -2:
         # what the lock-free SET overwrite compares in one step
-        self.plain_vw = (
-            weight - _ENTRY_OVERHEAD - key_size(key)
-            if tags is None and lvl.level.name == "default"
-            else -2
-        )
+        self.plain_vw = plain_vw
 
 
 def _bad_key(name: object) -> CacheKeyError:
@@ -399,6 +396,11 @@ class Cache:
         existing: _Entry | None,
     ) -> None:
         """Write one entry and run eviction + the active expiry step (lock held)."""
+        plain_vw = (
+            weight - _ENTRY_OVERHEAD - key_size(key)
+            if tags is None and lvl is self._default
+            else -2
+        )
         if existing is not None:
             if existing.tags and existing.tags != tags:
                 self._untag(key, existing.tags)
@@ -417,11 +419,7 @@ class Cache:
             existing.lvl = lvl
             existing.weight = weight
             existing.tags = tags
-            existing.plain_vw = (
-                weight - _ENTRY_OVERHEAD - key_size(key)
-                if tags is None and lvl is self._default
-                else -2
-            )
+            existing.plain_vw = plain_vw
             if weight == old_weight:
                 # why: an overwrite that keeps the weight changes no bound, so to the policy it
                 # is only a use of the key: one O(1) hit instead of update()'s bookkeeping.
@@ -431,7 +429,7 @@ class Cache:
                 victims = self._policy.update(key, weight)
         else:
             old_expire = 0
-            e = _Entry(key, value, expire, lvl, weight, tags)
+            e = _Entry(key, value, expire, lvl, weight, tags, plain_vw)
             self._data[key] = e
             lvl.entries += 1
             lvl.bytes += weight
