@@ -308,3 +308,21 @@ def test_default_is_process_wide() -> None:
     """default() returns one Monitor per process."""
     assert default() is default()
     assert isinstance(default(), Monitor)
+
+
+def test_overflow_counter_survives_many_overflowing_metrics() -> None:
+    """Even the overflow counter's own overflow neither deadlocks nor raises."""
+    m = Monitor(max_series=2)
+    for i in range(5):
+        c = m.counter(f"perflayer_m{i}_total", "doc", ("k",))
+        for j in range(4):
+            c.labels(str(j)).inc()
+    assert m.value("perflayer_monitor_series_overflow_total") == 5 * 2
+
+
+def test_histogram_windowed_quantile_without_loop() -> None:
+    """h.quantile(q, window=...) works without an evaluation loop (lazy snapshots)."""
+    m = Monitor()
+    h = m.histogram("perflayer_h", "doc")
+    h.observe(1.0)
+    assert h.quantile(0.5, window=60) == pytest.approx(1.0, rel=0.01)

@@ -557,6 +557,10 @@ class Histogram(HistogramChild, _Family[HistogramChild]):
 
     def quantile(self, q: float, window: float | None = None) -> float | None:
         """Return the ``q``-quantile over every series (all-time or last ``window`` seconds)."""
+        if window is not None:
+            mon = self._monitor_ref()
+            if mon is not None:
+                mon._lazy_tick()
         if not self.labelnames:
             return HistogramChild.quantile(self, q, window)
         return self.merged(window).quantile(q)
@@ -870,6 +874,8 @@ class Monitor:
         return max_series
 
     def _note_overflow(self, name: str) -> None:
+        if name == "perflayer_monitor_series_overflow_total":
+            return  # its own overflow: counting it would re-enter its family lock
         if self._overflow is None:
             self._overflow = self.counter(
                 "perflayer_monitor_series_overflow_total",

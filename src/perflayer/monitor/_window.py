@@ -136,11 +136,12 @@ class CounterWindow:
 class SketchWindow:
     """Rings of ``(t, (count, sketch))`` for one histogram series."""
 
-    __slots__ = ("_lock", "_rings")
+    __slots__ = ("_first", "_lock", "_rings")
 
     def __init__(self, step: float = FINE_STEP) -> None:
         self._rings = _Rings(step)
         self._lock = threading.Lock()
+        self._first: float | None = None  # first snapshot, if taken at the monitor's first tick
 
     def record(self, t: float, sketch: Sketch, count: float, prev_t: float | None = None) -> None:
         """Snapshot the series' sketch (a copy the caller no longer touches) at time ``t``.
@@ -149,8 +150,11 @@ class SketchWindow:
         when the series did not exist yet.
         """
         with self._lock:
-            if not self._rings.fine and prev_t is not None and prev_t < t:
-                self._rings.record(prev_t, (0.0, Sketch()))
+            if not self._rings.fine:
+                if prev_t is not None and prev_t < t:
+                    self._rings.record(prev_t, (0.0, Sketch()))
+                else:
+                    self._first = t
             self._rings.record(t, (count, sketch))
 
     def due(self, t: float) -> bool:
@@ -167,7 +171,11 @@ class SketchWindow:
             b = self._rings.base(t, window)
         if b is None:
             return current
-        _, payload = b
+        t0, payload = b
+        if t0 == self._first and t - window < t0:
+            # The window reaches back past the monitor's first tick: what was observed before it
+            # is of unknown age, so it counts (a just-started monitor answers with what it has).
+            return current
         assert isinstance(payload, tuple)
         return current.minus(payload[1])
 
