@@ -252,11 +252,11 @@ class _Ref(weakref.ref):  # type: ignore[type-arg]
 class Lease(Generic[T]):
     """A checked-out object; a context manager that releases it on exit."""
 
-    __slots__ = ("_pool", "obj")
+    __slots__ = ("_release", "obj")
 
-    def __init__(self, pool: ObjectPool[T], obj: T) -> None:
-        """Hold ``obj`` on behalf of ``pool``."""
-        self._pool = pool
+    def __init__(self, release: Callable[[T], None], obj: T) -> None:
+        """Hold ``obj`` until ``release(obj)`` is called on exit."""
+        self._release = release
         self.obj = obj
 
     def __enter__(self) -> T:
@@ -270,11 +270,11 @@ class Lease(Generic[T]):
         tb: TracebackType | None,
     ) -> None:
         """Return the object to the pool."""
-        self._pool.release(self.obj)
+        self._release(self.obj)
 
     def release(self) -> None:
         """Return the object to the pool."""
-        self._pool.release(self.obj)
+        self._release(self.obj)
 
 
 class ObjectPool(_PoolCore[T]):
@@ -310,6 +310,7 @@ class ObjectPool(_PoolCore[T]):
             monitor,
             debug,
         )
+        self._specialize()
 
     def get(self) -> T:
         """Check out an idle object, or a new one when none is idle; release it later."""
@@ -348,7 +349,44 @@ class ObjectPool(_PoolCore[T]):
 
     def acquire(self) -> Lease[T]:
         """Check out an object as a context manager: ``with pool.acquire() as obj: ...``."""
-        return Lease(self, self.get())
+        return Lease(self.release, self.get())
+
+    def _specialize(self) -> None:
+        # why: the common pool has no validate/reset/debug; closures over locals, stored on the
+        # instance, skip the attribute loads, the branches and the bound-method creation of a
+        # regular method call (about a third of the cost of get+release).
+        gets, puts, pop, push, idle, new, drop = (
+            self._gets,
+            self._puts,
+            self._pop,
+            self._push,
+            self._idle,
+            self._new,
+            self._drop,
+        )
+        max_size = self._max_size
+        if self._validate is None and not self._debug:
+
+            def get(_next: Callable[[Any], Any] = next) -> T:
+                _next(gets)
+                try:
+                    return pop()
+                except IndexError:
+                    return new()
+
+            get.__doc__ = ObjectPool.get.__doc__
+            self.get = get  # type: ignore[method-assign]
+        if self._reset is None and not self._debug:
+
+            def release(obj: T, _next: Callable[[Any], Any] = next) -> None:
+                _next(puts)
+                if len(idle) < max_size:
+                    push(obj)
+                else:
+                    drop(obj)
+
+            release.__doc__ = ObjectPool.release.__doc__
+            self.release = self.put = release  # type: ignore[method-assign]
 
     def prefill(self, n: int) -> None:
         """Create up to ``n`` idle objects now (bounded by ``max_size``)."""

@@ -11,9 +11,10 @@ ResourceWarning, and ``with stream_file(...)`` closes it deterministically. Memo
 read buffer (``chunk_bytes``) plus the current line.
 
 *process_in_chunks* pulls items lazily with ``itertools.islice`` (C speed, no Python work per
-item) in steps, sizing each chunk in bytes: the item count per step comes from the average
-item size seen so far, and the chunk stops growing at the target. The target derives from the
-budget (room for the chunk being built and the ones in flight), halves while a ``MemoryGuard``
+item), sizing each chunk in bytes: the item count comes from the running average item size
+(usually one ``islice`` call per chunk, topped up when items came out smaller), capped so the
+chunk fits the budget even at the largest item size seen. The target derives from the budget
+(room for the chunk being built and the ones in flight), halves while a ``MemoryGuard``
 reports ELEVATED, grows back by doubling at NORMAL, and at CRITICAL the run backs off
 (sleeps, re-checks) up to ``backoff_timeout`` and then raises BudgetError. A single item larger
 than the budget, or a budget below ``min_chunk_bytes``, raises BudgetError: a run either
@@ -250,6 +251,8 @@ class ChunkRun(Generic[T, R]):
         self.backoffs = 0
         self.done = False
         self._avg = 0.0
+        self._seen = 0
+        self._max_item = 0
         self._gen: Iterator[R] | None = None
         self._progress = progress
 
@@ -270,11 +273,20 @@ class ChunkRun(Generic[T, R]):
 
     # -- chunking -------------------------------------------------------------------------
 
+    def _sizes(self, part: list[T]) -> list[int]:
+        if self._sizeof is not None:
+            return list(map(self._sizeof, part))
+        if isinstance(part[0], (str, bytes, bytearray)):
+            try:
+                return list(map(len, part))  # type: ignore[arg-type]
+            except TypeError:
+                pass
+        return list(map(_default_sizeof, part))
+
     def _measure(self, part: list[T]) -> int:
         if self._sizeof is not None:
             return sum(map(self._sizeof, part))
-        first = part[0]
-        if isinstance(first, (str, bytes, bytearray)):
+        if isinstance(part[0], (str, bytes, bytearray)):
             try:
                 return sum(map(len, part))  # type: ignore[arg-type]
             except TypeError:
@@ -285,33 +297,46 @@ class ChunkRun(Generic[T, R]):
         chunk: list[T] = []
         nbytes = 0
         target = self.chunk_bytes
+        budget = self.memory_budget
         islice = itertools.islice
         it = self._it
         while nbytes < target:
-            # Take as many items as should fit in a quarter of what is left, at least one.
+            # Fill what is left at the running average item size (one or two islice calls per
+            # chunk), but never take more items than fit the budget at the largest size seen.
             left = target - nbytes
-            n = 1 if self._avg <= 0 else max(1, int(left / self._avg / 4) or 1)
+            if self._avg <= 0:
+                n = 16
+            else:
+                trust = 0.5 if self._seen < 1000 else 0.9
+                n = int(left / self._avg * trust) + 1
+                n = max(1, min(n, (budget - nbytes) // max(self._max_item, 1)))
             part = list(islice(it, n))
             if not part:
                 break
             size = self._measure(part)
-            if size > self.memory_budget:
-                for j, item in enumerate(part):
-                    one = self._measure([item])
-                    if one > self.memory_budget:
-                        raise BudgetError(
-                            f"item {self.items_done + len(chunk) + j} of {one} bytes exceeds "
-                            f"memory_budget={self.memory_budget}"
-                        )
-            self._avg = (
-                size / len(part) if self._avg <= 0 else 0.8 * self._avg + 0.2 * (size / len(part))
-            )
-            chunk.extend(part)
+            if size > budget - nbytes or self._seen < 10_000:
+                # Rare path: look at single items (the biggest bounds the next step's count).
+                sizes = self._sizes(part)
+                biggest = max(sizes)
+                if biggest > budget:
+                    j = sizes.index(biggest)
+                    raise BudgetError(
+                        f"item {self.items_done + len(chunk) + j} of {biggest} bytes exceeds "
+                        f"memory_budget={budget}"
+                    )
+                self._max_item = max(self._max_item, biggest)
+            avg = size / len(part)
+            self._avg = avg if self._avg <= 0 else 0.7 * self._avg + 0.3 * avg
+            self._seen += len(part)
+            if chunk:
+                chunk.extend(part)
+            else:
+                chunk = part
             nbytes += size
-            if nbytes > self.memory_budget:
+            if nbytes > budget:
                 raise BudgetError(
                     f"a chunk of {len(chunk)} items reached {nbytes} bytes, over "
-                    f"memory_budget={self.memory_budget} (item sizes vary too much to meet it)"
+                    f"memory_budget={budget} (item sizes vary too much to meet it)"
                 )
         return chunk, nbytes
 

@@ -1,0 +1,554 @@
+"""Memory layer benchmarks, side by side with the plain-Python peer, interleaved rounds.
+
+    python -m benchmarks.memory            # full: 1 GiB file, 1 GiB guard limit
+    python -m benchmarks.memory --quick    # 128 MiB file, fewer rounds
+    python -m benchmarks.memory --only pool,rss,admit,stream,chunks,guard
+
+Sections and bars (issue 5):
+- stream_file vs ``for line in f`` (throughput ratio >= 0.9, peak above base <= max(2 chunk, 16 MiB));
+  process_in_chunks vs a plain loop doing the same per-line work (ratio >= 0.8). Each run is a
+  fresh child process so its peak RSS (VmHWM) is its own; peer and ours alternate.
+- ObjectPool acquire+release vs constructing a cheap and an expensive object, 1 and 4 threads
+  (<= 1 us, <= 2 us with 4 threads).
+- RSS read (kept-open statm vs psutil, <= 5 us); admit() (<= 1 us).
+- MemoryGuard (interval 10 ms) against a child process growing at >= 1 GiB/s, with and without
+  an I/O-heavy worker in the main thread: callback latency p50 <= 20 ms and the child stays
+  under the limit (the callback SIGSTOPs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import mmap
+import os
+import random
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+MiB = 1 << 20
+GiB = 1 << 30
+
+
+def pct(values: list[float], q: float) -> float:
+    """Return the q-quantile (0..1) of values (nearest rank)."""
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
+
+
+def status_kib(pid: int | str, field: str) -> int:
+    """Read a ``Vm*`` field of /proc/PID/status in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+# -- streaming -------------------------------------------------------------------------------
+
+
+def make_file(path: Path, size: int) -> int:
+    """Write ``size`` bytes of text lines of 20..150 characters; return the line count."""
+    rnd = random.Random(5)
+    pool = ["".join(rnd.choice("abcdefghij klmnop") for _ in range(n)) + "\n" for n in range(20, 151)]
+    lines = 0
+    written = 0
+    with open(path, "w", encoding="utf-8") as f:
+        while written < size:
+            block = [rnd.choice(pool) for _ in range(10_000)]
+            text = "".join(block)
+            f.write(text)
+            written += len(text)
+            lines += len(block)
+    return lines
+
+
+def child_stream(variant: str, path: str, chunk: int) -> dict[str, Any]:
+    """Run one streaming variant in this (fresh) process; return time, lines and peak."""
+    from perflayer.memory import process_in_chunks, stream_file
+
+    base = status_kib("self", "VmRSS") * 1024
+    t0 = time.perf_counter()
+    total = 0
+    if variant == "plain":
+        with open(path, encoding="utf-8") as f:
+            for _line in f:
+                total += 1
+    elif variant == "stream":
+        for _line in stream_file(path, chunk_bytes=chunk):
+            total += 1
+    elif variant == "plain_work":
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                total += len(line)
+    elif variant == "chunks_work":
+
+        def fn(lines: list[str]) -> int:
+            n = 0
+            for line in lines:
+                n += len(line)
+            return n
+
+        run = process_in_chunks(
+            stream_file(path, chunk_bytes=chunk), fn, memory_budget=4 * chunk
+        )
+        for n in run:
+            total += n
+        assert run.done and run.fraction_done == 1.0
+    else:
+        raise SystemExit(f"unknown variant {variant!r}")
+    elapsed = time.perf_counter() - t0
+    peak = status_kib("self", "VmHWM") * 1024
+    return {"variant": variant, "seconds": elapsed, "total": total, "peak_above_base": peak - base}
+
+
+def run_child(variant: str, path: Path, chunk: int) -> dict[str, Any]:
+    """Run ``child_stream`` in a fresh interpreter and parse its JSON line."""
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.memory", "--child", variant, str(path), str(chunk)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def bench_stream(size: int, rounds: int, chunk: int, tmp: Path) -> list[dict[str, Any]]:
+    """stream_file vs plain iteration, process_in_chunks vs a plain loop; peak RSS of each."""
+    path = tmp / "lines.txt"
+    print(f"generating {size / MiB:.0f} MiB of text lines in {tmp} ...", flush=True)
+    make_file(path, size)
+    rows: list[dict[str, Any]] = []
+    try:
+        run_child("plain", path, chunk)  # warm the page cache
+        results: dict[str, list[dict[str, Any]]] = {}
+        pairs = [("plain", "stream"), ("plain_work", "chunks_work")]
+        for r in range(rounds):
+            for peer, ours in pairs:
+                order = (peer, ours) if r % 2 == 0 else (ours, peer)
+                for v in order:
+                    results.setdefault(v, []).append(run_child(v, path, chunk))
+        bound = max(2 * chunk, 16 * MiB)
+        for (peer, ours), bar in zip(pairs, (0.9, 0.8)):
+            p = results[peer]
+            o = results[ours]
+            assert {x["total"] for x in p} == {x["total"] for x in o}, "different results"
+            # Throughput ratio per round (peer time / ours time), then the median.
+            ratios = [a["seconds"] / b["seconds"] for a, b in zip(p, o)]
+            peak = max(x["peak_above_base"] for x in o)
+            rows.append(
+                {
+                    "section": "stream",
+                    "name": f"{ours} vs {peer}",
+                    "ours_median_s": statistics.median(x["seconds"] for x in o),
+                    "peer_median_s": statistics.median(x["seconds"] for x in p),
+                    "ours_MBps": size / MiB / statistics.median(x["seconds"] for x in o),
+                    "peer_MBps": size / MiB / statistics.median(x["seconds"] for x in p),
+                    "ratio_median": statistics.median(ratios),
+                    "ratio_min": min(ratios),
+                    "peak_above_base_MiB": peak / MiB,
+                    "peer_peak_above_base_MiB": max(x["peak_above_base"] for x in p) / MiB,
+                    "bar": f"ratio >= {bar}" + (f", peak <= {bound / MiB:.0f} MiB" if ours == "stream" else ""),
+                    "met": statistics.median(ratios) >= bar
+                    and (ours != "stream" or peak <= bound),
+                }
+            )
+    finally:
+        path.unlink(missing_ok=True)
+    return rows
+
+
+# -- pool ------------------------------------------------------------------------------------
+
+
+class Cheap:
+    """A cheap object: two attributes."""
+
+    __slots__ = ("a", "b")
+
+    def __init__(self) -> None:
+        self.a = 0
+        self.b = None
+
+
+class Expensive:
+    """An expensive object: a 64 KiB buffer and a 256-entry lookup table."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray(64 * 1024)
+        self.table = {i: str(i) for i in range(256)}
+
+
+def per_op_ns(fn: Callable[[int], None], n: int, threads: int) -> float:
+    """Wall nanoseconds per operation with ``threads`` threads each doing ``n`` ops."""
+    if threads == 1:
+        t0 = time.perf_counter_ns()
+        fn(n)
+        return (time.perf_counter_ns() - t0) / n
+    barrier = threading.Barrier(threads + 1)
+
+    def worker() -> None:
+        barrier.wait()
+        fn(n)
+
+    ts = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter_ns()
+    for t in ts:
+        t.join()
+    return (time.perf_counter_ns() - t0) / (n * threads)
+
+
+def bench_pool(rounds: int, n: int) -> list[dict[str, Any]]:
+    """Pool get+release and with-acquire vs constructing objects, 1 and 4 threads."""
+    from perflayer.memory import ObjectPool
+    from perflayer.monitor import Monitor
+
+    rows: list[dict[str, Any]] = []
+    for cls in (Cheap, Expensive):
+        pool = ObjectPool(cls, max_size=64, monitor=Monitor())
+
+        def pooled(k: int, get: Any = pool.get, rel: Any = pool.release) -> None:
+            for _ in range(k):
+                rel(get())
+
+        def pooled_with(k: int, acq: Any = pool.acquire) -> None:
+            for _ in range(k):
+                with acq():
+                    pass
+
+        def construct(k: int, make: Any = cls) -> None:
+            for _ in range(k):
+                make()
+
+        def empty(k: int) -> None:
+            for _ in range(k):
+                pass
+
+        for threads in (1, 4):
+            samples: dict[str, list[float]] = {"get+release": [], "with acquire()": [], "construct": [], "loop": []}
+            for r in range(rounds):
+                order = [("get+release", pooled), ("with acquire()", pooled_with), ("construct", construct), ("loop", empty)]
+                if r % 2:
+                    order.reverse()
+                for name, fn in order:
+                    samples[name].append(per_op_ns(fn, n, threads))
+            bar = 1000 if threads == 1 else 2000
+            for name in ("get+release", "with acquire()"):
+                med = statistics.median(samples[name])
+                rows.append(
+                    {
+                        "section": "pool",
+                        "name": f"{cls.__name__} {name} x{threads} threads",
+                        "ours_median_ns": med,
+                        "ours_p99_ns": pct(samples[name], 0.99),
+                        "peer": f"construct {cls.__name__}()",
+                        "peer_median_ns": statistics.median(samples["construct"]),
+                        "ratio_median": statistics.median(samples["construct"]) / med,
+                        "loop_overhead_ns": statistics.median(samples["loop"]),
+                        "bar": f"<= {bar} ns" if name == "get+release" else "(no bar)",
+                        "met": med <= bar if name == "get+release" else None,
+                    }
+                )
+    return rows
+
+
+# -- rss / admit -----------------------------------------------------------------------------
+
+
+def bench_rss_admit(rounds: int, n: int) -> list[dict[str, Any]]:
+    """RSS read: statm pread vs psutil; admit() with the sampler running vs a psutil check."""
+    import psutil
+
+    from perflayer.memory import MemoryGuard
+    from perflayer.monitor import Monitor
+
+    guard = MemoryGuard(monitor=Monitor())
+    proc = psutil.Process()
+    read = guard.read_rss
+    admit = guard.admit
+    limit = guard.limit
+
+    def ours_rss(k: int) -> None:
+        for _ in range(k):
+            read()
+
+    def peer_rss(k: int) -> None:
+        for _ in range(k):
+            proc.memory_info().rss  # noqa: B018
+
+    def ours_admit(k: int) -> None:
+        for _ in range(k):
+            admit()
+
+    def peer_admit(k: int) -> None:
+        # The original helper: ask psutil on every call and compare with a threshold.
+        for _ in range(k):
+            if proc.memory_info().rss > limit * 0.95:
+                raise MemoryError
+
+    rows: list[dict[str, Any]] = []
+    with guard:
+        for label, ours, peer, bar, k in (
+            ("RSS read (statm pread vs psutil)", ours_rss, peer_rss, 5000, n // 20),
+            ("admit() vs psutil check per call", ours_admit, peer_admit, 1000, n),
+        ):
+            o: list[float] = []
+            p: list[float] = []
+            for r in range(rounds):
+                pair = [(o, ours, k), (p, peer, max(k // 20, 100))]
+                if r % 2:
+                    pair.reverse()
+                for store, fn, kk in pair:
+                    store.append(per_op_ns(fn, kk, 1))
+            rows.append(
+                {
+                    "section": "rss",
+                    "name": label,
+                    "ours_median_ns": statistics.median(o),
+                    "ours_p99_ns": pct(o, 0.99),
+                    "peer_median_ns": statistics.median(p),
+                    "ratio_median": statistics.median(p) / statistics.median(o),
+                    "bar": f"<= {bar} ns",
+                    "met": statistics.median(o) <= bar,
+                }
+            )
+    guard.close()
+    return rows
+
+
+# -- guard vs grower ---------------------------------------------------------------------------
+
+GROWER = r"""
+import mmap, os, struct, sys, time
+log_path, cap, block = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+fd = os.open(log_path, os.O_RDWR)
+log = mmap.mmap(fd, 0)
+def rss():
+    with open("/proc/self/statm", "rb") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+held = []
+total = 0
+i = 0
+struct.pack_into("d", log, 0, float(rss()))
+struct.pack_into("dd", log, 24, time.monotonic(), 0.0)
+log[8:9] = b"R"
+# MAP_POPULATE: the kernel faults every page in at once (no temporary bytes object, no
+# per-page fault from Python); the fastest way to grow RSS this machine offers.
+flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE
+while total < cap and 24 + 16 * (i + 2) <= len(log):
+    m = mmap.mmap(-1, block, flags=flags)
+    held.append(m)
+    total += block
+    i += 1
+    struct.pack_into("dd", log, 24 + 16 * i, time.monotonic(), float(total))
+    struct.pack_into("d", log, 16, float(i + 1))
+time.sleep(30)
+"""
+
+
+def io_worker(stop: threading.Event, path: Path) -> int:
+    """Hammer the disk with small writes, reads and fsync-free seeks until ``stop``."""
+    ops = 0
+    block = os.urandom(4096)
+    with open(path, "w+b", buffering=0) as f:
+        while not stop.is_set():
+            for _ in range(64):
+                f.write(block)
+            f.seek(0)
+            f.read(64 * 4096)
+            f.seek(0)
+            ops += 129
+    return ops
+
+
+def guard_round(limit: int, interval: float, tmp: Path, with_io: bool, block: int) -> dict[str, Any]:
+    """One grower run: start it, guard it, stop it at ELEVATED; return latency and peak."""
+    from perflayer.memory import Level, LevelChange, MemoryGuard
+    from perflayer.monitor import Monitor
+
+    log_path = tmp / "grower.log"
+    slots = 4096
+    with open(log_path, "wb") as f:
+        f.write(b"\0" * (24 + 16 * slots))
+    cap = 2 * GiB
+    child = subprocess.Popen([sys.executable, "-c", GROWER, str(log_path), str(cap), str(block)])
+    fd = os.open(log_path, os.O_RDWR)
+    log = mmap.mmap(fd, 0)
+    os.close(fd)
+    try:
+        while log[8:9] != b"R":
+            if child.poll() is not None:
+                raise RuntimeError("grower died before starting")
+            time.sleep(0.001)
+        guard = MemoryGuard(limit=limit, pid=child.pid, interval=interval, warning=0.8, critical=0.95, monitor=Monitor(), psi=False)
+        fired: list[float] = []
+
+        def stop_grower(event: LevelChange) -> None:
+            if event.new >= Level.ELEVATED and not fired:
+                fired.append(time.monotonic())
+                os.kill(child.pid, signal.SIGSTOP)
+
+        guard.on_change(stop_grower)
+        stop = threading.Event()
+        io_thread_ops: list[int] = []
+        guard.start()
+        if with_io:
+            # The I/O-heavy work runs in the *main* thread; the guard samples from its own thread.
+            deadline = time.monotonic() + 10
+            path = tmp / "io.bin"
+            worker_stop = threading.Event()
+            t = threading.Thread(target=lambda: (time.sleep(0), None))
+            t.start()
+            t.join()
+            while not fired and time.monotonic() < deadline:
+                ops = 0
+                block_ = os.urandom(4096)
+                with open(path, "w+b", buffering=0) as f:
+                    for _ in range(256):
+                        if fired:
+                            break
+                        for _ in range(16):
+                            f.write(block_)
+                        f.seek(0)
+                        f.read(16 * 4096)
+                        f.seek(0)
+                        ops += 33
+                io_thread_ops.append(ops)
+            worker_stop.set()
+            path.unlink(missing_ok=True)
+        else:
+            deadline = time.monotonic() + 10
+            while not fired and time.monotonic() < deadline:
+                time.sleep(0.001)
+        stop.set()
+        guard.close()
+        if not fired:
+            raise RuntimeError("the guard never fired")
+        time.sleep(0.02)
+        peak = status_kib(child.pid, "VmHWM") * 1024
+        base = struct.unpack_from("d", log, 0)[0]
+        n = int(struct.unpack_from("d", log, 16)[0])
+        points = [struct.unpack_from("dd", log, 24 + 16 * i) for i in range(n)]
+        warn = 0.8 * limit
+        # The crossing of the warning line, interpolated inside the block that crossed it.
+        cross = float("nan")
+        for (t0, b0), (t1, b1) in zip(points, points[1:]):
+            if base + b1 >= warn:
+                cross = t0 + (t1 - t0) * max(0.0, warn - base - b0) / max(b1 - b0, 1.0)
+                break
+        done = [p for p in points if p[0] <= fired[0]]
+        rate = (done[-1][1] - done[0][1]) / max(done[-1][0] - done[0][0], 1e-9) if len(done) > 1 else float("nan")
+        return {
+            "latency_s": fired[0] - cross,
+            "peak": peak,
+            "under_limit": peak < limit,
+            "rate_GiBps": rate / GiB,
+            "io_ops": sum(io_thread_ops),
+        }
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        log.close()
+        log_path.unlink(missing_ok=True)
+
+
+def bench_guard(rounds: int, tmp: Path, limit: int) -> list[dict[str, Any]]:
+    """The guard against a >= 1 GiB/s grower, with and without I/O-heavy main-thread work."""
+    interval = 0.01
+    rows: list[dict[str, Any]] = []
+    res: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+    for r in range(rounds):
+        for with_io in ((False, True) if r % 2 == 0 else (True, False)):
+            res[with_io].append(guard_round(limit, interval, tmp, with_io, 4 * MiB))
+    for with_io, rs in res.items():
+        lat = [x["latency_s"] * 1000 for x in rs if x["latency_s"] == x["latency_s"]]
+        rows.append(
+            {
+                "section": "guard",
+                "name": "grower + I/O-heavy main thread" if with_io else "grower, idle main thread",
+                "latency_p50_ms": statistics.median(lat),
+                "latency_p99_ms": pct(lat, 0.99),
+                "latency_max_ms": max(lat),
+                "growth_GiBps_median": statistics.median(x["rate_GiBps"] for x in rs),
+                "max_peak_MiB": max(x["peak"] for x in rs) / MiB,
+                "limit_MiB": limit / MiB,
+                "all_under_limit": all(x["under_limit"] for x in rs),
+                "bar": f"p50 <= {2 * interval * 1000:.0f} ms, under limit, >= 1 GiB/s",
+                "met": statistics.median(lat) <= 2 * interval * 1000
+                and all(x["under_limit"] for x in rs)
+                and statistics.median(x["rate_GiBps"] for x in rs) >= 1.0,
+            }
+        )
+    return rows
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def show(rows: list[dict[str, Any]]) -> None:
+    """Print rows as a readable table."""
+    for row in rows:
+        items = ", ".join(
+            f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items() if k not in ("section", "name")
+        )
+        print(f"[{row['section']}] {row['name']}: {items}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the selected sections and print a table (and optionally JSON)."""
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.memory")
+    ap.add_argument("--quick", action="store_true", help="128 MiB file, fewer rounds")
+    ap.add_argument("--only", default="pool,rss,stream,guard", help="comma list: pool,rss,stream,guard")
+    ap.add_argument("--size-mib", type=int, default=None, help="streaming file size in MiB")
+    ap.add_argument("--json", default=None, help="write rows as JSON to this path")
+    ap.add_argument("--child", nargs=3, metavar=("VARIANT", "PATH", "CHUNK"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        variant, path, chunk = args.child
+        print(json.dumps(child_stream(variant, path, int(chunk))))
+        return 0
+    only = set(args.only.split(","))
+    size = (args.size_mib or (128 if args.quick else 1024)) * MiB
+    rows: list[dict[str, Any]] = []
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores (shared machine), quick={args.quick}")
+    with tempfile.TemporaryDirectory(prefix="perflayer-membench-") as d:
+        tmp = Path(d)
+        if "pool" in only:
+            part = bench_pool(rounds=7 if args.quick else 15, n=20_000 if args.quick else 50_000)
+            show(part)
+            rows += part
+        if "rss" in only:
+            part = bench_rss_admit(rounds=7 if args.quick else 15, n=100_000)
+            show(part)
+            rows += part
+        if "stream" in only:
+            part = bench_stream(size, rounds=2 if args.quick else 3, chunk=MiB, tmp=tmp)
+            show(part)
+            rows += part
+        if "guard" in only:
+            part = bench_guard(rounds=5 if args.quick else 10, tmp=tmp, limit=GiB)
+            show(part)
+            rows += part
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    failed = [r["name"] for r in rows if r.get("met") is False]
+    print("bars not met: " + (", ".join(failed) if failed else "none"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
