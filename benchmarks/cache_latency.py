@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import os
 import platform
 import random
 import statistics
@@ -326,20 +325,10 @@ def _row(name: str, xs: list[float], peer: list[float] | None) -> str:
 
 
 def machine() -> str:
-    """Return a one-line machine description."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
-        f"Python {platform.python_version()} ({sys.implementation.name})"
-    )
+    """Return a one-line machine description (the hit-ratio benchmark's, plus the kernel)."""
+    from benchmarks.hitratio import machine as base
+
+    return f"{base()}, Linux {platform.release()}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -169,6 +169,8 @@ def run_demo(args: argparse.Namespace) -> int:
     """Run the demo for the CLI; return the exit code (ConfigError maps to 2 in the CLI)."""
     trace_arg = getattr(args, "trace", None)
     size = getattr(args, "size", None)
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise ConfigError(f"--size must be a positive number of entries, got {size!r}")
     if trace_arg:
         path = Path(trace_arg)
         if not path.is_file():
@@ -191,8 +193,6 @@ def run_demo(args: argparse.Namespace) -> int:
         raise ConfigError(f"trace {str(path)!r} holds no accesses")
     if size is None:
         size = max(1, len(set(keys)) // 10)
-    elif isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ConfigError(f"--size must be a positive number of entries, got {size!r}")
     res = replay(keys, size)
     _print(_rows(path.name, res, _lru_hit_ratio(keys, size)))
     return 0
