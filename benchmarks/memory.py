@@ -19,6 +19,7 @@ Sections and bars (issue 5):
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import mmap
 import os
@@ -60,7 +61,9 @@ def status_kib(pid: int | str, field: str) -> int:
 def make_file(path: Path, size: int) -> int:
     """Write ``size`` bytes of text lines of 20..150 characters; return the line count."""
     rnd = random.Random(5)
-    pool = ["".join(rnd.choice("abcdefghij klmnop") for _ in range(n)) + "\n" for n in range(20, 151)]
+    pool = [
+        "".join(rnd.choice("abcdefghij klmnop") for _ in range(n)) + "\n" for n in range(20, 151)
+    ]
     lines = 0
     written = 0
     with open(path, "w", encoding="utf-8") as f:
@@ -78,7 +81,13 @@ def child_stream(variant: str, path: str, chunk: int) -> dict[str, Any]:
     from perflayer.memory import process_in_chunks, stream_file
 
     base = status_kib("self", "VmRSS") * 1024
+    try:  # reset VmHWM to the current RSS so the peak is this run's, not the imports'
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
     t0 = time.perf_counter()
+    c0 = time.process_time()
     total = 0
     if variant == "plain":
         with open(path, encoding="utf-8") as f:
@@ -99,17 +108,40 @@ def child_stream(variant: str, path: str, chunk: int) -> dict[str, Any]:
                 n += len(line)
             return n
 
+        run = process_in_chunks(stream_file(path, chunk_bytes=chunk), fn, memory_budget=4 * chunk)
+        for n in run:
+            total += n
+        assert run.done and run.fraction_done == 1.0
+    elif variant == "plain_split":
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                total += len(line.split())
+    elif variant == "chunks_split":
+
+        def fn_split(lines: list[str]) -> int:
+            n = 0
+            for line in lines:
+                n += len(line.split())
+            return n
+
         run = process_in_chunks(
-            stream_file(path, chunk_bytes=chunk), fn, memory_budget=4 * chunk
+            stream_file(path, chunk_bytes=chunk), fn_split, memory_budget=4 * chunk
         )
         for n in run:
             total += n
         assert run.done and run.fraction_done == 1.0
     else:
         raise SystemExit(f"unknown variant {variant!r}")
+    cpu = time.process_time() - c0
     elapsed = time.perf_counter() - t0
     peak = status_kib("self", "VmHWM") * 1024
-    return {"variant": variant, "seconds": elapsed, "total": total, "peak_above_base": peak - base}
+    return {
+        "variant": variant,
+        "seconds": elapsed,
+        "cpu": cpu,
+        "total": total,
+        "peak_above_base": peak - base,
+    }
 
 
 def run_child(variant: str, path: Path, chunk: int) -> dict[str, Any]:
@@ -132,19 +164,25 @@ def bench_stream(size: int, rounds: int, chunk: int, tmp: Path) -> list[dict[str
     try:
         run_child("plain", path, chunk)  # warm the page cache
         results: dict[str, list[dict[str, Any]]] = {}
-        pairs = [("plain", "stream"), ("plain_work", "chunks_work")]
+        pairs = [
+            ("plain", "stream"),
+            ("plain_work", "chunks_work"),
+            ("plain_split", "chunks_split"),
+        ]
         for r in range(rounds):
             for peer, ours in pairs:
                 order = (peer, ours) if r % 2 == 0 else (ours, peer)
                 for v in order:
                     results.setdefault(v, []).append(run_child(v, path, chunk))
         bound = max(2 * chunk, 16 * MiB)
-        for (peer, ours), bar in zip(pairs, (0.9, 0.8)):
+        for (peer, ours), bar in zip(pairs, (0.9, 0.8, 0.8), strict=True):
             p = results[peer]
             o = results[ours]
             assert {x["total"] for x in p} == {x["total"] for x in o}, "different results"
-            # Throughput ratio per round (peer time / ours time), then the median.
-            ratios = [a["seconds"] / b["seconds"] for a, b in zip(p, o)]
+            # Throughput ratio per round (peer CPU time / ours), then the median. CPU time, not
+            # wall time: on a shared 2-core machine wall time mostly measures the neighbours.
+            ratios = [a["cpu"] / b["cpu"] for a, b in zip(p, o, strict=True)]
+            wall = [a["seconds"] / b["seconds"] for a, b in zip(p, o, strict=True)]
             peak = max(x["peak_above_base"] for x in o)
             rows.append(
                 {
@@ -156,11 +194,12 @@ def bench_stream(size: int, rounds: int, chunk: int, tmp: Path) -> list[dict[str
                     "peer_MBps": size / MiB / statistics.median(x["seconds"] for x in p),
                     "ratio_median": statistics.median(ratios),
                     "ratio_min": min(ratios),
+                    "wall_ratio_median": statistics.median(wall),
                     "peak_above_base_MiB": peak / MiB,
                     "peer_peak_above_base_MiB": max(x["peak_above_base"] for x in p) / MiB,
-                    "bar": f"ratio >= {bar}" + (f", peak <= {bound / MiB:.0f} MiB" if ours == "stream" else ""),
-                    "met": statistics.median(ratios) >= bar
-                    and (ours != "stream" or peak <= bound),
+                    "bar": f"ratio >= {bar}"
+                    + (f", peak <= {bound / MiB:.0f} MiB" if ours == "stream" else ""),
+                    "met": statistics.median(ratios) >= bar and (ours != "stream" or peak <= bound),
                 }
             )
     finally:
@@ -238,13 +277,25 @@ def bench_pool(rounds: int, n: int) -> list[dict[str, Any]]:
                 pass
 
         for threads in (1, 4):
-            samples: dict[str, list[float]] = {"get+release": [], "with acquire()": [], "construct": [], "loop": []}
+            samples: dict[str, list[float]] = {
+                "get+release": [],
+                "with acquire()": [],
+                "construct": [],
+                "loop": [],
+            }
             for r in range(rounds):
-                order = [("get+release", pooled), ("with acquire()", pooled_with), ("construct", construct), ("loop", empty)]
+                order = [
+                    ("get+release", pooled),
+                    ("with acquire()", pooled_with),
+                    ("construct", construct),
+                    ("loop", empty),
+                ]
                 if r % 2:
                     order.reverse()
                 for name, fn in order:
-                    samples[name].append(per_op_ns(fn, n, threads))
+                    # Constructing Expensive costs ~100 us: fewer ops give the same precision.
+                    k = n // 100 if (name == "construct" and cls is Expensive) else n
+                    samples[name].append(per_op_ns(fn, max(k, 100), threads))
             bar = 1000 if threads == 1 else 2000
             for name in ("get+release", "with acquire()"):
                 med = statistics.median(samples[name])
@@ -359,22 +410,9 @@ time.sleep(30)
 """
 
 
-def io_worker(stop: threading.Event, path: Path) -> int:
-    """Hammer the disk with small writes, reads and fsync-free seeks until ``stop``."""
-    ops = 0
-    block = os.urandom(4096)
-    with open(path, "w+b", buffering=0) as f:
-        while not stop.is_set():
-            for _ in range(64):
-                f.write(block)
-            f.seek(0)
-            f.read(64 * 4096)
-            f.seek(0)
-            ops += 129
-    return ops
-
-
-def guard_round(limit: int, interval: float, tmp: Path, with_io: bool, block: int) -> dict[str, Any]:
+def guard_round(
+    limit: int, interval: float, tmp: Path, with_io: bool, block: int
+) -> dict[str, Any]:
     """One grower run: start it, guard it, stop it at ELEVATED; return latency and peak."""
     from perflayer.memory import Level, LevelChange, MemoryGuard
     from perflayer.monitor import Monitor
@@ -393,7 +431,15 @@ def guard_round(limit: int, interval: float, tmp: Path, with_io: bool, block: in
             if child.poll() is not None:
                 raise RuntimeError("grower died before starting")
             time.sleep(0.001)
-        guard = MemoryGuard(limit=limit, pid=child.pid, interval=interval, warning=0.8, critical=0.95, monitor=Monitor(), psi=False)
+        guard = MemoryGuard(
+            limit=limit,
+            pid=child.pid,
+            interval=interval,
+            warning=0.8,
+            critical=0.95,
+            monitor=Monitor(),
+            psi=False,
+        )
         fired: list[float] = []
 
         def stop_grower(event: LevelChange) -> None:
@@ -402,17 +448,12 @@ def guard_round(limit: int, interval: float, tmp: Path, with_io: bool, block: in
                 os.kill(child.pid, signal.SIGSTOP)
 
         guard.on_change(stop_grower)
-        stop = threading.Event()
         io_thread_ops: list[int] = []
         guard.start()
         if with_io:
             # The I/O-heavy work runs in the *main* thread; the guard samples from its own thread.
             deadline = time.monotonic() + 10
             path = tmp / "io.bin"
-            worker_stop = threading.Event()
-            t = threading.Thread(target=lambda: (time.sleep(0), None))
-            t.start()
-            t.join()
             while not fired and time.monotonic() < deadline:
                 ops = 0
                 block_ = os.urandom(4096)
@@ -427,13 +468,11 @@ def guard_round(limit: int, interval: float, tmp: Path, with_io: bool, block: in
                         f.seek(0)
                         ops += 33
                 io_thread_ops.append(ops)
-            worker_stop.set()
             path.unlink(missing_ok=True)
         else:
             deadline = time.monotonic() + 10
             while not fired and time.monotonic() < deadline:
                 time.sleep(0.001)
-        stop.set()
         guard.close()
         if not fired:
             raise RuntimeError("the guard never fired")
@@ -445,12 +484,16 @@ def guard_round(limit: int, interval: float, tmp: Path, with_io: bool, block: in
         warn = 0.8 * limit
         # The crossing of the warning line, interpolated inside the block that crossed it.
         cross = float("nan")
-        for (t0, b0), (t1, b1) in zip(points, points[1:]):
+        for (t0, b0), (t1, b1) in itertools.pairwise(points):
             if base + b1 >= warn:
                 cross = t0 + (t1 - t0) * max(0.0, warn - base - b0) / max(b1 - b0, 1.0)
                 break
         done = [p for p in points if p[0] <= fired[0]]
-        rate = (done[-1][1] - done[0][1]) / max(done[-1][0] - done[0][0], 1e-9) if len(done) > 1 else float("nan")
+        rate = (
+            (done[-1][1] - done[0][1]) / max(done[-1][0] - done[0][0], 1e-9)
+            if len(done) > 1
+            else float("nan")
+        )
         return {
             "latency_s": fired[0] - cross,
             "peak": peak,
@@ -472,7 +515,7 @@ def bench_guard(rounds: int, tmp: Path, limit: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     res: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
     for r in range(rounds):
-        for with_io in ((False, True) if r % 2 == 0 else (True, False)):
+        for with_io in (False, True) if r % 2 == 0 else (True, False):
             res[with_io].append(guard_round(limit, interval, tmp, with_io, 4 * MiB))
     for with_io, rs in res.items():
         lat = [x["latency_s"] * 1000 for x in rs if x["latency_s"] == x["latency_s"]]
@@ -503,7 +546,9 @@ def show(rows: list[dict[str, Any]]) -> None:
     """Print rows as a readable table."""
     for row in rows:
         items = ", ".join(
-            f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items() if k not in ("section", "name")
+            f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in row.items()
+            if k not in ("section", "name")
         )
         print(f"[{row['section']}] {row['name']}: {items}")
 
@@ -512,10 +557,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run the selected sections and print a table (and optionally JSON)."""
     ap = argparse.ArgumentParser(prog="python -m benchmarks.memory")
     ap.add_argument("--quick", action="store_true", help="128 MiB file, fewer rounds")
-    ap.add_argument("--only", default="pool,rss,stream,guard", help="comma list: pool,rss,stream,guard")
+    ap.add_argument(
+        "--only", default="pool,rss,stream,guard", help="comma list: pool,rss,stream,guard"
+    )
     ap.add_argument("--size-mib", type=int, default=None, help="streaming file size in MiB")
     ap.add_argument("--json", default=None, help="write rows as JSON to this path")
-    ap.add_argument("--child", nargs=3, metavar=("VARIANT", "PATH", "CHUNK"), help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--child", nargs=3, metavar=("VARIANT", "PATH", "CHUNK"), help=argparse.SUPPRESS
+    )
     args = ap.parse_args(argv)
     if args.child:
         variant, path, chunk = args.child
@@ -524,7 +573,9 @@ def main(argv: list[str] | None = None) -> int:
     only = set(args.only.split(","))
     size = (args.size_mib or (128 if args.quick else 1024)) * MiB
     rows: list[dict[str, Any]] = []
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores (shared machine), quick={args.quick}")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cores (shared machine), quick={args.quick}"
+    )
     with tempfile.TemporaryDirectory(prefix="perflayer-membench-") as d:
         tmp = Path(d)
         if "pool" in only:
