@@ -202,6 +202,7 @@ def test_four_threads_lose_no_increment() -> None:
     lc = m.counter("perflayer_l_total", "doc", labelnames=("k",))
     g = m.gauge("perflayer_g", "doc")
     h = m.histogram("perflayer_h", "doc")
+    half = m.histogram("perflayer_half", "doc", ("k",)).labels("a")
     n = 50_000
     start = threading.Barrier(4)
 
@@ -214,6 +215,7 @@ def test_four_threads_lose_no_increment() -> None:
             child.inc()
             g.inc()
             h.observe((i % 100 + 1) / 1000)
+            half.observe(0.5)
 
     threads = [threading.Thread(target=work) for _ in range(4)]
     for t in threads:
@@ -225,6 +227,7 @@ def test_four_threads_lose_no_increment() -> None:
     assert g.get() == 4 * n
     assert h.count == 4 * n
     assert h.sketch().count == 4 * n
+    assert half.sum == 0.5 * 4 * n and half.count == 4 * n  # batched observes lose nothing
 
 
 def test_counter_callback_merges_owners_and_unregisters() -> None:

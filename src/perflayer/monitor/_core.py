@@ -74,6 +74,9 @@ _LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _INF = math.inf
 _log = math.log
 _ceil = math.ceil
+#: Values batched per series before they are folded into the sketch/sum under the lock.
+_BATCH = 64
+_BATCH_BYTES = 56 + _BATCH * (8 + 24)  # list header, pointers and float objects
 # Free-threaded builds have no GIL to make count.__next__ atomic with respect to the reader.
 _GIL = bool(getattr(sys, "_is_gil_enabled", lambda: True)())
 
@@ -163,35 +166,46 @@ class MetricFamily:
 class CounterChild:
     """One counter series: ``inc(n)`` and ``get()``."""
 
-    __slots__ = ("_lock", "_ones", "_value", "labelvalues")
+    __slots__ = ("_adds", "_lock", "_ones", "_value", "labelvalues")
 
     def __init__(self, labelvalues: tuple[str, ...] = ()) -> None:
         self._lock = threading.Lock()
         self._ones = itertools.count()
+        self._adds: list[float] = []
         self._value = 0.0
         self.labelvalues = labelvalues
 
     def inc(self, amount: float = 1) -> None:
         """Add ``amount`` (>= 0, default 1)."""
         # why: inc() by one is the common case; count.__next__ is a single C call the GIL makes
-        # atomic, ~4x cheaper than taking a lock (prometheus_client locks on every inc).
+        # atomic, ~6x cheaper than a lock and two method calls (prometheus_client's inc).
         if amount == 1 and _GIL:
             next(self._ones)
             return
         if not amount >= 0:
             raise ValueError(f"counters only go up: inc({amount!r}) is negative or NaN")
+        # why: list.append is atomic too; amounts are summed in batches under the lock.
+        adds = self._adds
+        adds.append(amount)
+        if len(adds) >= _BATCH:
+            self._fold()
+
+    def _fold(self) -> None:
+        adds = self._adds
         with self._lock:
-            self._value += amount
+            pop = adds.pop
+            total = self._value
+            # Only folds pop, and they hold the lock: appends racing with us stay for the next.
+            for _ in range(len(adds)):
+                total += pop()
+            self._value = total
 
     def get(self) -> float:
         """Return the current value."""
+        if self._adds:
+            self._fold()
         r = repr(self._ones)  # "count(N)": reads the count without advancing it
         return self._value + int(r[6:-1])
-
-    def _reset(self) -> None:
-        with self._lock:
-            self._ones = itertools.count()
-            self._value = 0.0
 
 
 class GaugeChild:
@@ -245,7 +259,16 @@ class GaugeChild:
 class HistogramChild:
     """One histogram series: ``observe(v)``, ``quantile(q, window=None)``, buckets, sum, count."""
 
-    __slots__ = ("_bounds", "_buckets", "_lock", "_sketch", "_sum", "_window", "labelvalues")
+    __slots__ = (
+        "_bounds",
+        "_buckets",
+        "_lock",
+        "_pending",
+        "_sketch",
+        "_sum",
+        "_window",
+        "labelvalues",
+    )
 
     def __init__(self, bounds: tuple[float, ...], labelvalues: tuple[str, ...] = ()) -> None:
         self._lock = threading.Lock()
@@ -253,53 +276,75 @@ class HistogramChild:
         self._buckets = [0] * (len(bounds) + 1)
         self._sketch = Sketch()
         self._sum = 0.0
+        self._pending: list[float] = []
         self._window: SketchWindow | None = None
         self.labelvalues = labelvalues
 
     def observe(self, amount: float) -> None:
         """Record one value (NaN is ignored)."""
-        if MIN_POSITIVE < amount < MAX_POSITIVE:
-            # why: Sketch.add inlined -- one log, one multiply, one array increment, one bisect
-            # and one float add under a single lock; prometheus_client takes 2 locks and scans
-            # its buckets linearly.
-            k = _ceil(_log(amount) * MULT)
-            with self._lock:
-                pos = self._sketch.pos
-                i = k - pos.off
-                bins = pos.bins
-                if 0 <= i < len(bins):
-                    bins[i] += 1
-                else:
-                    pos.add(k)
-                self._buckets[bisect_left(self._bounds, amount)] += 1
-                self._sum += amount
-            return
-        self._observe_slow(amount)
+        # why: one GIL-atomic list.append per call; the sketch and bucket work (a log, an array
+        # increment, a bisect, a float add) runs in batches of _BATCH under one lock. That is
+        # ~3x cheaper than a lock per call, and prometheus_client takes two locks per observe.
+        pending = self._pending
+        pending.append(float(amount))
+        if len(pending) >= _BATCH:
+            self._fold()
 
-    def _observe_slow(self, amount: float) -> None:
-        if amount != amount:
-            _log_once("histogram observe(NaN) ignored")
-            return
-        amount = float(amount)
+    def _fold(self) -> None:
+        pending = self._pending
         with self._lock:
-            self._sketch.add(amount)
-            self._buckets[bisect_left(self._bounds, amount)] += 1
-            self._sum += amount
+            sketch = self._sketch
+            pos = sketch.pos
+            buckets = self._buckets
+            bounds = self._bounds
+            total = self._sum
+            pop = pending.pop
+            # Only folds pop, and they hold the lock: appends racing with us stay for the next.
+            for _ in range(len(pending)):
+                v = pop()
+                if MIN_POSITIVE < v < MAX_POSITIVE:
+                    k = _ceil(_log(v) * MULT)  # Sketch.add, inlined for the common case
+                    i = k - pos.off
+                    bins = pos.bins
+                    if 0 <= i < len(bins):
+                        bins[i] += 1
+                    else:
+                        pos.add(k)
+                elif v != v:
+                    _log_once("histogram observe(NaN) ignored")
+                    continue
+                else:
+                    sketch.add(v)
+                buckets[bisect_left(bounds, v)] += 1
+                total += v
+            self._sum = total
+
+    def _state(self) -> tuple[list[int], float, bool]:
+        """Return (bucket counts, sum, saw negatives), every pending value folded in."""
+        self._fold()
+        with self._lock:
+            return list(self._buckets), self._sum, any(self._sketch.neg.bins)
+
+    def _count(self) -> int:
+        if self._pending:
+            self._fold()
+        return sum(self._buckets)
 
     @property
     def count(self) -> int:
         """Return the number of observations."""
-        return sum(self._buckets)
+        return self._count()
 
     @property
     def sum(self) -> float:
         """Return the sum of observations."""
+        if self._pending:
+            self._fold()
         return self._sum
 
     def buckets(self) -> list[tuple[float, int]]:
         """Return cumulative ``(le, count)`` pairs ending with ``(+Inf, count)``."""
-        with self._lock:
-            raw = list(self._buckets)
+        raw, _, _ = self._state()
         out: list[tuple[float, int]] = []
         acc = 0
         for le, c in zip((*self._bounds, _INF), raw, strict=False):
@@ -309,6 +354,7 @@ class HistogramChild:
 
     def sketch(self) -> Sketch:
         """Return a copy of the all-time sketch."""
+        self._fold()
         with self._lock:
             return self._sketch.copy()
 
@@ -326,7 +372,7 @@ class HistogramChild:
         return w.delta(self.sketch(), window).quantile(q)
 
     def nbytes(self) -> int:
-        """Return the memory of this series (sketch, buckets, sum and the object), in bytes."""
+        """Return the memory of this series (sketch, buckets, sum, batch, object), in bytes."""
         with self._lock:
             b = self._buckets
             return (
@@ -335,13 +381,8 @@ class HistogramChild:
                 + sum(sys.getsizeof(c) for c in b)
                 + sys.getsizeof(self._sum)
                 + sys.getsizeof(self)
+                + _BATCH_BYTES  # the pending batch at its fullest
             )
-
-    def _reset(self) -> None:
-        with self._lock:
-            self._sketch = Sketch()
-            self._buckets = [0] * (len(self._bounds) + 1)
-            self._sum = 0.0
 
 
 # --------------------------------------------------------------------------------- parents
@@ -539,7 +580,7 @@ class Histogram(HistogramChild, _Family[HistogramChild]):
     def all_series(self) -> list[HistogramChild]:
         """Return every series that exists (the parent's own one first, if used)."""
         out: list[HistogramChild] = []
-        if not self.labelnames or sum(self._buckets) > 0:
+        if not self.labelnames or HistogramChild._count(self) > 0:
             out.append(self)
         out.extend(self.children())
         return out
@@ -569,8 +610,8 @@ class Histogram(HistogramChild, _Family[HistogramChild]):
     def count(self) -> int:
         """Return the number of observations over every series."""
         if not self.labelnames:
-            return sum(self._buckets)
-        return sum(sum(ch._buckets) for ch in self.all_series())
+            return HistogramChild._count(self)
+        return sum(ch._count() for ch in self.all_series())
 
 
 # --------------------------------------------------------------------------------- callbacks
@@ -1128,7 +1169,7 @@ class Monitor:
                     w = hc._window
                     # why: copying a sketch costs O(bins); only copy when a ring keeps it.
                     if w is not None and w.due(t):
-                        w.record(t, hc.sketch(), float(sum(hc._buckets)), prev)
+                        w.record(t, hc.sketch(), float(hc._count()), prev)
             elif isinstance(m, (Counter, _CallbackFamily)) and m._window is not None:
                 m._window.record_many(t, m.series(), prev)
 
@@ -1162,7 +1203,7 @@ class Monitor:
         if isinstance(m, Histogram):
             for hc in m.all_series():
                 if _match(m.labelnames, hc.labelvalues, labels) and hc._window is not None:
-                    r = hc._window.rate(now, float(sum(hc._buckets)), window)
+                    r = hc._window.rate(now, float(hc._count()), window)
                     if r is not None:
                         total += r
                         found = True
@@ -1215,7 +1256,7 @@ def _match(names: tuple[str, ...], values: tuple[str, ...], want: Mapping[str, s
 
 def _series_of(m: Instrument) -> list[tuple[tuple[str, ...], float]]:
     if isinstance(m, Histogram):
-        return [(hc.labelvalues, float(sum(hc._buckets))) for hc in m.all_series()]
+        return [(hc.labelvalues, float(hc._count())) for hc in m.all_series()]
     return m.series()
 
 

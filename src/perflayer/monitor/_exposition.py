@@ -89,11 +89,9 @@ def _lstr(names: tuple[str, ...], values: tuple[str, ...]) -> str:
 def _render_histogram(
     out: list[str], name: str, names: tuple[str, ...], hc: HistogramChild, om: bool
 ) -> None:
-    with hc._lock:
-        raw = list(hc._buckets)
-        total = hc._sum
-        # OpenMetrics forbids a negative-capable _sum (and _count needs _sum); 0.0.4 has both.
-        with_sum = not om or (total >= 0 and not any(hc._sketch.neg.bins))
+    raw, total, negative = hc._state()
+    # OpenMetrics forbids a negative-capable _sum (and _count needs _sum); 0.0.4 has both.
+    with_sum = not om or (total >= 0 and not negative)
     ls = _lstr(names, hc.labelvalues)
     pre = ls[:-1] + "," if ls else "{"
     acc = 0

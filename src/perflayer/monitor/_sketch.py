@@ -8,7 +8,7 @@ Design in brief:
   exact order statistic at that rank.
 * Bins are kept dense in an ``array('q')`` plus an offset: 8 bytes per bin, no per-bin objects,
   an O(1) increment. At ``a = 1%`` one decade takes ~116 bins; each store is capped at
-  ``MAX_BINS`` (1920 bins = 15 KiB, a max/min ratio of 3e16, i.e. 16.5 decades) and collapses its
+  ``MAX_BINS`` (1792 bins = 14 KiB, a max/min ratio of 2.6e15, i.e. 15.4 decades) and collapses its
   lowest bins when a wider range comes in, as DDSketch's ``CollapsingLowestDenseStore`` does, so
   high quantiles stay exact to 1% and only the smallest magnitudes lose accuracy. Negative
   values use a second store; values within ``MIN_POSITIVE`` of zero are counted in a zero bin.
@@ -16,7 +16,7 @@ Design in brief:
 * Two sketches with the same accuracy merge by adding bins; a sketch minus an older copy of itself
   is the sketch of the values observed in between. Sliding windows are built on that.
 
-The hot path (``Histogram.observe``) inlines ``add`` on purpose; keep the two in step.
+The histogram's batch fold (``HistogramChild._fold``) inlines ``add``; keep the two in step.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ MULT = 1.0 / math.log(GAMMA)
 #: Values with ``abs(v) <= MIN_POSITIVE`` go to the zero bin.
 MIN_POSITIVE = 1e-12
 MAX_POSITIVE = 1e300
-MAX_BINS = 1920
-MAX_NEG_BINS = 1920
+MAX_BINS = 1792
+MAX_NEG_BINS = 1792
 _CHUNK = 64
 _REPR = 2.0 / (GAMMA + 1.0)
 
@@ -125,7 +125,7 @@ class _Store:
 
 
 class Sketch:
-    """A DDSketch with 1% relative accuracy, mergeable, at most ~31 KiB.
+    """A DDSketch with 1% relative accuracy, mergeable, at most ~28.5 KiB.
 
     >>> s = Sketch()
     >>> for v in range(1, 1001):
