@@ -28,6 +28,7 @@ from perflayer.cache._size import (
     ENTRY_OVERHEAD,
     SCALAR_SIZE,
     entry_weight,
+    estimate,
     key_size,
 )
 from perflayer.cache._strings import (
@@ -394,13 +395,13 @@ class Cache:
         tags: tuple[str, ...] | None,
         weight: int,
         existing: _Entry | None,
+        vw: int | None = None,
     ) -> None:
         """Write one entry and run eviction + the active expiry step (lock held)."""
-        plain_vw = (
-            weight - _ENTRY_OVERHEAD - key_size(key)
-            if tags is None and lvl is self._default
-            else -2
-        )
+        if tags is None and lvl is self._default:
+            plain_vw = weight - _ENTRY_OVERHEAD - key_size(key) if vw is None else vw
+        else:
+            plain_vw = -2
         if existing is not None:
             if existing.tags and existing.tags != tags:
                 self._untag(key, existing.tags)
@@ -792,14 +793,36 @@ class Cache:
                     with self._exclusive:
                         self._active_expire(int(now))
             return True
-        return self._set_plain(name, value, expire)
+        return self._set_plain(name, value, expire, vw)
 
-    def _set_plain(self, name: Any, value: Any, expire: float) -> bool:
-        """Store a plain SET (no options but ``ex``) under the lock."""
+    def _set_plain(self, name: Any, value: Any, expire: float, vw: int) -> bool:
+        """Store a plain SET (no options but ``ex``) under the lock; ``vw`` < 0: not weighed."""
         key = name if name.__class__ is str else _key(name)
-        weight = self._weigh(key, value)
+        if vw < 0:
+            vw = estimate(value)
+        weight = _ENTRY_OVERHEAD + vw + (49 + len(key) if key.isascii() else _getsizeof(key))
+        mb = self.max_bytes
+        if mb is not None and weight > mb:
+            self._weigh(key, value)  # raises CacheValueTooLarge naming the key
+        dflt = self._default
         with self._lock:
-            self._store(key, value, expire, self._default, None, weight, self._data.get(key))
+            e = self._data.get(key)
+            if e is not None:
+                self._store(key, value, expire, dflt, None, weight, e, vw)
+                return True
+            # why: a new plain key is the miss-then-fill path of every cache-aside reader;
+            # it skips _store's overwrite and tag branches.
+            self._data[key] = _Entry(key, value, expire, dflt, weight, None, vw)
+            dflt.entries += 1
+            dflt.bytes += weight
+            victims = self._policy.add(key, weight)
+            if victims:
+                self._evict(victims)
+            heap = self._expiry_heap
+            if expire:
+                heapq.heappush(heap, (expire, key))
+            if heap and heap[0][0] < _time() * 1000.0:
+                self._active_expire(_now_ms())
         return True
 
     def _expiry_from_options(
