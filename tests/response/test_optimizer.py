@@ -44,9 +44,8 @@ async def test_submit_returns_success_envelope() -> None:
     await opt.shutdown()
 
 
-async def test_waiters_are_served_in_priority_order() -> None:
-    """When a slot frees, the most important waiting call goes first."""
-    opt = make()
+async def run_queue(opt: ResponseOptimizer, calls: list[tuple[str, int]]) -> list[str]:
+    """Queue ``(priority, deadline_ms)`` calls behind a held slot; return the order they ran."""
     gate = asyncio.Event()
     order: list[str] = []
 
@@ -59,18 +58,53 @@ async def test_waiters_are_served_in_priority_order() -> None:
 
     blocker = asyncio.ensure_future(opt.submit(hold, downstream="db"))
     await settle()
-    names = ["low", "normal", "background", "high", "critical"]
     tasks = [
-        asyncio.ensure_future(opt.submit(work, n, priority=n, deadline_ms=60_000, downstream="db"))
-        for n in names
+        asyncio.ensure_future(opt.submit(work, p, priority=p, deadline_ms=d, downstream="db"))
+        for p, d in calls
     ]
     await settle()
-    assert opt.queue_length("db") == 5
+    assert opt.queue_length("db") == len(calls)
+    await asyncio.sleep(0.01)  # the queue has now stood for longer than interval_ms=1
     gate.set()
     results = await asyncio.gather(*tasks)
     await blocker
     assert all(r.ok for r in results)
-    assert order == ["critical", "high", "normal", "low", "background"]
+    return order
+
+
+async def test_without_overload_waiters_go_by_deadline_critical_first() -> None:
+    """Outside overload: CRITICAL first, then the earliest deadline, BACKGROUND last."""
+    opt = make()
+    calls = [
+        ("background", 1000),
+        ("low", 2000),
+        ("high", 9000),
+        ("critical", 9000),
+        ("normal", 5000),
+    ]
+    assert await run_queue(opt, calls) == ["critical", "low", "normal", "high", "background"]
+    await opt.shutdown()
+
+
+async def test_under_overload_waiters_go_by_priority() -> None:
+    """Under a standing overload the most important waiting call goes first."""
+    opt = make(interval_ms=1, overload=1e-6, target_ms=None)
+
+    async def quick() -> None:
+        return None
+
+    for _ in range(20):  # finish the fixed limiter's start-up window, measure latency
+        await opt.submit(quick, downstream="db")
+    await asyncio.sleep(0.3)  # one arrival-rate bucket
+    await opt.submit(quick, downstream="db")
+    calls = [
+        ("low", 1000),
+        ("normal", 2000),
+        ("background", 500),
+        ("high", 9000),
+        ("critical", 9000),
+    ]
+    assert await run_queue(opt, calls) == ["critical", "high", "normal", "low", "background"]
     await opt.shutdown()
 
 

@@ -3,9 +3,7 @@
 Design
 ------
 Every downstream (``downstream="db"``) gets a lane: an :class:`AdaptiveLimiter` that says how
-many calls may be in flight, and five FIFO deques (one per priority) of callers waiting for a
-slot. A freed slot goes to the most important non-empty priority, so priorities matter only
-where they should: when there is a queue.
+many calls may be in flight, and five deques (one per priority) of callers waiting for a slot.
 
 Admission (at submit time, O(1)):
 
@@ -29,6 +27,9 @@ Standing queue (Facebook's "Fail at Scale"):
   whose arrivals (with everything more important) exceed ``overload`` times what the
   downstream completes has its queue timeout cut to ``target`` (**CoDel-like**), so its
   waiting work is answered quickly instead of timing out later.
+* Outside overload, waiting calls are served earliest deadline first (CRITICAL always first,
+  BACKGROUND last): while every deadline can be met that order meets them all, and at 1x load
+  it loses far fewer calls than strict priority, which starves LOW during every burst.
 * Only under such an overload a **reserved share** of the limit per priority (default 10% for
   CRITICAL, 5% for HIGH) is kept free of less important work. Outside overload the lane is
   work-conserving: a reserved but idle slot would just be lost throughput.
@@ -59,10 +60,11 @@ SHED_QUEUE_FULL = "queue_full"
 TIMED_OUT_QUEUED = "timeout_queued"  # CRITICAL that could not start in time (never "shed")
 
 
-# Outside overload, callers are served earliest-deadline-first with a head start per priority
-# (seconds): a more important call overtakes less important calls due up to this much later,
-# so every call that can make its deadline does, and when some cannot, the least important go.
-_BONUS = (math.inf, 0.2, 0.1, 0.0, -1.0)
+# Outside overload, callers are served earliest-deadline-first (EDF is optimal while every
+# deadline can be met): CRITICAL always goes first and BACKGROUND last, the others only by
+# deadline. A head start for HIGH over LOW looks harmless but at 1x load it pushes LOW calls
+# past their deadlines that FIFO would have served; priority decides only under overload.
+_BONUS = (math.inf, 0.0, 0.0, 0.0, -math.inf)
 # A call without a deadline is ordered as if it had this one.
 _NO_DEADLINE = 10.0
 
@@ -153,16 +155,22 @@ class Lane:
 
     def throughput(self) -> float:
         """Return the completions per second the downstream sustains at the limit (Little)."""
-        if self.mean <= 0.0:
+        if self.mean <= 0.0 or self.limiter.in_slow_start:
+            # why: while slow start is still doubling the limit, limit / latency understates
+            # what the downstream can do; shedding on it would drop work it could serve.
             return math.inf
-        return self.limiter.limit / self.mean
+        lim = self.limiter
+        # why: the recent-latency window mixes levels (a slow-start overshoot, probes); the
+        # limiter's mean at the enforced level is the latency that goes with this limit.
+        r = lim.latency_at(lim.limit) or lim.latency_at(lim.base) or self.mean
+        return lim.limit / r
 
     def overloaded(self, prio: int) -> bool:
         """Return True if ``prio`` and everything more important arrive faster than we serve."""
-        if not self._rate_ready or self.mean <= 0.0:
+        if not self._rate_ready:
             return False
-        demand = sum(self.rate[: prio + 1])
-        return demand > self.overload * self.throughput()
+        mu = self.throughput()
+        return not math.isinf(mu) and sum(self.rate[: prio + 1]) > self.overload * mu
 
     def standing(self, now: float) -> bool:
         """Return True if the queue has not been empty for a whole interval."""
@@ -315,7 +323,7 @@ class Lane:
                 q.popleft()
             w = q[0]
             key = (w.latest if w.deadline is not None else w.enq + _NO_DEADLINE) - _BONUS[p]
-            if key < best_key:
+            if key < best_key or best < 0:
                 best, best_key = p, key
         return best
 
