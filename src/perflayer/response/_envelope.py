@@ -30,7 +30,7 @@ class Priority(enum.IntEnum):
     @classmethod
     def parse(cls, value: object) -> Priority:
         """Return the Priority named or numbered by ``value`` (``"high"``, ``1``, a Priority)."""
-        if isinstance(value, Priority):
+        if type(value) is Priority:
             return value
         if isinstance(value, str):
             try:

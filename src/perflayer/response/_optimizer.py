@@ -36,7 +36,26 @@ _PRIO_NAMES = tuple(p.name.lower() for p in Priority)
 _OUTCOMES = ("ok", "error", "timeout", "shed")
 
 
+_ASYNC_CACHE: dict[Any, bool] = {}
+
+
 def _is_async(fn: Callable[..., Any]) -> bool:
+    # why: inspect's check walks code flags (~2 us); submit() calls it for every request.
+    try:
+        return _ASYNC_CACHE[fn]
+    except (KeyError, TypeError):
+        pass
+    res = _is_async_slow(fn)
+    try:
+        if len(_ASYNC_CACHE) > 4096:
+            _ASYNC_CACHE.clear()
+        _ASYNC_CACHE[fn] = res
+    except TypeError:  # unhashable callable
+        pass
+    return res
+
+
+def _is_async_slow(fn: Callable[..., Any]) -> bool:
     while isinstance(fn, functools.partial):
         fn = fn.func
     if inspect.iscoroutinefunction(fn):
