@@ -24,12 +24,13 @@ filter), a second one allocates a counter in a dict. Counters saturate at 15 whe
 the dict holds at most the keys seen twice in one sample period, and old popularity fades.
 
 Hill climbing. Every 3 x capacity accesses (at least 256) the climber compares the sample's hit
-rate with the previous one and moves 6.25% of the capacity between window and protected, in the
-same direction if the hit rate rose and the opposite one if it fell; the step decays by 0.98 a
+rate with the previous one and moves 6.25% of the capacity between window and main (protected
+first), on in the same direction if the hit rate rose, back if it fell; the step decays by 0.98 a
 sample and restarts when the rate jumps by 5 points (Caffeine's simple climber). Unlike
 Caffeine's, a change below 0.5/sqrt(sample) is sampling noise and holds the split, so a flat
-workload (a loop) does not random-walk its window. Recency-heavy workloads grow the window
-toward LRU; frequency- and loop-heavy ones shrink it. At most 1,000 keys move per step.
+workload (a loop) does not random-walk its window, and the window may take all but one unit of
+the capacity (Caffeine stops at protected), so recency-heavy workloads can reach plain LRU;
+frequency- and loop-heavy ones shrink it to one unit. At most 1,000 keys move per step.
 
 Weights. With ``max_weight`` the regions are sized in weight, otherwise in entries; both bounds
 always hold after a write, and the key just written is never returned as a victim.
@@ -459,10 +460,16 @@ class TinyLFUPolicy:
         elif self._adjust < 0:
             self._decrease_window()
 
+    def _protected_cap(self) -> int:
+        """Return the largest protected target for the current window: 80% of main."""
+        return int(_PERCENT_PROTECTED * (self._maximum() - self._wmax))
+
     def _increase_window(self) -> None:
-        """Take capacity from protected, and move main's LRU keys into the window."""
-        quota = min(self._adjust, self._pmax)
-        self._pmax -= quota
+        """Take capacity from main (protected first), and move main's LRU keys into the window."""
+        # the window may grow past protected into probation, up to all but one unit: a purely
+        # recency-driven workload is then served by (nearly) plain LRU
+        quota = min(self._adjust, max(0, self._maximum() - 1 - self._wmax))
+        self._pmax = max(0, self._pmax - quota)
         self._wmax += quota
         self._demote_protected()
         weighted = self.max_weight is not None
@@ -483,15 +490,15 @@ class TinyLFUPolicy:
             moved += 1
         # capacity not backed by moved keys goes back to protected, to be retried next climb
         if quota > 0:
-            self._pmax += quota
             self._wmax -= quota
+            self._pmax = min(self._pmax + quota, self._protected_cap())
         self._adjust = 0
 
     def _decrease_window(self) -> None:
         """Give window capacity to protected, and move the window's LRU keys into probation."""
         quota = min(-self._adjust, max(0, self._wmax - 1))
         self._wmax -= quota
-        self._pmax += quota
+        self._pmax = min(self._pmax + quota, self._protected_cap())
         weighted = self.max_weight is not None
         where = self._where
         window = self._window
