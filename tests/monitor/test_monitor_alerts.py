@@ -11,6 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perflayer.errors import ConfigError
 from perflayer.monitor import (
@@ -425,3 +427,56 @@ async def test_asyncio_task_evaluates() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert states(m)["A"] == "firing"
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    steps=st.lists(st.tuples(st.floats(0, 20), st.floats(0.1, 30)), min_size=1, max_size=40),
+    for_=st.sampled_from([0.0, 5.0, 30.0]),
+    keep=st.sampled_from([0.0, 10.0]),
+    cooldown=st.sampled_from([0.0, 60.0]),
+)
+def test_state_machine_invariants(
+    steps: list[tuple[float, float]], for_: float, keep: float, cooldown: float
+) -> None:
+    """Any value sequence: firing only after for_, notifications pair up, and clearing resolves."""
+    m = Monitor()
+    g = m.gauge("perflayer_v", "doc")
+    m.add_alert(
+        name="A",
+        metric="perflayer_v",
+        threshold=10,
+        critical=15,
+        for_=for_,
+        keep_firing_for=keep,
+        cooldown=cooldown,
+    )
+    t = 0.0
+    true_since: float | None = None
+    open_firing = False
+    for value, dt in steps:
+        g.set(value)
+        if value > 10:
+            true_since = t if true_since is None else true_since
+        else:
+            true_since = None
+        notes = kinds(m.evaluate(now=t))
+        state = states(m)["A"]
+        if "firing" in notes:
+            assert true_since is not None and t - true_since >= for_  # never before for_
+        for k in notes:
+            if k == "firing":
+                assert not open_firing
+                open_firing = True
+            elif k == "escalated":
+                assert state == "firing"
+                open_firing = True
+            else:
+                assert open_firing
+                open_firing = False
+        t += dt
+    # clear the condition and wait out keep_firing_for: every notified firing resolves
+    g.set(0)
+    notes = kinds(m.evaluate(now=t)) + kinds(m.evaluate(now=t + keep + 1))
+    assert states(m)["A"] in ("inactive", "resolved")
+    assert notes == (["resolved"] if open_firing else [])
