@@ -197,6 +197,7 @@ def test_chunks_shrink_under_pressure_and_grow_back() -> None:
         ("z" * 1000 for _ in range(400_000)),
         lambda c: len(c),
         memory_budget=2 * MiB,
+        max_chunk_bytes=MiB,
         guard=guard,
     )
     for i, _ in enumerate(run):

@@ -249,19 +249,23 @@ class _Ref(weakref.ref):  # type: ignore[type-arg]
     type_name: str
 
 
-class Lease(Generic[T]):
-    """A checked-out object; a context manager that releases it on exit."""
+class Lease(tuple, Generic[T]):  # type: ignore[type-arg]
+    """A checked-out object; a context manager that releases it on exit.
 
-    __slots__ = ("_release", "obj")
+    A tuple ``(release, obj)`` underneath: built by ``tuple.__new__`` in C, with no ``__init__``
+    frame, because ``with pool.acquire()`` is a hot path.
+    """
 
-    def __init__(self, release: Callable[[T], None], obj: T) -> None:
-        """Hold ``obj`` until ``release(obj)`` is called on exit."""
-        self._release = release
-        self.obj = obj
+    __slots__ = ()
+
+    @property
+    def obj(self) -> T:
+        """The checked-out object."""
+        return self[1]  # type: ignore[no-any-return]
 
     def __enter__(self) -> T:
         """Return the object."""
-        return self.obj
+        return self[1]  # type: ignore[no-any-return]
 
     def __exit__(
         self,
@@ -270,11 +274,14 @@ class Lease(Generic[T]):
         tb: TracebackType | None,
     ) -> None:
         """Return the object to the pool."""
-        self._release(self.obj)
+        self[0](self[1])
 
     def release(self) -> None:
         """Return the object to the pool."""
-        self._release(self.obj)
+        self[0](self[1])
+
+
+_new_lease = tuple.__new__
 
 
 class ObjectPool(_PoolCore[T]):
@@ -349,7 +356,7 @@ class ObjectPool(_PoolCore[T]):
 
     def acquire(self) -> Lease[T]:
         """Check out an object as a context manager: ``with pool.acquire() as obj: ...``."""
-        return Lease(self.release, self.get())
+        return _new_lease(Lease, (self.release, self.get()))
 
     def _specialize(self) -> None:
         # why: the common pool has no validate/reset/debug; closures over locals, stored on the
@@ -387,6 +394,13 @@ class ObjectPool(_PoolCore[T]):
 
             release.__doc__ = ObjectPool.release.__doc__
             self.release = self.put = release  # type: ignore[method-assign]
+        fast_get, fast_release = self.get, self.release
+
+        def acquire() -> Lease[T]:
+            return _new_lease(Lease, (fast_release, fast_get()))
+
+        acquire.__doc__ = ObjectPool.acquire.__doc__
+        self.acquire = acquire  # type: ignore[method-assign]
 
     def prefill(self, n: int) -> None:
         """Create up to ``n`` idle objects now (bounded by ``max_size``)."""
