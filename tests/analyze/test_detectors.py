@@ -30,7 +30,7 @@ def one(make_tree: Tree, code: str) -> list[tuple[str, str, str, int, int]]:
 
 def test_memoize_decorator_is_a_cache(make_tree: Tree) -> None:
     """A decorator that stores results by arguments is a cache."""
-    code = '''import functools
+    code = """import functools
 
 
 def memoize(func):
@@ -44,13 +44,13 @@ def memoize(func):
         return value
 
     return wrapper
-'''
+"""
     assert one(make_tree, code) == [("cache", "memoize", "function", 4, 14)]
 
 
 def test_plain_dict_registry_is_not_a_cache(make_tree: Tree) -> None:
     """A dict with get/register but no TTL, eviction or stats is not a cache."""
-    code = '''class PluginRegistry:
+    code = """class PluginRegistry:
     def __init__(self):
         self._plugins = {}
 
@@ -59,25 +59,25 @@ def test_plain_dict_registry_is_not_a_cache(make_tree: Tree) -> None:
 
     def get(self, name):
         return self._plugins.get(name)
-'''
+"""
     assert one(make_tree, code) == []
 
 
 def test_lru_cache_use_is_not_a_duplicate(make_tree: Tree) -> None:
     """Using functools.lru_cache is using a library, not re-implementing a cache."""
-    code = '''import functools
+    code = """import functools
 
 
 @functools.lru_cache(maxsize=128)
 def parse(text):
     return text.split()
-'''
+"""
     assert one(make_tree, code) == []
 
 
 def test_redis_wrapper_is_a_cache(make_tree: Tree) -> None:
     """A class wrapping a redis client with setex/get is a cache."""
-    code = '''import json
+    code = """import json
 import redis
 
 
@@ -91,13 +91,13 @@ class RedisCache:
 
     def set(self, key, value, ttl=60):
         self.client.setex(key, ttl, json.dumps(value))
-'''
+"""
     assert one(make_tree, code) == [("cache", "RedisCache", "class", 5, 14)]
 
 
 def test_connection_pool_is_not_memory(make_tree: Tree) -> None:
     """A connection pool is not a memory tool; an object pool is."""
-    code = '''class ConnectionPool:
+    code = """class ConnectionPool:
     def __init__(self, factory):
         self._idle = []
         self.factory = factory
@@ -118,13 +118,13 @@ class BufferPool:
 
     def release(self, buf):
         self._free.append(buf)
-'''
+"""
     assert one(make_tree, code) == [("memory", "BufferPool", "class", 13, 21)]
 
 
 def test_http_response_with_behaviour_is_not_an_envelope(make_tree: Tree) -> None:
     """A protocol Response with many methods is not a result envelope."""
-    code = '''class Response:
+    code = """class Response:
     def __init__(self, status, content, error=None):
         self.status = status
         self.content = content
@@ -155,13 +155,13 @@ def test_http_response_with_behaviour_is_not_an_envelope(make_tree: Tree) -> Non
         for k, v in []:
             out[k] = v
         return out
-'''
+"""
     assert one(make_tree, code) == []
 
 
 def test_timing_method_in_client_is_not_a_monitor(make_tree: Tree) -> None:
     """A method that times a request and counts retries is not a monitor by itself."""
-    code = '''import time
+    code = """import time
 
 
 class Client:
@@ -177,13 +177,13 @@ class Client:
                 self.retries += 1
                 if time.monotonic() - start > 5:
                     raise
-'''
+"""
     assert one(make_tree, code) == []
 
 
 def test_memory_helper_in_big_class_is_an_inline_method(make_tree: Tree) -> None:
     """A psutil helper inside a bigger class is reported as that method only."""
-    code = '''import psutil
+    code = """import psutil
 
 
 class Worker:
@@ -202,14 +202,14 @@ class Worker:
 
     def _memory_mb(self):
         return psutil.Process().memory_info().rss / 1e6
-'''
+"""
     assert one(make_tree, code) == [("memory", "Worker._memory_mb", "method", 18, 19)]
 
 
 def test_import_fallback_with_full_implementation_is_kept(make_tree: Tree) -> None:
     """A real implementation in an ``except ImportError:`` block is still a duplicate."""
     body = "\n".join(f"    # line {i}" for i in range(3))
-    code = f'''import time
+    code = f"""import time
 
 try:
     from cachetools import TTLCache
@@ -232,7 +232,7 @@ except ImportError:
             if len(self._cache) >= self.maxsize:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key] = (value, time.monotonic())
-'''
+"""
     assert one(make_tree, code) == [("cache", "TTLCache", "class", 6, 25)]
 
 
@@ -250,7 +250,7 @@ class _QueueDetector:
 
 def test_registry_takes_more_detectors(make_tree: Tree) -> None:
     """A registered detector adds a category end to end; unregistering removes it."""
-    code = '''class JobQueue:
+    code = """class JobQueue:
     def __init__(self):
         self.items = []
 
@@ -259,7 +259,7 @@ def test_registry_takes_more_detectors(make_tree: Tree) -> None:
 
     def dequeue(self):
         return self.items.pop(0)
-'''
+"""
     register_detector(_QueueDetector())
     try:
         assert "queue" in {d.category for d in detectors()}
@@ -277,7 +277,7 @@ def test_canonical_options(make_tree: Tree) -> None:
     """--canonical picks an in-repo keeper; =auto picks the most used and complete one."""
     from perflayer.analyze._analysis import parse_canonical
 
-    cache = '''import time
+    cache = """import time
 
 
 class {name}:
@@ -291,7 +291,7 @@ class {name}:
 
     def set(self, key, value):
         self._cache[key] = (value, time.time())
-'''
+"""
     root = make_tree(
         {
             "a.py": cache.format(name="ACache"),
@@ -304,7 +304,10 @@ class {name}:
     roles = {f.symbol: (f.role, f.canonical) for f in report.findings}
     assert roles == {"ACache": ("duplicate", "b.py:BCache"), "BCache": ("canonical", "b.py:BCache")}
     auto = analyze(str(root), jobs=1, canonical=parse_canonical(["cache=auto"]))
-    assert {f.symbol: f.role for f in auto.findings} == {"ACache": "canonical", "BCache": "duplicate"}
+    assert {f.symbol: f.role for f in auto.findings} == {
+        "ACache": "canonical",
+        "BCache": "duplicate",
+    }
     dup = next(f for f in auto.findings if f.symbol == "BCache")
     assert dup.overlap is not None and dup.overlap.structural_similarity > 0.9
     with pytest.raises(ConfigError, match="nosuch"):
@@ -316,7 +319,7 @@ class {name}:
 
 def test_relative_imports_and_reexports_resolve(make_tree: Tree) -> None:
     """Consumers are found through relative imports and package re-exports."""
-    cache = '''import time
+    cache = """import time
 
 
 class Cache:
@@ -330,7 +333,7 @@ class Cache:
 
     def set(self, key, value):
         self._cache[key] = (value, time.time())
-'''
+"""
     root = make_tree(
         {
             "pkg/__init__.py": "from .store.core import Cache\n",

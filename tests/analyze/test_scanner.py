@@ -10,7 +10,7 @@ from perflayer.analyze._discover import GitIgnore
 
 from .conftest import SPRAWL, spans
 
-CACHE = '''
+CACHE = """
 import time
 
 
@@ -25,7 +25,7 @@ class TinyCache:
 
     def set(self, key, value):
         self._cache[key] = (value, time.time())
-'''
+"""
 
 Tree = Callable[[dict[str, str | bytes]], Path]
 

@@ -16,7 +16,13 @@ EXPECTED = {
     ("cache", "acme/personas/advanced_personality_engine.py", "CacheManager", 13, 35),
     ("cache", "acme/personas/personality_processor.py", "CacheManager", 14, 36),
     ("cache", "acme/personas/personality_processor.py", "PersonalityProcessor._get_cached", 65, 73),
-    ("cache", "acme/personas/personality_processor.py", "PersonalityProcessor._store_cached", 75, 76),
+    (
+        "cache",
+        "acme/personas/personality_processor.py",
+        "PersonalityProcessor._store_cached",
+        75,
+        76,
+    ),
     ("cache", "acme/utils/cache.py", "CacheManager", 22, 177),
     # memory: psutil/gc/streaming manager, an object pool, tracemalloc, a copied helper.
     ("memory", "acme/performance/memory_optimizer.py", "ObjectPool", 13, 41),
@@ -39,12 +45,27 @@ EXPECTED = {
     ("monitoring", "acme/context/realtime_monitor.py", "RealTimeMonitor", 16, 80),
     ("monitoring", "acme/core/hybrid_compatibility.py", "BridgePerformanceMetrics", 10, 28),
     ("monitoring", "acme/performance/performance_monitor.py", "PerformanceMonitor", 26, 98),
-    ("monitoring", "acme/personas/advanced_personality_engine.py",
-     "AdvancedPersonalityEngine.generate", 65, 65),
-    ("monitoring", "acme/personas/advanced_personality_engine.py",
-     "AdvancedPersonalityEngine.generate", 69, 69),
-    ("monitoring", "acme/personas/advanced_personality_engine.py",
-     "AdvancedPersonalityEngine._update_metrics", 77, 80),
+    (
+        "monitoring",
+        "acme/personas/advanced_personality_engine.py",
+        "AdvancedPersonalityEngine.generate",
+        65,
+        65,
+    ),
+    (
+        "monitoring",
+        "acme/personas/advanced_personality_engine.py",
+        "AdvancedPersonalityEngine.generate",
+        69,
+        69,
+    ),
+    (
+        "monitoring",
+        "acme/personas/advanced_personality_engine.py",
+        "AdvancedPersonalityEngine._update_metrics",
+        77,
+        80,
+    ),
     ("monitoring", "acme/services/report_service.py", "calculate_percentile", 15, 22),
     ("monitoring", "acme/services/search_service.py", "calculate_percentile", 14, 21),
     ("monitoring", "acme/utils/stats_helpers.py", "calculate_percentile", 8, 15),
@@ -95,17 +116,20 @@ def test_no_decoy_flagged(sprawl_report: Report) -> None:
 def test_decoys_rejected_with_reasons(sprawl_report: Report) -> None:
     """The tempting look-alikes are listed as rejected, each with its specific reason."""
     reasons = {(r.path, r.symbol): r.reason for r in sprawl_report.rejected}
-    assert "conversation" in reasons[("acme/context/strategic_memory.py",
-                                      "StrategicMemoryManager")] or "domain" in reasons[
-        ("acme/context/strategic_memory.py", "StrategicMemoryManager")]
-    assert "file-system watcher" in reasons[("acme/context/workspace_monitor.py",
-                                             "WorkspaceMonitor")]
-    assert "business metrics" in reasons[("acme/analytics/business_metrics.py",
-                                          "BusinessMetricsCalculator")]
+    assert (
+        "conversation" in reasons[("acme/context/strategic_memory.py", "StrategicMemoryManager")]
+        or "domain" in reasons[("acme/context/strategic_memory.py", "StrategicMemoryManager")]
+    )
+    assert (
+        "file-system watcher" in reasons[("acme/context/workspace_monitor.py", "WorkspaceMonitor")]
+    )
+    assert (
+        "business metrics"
+        in reasons[("acme/analytics/business_metrics.py", "BusinessMetricsCalculator")]
+    )
     assert "Protocol" in reasons[("acme/core/interfaces.py", "CacheBackend")]
     assert "Protocol" in reasons[("acme/core/interfaces.py", "MetricsSink")]
-    assert "import-fallback" in reasons[("acme/core/lightweight_fallback.py",
-                                         "FallbackResponse")]
+    assert "import-fallback" in reasons[("acme/core/lightweight_fallback.py", "FallbackResponse")]
 
 
 def test_gitignored_folder_not_scanned(sprawl_report: Report) -> None:

@@ -93,6 +93,9 @@ def _first(d: dict[str, int], keys: Iterable[str]) -> tuple[str, int] | None:
 
 
 def _calls_matching(f: Facts, prefixes: tuple[str, ...]) -> tuple[str, int] | None:
+    blob = f.call_blob()
+    if not any(("\n" + p) in blob for p in prefixes):
+        return None
     best: tuple[str, int] | None = None
     for name, line in f.calls.items():
         if name.startswith(prefixes) and (best is None or line < best[1]):
@@ -105,10 +108,8 @@ def _tails_matching(f: Facts, names: Iterable[str]) -> tuple[str, int] | None:
 
 
 def _name_words(unit: Unit) -> set[str]:
-    words = set(split_ident(unit.name))
-    if unit.parent is not None and unit.kind != "class":
-        words |= set(split_ident(unit.parent.name))
-    return words
+    # A method's own name only: every method of a class called ...Cache is not a cache.
+    return set(split_ident(unit.name))
 
 
 def _method_names(unit: Unit) -> set[str]:
@@ -352,6 +353,13 @@ class CacheDetector:
         f = unit.facts
         words = _name_words(unit)
         name_hint = bool(words & _CACHE_WORDS)
+        if (
+            not name_hint
+            and "redis" not in f.tokens
+            and not any(k.startswith("sub:") for k in f.loads)
+            and not (level == "class" and unit.bases)
+        ):
+            return None  # no keyed container read, no cache name: nothing to score
         acc = _Acc(self.category)
         stores = _cache_stores(f, unit)
         if level == "method" and unit.parent is not None:
@@ -368,12 +376,7 @@ class CacheDetector:
                 f, ("redis.", "self.redis.", "self._redis.", "self.client.")
             )
         cache_named_store = [s for s in stores if set(split_ident(s[0])) & _CACHE_WORDS]
-        if (
-            level != "class"
-            and not cache_named_store
-            and not name_hint
-            and (level != "method" or f.signals.get("time_compare") is None)
-        ):
+        if level != "class" and not cache_named_store and not name_hint:
             # A method or function touching some dict is not a cache unless the dict or the
             # function is one by name *and* behaviour.
             stores = []
@@ -396,10 +399,13 @@ class CacheDetector:
                 "wraps a function and stores its results by arguments",
                 f.signals["returns_wrapper"],
             )
-        roles = _method_role_names(unit)
         if level == "class":
-            has_get = bool(roles & _GET_NAMES)
-            has_set = bool(roles & _SET_NAMES)
+            # The public API of a cache, by exact method name (a private `_get_cached` helper
+            # does not make its class a cache).
+            api = {m.name for m in unit.methods}
+            roles = api | {n.lstrip("_") for n in api if n.startswith("__")}
+            has_get = bool(api & _GET_NAMES)
+            has_set = bool(api & _SET_NAMES)
             if has_get and has_set:
                 acc.add("get_set", 1.5, "api", "get-like and set-like methods", _line(unit))
             if roles & _INVALIDATE:
@@ -447,11 +453,13 @@ class CacheDetector:
         if acc.score == 0:
             return None
         hard = bool(stores or redis_like or "memoize" in acc.caps)
-        if hard and not name_hint and not redis_like and "memoize" not in acc.caps:
-            # Without a cache name, a keyed store is a cache only if it behaves like one.
-            hard = bool({"ttl", "stats"} & set(acc.caps)) or any(
-                e.kind == "eviction" for e in acc.evidence
-            )
+        behaves = bool({"ttl", "stats"} & set(acc.caps)) or any(
+            e.kind == "eviction" for e in acc.evidence
+        )
+        if hard and not redis_like and "memoize" not in acc.caps and not behaves:
+            # A keyed store is a cache only if it behaves like one (TTL, stats, eviction);
+            # a class *named* cache may rely on its get/set API, a method never.
+            hard = level == "class" and name_hint
         threshold = 4.5 if level == "class" else 4.0
         flagged = hard and acc.score >= threshold
         if flagged and not name_hint and words & _DOMAIN_STORE_WORDS:
@@ -481,6 +489,16 @@ class MemoryDetector:
         name_hint = bool(own_words & _MEMORY_WORDS) or (
             level == "class" and bool(words & _MEMORY_WORDS)
         )
+        blob = f.call_blob()
+        if (
+            not name_hint
+            and not any(
+                p in blob
+                for p in ("psutil", "\ngc.", "getsizeof", "tracemalloc", "resource.", "memory_")
+            )
+            and not (level == "class" and "acquire" in {m.name for m in unit.methods})
+        ):
+            return None  # nothing measures or manages memory here
         acc = _Acc(self.category)
         rss = _calls_matching(
             f,
@@ -516,7 +534,40 @@ class MemoryDetector:
             pool_store = [
                 a for a, k in f.attr_kinds.items() if k in ("list", "deque", "queue", "set")
             ]
-            if pool_pair and pool_store and not (own_words & _CONNECTION_WORDS):
+            # An object pool hands out stored objects and takes them back: acquire pops from
+            # the free list, release appends its argument. Locks and semaphores also have
+            # acquire/release but store waiters, not reusable objects.
+            hands_out = any(
+                m.name in ("acquire", "borrow", "get_object", "checkout", "take")
+                and ({"pop", "popleft", "get_nowait"} & set(m.facts.tails))
+                for m in unit.methods
+            )
+            takes_back = any(
+                m.name
+                in ("release", "give_back", "return_object", "checkin", "put_back", "recycle")
+                and any(k.startswith("append:") for k in m.facts.stores)
+                for m in unit.methods
+            )
+            sync = own_words & {
+                "lock",
+                "semaphore",
+                "condition",
+                "mutex",
+                "event",
+                "barrier",
+                "limiter",
+                "capacity",
+                "token",
+                "tokens",
+            }
+            if (
+                pool_pair
+                and pool_store
+                and hands_out
+                and takes_back
+                and not (own_words & _CONNECTION_WORDS)
+                and not sync
+            ):
                 acc.add("pool", 4.0, "object-pool", "acquire/release over a free list", _line(unit))
         chunky = f.tokens & {"chunk", "chunks", "batch", "stream", "streaming"}
         if "yield" in f.signals and chunky and (acc.score or name_hint):

@@ -22,7 +22,6 @@ from perflayer.analyze._facts import (
     collect,
     dotted,
     is_trivial,
-    shape_of,
     split_ident,
     walk,
 )
@@ -401,7 +400,11 @@ def _best(verdicts: list[Verdict]) -> Verdict | None:
 
 
 def _run(unit: Unit, level: str) -> list[Verdict]:
+    cached = unit.verdicts.get(level)
+    if cached is not None:
+        return cached
     out: list[Verdict] = []
+    unit.verdicts[level] = out
     for det in detectors():
         try:
             v = det.detect(unit, level)
@@ -467,7 +470,7 @@ def _make_finding(
         evidence=list(v.evidence),
         capabilities=list(v.capabilities),
         body_hash=_norm_hash(lines, unit.start, unit.end),
-        shape=shape_of(unit.node),
+        shape=unit.facts.shape_names(),
         methods=[m.name for m in unit.methods],
         fields=list(unit.facts.fields) if unit.kind == "class" else [],
     )
@@ -526,18 +529,37 @@ def _regions(m: Unit, attrs: set[str]) -> list[tuple[int, int]]:
     return merged
 
 
+def _mostly_elsewhere(m: Unit, v: Verdict, cls: Unit) -> bool:
+    """Return True for a method flagged for a role that fills less than half of its body."""
+    if v.category not in ("cache", "monitoring") or any(e.kind == "name" for e in v.evidence):
+        return False
+    attrs = _containers(cls, v.category)
+    if not attrs:
+        return False
+    node = m.node
+    assert not isinstance(node, ast.ClassDef)
+    body = _statements(node.body)
+    if not body:
+        return False
+    size = (body[-1].end_lineno or body[-1].lineno) - body[0].lineno + 1
+    covered = sum(e - s + 1 for s, e in _regions(m, attrs))
+    return covered * 2 < size
+
+
 def _inline(cls: Unit, rel: str, lines: list[str], res: FileResult) -> None:
     """Find cache, memory and monitoring code inside a class whose main job is something else."""
-    method_verdicts: dict[str, list[Verdict]] = {}
+    method_verdicts: dict[int, list[Verdict]] = {}
     for m in cls.methods:
         if m.trivial:
-            continue
-        method_verdicts[m.symbol] = _run(m, "method")
-    flagged_methods: dict[str, Verdict] = {}
+            continue  # @overload stubs, abstract methods
+        method_verdicts[id(m)] = _run(m, "method")
+    flagged_methods: dict[int, Verdict] = {}
     for m in cls.methods:
-        best = _best(method_verdicts.get(m.symbol, []))
+        best = _best(method_verdicts.get(id(m), []))
         if best is not None and m.name not in ("__init__", "__post_init__"):
-            flagged_methods[m.symbol] = best
+            flagged_methods[id(m)] = best
+            if _mostly_elsewhere(m, best, cls):
+                continue  # a long method that also caches: its regions are reported below
             res.findings.append(_make_finding(m, best, rel, lines))
     for category in ("cache", "monitoring"):
         attrs = _containers(cls, category)
@@ -548,9 +570,29 @@ def _inline(cls: Unit, rel: str, lines: list[str], res: FileResult) -> None:
             continue
         group_caps = sorted({c for v in group for c in v.capabilities})
         for m in cls.methods:
-            if m.symbol in flagged_methods or m.name in ("__init__", "__post_init__"):
+            if m.name in ("__init__", "__post_init__") or m.trivial:
+                continue
+            if id(m) in flagged_methods and not _mostly_elsewhere(m, flagged_methods[id(m)], cls):
                 continue
             runs = _regions(m, attrs)
+            node = m.node
+            assert not isinstance(node, ast.ClassDef)
+            body = _statements(node.body)
+            if (
+                len(runs) == 1
+                and body
+                and runs[0][0] <= body[0].lineno
+                and runs[0][1] >= (body[-1].end_lineno or body[-1].lineno)
+            ):
+                # Every statement of the method is the pattern: the method is a helper of it.
+                f = _make_finding(m, group[0], rel, lines)
+                f.evidence = [
+                    Evidence("inline-method", f"only uses `self.{sorted(attrs)[0]}`", m.start, 1.0)
+                ]
+                f.confidence = 0.65
+                f.capabilities = list(group_caps)
+                res.findings.append(f)
+                continue
             for i, (start, end) in enumerate(runs):
                 ev = Evidence("inline-region", f"uses `self.{sorted(attrs)[0]}` inline", start, 1.0)
                 f = Finding(
@@ -570,9 +612,9 @@ def _inline(cls: Unit, rel: str, lines: list[str], res: FileResult) -> None:
                     f.part = i + 1
                 res.findings.append(f)
     for m in cls.methods:
-        if m.symbol in flagged_methods or m.trivial or m.lines < 4:
+        if id(m) in flagged_methods or m.trivial or m.lines < 4:
             continue
-        weak = [v for v in method_verdicts.get(m.symbol, []) if _strong_copy(v)]
+        weak = [v for v in method_verdicts.get(id(m), []) if _strong_copy(v)]
         if weak:
             res.copies.append(
                 CopyCandidate(
@@ -583,7 +625,7 @@ def _inline(cls: Unit, rel: str, lines: list[str], res: FileResult) -> None:
                     m.end,
                     _norm_hash(lines, m.start, m.end),
                     max(weak, key=lambda v: v.score),
-                    shape_of(m.node),
+                    m.facts.shape_names(),
                 )
             )
 
@@ -599,7 +641,16 @@ def _dominant(cls: Unit, v: Verdict) -> bool:
         e.kind in ("object-pool", "name") for e in v.evidence
     ):
         return True
+    if v.category == "cache":
+        # A cache class offers get/set (or is a memoizer); a TTL dict inside a class that does
+        # something else is an inline cache, reported as its methods and regions.
+        return bool({"get_set", "memoize"} & set(v.capabilities))
     attrs = _containers(cls, v.category)
+    if v.category == "cache":
+        loads = cls.facts.loads
+        attrs |= {
+            k[4:] for k in cls.facts.stores if k.startswith("sub:") and "self." + k[4:] in loads
+        }
     total = 0
     involved = 0
     for m in cls.methods:
@@ -648,6 +699,7 @@ def _hinted(unit: Unit) -> list[Verdict]:
 
 
 def _strong_copy(v: Verdict) -> bool:
+    """Return True when a copied function's evidence is about the role, not incidental."""
     strong = {
         "percentile",
         "running-average",
@@ -659,15 +711,47 @@ def _strong_copy(v: Verdict) -> bool:
         "memoize-decorator",
         "ttl-check",
         "timing-decorator",
+        "hit-miss-stats",
+        "samples",
     }
-    kinds = {e.kind for e in v.evidence}
-    return bool(kinds & strong) or (len(kinds) >= 2 and v.score >= 2.5)
+    return any(e.kind in strong for e in v.evidence)
+
+
+_NOT_IMPLEMENTATIONS = frozenset(
+    {
+        "config",
+        "configuration",
+        "settings",
+        "options",
+        "params",
+        "parameters",
+        "error",
+        "exception",
+        "warning",
+        "factory",
+        "builder",
+        "interface",
+        "enum",
+        "type",
+        "types",
+        "kind",
+        "event",
+        "test",
+        "tests",
+    }
+)
 
 
 def _analyze_units(units: list[Unit], rel: str, lines: list[str], res: FileResult) -> None:
     for unit in units:
         if unit.skip:
             continue
+        if (
+            unit.kind == "class"
+            and split_ident(unit.name)[-1:]
+            and (split_ident(unit.name)[-1] in _NOT_IMPLEMENTATIONS)
+        ):
+            continue  # CacheConfig, MemoryError, MetricsFactory: about the role, not doing it
         level = "class" if unit.kind == "class" else "function"
         verdicts = _run(unit, level)
         if not verdicts and unit.kind == "class" and not unit.methods:
@@ -677,7 +761,7 @@ def _analyze_units(units: list[Unit], rel: str, lines: list[str], res: FileResul
             hinted = [v for v in verdicts if v.score > 0 or v.reason]
             if not hinted:
                 hinted = _hinted(unit)
-            if hinted and (unit.methods or unit.in_import_fallback or unit.kind != "class"):
+            if hinted and (unit.methods or unit.in_import_fallback):
                 res.rejected.append(
                     Rejected(hinted[0].category, rel, unit.symbol, unit.start, unit.end, stub)
                 )
@@ -705,7 +789,7 @@ def _analyze_units(units: list[Unit], rel: str, lines: list[str], res: FileResul
                         unit.end,
                         _norm_hash(lines, unit.start, unit.end),
                         max(weak, key=lambda v: v.score),
-                        shape_of(unit.node),
+                        unit.facts.shape_names(),
                     )
                 )
 
@@ -802,23 +886,31 @@ def _refs(
 
 
 def _local_consumers(text: str, rel: str, res: FileResult) -> None:
-    """Add same-file uses of each finding (``Cls(...)``, ``self.method(...)``)."""
-    if not res.findings:
+    """Add same-file uses of each finding (``Cls(...)``, ``self.method(...)``), one regex pass."""
+    wanted: dict[str, list[Finding]] = {}
+    for f in res.findings:
+        if f.kind != "region":
+            wanted.setdefault(f.symbol.rsplit(".", 1)[-1], []).append(f)
+    if not wanted:
         return
     offsets = [m.start() for m in re.finditer("\n", text)]
-    for f in res.findings:
-        if f.kind == "region":
+    rx = re.compile(r"(\.)?\b(" + "|".join(map(re.escape, wanted)) + r")\b(\s*\()?")
+    seen: set[tuple[int, int]] = set()
+    for m in rx.finditer(text):
+        start = m.start()
+        if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
             continue
-        name = f.symbol.rsplit(".", 1)[-1]
-        prefix = r"\." if f.kind == "method" else r"(?<![.\w])"
-        rx = re.compile(prefix + re.escape(name) + r"\b(\s*\()?")
-        seen: set[int] = set()
-        for m in rx.finditer(text):
-            line = _line_of(offsets, m.start())
-            if f.start_line <= line <= f.end_line or line in seen:
+        line = _line_of(offsets, start)
+        dotted_use = m.group(1) is not None
+        for f in wanted[m.group(2)]:
+            if f.kind == "method" and not dotted_use:
                 continue
-            seen.add(line)
-            f.consumers.append(Consumer(rel, line, "call" if m.group(1) else "reference"))
+            if f.kind != "method" and dotted_use:
+                continue
+            if f.start_line <= line <= f.end_line or (id(f), line) in seen:
+                continue
+            seen.add((id(f), line))
+            f.consumers.append(Consumer(rel, line, "call" if m.group(3) else "reference"))
 
 
 # ------------------------------------------------------------------------------------ entry

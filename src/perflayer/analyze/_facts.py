@@ -180,6 +180,8 @@ class Facts:
     dict_keys: set[str] = field(default_factory=set)
     fields: dict[str, int] = field(default_factory=dict)
     statements: int = 0
+    shape: dict[type, int] = field(default_factory=dict)
+    _blob: str | None = None
 
     def sig(self, name: str, line: int) -> None:
         """Record a structural signal at its first line."""
@@ -189,6 +191,7 @@ class Facts:
 
     def merge(self, other: Facts) -> None:
         """Add the facts of ``other`` (a method) into these (its class)."""
+        self._blob = None
         self.tokens |= other.tokens
         self.idents |= other.idents
         self.strings |= other.strings
@@ -208,6 +211,20 @@ class Facts:
         for k, kind in other.attr_kinds.items():
             self.attr_kinds.setdefault(k, kind)
         self.statements += other.statements
+        shape = self.shape
+        for t, c in other.shape.items():
+            shape[t] = shape.get(t, 0) + c
+
+    def call_blob(self) -> str:
+        """Return every call name on its own line (cached), for fast prefix tests."""
+        blob = self._blob
+        if blob is None:
+            blob = self._blob = "\n" + "\n".join(self.calls)
+        return blob
+
+    def shape_names(self) -> dict[str, int]:
+        """Return the node-type histogram keyed by type name."""
+        return {t.__name__: c for t, c in self.shape.items()}
 
 
 @dataclass(slots=True)
@@ -227,6 +244,7 @@ class Unit:
     in_import_fallback: bool = False
     skip: bool = False
     trivial: bool = False
+    verdicts: dict[str, list[Any]] = field(default_factory=dict)
     is_async: bool = False
     parent: Unit | None = None
 
@@ -315,6 +333,8 @@ def _target_words(node: ast.expr) -> list[str]:
 
 _SKIP_FIELDS = frozenset(
     {
+        "annotation",
+        "returns",
         "ctx",
         "type_comment",
         "id",
@@ -335,6 +355,16 @@ _SKIP_FIELDS = frozenset(
 _fields_memo: dict[type, tuple[str, ...]] = {}
 
 
+def _node_fields(cls: type) -> tuple[str, ...]:
+    if cls is ast.Constant or cls is ast.JoinedStr:
+        # Constants have no children; f-string internals are formatting, never evidence.
+        fields: tuple[str, ...] = ()
+    else:
+        fields = tuple(f for f in getattr(cls, "_fields", ()) if f not in _SKIP_FIELDS)
+    _fields_memo[cls] = fields
+    return fields
+
+
 def walk(node: ast.AST) -> list[ast.AST]:
     """Return every node under ``node`` (itself included), depth first; faster than ast.walk."""
     out: list[ast.AST] = []
@@ -350,12 +380,7 @@ def walk(node: ast.AST) -> list[ast.AST]:
         cls = n.__class__
         fields = memo.get(cls)
         if fields is None:
-            fields = (
-                ()
-                if cls is ast.Constant
-                else tuple(f for f in cls._fields if f not in _SKIP_FIELDS)
-            )
-            memo[cls] = fields
+            fields = _node_fields(cls)
         for name in fields:
             v = getattr(n, name, None)
             if v is None:
@@ -379,10 +404,33 @@ def collect(node: ast.AST) -> Facts:
     stores = f.stores
     loads = f.loads
     Name, Attribute, Call, Compare = ast.Name, ast.Attribute, ast.Call, ast.Compare
-    stmt_types = _STMT_TYPES
-    nodes: list[Any] = walk(node)
-    for sub in nodes:
-        t = type(sub)
+    shape = f.shape
+    memo = _fields_memo
+    AST = ast.AST
+    # One fused pass: the traversal is inlined (no generator, no node list) because this loop
+    # runs once per syntax node of every candidate unit and dominates the analyzer's CPU time.
+    stack: list[Any] = [node]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        sub = pop()
+        t = sub.__class__
+        shape[t] = shape.get(t, 0) + 1
+        fields = memo.get(t)
+        if fields is None:
+            fields = _node_fields(t)
+        for fname in fields:
+            v = getattr(sub, fname, None)
+            if v is None:
+                continue
+            if v.__class__ is list:
+                for x in v:
+                    if isinstance(x, AST):
+                        push(x)
+            elif isinstance(v, AST):
+                push(v)
+        if t in _BORING:
+            continue
         if t is Name:
             ident = sub.id
             if ident not in idents:
@@ -465,7 +513,8 @@ def collect(node: ast.AST) -> Facts:
                     f.sig("delete:" + owner, line)
                 elif k not in m:
                     m[k] = line
-            if ctx is ast.Load and _percentile_index(sub):
+            # Only an arithmetic index can be a percentile rank: skip plain names/constants.
+            if ctx is ast.Load and type(sub.slice) is ast.BinOp and _percentile_index(sub):
                 f.sig("percentile", line)
         elif t is ast.AugAssign:
             line = sub.lineno
@@ -483,20 +532,18 @@ def collect(node: ast.AST) -> Facts:
                 attr = _self_attr(tgt)
                 if attr is None and type(tgt) is Name:
                     attr = tgt.id
-                if attr is not None and value is not None:
-                    f.attr_kinds.setdefault(attr, _value_kind(value))
-                words = _target_words(tgt)
+                if attr is not None and value is not None and attr not in f.attr_kinds:
+                    f.attr_kinds[attr] = _value_kind(value)
                 if (
-                    value is not None
-                    and _AVG_TOKENS.intersection(words)
-                    and isinstance(value, ast.BinOp)
-                    and isinstance(value.op, ast.Div)
+                    type(value) is ast.BinOp
+                    and type(value.op) is ast.Div
+                    and _AVG_TOKENS.intersection(_target_words(tgt))
                 ):
                     f.sig("running_avg", line)
             if (
-                value is not None
-                and type(value) is ast.BinOp
+                type(value) is ast.BinOp
                 and type(value.op) is ast.Sub
+                and "time_delta" not in f.signals
                 and _is_time_expr(value.left)
                 and _is_time_expr(value.right)
             ):
@@ -532,10 +579,41 @@ def collect(node: ast.AST) -> Facts:
             if ident not in idents:
                 idents.add(ident)
                 tokens.update(split_ident(ident))
-        if t in stmt_types:
-            f.statements += 1
+    stmt_types = _STMT_TYPES
+    f.statements = sum(c for t, c in shape.items() if t in stmt_types)
     return f
 
+
+# Node types the fact collector has no branch for: skip the dispatch chain for them.
+_INTERESTING = frozenset(
+    {
+        ast.Name,
+        ast.Attribute,
+        ast.Call,
+        ast.Compare,
+        ast.Subscript,
+        ast.AugAssign,
+        ast.Assign,
+        ast.AnnAssign,
+        ast.BinOp,
+        ast.Dict,
+        ast.Constant,
+        ast.Await,
+        ast.AsyncFor,
+        ast.AsyncWith,
+        ast.Yield,
+        ast.YieldFrom,
+        ast.Delete,
+        ast.Global,
+        ast.Nonlocal,
+        ast.arg,
+    }
+)
+_BORING = frozenset(
+    c
+    for c in vars(ast).values()
+    if isinstance(c, type) and issubclass(c, ast.AST) and c not in _INTERESTING
+)
 
 _STMT_TYPES = frozenset(
     c for c in vars(ast).values() if isinstance(c, type) and issubclass(c, ast.stmt)
