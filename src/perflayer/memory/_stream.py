@@ -56,9 +56,9 @@ def _close_fd(fd: int) -> None:
 class FileStream:
     """An iterable over a file's lines, byte chunks or JSON lines; a context manager.
 
-    >>> import tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "x.txt")
-    >>> _ = open(path, "w").write("a\\nb\\n")
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "x.txt"
+    >>> _ = path.write_text("a\\nb\\n")
     >>> with stream_file(path) as lines:
     ...     list(lines)
     ['a\\n', 'b\\n']
