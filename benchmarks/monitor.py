@@ -17,6 +17,7 @@ import random
 import statistics
 import sys
 import threading
+import time
 import timeit
 from typing import Any
 
@@ -154,6 +155,30 @@ def lost_increments() -> tuple[int, int]:
     return 4 * n, int(c.get())
 
 
+def detection_latency(trials: int, for_: float, interval: float) -> list[float]:
+    """Seconds from a gauge crossing its threshold to the firing notification (real thread)."""
+    out = []
+    for _ in range(trials):
+        m = Monitor()
+        g = m.gauge("bench_v", "doc")
+        m.add_alert(name="A", metric="bench_v", threshold=1, for_=for_)
+        fired = threading.Event()
+
+        def on_note(n: Any, fired: threading.Event = fired) -> None:
+            if n.kind == "firing":
+                fired.set()
+
+        m.add_alert_handler(on_note)
+        m.start(interval=interval)
+        time.sleep(interval * random.random())  # cross at a random phase of the loop
+        t0 = time.monotonic()
+        g.set(5)
+        fired.wait(60)
+        out.append(time.monotonic() - t0)
+        m.stop()
+    return out
+
+
 def datasets(n: int) -> dict[str, list[float]]:
     """Return the three distributions, n values each (seconds-like magnitudes)."""
     rng = random.Random(2024)
@@ -253,6 +278,17 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {name} | {am:.0f} | {ap99:.0f} | {bm:.0f} | {bp99:.0f} | {ratio:.2f}x | {bar} |")
     exp, got = lost_increments()
     print(f"\n4 threads x 250k inc(): expected {exp}, got {got}, lost {exp - got}\n")
+    for for_, interval in ((0.5, 0.2), (1.0, 0.5)):
+        lat = detection_latency(5 if args.quick else 15, for_, interval)
+        bound = for_ + interval
+        over = max(lat) - bound
+        verdict = "MET" if over <= 0 else f"NOT MET by {over * 1000:.0f} ms (thread wake-up jitter)"
+        print(
+            f"alert detection, for_={for_}s interval={interval}s, {len(lat)} trials: "
+            f"median {statistics.median(lat):.3f}s, max {max(lat):.3f}s; "
+            f"bound for_ + interval = {bound:.1f}s: {verdict}"
+        )
+    print()
     print(f"accuracy: {nvals:,} values per distribution; relative error vs exact order statistic\n")
     print("| data | implementation | p50 | p90 | p99 | p99.9 | bytes |")
     print("|---|---|---:|---:|---:|---:|---:|")

@@ -1032,14 +1032,27 @@ class Monitor:
         await self.alert_manager.dispatch_async(notes)
         return notes
 
-    def _sleep_for(self, interval: float) -> float:
-        if self._alerts is None:
-            return interval
-        d = self._alerts.next_deadline(time.monotonic())
-        if d is None:
-            return interval
-        # why: waking at a pending alert's for_ deadline keeps detection within for_ + interval.
-        return max(0.001, min(interval, d - time.monotonic() + 0.001))
+    def _wake_in(self, next_t: float) -> float:
+        """Return seconds until the next evaluation: the regular one at ``next_t`` or sooner."""
+        now = time.monotonic()
+        wake = next_t
+        if self._alerts is not None:
+            d = self._alerts.next_deadline(now)
+            # why: waking at a pending alert's for_ deadline keeps detection within
+            # for_ + one interval (and keep_firing_for expiry exact), not for_ + 2 intervals.
+            if d is not None and d + 0.001 < wake:
+                wake = d + 0.001
+        return max(0.001, wake - now)
+
+    @staticmethod
+    def _advance(next_t: float, started: float, interval: float) -> float:
+        # Regular evaluations keep a fixed rhythm (no drift by the evaluation's own duration);
+        # an evaluation woken early for a deadline leaves the rhythm alone.
+        if started + 0.0005 >= next_t:
+            next_t += interval
+            if next_t <= started:
+                next_t = started + interval  # fell behind: skip the missed ones
+        return next_t
 
     def start(self, interval: float = 5.0) -> threading.Thread:
         """Evaluate every ``interval`` seconds on a daemon thread; idempotent."""
@@ -1051,12 +1064,15 @@ class Monitor:
             stop = self._stop = threading.Event()
 
             def loop() -> None:
+                next_t = time.monotonic()
                 while not stop.is_set():
+                    started = time.monotonic()
                     try:
-                        self.evaluate()
+                        self.evaluate(started)
                     except Exception:  # degrade: keep evaluating
                         log.warning("monitor evaluation failed", exc_info=True)
-                    stop.wait(self._sleep_for(interval))
+                    next_t = self._advance(next_t, started, interval)
+                    stop.wait(self._wake_in(next_t))
 
             self._thread = threading.Thread(target=loop, name="perflayer-monitor", daemon=True)
             self._thread.start()
@@ -1068,12 +1084,15 @@ class Monitor:
             raise ConfigError(f"evaluation interval must be > 0 seconds, got {interval!r}")
 
         async def loop() -> None:
+            next_t = time.monotonic()
             while True:
+                started = time.monotonic()
                 try:
-                    await self.evaluate_async()
+                    await self.evaluate_async(started)
                 except Exception:
                     log.warning("monitor evaluation failed", exc_info=True)
-                await asyncio.sleep(self._sleep_for(interval))
+                next_t = self._advance(next_t, started, interval)
+                await asyncio.sleep(self._wake_in(next_t))
 
         task = asyncio.get_running_loop().create_task(loop(), name="perflayer-monitor")
         self._task = task
