@@ -28,7 +28,6 @@ safety mode a CRITICAL guard makes ``admit()`` raise MemoryPressureError ("raise
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import gc
 import inspect
@@ -39,12 +38,15 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, Union, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Union, runtime_checkable
 
 from perflayer.errors import ConfigError, MemoryPressureError
 from perflayer.memory._cgroup import LimitInfo, effective_limit
 from perflayer.memory._metrics import register_guard
 from perflayer.memory._rss import PsiReader, RssReader
+
+if TYPE_CHECKING:  # asyncio is imported where used: it costs ~30 ms at start-up
+    import asyncio
 
 __all__ = ["Level", "LevelChange", "MemoryGuard", "Reliever"]
 
@@ -283,6 +285,8 @@ class MemoryGuard:
         if not callable(callback):
             raise ConfigError(f"callback must be callable, got {callback!r}")
         if inspect.iscoroutinefunction(callback):
+            import asyncio
+
             if loop is None:
                 try:
                     loop = asyncio.get_running_loop()
@@ -379,6 +383,8 @@ class MemoryGuard:
                     log.exception("perflayer.memory: level callback %r failed", cb)
                 continue
             try:
+                import asyncio
+
                 coro = cb(event)
                 if inspect.isawaitable(coro):
                     asyncio.run_coroutine_threadsafe(_as_coro(coro), loop)
@@ -449,6 +455,8 @@ class MemoryGuard:
 
     async def admit_async(self, nbytes: int = 0) -> None:
         """Like ``admit()``, but waits with ``asyncio.sleep`` in safety mode "wait"."""
+        import asyncio
+
         if time.monotonic() - self._last > self._stale:
             self.check()
         if self._safety == "off" or not self._blocked(nbytes):

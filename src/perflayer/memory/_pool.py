@@ -26,7 +26,6 @@ hands the object straight to the oldest waiter.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import itertools
@@ -38,10 +37,13 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from perflayer.errors import ConfigError
 from perflayer.memory._metrics import register_pool
+
+if TYPE_CHECKING:  # asyncio is imported where used: it costs ~30 ms at start-up
+    import asyncio
 
 __all__ = ["AsyncLease", "AsyncObjectPool", "Lease", "ObjectPool", "PoolStats"]
 
@@ -502,6 +504,8 @@ class AsyncObjectPool(_PoolCore[T]):
 
     async def get(self, timeout: float | None = _MISSING) -> T:
         """Check out an object, waiting up to ``timeout`` seconds when all are in use."""
+        import asyncio
+
         wait_for = self._timeout if timeout is _MISSING else timeout
         next(self._gets)
         while True:
@@ -563,6 +567,8 @@ class AsyncObjectPool(_PoolCore[T]):
 
     def _wake_creator(self) -> None:
         # A slot freed up (object dropped or lost): the oldest waiter gets a fresh object.
+        import asyncio
+
         while self._waiters:
             fut = self._waiters.popleft()
             if not fut.done():

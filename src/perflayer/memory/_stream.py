@@ -32,11 +32,13 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from perflayer.errors import BudgetError, ConfigError
 from perflayer.memory._guard import Level, MemoryGuard
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = ["ChunkRun", "FileStream", "process_in_chunks", "stream_file"]
 
@@ -392,6 +394,7 @@ class ChunkRun(Generic[T, R]):
 
     def _parallel(self) -> Iterator[R]:
         import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
         ctx = multiprocessing.get_context("spawn")
         pending: deque[tuple[Future[R], int, int]] = deque()
