@@ -240,7 +240,7 @@ def test_ttl_pttl_persist(same: Compare) -> None:
     same("persist", "nope")
     same("set", "k", "v", px=1200)
     same("ttl", "k")
-    same("set", "k", "v", px=2700)
+    same("set", "k", "v", px=2300)
     same("ttl", "k")
     same("persist", "k")
     same("ttl", "k")

@@ -3,13 +3,14 @@
 Layout: ``_data`` maps each key (always ``str``; bytes keys are decoded with UTF-8 +
 surrogateescape, so ``b"a"`` and ``"a"`` are one key as in Redis) to an ``_Entry``. The policy
 (``make_policy``) owns only the eviction order. Expiry is Redis': lazy on access, plus an
-amortized active step on every write that pops a few due keys from a heap of deadlines (no
-thread); ``AsyncCache.start_expiry()`` adds an optional asyncio task.
+amortized active step on locked writes and on writes with a TTL that pops a few due keys from a
+heap of deadlines (no thread); ``AsyncCache.start_expiry()`` adds an optional asyncio task.
 
-Concurrency: writes take one ``threading.Lock``. A read hit takes no lock: it appends the entry
-to a read buffer (``list.append`` is atomic under the GIL) that is drained into the policy and
-the hit counters under the lock, before every write and every 64 reads, as Caffeine does. Since
-every write drains first, the policy sees reads and writes in program order in one thread.
+Concurrency: writes take one ``threading.Lock``. A read hit takes none: a dict lookup, an
+expiry check against the clock (only for keys with a TTL), an int-slot increment of the level's
+hit counter and the policy's ``hit``, which the Policy protocol requires to be lock-free. An
+overwrite that keeps the value's weight, level and tags is lock-free too (see ``set``). Both
+rely on the GIL: no call runs between their checks and their slot stores.
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ __all__ = ["Cache", "LevelStats"]
 
 _time = time.time
 _MISSING: Any = object()
-_MAX_EX = INT64_MAX // 1000
 _ENTRY_OVERHEAD = ENTRY_OVERHEAD
 _SCALAR_SIZE = SCALAR_SIZE
 _BIG = 2**62
@@ -1382,7 +1382,7 @@ class Cache:
         return total
 
     def level_counters(self) -> list[LevelStats]:
-        """Return the live per-level counters after draining buffered reads (for the monitor)."""
+        """Return the live per-level counters (the monitor's callbacks read these)."""
         with self._exclusive:
             return list(self._levels.values())
 

@@ -187,10 +187,7 @@ def cached(
                 if not isinstance(k, str):
                     raise ConfigError(f"key function of {qualname} returned {k!r}, not str/bytes")
                 return k
-            try:
-                bound = sig.bind(*args, **kwargs)
-            except TypeError:
-                raise
+            bound = sig.bind(*args, **kwargs)
             bound.apply_defaults()
             return make_key(prefix, bound.arguments.items())
 
