@@ -282,10 +282,13 @@ class Lane:
         """Hand free slots to waiting callers: deadline order normally, priority in overload."""
         now = self.loop.time()
         overload = self.standing(now) and self.overloaded(NPRIO - 1)
+        # why: while slow start is still finding the limit, overload cannot be measured yet;
+        # a queue that builds then goes by priority, so a cold start costs LOW, not HIGH.
+        strict = overload or self.limiter.in_slow_start
         target = self.target
         queued = self.queued
         while self.nqueued and self.inflight < self.limiter.limit:
-            if overload:
+            if strict:
                 prio = next(p for p in range(NPRIO) if queued[p])
             else:
                 prio = self._earliest()

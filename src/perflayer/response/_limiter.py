@@ -54,6 +54,12 @@ _STALE = 40
 _BETA = 2
 # An initial limit at most this is assumed to be below the knee (slow start just doubles it).
 _SMALL_START = 8
+# Latency that grows by at least this share of the level ratio means pure queueing (both levels
+# past the knee).
+_PURE_QUEUEING = 0.9
+# A step down needs latency at the base to exceed the level below by this share of the
+# L / (L - step) growth that pure queueing gives (0.5 would be the unbiased midpoint).
+_DOWN_SHARE = 0.75
 # Hysteresis in favour of the higher limit (see _judge_probe).
 _BIAS_UP = 0.02
 
@@ -92,12 +98,12 @@ class AdaptiveLimiter:
     def __init__(
         self,
         *,
-        initial_limit: int = 8,
+        initial_limit: int = 20,
         min_limit: int = 1,
         max_limit: int = 1000,
         window: int = 96,
         slow_start_window: int = 16,
-        slow_start_rise: float = 1.25,
+        slow_start_rise: float = 1.15,
         collapse: float = 2.0,
     ) -> None:
         for name, v in (
@@ -129,7 +135,6 @@ class AdaptiveLimiter:
         self._limit = initial_limit  # what is enforced now (the base or a probe)
         self._levels: dict[int, _Level] = {}
         self._slow_start = True
-        self._halving = False
         self._state = _HOLD
         self._hold = 1  # windows to hold before the next probe
         self._backoff = 1
@@ -294,22 +299,21 @@ class AdaptiveLimiter:
     def _slow_start_step(self, level: int) -> None:
         above = [k for k in self._levels if k > level]
         if above:
-            # Halving a large initial limit: keep halving while latency halves with it.
+            # Halving a large initial limit: which side of the knee were we on?
             hi = min(above)
             r_lo, r_hi = self._levels[level].mean, self._levels[hi].mean
-            if r_hi > self._ss_rise * r_lo:
-                self._halving = True
-                if level // 2 >= self.min_limit and level > 1:
-                    self._set(level // 2)
-                    self._state = _HOLD
-                    return
-                self._finish_slow_start(level)
+            ratio = r_hi / r_lo
+            if ratio >= _PURE_QUEUEING * hi / level and level // 2 >= self.min_limit:
+                # Latency fell as fast as the limit: level is past the knee too; halve again.
+                self._set(level // 2)
+                self._state = _HOLD
                 return
-            if self._halving:
-                # Flat between level and hi, rising above hi: the knee is in between.
+            if ratio > self._ss_rise:
+                # Flat at level, queueing at hi: the knee lies between; Little's law puts it
+                # at hi * R(level) / R(hi).
                 self._finish_slow_start(max(level, math.floor(hi * r_lo / r_hi)))
                 return
-            self._set(hi * 2)  # the initial limit was below the knee after all
+            self._set(hi * 2)  # flat all the way up to hi: keep doubling from there
             self._state = _HOLD
             return
         below = [k for k in self._levels if k < level]
@@ -362,9 +366,9 @@ class AdaptiveLimiter:
                 )
             else:
                 # Step down only on the signature of queueing between the two levels: latency
-                # growing by more than half of the L / (L - step) that pure queueing gives.
+                # growing by most of the L / (L - step) that pure queueing gives.
                 step = base - level
-                better = hi.mean > lo.mean * (1.0 + 0.5 * step / base)
+                better = hi.mean > lo.mean * (1.0 + _DOWN_SHARE * step / base)
         if better:
             # The neighbour is better: move there and keep probing the same way.
             self._set(level)

@@ -136,7 +136,7 @@ class ResponseOptimizer:
         self,
         *,
         monitor: Monitor | None = None,
-        initial_limit: int = 8,
+        initial_limit: int = 20,
         min_limit: int = 1,
         max_limit: int = 1000,
         limits: Mapping[str, int] | None = None,
