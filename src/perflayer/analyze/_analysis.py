@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import os
@@ -231,8 +232,10 @@ def _nearest(items: list[Finding]) -> dict[int, tuple[float, Finding | None]]:
     by_hash: dict[str, list[Finding]] = defaultdict(list)
     for f in items:
         by_hash[f.body_hash].append(f)
-    reps = [v[0] for v in by_hash.values()]
-    # Pairwise among distinct bodies, bounded so a replicated tree stays linear.
+    reps = sorted((v[0] for v in by_hash.values()), key=lambda g: g.lines)
+    sizes = [g.lines for g in reps]
+    # Pairwise among distinct bodies while few; beyond that only the 60 nearest in size, so a
+    # big tree stays O(n log n) instead of O(n^2).
     window = reps if len(reps) <= 400 else None
     for f in items:
         best: tuple[float, Finding | None] = (0.0, None)
@@ -242,7 +245,8 @@ def _nearest(items: list[Finding]) -> dict[int, tuple[float, Finding | None]]:
         else:
             pool = window
             if pool is None:
-                pool = sorted(reps, key=lambda g: abs(g.lines - f.lines))[:60]
+                i = bisect.bisect_left(sizes, f.lines)
+                pool = reps[max(0, i - 30) : i + 30]
             for g in pool:
                 if g is f or (g.path == f.path and g.symbol == f.symbol):
                     continue

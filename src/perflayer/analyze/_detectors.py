@@ -776,6 +776,17 @@ class MonitoringDetector:
         words = _name_words(unit)
         own_words = set(split_ident(unit.name))
         name_hint = bool(own_words & _MONITOR_WORDS)
+        sig = f.signals
+        if (
+            not name_hint
+            and not f.incr
+            and "time_delta" not in sig
+            and "percentile" not in sig
+            and "running_avg" not in sig
+            and "sorted" not in f.calls
+            and not any(k.startswith("append:") for k in f.stores)
+        ):
+            return None  # nothing counted, timed or sampled
         acc = _Acc(self.category)
         timing = f.signals.get("time_delta")
         if timing is not None:

@@ -808,11 +808,27 @@ def _resolve_relative(module: str, is_pkg: bool, level: int, target: str | None)
     return ".".join(parts)
 
 
-def _imports(tree: ast.Module, module: str, is_pkg: bool) -> list[tuple[str, str | None, str, int]]:
+_IMPORT_LINE = re.compile(r"(?m)^[ \t]*(?:from[ \t]+[\w.]+[ \t]+)?import[ \t(\\]")
+
+
+def _imports(
+    tree: ast.Module, module: str, is_pkg: bool, text: str = ""
+) -> list[tuple[str, str | None, str, int]]:
     out: list[tuple[str, str | None, str, int]] = []
+    # Lines that start an import statement, found by one regex pass: blocks that hold none of
+    # them are not descended into (most function bodies).
+    if text:
+        offsets = [m.start() for m in re.finditer("\n", text)]
+        starts = sorted({_line_of(offsets, m.start()) for m in _IMPORT_LINE.finditer(text)})
+    else:
+        starts = []
     stack: list[ast.stmt] = list(tree.body)
     while stack:
         stmt = stack.pop()
+        if text and not isinstance(stmt, ast.Import | ast.ImportFrom):
+            i = bisect.bisect_left(starts, stmt.lineno)
+            if i >= len(starts) or starts[i] > (stmt.end_lineno or stmt.lineno):
+                continue
         if isinstance(stmt, ast.Import):
             for a in stmt.names:
                 out.append((a.name, None, a.asname or a.name.split(".")[0], stmt.lineno))
@@ -894,15 +910,16 @@ def _local_consumers(text: str, rel: str, res: FileResult) -> None:
     if not wanted:
         return
     offsets = [m.start() for m in re.finditer("\n", text)]
-    rx = re.compile(r"(\.)?\b(" + "|".join(map(re.escape, wanted)) + r")\b(\s*\()?")
+    # No optional prefix group: a leading "(\.)?" makes the engine try every position.
+    rx = re.compile(r"\b(" + "|".join(map(re.escape, wanted)) + r")\b(\s*\()?")
     seen: set[tuple[int, int]] = set()
     for m in rx.finditer(text):
         start = m.start()
         if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
             continue
         line = _line_of(offsets, start)
-        dotted_use = m.group(1) is not None
-        for f in wanted[m.group(2)]:
+        dotted_use = start > 0 and text[start - 1] == "."
+        for f in wanted[m.group(1)]:
             if f.kind == "method" and not dotted_use:
                 continue
             if f.kind != "method" and dotted_use:
@@ -910,7 +927,7 @@ def _local_consumers(text: str, rel: str, res: FileResult) -> None:
             if f.start_line <= line <= f.end_line or (id(f), line) in seen:
                 continue
             seen.add((id(f), line))
-            f.consumers.append(Consumer(rel, line, "call" if m.group(3) else "reference"))
+            f.consumers.append(Consumer(rel, line, "call" if m.group(2) else "reference"))
 
 
 # ------------------------------------------------------------------------------------ entry
@@ -957,7 +974,7 @@ def _extract(path: str, rel: str, options: Options) -> FileResult | Skipped:
     n_lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
     module = module_name(rel)
     res = FileResult(rel, module, n_lines, is_test_path(rel))
-    res.imports = _imports(tree, module, rel.endswith("__init__.py"))
+    res.imports = _imports(tree, module, rel.endswith("__init__.py"), text)
     res.defined = [
         s.name
         for s in tree.body

@@ -353,6 +353,7 @@ _SKIP_FIELDS = frozenset(
     }
 )
 _fields_memo: dict[type, tuple[str, ...]] = {}
+_collect_plan: dict[type, tuple[tuple[str, ...], bool]] = {}
 
 
 def _node_fields(cls: type) -> tuple[str, ...]:
@@ -405,7 +406,7 @@ def collect(node: ast.AST) -> Facts:
     loads = f.loads
     Name, Attribute, Call, Compare = ast.Name, ast.Attribute, ast.Call, ast.Compare
     shape = f.shape
-    memo = _fields_memo
+    plan = _collect_plan
     AST = ast.AST
     # One fused pass: the traversal is inlined (no generator, no node list) because this loop
     # runs once per syntax node of every candidate unit and dominates the analyzer's CPU time.
@@ -416,11 +417,11 @@ def collect(node: ast.AST) -> Facts:
         sub = pop()
         t = sub.__class__
         shape[t] = shape.get(t, 0) + 1
-        fields = memo.get(t)
-        if fields is None:
-            fields = _node_fields(t)
-        for fname in fields:
-            v = getattr(sub, fname, None)
+        entry = plan.get(t)
+        if entry is None:
+            entry = plan[t] = (_node_fields(t), t in _BORING)
+        for fname in entry[0]:
+            v = getattr(sub, fname)
             if v is None:
                 continue
             if v.__class__ is list:
@@ -429,7 +430,7 @@ def collect(node: ast.AST) -> Facts:
                         push(x)
             elif isinstance(v, AST):
                 push(v)
-        if t in _BORING:
+        if entry[1]:
             continue
         if t is Name:
             ident = sub.id
