@@ -93,7 +93,7 @@ async def test_under_overload_waiters_go_by_priority() -> None:
     async def quick() -> None:
         return None
 
-    for _ in range(20):  # finish the fixed limiter's start-up window, measure latency
+    for _ in range(20):  # measure latency and give the lane arrivals to estimate rates from
         await opt.submit(quick, downstream="db")
     await asyncio.sleep(0.3)  # one arrival-rate bucket
     await opt.submit(quick, downstream="db")

@@ -134,7 +134,7 @@ class AdaptiveLimiter:
         self._base = initial_limit  # the operating point
         self._limit = initial_limit  # what is enforced now (the base or a probe)
         self._levels: dict[int, _Level] = {}
-        self._slow_start = True
+        self._slow_start = min_limit < max_limit  # a pinned limit has nothing to learn
         self._state = _HOLD
         self._hold = 1  # windows to hold before the next probe
         self._backoff = 1
