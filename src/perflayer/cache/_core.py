@@ -3,8 +3,9 @@
 Layout: ``_data`` maps each key (always ``str``; bytes keys are decoded with UTF-8 +
 surrogateescape, so ``b"a"`` and ``"a"`` are one key as in Redis) to an ``_Entry``. The policy
 (``make_policy``) owns only the eviction order. Expiry is Redis': lazy on access, plus an
-amortized active step on locked writes and on writes with a TTL that pops a few due keys from a
-heap of deadlines (no thread); ``AsyncCache.start_expiry()`` adds an optional asyncio task.
+amortized active step on every locked write (inserts, deletes, INCR, ...) that pops a few due
+keys from a heap of deadlines (no thread); ``AsyncCache.start_expiry()`` adds an optional
+asyncio task.
 
 Concurrency: writes take one ``threading.Lock``. A read hit takes none: a dict lookup, an
 expiry check against the clock (only for keys with a TTL), an int-slot increment of the level's
@@ -739,12 +740,11 @@ class Cache:
                 _key(name), value, ex, px, nx, xx, keepttl, get, exat, pxat, level, tags
             )
         if ex is None:
-            expire = now = 0.0
+            expire = 0.0
         elif ex.__class__ is int and 0 < ex <= 9_223_372_036_854_775:  # INT64_MAX // 1000
-            now = _time() * 1000.0
             # why: float-only arithmetic (floor of the ms clock, as Redis' mstime(), plus ex);
             # exact below 2**53 ms, and ~2x cheaper than int(now) + ex * 1000 then float().
-            expire = now // 1.0 + ex * 1000.0
+            expire = _time() * 1000.0 // 1.0 + ex * 1000.0
         else:
             return self._set_slow(
                 _key(name), value, ex, px, nx, xx, keepttl, get, exat, pxat, level, tags
@@ -786,12 +786,7 @@ class Cache:
                 self._policy_hit(name)
             except KeyError:  # removed by another thread meanwhile: set-then-delete order
                 pass
-            if expire:
-                # amortized active expiry, on writes that read the clock anyway
-                heap = self._expiry_heap
-                if heap and heap[0][0] < now:
-                    with self._exclusive:
-                        self._active_expire(int(now))
+            # (no active-expiry step here: an overwrite frees nothing; locked writes run it)
             return True
         return self._set_plain(name, value, expire, vw)
 
