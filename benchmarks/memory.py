@@ -498,6 +498,15 @@ def guard_round(
             if base + b1 >= warn:
                 cross = t0 + (t1 - t0) * max(0.0, warn - base - b0) / max(b1 - b0, 1.0)
                 break
+        else:
+            # MAP_POPULATE makes RSS climb *during* a block, so the guard can fire (and SIGSTOP
+            # the child) inside the block that crosses the line, before it is logged: extrapolate
+            # from the last logged point at the rate of the last few blocks.
+            recent = points[-4:]
+            if len(recent) >= 2:
+                r = (recent[-1][1] - recent[0][1]) / max(recent[-1][0] - recent[0][0], 1e-9)
+                t_last, b_last = recent[-1]
+                cross = min(t_last + max(0.0, warn - base - b_last) / max(r, 1.0), fired[0])
         done = [p for p in points if p[0] <= fired[0]]
         rate = (
             (done[-1][1] - done[0][1]) / max(done[-1][0] - done[0][0], 1e-9)
@@ -534,6 +543,8 @@ def bench_guard(rounds: int, tmp: Path, limit: int) -> list[dict[str, Any]]:
             {
                 "section": "guard",
                 "name": "grower + I/O-heavy main thread" if with_io else "grower, idle main thread",
+                "runs": len(rs),
+                "latency_samples": len(lat),
                 "latency_p50_ms": statistics.median(lat),
                 "latency_p99_ms": pct(lat, 0.99),
                 "latency_max_ms": max(lat),
@@ -575,6 +586,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--size-mib", type=int, default=None, help="streaming file size in MiB")
     ap.add_argument("--json", default=None, help="write rows as JSON to this path")
+    ap.add_argument("--rounds", type=int, default=None, help="override the rounds of every section")
     ap.add_argument(
         "--child", nargs=3, metavar=("VARIANT", "PATH", "CHUNK"), help=argparse.SUPPRESS
     )
@@ -592,19 +604,23 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="perflayer-membench-") as d:
         tmp = Path(d)
         if "pool" in only:
-            part = bench_pool(rounds=7 if args.quick else 15, n=20_000 if args.quick else 50_000)
+            part = bench_pool(
+                rounds=args.rounds or (7 if args.quick else 15), n=20_000 if args.quick else 50_000
+            )
             show(part)
             rows += part
         if "rss" in only:
-            part = bench_rss_admit(rounds=7 if args.quick else 15, n=100_000)
+            part = bench_rss_admit(rounds=args.rounds or (7 if args.quick else 15), n=100_000)
             show(part)
             rows += part
         if "stream" in only:
-            part = bench_stream(size, rounds=2 if args.quick else 3, chunk=MiB, tmp=tmp)
+            part = bench_stream(
+                size, rounds=args.rounds or (2 if args.quick else 3), chunk=MiB, tmp=tmp
+            )
             show(part)
             rows += part
         if "guard" in only:
-            part = bench_guard(rounds=5 if args.quick else 10, tmp=tmp, limit=GiB)
+            part = bench_guard(rounds=args.rounds or (5 if args.quick else 10), tmp=tmp, limit=GiB)
             show(part)
             rows += part
     if args.json:
