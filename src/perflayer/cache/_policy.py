@@ -389,34 +389,46 @@ class TinyLFUPolicy:
         probation = self._probation
         sketch = self._sketch
         counts = sketch._counts
-        hits = 0
+        weighted = self.max_weight is not None
+        pmax = self._pmax
+        pw = self._pw
+        misses = 0
         last_miss: object = _NO_KEY
         for key in items:
             region = where.get(key)
             if region is None:
                 last_miss = key
+                misses += 1
                 sketch.increment(key)
                 continue
             # why: a resident key has been seen, so it skips the doorkeeper, and the cap is
             # applied when counters are read or halved: one get and one set per hit.
             h = hash(key)
             counts[h] = counts.get(h, 0) + 1
-            hits += 1
             if region is probation:
-                # a second use in main: promote to protected
+                # a second use in main: promote to protected, demote protected's LRU overflow
                 w = probation.pop(key)
                 protected[key] = w
                 where[key] = protected
-                self._pw += w
-                if (self._pw if self.max_weight is not None else len(protected)) > self._pmax:
-                    self._demote_protected()
+                pw += w
+                while protected and (pw if weighted else len(protected)) > pmax:
+                    k2, w2 = protected.popitem(last=False)
+                    pw -= w2
+                    probation[k2] = w2
+                    where[k2] = probation
             else:
                 region.move_to_end(key)
-        n = len(items)
+        self._pw = pw
+        hits = len(items) - misses
         self._hits += hits
-        self._misses += n - hits
+        self._misses += misses
         self._last_miss = last_miss
         sketch.additions += hits  # misses were counted by increment()
+        self._maintain()
+
+    def _maintain(self) -> None:
+        """Age the sketch and run the hill climber when their sample periods are full."""
+        sketch = self._sketch
         if sketch.additions >= sketch.period:
             sketch.age(self._capacity_hint())
             self._climb_sample = max(_CLIMB_MIN, int(_CLIMB_FACTOR * sketch.capacity))
@@ -601,15 +613,27 @@ class TinyLFUPolicy:
 
     def add(self, key: Hashable, weight: int) -> list[Hashable]:
         """Insert ``key`` into the window and return the keys to evict (never ``key``)."""
-        if self._buf:
-            self._drain()
         where = self._where
+        buf = self._buf
+        if buf:
+            if len(buf) == 1 and buf[0] == key and key not in where:
+                # why: cache-aside: the only buffered read is the miss that led to this add;
+                # counting it here skips a replay
+                buf.clear()
+                self._misses += 1
+                self._last_miss = _NO_KEY
+            else:
+                self._drain()
         if key in where:
             return self.update(key, weight)
         sketch = self._sketch
         if self._last_miss != key:
-            # a write without a read miss before it is still an access
+            # the read miss before this write, or the write itself: one access either way
             sketch.increment(key)
+            if sketch.additions >= sketch.period or self._hits + self._misses >= (
+                self._climb_sample
+            ):
+                self._maintain()
         self._last_miss = _NO_KEY
         window = self._window
         window[key] = weight
@@ -623,13 +647,27 @@ class TinyLFUPolicy:
                 if len(where) <= max_entries:
                     return []
             elif n == self._wmax + 1 and len(where) == max_entries + 1 and self._probation:
-                # why: the steady state of a full count-bounded cache, inlined from _evict():
-                # the window's LRU key and probation's LRU key compete, the loser leaves.
+                # why: the steady state of a full count-bounded cache, inlined from _evict()
+                # with both frequency estimates inlined too: the window's LRU key and
+                # probation's LRU key compete, the loser leaves.
                 probation = self._probation
                 ck, cw = window.popitem(last=False)
                 self._ww -= cw
                 vk = next(iter(probation))
-                if sketch.frequency(ck) <= sketch.frequency(vk) + _ADMIT_MARGIN:
+                counts = sketch._counts
+                door = sketch._door
+                shift = sketch._shift
+                h = hash(ck)
+                fc = counts.get(h, 0)
+                if fc > _COUNTER_MAX:
+                    fc = _COUNTER_MAX
+                fc += door[((h * _GOLDEN) & _MASK64) >> shift]
+                h = hash(vk)
+                fv = counts.get(h, 0)
+                if fv > _COUNTER_MAX:
+                    fv = _COUNTER_MAX
+                fv += door[((h * _GOLDEN) & _MASK64) >> shift]
+                if fc <= fv + _ADMIT_MARGIN:
                     del where[ck]
                     self._total -= cw
                     return [ck]
