@@ -426,3 +426,39 @@ async def test_bad_call_arguments() -> None:
     with pytest.raises(ConfigError, match="-5"):
         await opt.submit(time.monotonic, deadline_ms=-5)
     await opt.shutdown()
+
+
+async def test_a_calls_own_timeout_error_is_an_error_not_a_deadline() -> None:
+    """A TimeoutError raised by the call itself is reported as an error, not timed_out."""
+    opt = make()
+
+    async def gives_up() -> None:
+        raise TimeoutError("upstream said so")
+
+    r = await opt.submit(gives_up, deadline_ms=60_000, downstream="db")
+    assert not r.ok and not r.timed_out and r.error is not None
+    assert r.error.type == "TimeoutError" and "upstream said so" in r.error.message
+    await opt.shutdown()
+
+
+def test_sync_call_is_forwarded_to_the_loop_that_owns_the_lanes() -> None:
+    """call() from plain code runs on the optimizer's home loop when that loop is running."""
+    opt = ResponseOptimizer(monitor=Monitor(), limits={"db": 1})
+    loop = asyncio.new_event_loop()
+    th = threading.Thread(target=loop.run_forever, daemon=True)
+    th.start()
+    try:
+
+        async def where() -> int:
+            return threading.get_ident()
+
+        first = asyncio.run_coroutine_threadsafe(opt.submit(where, downstream="db"), loop).result(
+            10
+        )
+        second = opt.call(where, downstream="db", deadline_ms=10_000)
+        assert first.ok and second.ok and first.value == second.value == th.ident
+    finally:
+        asyncio.run_coroutine_threadsafe(opt.shutdown(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        th.join(5)
+        loop.close()

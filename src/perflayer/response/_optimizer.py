@@ -64,6 +64,16 @@ def _is_async_slow(fn: Callable[..., Any]) -> bool:
     return call is not None and inspect.iscoroutinefunction(call)
 
 
+def _opts(prio: Any, deadline_ms: float | None, fallback: Any, downstream: str) -> dict[str, Any]:
+    """Return submit()'s own keyword arguments as a dict (for forwarding)."""
+    return {
+        "priority": prio,
+        "deadline_ms": deadline_ms,
+        "fallback": fallback,
+        "downstream": downstream,
+    }
+
+
 def _check_deadline(deadline_ms: float | None) -> float | None:
     if deadline_ms is None:
         return None
@@ -358,18 +368,8 @@ class ResponseOptimizer:
         if home is not loop:
             if home is not None and home.is_running() and not home.is_closed():
                 # Another thread's loop owns the lanes: run there, await here.
-                cf = asyncio.run_coroutine_threadsafe(
-                    self.submit(
-                        fn,
-                        *args,
-                        priority=prio,
-                        deadline_ms=dl,
-                        fallback=fallback,
-                        downstream=downstream,
-                        **kwargs,
-                    ),
-                    home,
-                )
+                coro = self.submit(fn, *args, **_opts(prio, dl, fallback, downstream), **kwargs)
+                cf = asyncio.run_coroutine_threadsafe(coro, home)
                 return await asyncio.wrap_future(cf)
             self._bind(loop)
         lane = self._lane(downstream)
@@ -478,18 +478,7 @@ class ResponseOptimizer:
         ch[4].observe(end - t0)
         if exc is not None:
             ch[1].inc()
-            fv, used, meta = await self._fallback(fallback)
-            return Response.failure(
-                exc,
-                value=fv,
-                priority=prio,
-                started=wall0,
-                finished=wall0 + (end - t0),
-                latency_ms=latency_ms,
-                deadline_ms=dl,
-                fallback_used=used,
-                metadata=meta,
-            )
+            return await self._failed(exc, prio, wall0, t0, dl, fallback, end, None, False)
         ch[0].inc()
         return Response(
             ok=True,
@@ -525,21 +514,9 @@ class ResponseOptimizer:
     ) -> Response[Any]:
         ch[3].inc()
         self._m.shed.labels(lane.name, _PRIO_NAMES[prio], reason).inc()
-        fv, used, meta = await self._fallback(fallback)
-        meta["shed_reason"] = reason
+        exc = ShedError(f"shed by downstream {lane.name!r}: {reason}")
         now = lane.loop.time()
-        return Response.failure(
-            ShedError(f"shed by downstream {lane.name!r}: {reason}"),
-            value=fv,
-            priority=prio,
-            started=wall0,
-            finished=wall0 + (now - t0),
-            latency_ms=(now - t0) * 1000.0,
-            deadline_ms=dl,
-            shed=True,
-            fallback_used=used,
-            metadata=meta,
-        )
+        return await self._failed(exc, prio, wall0, t0, dl, fallback, now, reason, False)
 
     async def _answer_timeout(
         self,
@@ -555,16 +532,35 @@ class ResponseOptimizer:
     ) -> Response[Any]:
         ch[2].inc()
         now = lane.loop.time() if end is None else end
+        exc = TimeoutError(f"{why} (deadline {dl} ms, downstream {lane.name!r})")
+        return await self._failed(exc, prio, wall0, t0, dl, fallback, now, None, True)
+
+    async def _failed(
+        self,
+        exc: BaseException,
+        prio: Priority,
+        wall0: float,
+        t0: float,
+        dl: float | None,
+        fallback: Any,
+        now: float,
+        shed_reason: str | None,
+        timed_out: bool,
+    ) -> Response[Any]:
+        """Build the failure Response (shed, timed out or errored), with the fallback's value."""
         fv, used, meta = await self._fallback(fallback)
+        if shed_reason is not None:
+            meta["shed_reason"] = shed_reason
         return Response.failure(
-            TimeoutError(f"{why} (deadline {dl} ms, downstream {lane.name!r})"),
+            exc,
             value=fv,
             priority=prio,
             started=wall0,
             finished=wall0 + (now - t0),
             latency_ms=(now - t0) * 1000.0,
             deadline_ms=dl,
-            timed_out=True,
+            shed=shed_reason is not None,
+            timed_out=timed_out,
             fallback_used=used,
             metadata=meta,
         )
@@ -593,18 +589,8 @@ class ResponseOptimizer:
                 "`await opt.submit(...)`"
             )
         loop = self._home_for_sync()
-        cf = asyncio.run_coroutine_threadsafe(
-            self.submit(
-                fn,
-                *args,
-                priority=priority,
-                deadline_ms=deadline_ms,
-                fallback=fallback,
-                downstream=downstream,
-                **kwargs,
-            ),
-            loop,
-        )
+        opts = _opts(priority, deadline_ms, fallback, downstream)
+        cf = asyncio.run_coroutine_threadsafe(self.submit(fn, *args, **opts, **kwargs), loop)
         return cf.result()
 
     def _home_for_sync(self) -> asyncio.AbstractEventLoop:
@@ -637,38 +623,21 @@ class ResponseOptimizer:
         The wrapper returns the Response, or with ``unwrap=True`` its value (the fallback's
         value when one was used), raising the call's error otherwise.
         """
-        prio = Priority.parse(priority)
-        dl = _check_deadline(deadline_ms)
+        opts = _opts(Priority.parse(priority), _check_deadline(deadline_ms), fallback, downstream)
 
         def deco(fn: F) -> F:
             if _is_async(fn):
 
                 @functools.wraps(fn)
                 async def awrapper(*args: Any, **kwargs: Any) -> Any:
-                    r = await self.submit(
-                        fn,
-                        *args,
-                        priority=prio,
-                        deadline_ms=dl,
-                        fallback=fallback,
-                        downstream=downstream,
-                        **kwargs,
-                    )
+                    r = await self.submit(fn, *args, **opts, **kwargs)
                     return r.unwrap() if unwrap else r
 
                 return cast(F, awrapper)
 
             @functools.wraps(fn)
             def swrapper(*args: Any, **kwargs: Any) -> Any:
-                r = self.call(
-                    fn,
-                    *args,
-                    priority=prio,
-                    deadline_ms=dl,
-                    fallback=fallback,
-                    downstream=downstream,
-                    **kwargs,
-                )
+                r = self.call(fn, *args, **opts, **kwargs)
                 return r.unwrap() if unwrap else r
 
             return cast(F, swrapper)
