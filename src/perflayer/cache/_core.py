@@ -416,12 +416,14 @@ class Cache:
                 lvl.bytes += weight - existing.weight
             old_weight = existing.weight
             old_expire = existing.expire
-            existing.value = value
             existing.expire = float(expire)
             existing.lvl = lvl
             existing.weight = weight
             existing.tags = tags
             existing.plain_vw = plain_vw
+            # why: last, so a ``__del__`` run by dropping the old value (which may switch
+            # threads) sees a finished entry, as the lock-free SET path relies on.
+            existing.value = value
             if weight == old_weight:
                 # why: an overwrite that keeps the weight changes no bound, so to the policy it
                 # is only a use of the key: one O(1) hit instead of update()'s bookkeeping.
