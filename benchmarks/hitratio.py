@@ -142,6 +142,8 @@ def render(
     cols = [*names, "OPT"]
     violations: list[str] = []
     gaps: dict[str, list[float]] = {n: [] for n in names}
+    groups: dict[str, dict[str, list[float]]] = {}
+    points = 0
     for t in traces:
         lines.append(f"### {t.name} ({len(t.keys):,} accesses, {t.distinct:,} keys, {t.source})")
         lines.append("")
@@ -153,8 +155,13 @@ def render(
             margin = row["perflayer"] - best if "perflayer" in row else 0.0
             if margin < -1.0:
                 violations.append(f"{t.name}@{size}: {margin:+.2f} points vs best peer")
+            points += 1
+            group = groups.setdefault(
+                "synthetic" if t.source == "synthetic" else "shared", {n: [] for n in names}
+            )
             for n in names:
                 gaps[n].append(row["OPT"] - row[n])
+                group[n].append(row["OPT"] - row[n])
             top = max(row[n] for n in names)
             cells = [
                 f"**{row[n]:.2f}**" if row[n] == top and n in names else f"{row[n]:.2f}"
@@ -164,9 +171,17 @@ def render(
         lines.append("")
     lines.append("### Mean gap to the optimum (points, lower is better)")
     lines.append("")
-    lines.append("| " + " | ".join(names) + " |")
-    lines.append("|" + "---:|" * len(names))
-    lines.append("| " + " | ".join(f"{statistics.fmean(gaps[n]):.2f}" for n in names) + " |")
+    lines.append("| traces | points | " + " | ".join(names) + " |")
+    lines.append("|---|---:|" + "---:|" * len(names))
+    table = [("all", gaps), *sorted(groups.items())]
+    for label, g in table:
+        cells = " | ".join(f"{statistics.fmean(g[n]):.2f}" for n in names)
+        lines.append(f"| {label} | {len(g[names[0]])} | {cells} |")
+    lines.append("")
+    lines.append(
+        f"Points more than 1 point below the best of {', '.join(BAR_PEERS)}: "
+        f"{len(violations)} of {points}."
+    )
     lines.append("")
     return "\n".join(lines), violations
 
