@@ -6,6 +6,7 @@ either long (>= 100 s) or already in the past, so no step depends on timing.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -190,7 +191,7 @@ def test_random_sequences_match_redis(redis_server: str, decode: bool) -> None:
         run_state_machine_as_test(
             CacheVsRedis,
             settings=settings(
-                max_examples=100,
+                max_examples=int(os.environ.get("PERFLAYER_STATEFUL_EXAMPLES", "100")),
                 stateful_step_count=30,
                 deadline=None,
                 suppress_health_check=[HealthCheck.too_slow],
