@@ -14,6 +14,12 @@ def _run_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def _run_serve(args: argparse.Namespace) -> int:
+    from perflayer._serve import run_serve
+
+    return run_serve(args)
+
+
 def _run_analyze(args: argparse.Namespace) -> int:
     from perflayer.analyze.cli import run
 
@@ -26,6 +32,16 @@ def register(sub: Any) -> None:
     demo.add_argument("--trace", default=None, help="trace file (default: one from shared/traces)")
     demo.add_argument("--size", type=int, default=None, help="cache size in entries")
     demo.set_defaults(handler=_run_demo)
+    serve = sub.add_parser("serve", help="serve /metrics, /health, /alerts and /dashboard")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback)")
+    serve.add_argument("--port", type=int, default=9464, help="port (0 picks a free one)")
+    serve.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN'")
+    serve.add_argument(
+        "--workload", action="store_true", help="run a sample service that reports into it"
+    )
+    serve.add_argument("--rate", type=float, default=200.0, help="sample requests per second")
+    serve.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    serve.set_defaults(handler=_run_serve)
     analyze = sub.add_parser(
         "analyze", help="find duplicate caches, memory tools, responses and monitors in a tree"
     )
