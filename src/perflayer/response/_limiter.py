@@ -311,7 +311,7 @@ class AdaptiveLimiter:
             if ratio > self._ss_rise:
                 # Flat at level, queueing at hi: the knee lies between; Little's law puts it
                 # at hi * R(level) / R(hi).
-                self._finish_slow_start(max(level, math.floor(hi * r_lo / r_hi)))
+                self._finish_slow_start(max(level, math.ceil(hi * r_lo / r_hi)))
                 return
             self._set(hi * 2)  # flat all the way up to hi: keep doubling from there
             self._state = _HOLD
@@ -332,7 +332,7 @@ class AdaptiveLimiter:
                 # at L * R0 / R(L) (Vegas with a mean R0); it is at least prev.
                 self._slow_start = False
                 self._hold = self._backoff = 1
-                self._set(max(prev, math.floor(level * r_prev / r_now)))
+                self._set(max(prev, math.ceil(level * r_prev / r_now)))
                 self._state = _HOLD
                 return
         if self._base >= self.max_limit:
