@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # asyncio is imported where used: it costs ~30 ms at start-up
 __all__ = ["Level", "LevelChange", "MemoryGuard", "Reliever"]
 
 log = logging.getLogger("perflayer.memory")
+_monotonic = time.monotonic
 
 
 class Level(enum.IntEnum):
@@ -154,6 +155,7 @@ class MemoryGuard:
         self._interval = float(interval)
         self._hyst = float(hysteresis)
         self._safety = safety
+        self._gated = safety != "off"
         self._wait_timeout = float(wait_timeout)
         self._stale = float(stale_after) if stale_after is not None else 2.0 * self._interval
         self._user_limit = limit
@@ -421,9 +423,9 @@ class MemoryGuard:
     def admit(self, nbytes: int = 0) -> None:
         """Gate an allocation: sample if stale, then in safety mode raise or wait at CRITICAL."""
         # why: monotonic() is a vDSO call, not a system call; a fresh reading costs nothing more.
-        if time.monotonic() - self._last > self._stale:
+        if _monotonic() - self._last > self._stale:
             self.check()
-        if self._safety != "off" and (
+        if self._gated and (
             self._level == 2 or (nbytes and self._rss + nbytes >= self._crit_bytes)
         ):
             self._gate(nbytes)
