@@ -154,6 +154,8 @@ def test_bounds_always_hold_against_a_model(
         m.check_bounds()
         assert len(policy) == len(m.resident)  # type: ignore[arg-type]
         assert policy.weight == sum(m.resident.values())  # type: ignore[attr-defined]
+        if isinstance(policy, TinyLFUPolicy):
+            assert set(policy._freq) == set(m.resident)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -232,6 +232,21 @@ class FrequencySketch:
             c = _COUNTER_MAX
         return c + self._door[((h * _GOLDEN) & _MASK64) >> self._shift]
 
+    def take(self, key: Hashable) -> int:
+        """Return the estimate for ``key`` and drop its counter (the key becomes resident)."""
+        h = hash(key)
+        c = self._counts.pop(h, 0)
+        if c > _COUNTER_MAX:
+            c = _COUNTER_MAX
+        return c + self._door[((h * _GOLDEN) & _MASK64) >> self._shift]
+
+    def put(self, key: Hashable, estimate: int) -> None:
+        """Store a leaving resident key's count, so its history outlives its residency."""
+        h = hash(key)
+        c = estimate - self._door[((h * _GOLDEN) & _MASK64) >> self._shift]
+        if c > 0:
+            self._counts[h] = c
+
     def age(self, capacity: int) -> None:
         """Halve every counter, clear the doorkeeper and resize for ``capacity`` keys."""
         cap = _COUNTER_MAX
@@ -263,6 +278,7 @@ class TinyLFUPolicy:
         "_adjust",
         "_buf",
         "_climb_sample",
+        "_freq",
         "_hits",
         "_last_miss",
         "_misses",
@@ -314,6 +330,10 @@ class TinyLFUPolicy:
         self._protected: OrderedDict[Hashable, int] = OrderedDict()
         # key -> the OrderedDict (region) holding it; the values of the regions are weights
         self._where: dict[Hashable, OrderedDict[Hashable, int]] = {}
+        # why: resident keys keep their frequency here, keyed by the key itself: a hit is then
+        # one str-keyed increment, where the hash-keyed sketch would cost a hash() and a
+        # large-int comparison. Keys move to and from the sketch as they enter and leave.
+        self._freq: dict[Hashable, int] = {}
         self._ww = 0  # window weight
         self._pw = 0  # protected weight
         self._total = 0
@@ -388,7 +408,7 @@ class TinyLFUPolicy:
         protected = self._protected
         probation = self._probation
         sketch = self._sketch
-        counts = sketch._counts
+        freq = self._freq
         weighted = self.max_weight is not None
         pmax = self._pmax
         pw = self._pw
@@ -401,10 +421,8 @@ class TinyLFUPolicy:
                 misses += 1
                 sketch.increment(key)
                 continue
-            # why: a resident key has been seen, so it skips the doorkeeper, and the cap is
-            # applied when counters are read or halved: one get and one set per hit.
-            h = hash(key)
-            counts[h] = counts.get(h, 0) + 1
+            # the cap is applied when counters are read or halved
+            freq[key] += 1
             if region is probation:
                 # a second use in main: promote to protected, demote protected's LRU overflow
                 w = probation.pop(key)
@@ -431,6 +449,10 @@ class TinyLFUPolicy:
         sketch = self._sketch
         if sketch.additions >= sketch.period:
             sketch.age(self._capacity_hint())
+            freq = self._freq
+            cap = _COUNTER_MAX
+            for k, c in freq.items():
+                freq[k] = (c if c < cap else cap) >> 1
             self._climb_sample = max(_CLIMB_MIN, int(_CLIMB_FACTOR * sketch.capacity))
         if self.adaptive and self._hits + self._misses >= self._climb_sample:
             self._climb()
@@ -538,6 +560,7 @@ class TinyLFUPolicy:
         """Remove ``key`` from ``region`` and every tally."""
         w = region.pop(key)
         del self._where[key]
+        self._sketch.put(key, self._freq.pop(key))
         self._total -= w
         if region is self._window:
             self._ww -= w
@@ -550,6 +573,7 @@ class TinyLFUPolicy:
         probation = self._probation
         where = self._where
         sketch = self._sketch
+        freq = self._freq
         weighted = self.max_weight is not None
         victims: list[Hashable] = []
         # 1. keys beyond the window's target leave it, oldest first, as admission candidates
@@ -569,13 +593,17 @@ class TinyLFUPolicy:
                     if ck == new_key:
                         break  # only the new key is left: the core rejects oversized values
                     del where[ck]
+                    sketch.put(ck, freq.pop(ck))
                     self._total -= cw
                     victims.append(ck)
                     ci += 1
                     continue
-                if ck != new_key and sketch.frequency(ck) <= sketch.frequency(vk) + _ADMIT_MARGIN:
+                if ck != new_key and min(freq[ck], _COUNTER_MAX) <= (
+                    min(freq[vk], _COUNTER_MAX) + _ADMIT_MARGIN
+                ):
                     # rejected: the candidate leaves
                     del where[ck]
+                    sketch.put(ck, freq.pop(ck))
                     self._total -= cw
                     victims.append(ck)
                     ci += 1
@@ -635,6 +663,8 @@ class TinyLFUPolicy:
             ):
                 self._maintain()
         self._last_miss = _NO_KEY
+        freq = self._freq
+        freq[key] = sketch.take(key)
         window = self._window
         window[key] = weight
         where[key] = window
@@ -647,32 +677,26 @@ class TinyLFUPolicy:
                 if len(where) <= max_entries:
                     return []
             elif n == self._wmax + 1 and len(where) == max_entries + 1 and self._probation:
-                # why: the steady state of a full count-bounded cache, inlined from _evict()
-                # with both frequency estimates inlined too: the window's LRU key and
-                # probation's LRU key compete, the loser leaves.
+                # why: the steady state of a full count-bounded cache, inlined from _evict():
+                # the window's LRU key and probation's LRU key compete, the loser leaves.
                 probation = self._probation
                 ck, cw = window.popitem(last=False)
                 self._ww -= cw
                 vk = next(iter(probation))
-                counts = sketch._counts
-                door = sketch._door
-                shift = sketch._shift
-                h = hash(ck)
-                fc = counts.get(h, 0)
+                fc = freq[ck]
                 if fc > _COUNTER_MAX:
                     fc = _COUNTER_MAX
-                fc += door[((h * _GOLDEN) & _MASK64) >> shift]
-                h = hash(vk)
-                fv = counts.get(h, 0)
+                fv = freq[vk]
                 if fv > _COUNTER_MAX:
                     fv = _COUNTER_MAX
-                fv += door[((h * _GOLDEN) & _MASK64) >> shift]
                 if fc <= fv + _ADMIT_MARGIN:
                     del where[ck]
+                    sketch.put(ck, freq.pop(ck))
                     self._total -= cw
                     return [ck]
                 vw = probation.pop(vk)
                 del where[vk]
+                sketch.put(vk, freq.pop(vk))
                 self._total -= vw
                 probation[ck] = cw
                 where[ck] = probation
@@ -689,7 +713,8 @@ class TinyLFUPolicy:
         region = self._where.get(key)
         if region is None:
             return self.add(key, weight)
-        self._sketch.increment(key)
+        self._freq[key] += 1
+        self._sketch.additions += 1
         old = region[key]
         region[key] = weight
         region.move_to_end(key)
@@ -723,6 +748,7 @@ class TinyLFUPolicy:
         self._where.clear()
         self._ww = self._pw = self._total = 0
         self._sketch.clear()
+        self._freq.clear()
         self._last_miss = _NO_KEY
         self._hits = self._misses = 0
 
