@@ -9,6 +9,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
+from perflayer.cache import AsyncCache, Cache, CacheLevel, cached
 from perflayer.errors import (
     AnalyzeError,
     BudgetError,
@@ -22,6 +23,20 @@ from perflayer.errors import (
     ShedError,
     TierError,
 )
+from perflayer.memory import (
+    AsyncObjectPool,
+    MemoryGuard,
+    ObjectPool,
+    Reliever,
+    gc_tuned,
+    leak_check,
+    process_in_chunks,
+    stream_file,
+)
+from perflayer.memory import Level as MemoryLevel
+from perflayer.monitor import AlertRule, Monitor
+from perflayer.monitor import default as default_monitor
+from perflayer.response import Priority, Response, ResponseOptimizer
 
 try:
     __version__ = _version("perflayer")
@@ -29,16 +44,35 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "AlertRule",
     "AnalyzeError",
+    "AsyncCache",
+    "AsyncObjectPool",
     "BudgetError",
+    "Cache",
     "CacheError",
     "CacheKeyError",
+    "CacheLevel",
     "CacheValueTooLarge",
     "ConfigError",
+    "MemoryGuard",
+    "MemoryLevel",
     "MemoryPressureError",
+    "Monitor",
+    "ObjectPool",
     "PerflayerError",
+    "Priority",
+    "Reliever",
+    "Response",
     "ResponseError",
+    "ResponseOptimizer",
     "ShedError",
     "TierError",
     "__version__",
+    "cached",
+    "default_monitor",
+    "gc_tuned",
+    "leak_check",
+    "process_in_chunks",
+    "stream_file",
 ]
