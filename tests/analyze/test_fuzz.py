@@ -109,7 +109,13 @@ def build_tree(root: Path, n: int, seed: int) -> None:
     for i in range(n):
         folder = root / f"d{i % 50}"
         folder.mkdir(exist_ok=True)
-        data = pathological(i) if i % 97 == 0 else mutate(rng, rng.choice(SOURCES))
+        if i % 97 == 0:
+            data = pathological(i)
+        else:
+            # A random window of a real source keeps files small (and often still valid).
+            lines = rng.choice(SOURCES).splitlines(keepends=True)
+            start = rng.randrange(len(lines))
+            data = mutate(rng, "".join(lines[start : start + rng.randint(1, 40)]))
         (folder / f"f{i}.py").write_bytes(data)
 
 

@@ -206,29 +206,18 @@ _EXTRA_DETECTORS = False
 
 
 class _Lines:
-    """The source lines and the sorted numbers of lines that mention a keyword."""
+    """The source lines, and a keyword test on a range of them."""
 
-    __slots__ = ("hits", "lines")
+    __slots__ = ("lines",)
 
     def __init__(self, text: str, lines: list[str]) -> None:
         self.lines = lines
-        low = text.lower()
-        offsets = [m.start() for m in re.finditer("\n", low)]
-        found: set[int] = set()
-        find = low.find
-        for kw in _KEYWORDS:
-            pos = find(kw)
-            while pos != -1:
-                line = bisect.bisect_right(offsets, pos) + 1
-                found.add(line)
-                # Jump to the next line: one hit per line is enough.
-                nxt = offsets[line - 1] + 1 if line - 1 < len(offsets) else len(low)
-                pos = find(kw, nxt)
-        self.hits = sorted(found)
 
     def any_between(self, start: int, end: int) -> bool:
-        i = bisect.bisect_left(self.hits, start)
-        return i < len(self.hits) and self.hits[i] <= end
+        # Per unit, stopping at the first keyword found: dense performance code answers after
+        # one or two substring scans, plain code pays one scan per keyword of its own text.
+        chunk = "\n".join(self.lines[start - 1 : end]).lower()
+        return any(kw in chunk for kw in _KEYWORDS)
 
 
 def _wanted(src: _Lines | None, name: str, start: int, end: int) -> bool:

@@ -205,11 +205,13 @@ class Facts:
             (self.incr, other.incr),
             (self.fields, other.fields),
         ):
-            for k, v in theirs.items():
-                if k not in mine or v < mine[k]:
-                    mine[k] = v
-        for k, kind in other.attr_kinds.items():
-            self.attr_kinds.setdefault(k, kind)
+            # Methods are merged in source order, so a key already here has the smaller line:
+            # only new keys need copying (set difference runs in C).
+            for k in theirs.keys() - mine.keys():
+                mine[k] = theirs[k]
+        kinds = self.attr_kinds
+        for k in other.attr_kinds.keys() - kinds.keys():
+            kinds[k] = other.attr_kinds[k]
         self.statements += other.statements
         shape = self.shape
         for t, c in other.shape.items():
@@ -354,6 +356,7 @@ _SKIP_FIELDS = frozenset(
 )
 _fields_memo: dict[type, tuple[str, ...]] = {}
 _collect_plan: dict[type, tuple[tuple[str, ...], bool]] = {}
+_LOG_NAMES = frozenset({"logger", "log", "logging", "LOGGER", "LOG", "_logger", "_log"})
 
 
 def _node_fields(cls: type) -> tuple[str, ...]:
@@ -417,6 +420,16 @@ def collect(node: ast.AST) -> Facts:
         sub = pop()
         t = sub.__class__
         shape[t] = shape.get(t, 0) + 1
+        if t is ast.Expr:
+            call = sub.value
+            if call.__class__ is Call:
+                fn = call.func
+                if (
+                    fn.__class__ is Attribute
+                    and fn.value.__class__ is Name
+                    and fn.value.id in _LOG_NAMES
+                ) or (fn.__class__ is Name and fn.id == "print"):
+                    continue  # a log line's arguments are messages, never evidence
         entry = plan.get(t)
         if entry is None:
             entry = plan[t] = (_node_fields(t), t in _BORING)
