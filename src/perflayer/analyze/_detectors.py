@@ -238,6 +238,33 @@ _PERF_VOCAB = frozenset(
         "seconds",
     }
 )
+_STRONG_PERF = frozenset(
+    {
+        "latency",
+        "latencies",
+        "duration",
+        "durations",
+        "elapsed",
+        "throughput",
+        "qps",
+        "rps",
+        "cpu",
+        "uptime",
+        "ms",
+        "timing",
+        "timings",
+        "seconds",
+        "rss",
+        "memory",
+        "slow",
+        "perf",
+        "performance",
+        "p95",
+        "p99",
+        "p50",
+        "percentile",
+    }
+)
 _FS_TAILS = frozenset(
     {
         "getmtime",
@@ -936,7 +963,9 @@ class MonitoringDetector:
             c in acc.caps
             for c in ("timing", "counters", "history", "percentiles", "running_average")
         )
-        perf_vocab = bool(f.tokens & _PERF_VOCAB) or timing is not None
+        # Without a clock reading, counters must be about performance (latency, cpu, ...), not
+        # about lint errors, test outcomes or business events.
+        perf_vocab = timing is not None or bool(f.tokens & _STRONG_PERF)
         fs = [t for t in f.tails if t in _FS_TAILS] + [
             c for c in f.calls if c.startswith(("watchdog", "inotify", "pyinotify"))
         ]
@@ -971,6 +1000,14 @@ class MonitoringDetector:
             )
         threshold = 4.5 if level == "class" else 3.5
         flagged = core and perf_vocab and acc.score >= threshold
+        if (
+            flagged
+            and level != "class"
+            and not (
+                {"timing", "history", "percentiles", "running_average", "alerts"} & set(acc.caps)
+            )
+        ):
+            flagged = False  # a function that only counts is not a monitor
         if flagged and level != "class" and not name_hint and not record_methods:
             # A method that times itself and counts retries is not a monitor: it needs samples,
             # percentiles, a running average, alerts or a timing decorator to be one.
