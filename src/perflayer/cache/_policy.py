@@ -243,6 +243,26 @@ class FrequencySketch:
             c = _COUNTER_MAX
         return c + self._door[((h * _GOLDEN) & _MASK64) >> self._shift]
 
+    def increment_and_take(self, key: Hashable) -> int:
+        """Count one access of ``key``, then ``take`` it: one hash instead of two."""
+        h = hash(key)
+        i = ((h * _GOLDEN) & _MASK64) >> self._shift
+        door = self._door
+        c = self._counts.pop(h, None)
+        if c is None:
+            # first sighting in this period sets the doorkeeper byte; the second gets a count
+            if door[i]:
+                c = 1
+            else:
+                door[i] = 1
+                c = 0
+        else:
+            c += 1
+        self.additions += 1
+        if c > _COUNTER_MAX:
+            c = _COUNTER_MAX
+        return c + door[i]
+
     def put(self, key: Hashable, estimate: int) -> None:
         """Store a leaving resident key's count, so its history outlives its residency."""
         h = hash(key)
@@ -658,16 +678,17 @@ class TinyLFUPolicy:
         if key in where:
             return self.update(key, weight)
         sketch = self._sketch
+        freq = self._freq
         if self._last_miss != key:
             # the read miss before this write, or the write itself: one access either way
-            sketch.increment(key)
+            freq[key] = sketch.increment_and_take(key)
             if sketch.additions >= sketch.period or self._hits + self._misses >= (
                 self._climb_sample
             ):
                 self._maintain()
+        else:
+            freq[key] = sketch.take(key)
         self._last_miss = _NO_KEY
-        freq = self._freq
-        freq[key] = sketch.take(key)
         window = self._window
         window[key] = weight
         where[key] = window
