@@ -12,11 +12,13 @@ gives ``throughput = L / R(L)``, so ``power(L) = L / R(L)**2`` is computed from 
 The limiter is never told ``C``. It keeps, per concurrency level (the number of calls in flight
 when a call was dispatched, itself included), the mean latency of the recent windows, and:
 
-* **Slow start.** From ``initial_limit`` it doubles the limit each window while latency stays
-  flat (as TCP does). The first doubling that raises latency by more than ``slow_start_rise``
-  means the knee was crossed; Little's law then puts it at ``L * R(L/2) / R(L)`` (the Vegas
-  estimate with a *mean* no-load latency rather than the minimum, which is far too optimistic
-  for backends whose service time varies).
+* **Slow start.** A large ``initial_limit`` (above 8) is first checked by one window at half
+  of it (and halved again while latency halves with it: both levels past the knee). Then the
+  limit doubles each window while latency stays flat (as TCP does). The first step that
+  raises latency by more than ``slow_start_rise`` means the knee was crossed; Little's law
+  then puts it at ``L * R(flat) / R(L)``, rounded up (the Vegas estimate with a *mean*
+  no-load latency rather than the minimum, which is far too optimistic for backends whose
+  service time varies). While slow start runs, the lane sheds nothing on estimates.
 * **Hill climbing on power.** It then alternates windows at ``L`` with probes at ``L + step``
   and (less often, since going below the knee costs throughput) ``L - step``, and moves to a
   neighbour whose power is higher. Power is flat-then-falling around the knee, so this settles
@@ -101,7 +103,7 @@ class AdaptiveLimiter:
         initial_limit: int = 20,
         min_limit: int = 1,
         max_limit: int = 1000,
-        window: int = 96,
+        window: int = 192,
         slow_start_window: int = 16,
         slow_start_rise: float = 1.15,
         collapse: float = 2.0,
