@@ -82,13 +82,26 @@ PERFLAYER: dict[str, CanonicalPart] = {
             (_w("usage", "rss", "memory", "footprint", "mb", "bytes"), "rss"),
             (_w("check", "pressure", "level", "status", "critical", "threshold"), "check"),
             (_w("admit", "allow", "can", "reserve", "budget"), "admit"),
-            (_w("collect", "gc", "garbage", "optimize", "cleanup", "free"), "check"),
-            (_w("acquire", "borrow", "take", "checkout"), "perflayer.ObjectPool.acquire"),
-            (_w("release", "return", "give", "checkin", "recycle"), "perflayer.ObjectPool.release"),
+            (
+                _w("collect", "gc", "garbage", "optimize", "cleanup", "free"),
+                "perflayer.memory.gc_tuned",
+            ),
+            (
+                _w("leak", "leaks", "tracemalloc", "snapshot", "allocations"),
+                "perflayer.memory.leak_check",
+            ),
+            (_w("acquire", "borrow", "take", "checkout"), "perflayer.memory.ObjectPool.acquire"),
+            (
+                _w("release", "return", "give", "checkin", "recycle"),
+                "perflayer.memory.ObjectPool.release",
+            ),
             (_w("start", "monitor", "watch", "begin"), "start"),
             (_w("stop", "shutdown", "close", "end"), "stop"),
             (_w("register", "callback", "on", "subscribe"), "on_change"),
-            (_w("stream", "chunk", "chunks", "chunked", "batch", "batches"), "admit"),
+            (
+                _w("stream", "chunk", "chunks", "chunked", "batch", "batches"),
+                "perflayer.memory.process_in_chunks",
+            ),
         ),
     ),
     "response": CanonicalPart(
@@ -110,6 +123,7 @@ PERFLAYER: dict[str, CanonicalPart] = {
         (
             (_w("success", "ok", "succeed", "succeeded"), "success"),
             (_w("error", "fail", "failure", "failed", "exception"), "failure"),
+            (_w("submit", "optimize", "schedule", "execute"), "perflayer.ResponseOptimizer.submit"),
             (_w("dict", "json", "serialize", "dump", "as"), "to_dict"),
             (_w("from", "parse", "load", "loads"), "from_dict"),
             (_w("unwrap", "value", "result", "get"), "unwrap"),
@@ -118,7 +132,7 @@ PERFLAYER: dict[str, CanonicalPart] = {
             (_w("success", "ok", "succeeded", "is_success", "successful", "status"), "ok"),
             (
                 _w("data", "result", "results", "content", "payload", "body", "value", "output"),
-                "data",
+                "value",
             ),
             (
                 _w("error", "errors", "error_message", "message", "exception", "err", "error_code"),
@@ -143,9 +157,9 @@ PERFLAYER: dict[str, CanonicalPart] = {
                     "execution_time_ms",
                     "timestamp",
                 ),
-                "elapsed",
+                "latency_ms",
             ),
-            (_w("metadata", "meta", "request_id", "trace_id", "source", "cached"), "meta"),
+            (_w("metadata", "meta", "request_id", "trace_id", "source", "cached"), "metadata"),
         ),
     ),
     "monitoring": CanonicalPart(
@@ -174,7 +188,10 @@ PERFLAYER: dict[str, CanonicalPart] = {
             ),
             (_w("gauge", "set", "update", "usage"), "gauge().set"),
             (_w("percentile", "percentiles", "quantile", "p95", "p99"), "histogram().quantile"),
-            (_w("alert", "alerts", "threshold", "thresholds", "notify", "warn"), "alert rules"),
+            (
+                _w("alert", "alerts", "threshold", "thresholds", "notify", "warn"),
+                "perflayer.monitor.AlertRule",
+            ),
             (
                 _w("metrics", "stats", "summary", "report", "export", "snapshot", "get"),
                 "exposition",
@@ -208,11 +225,18 @@ def map_api(category: str, symbol: str, methods: list[str], fields: list[str]) -
         names = [symbol.rsplit(".", 1)[-1]]
         base = ""
     for name in names:
-        words = set(split_ident(name.strip("_")))
-        for syns, api in part.api:
-            if words & syns:
-                out[f"{base}.{name}" if base else name] = target(api)
+        # The last word names the thing (get_stats -> stats, force_gc -> gc): try words from
+        # the end, so a leading verb like "get" only decides when nothing else matches.
+        found = None
+        for word in reversed(split_ident(name.strip("_"))):
+            for syns, api in part.api:
+                if word in syns:
+                    found = api
+                    break
+            if found is not None:
                 break
+        if found is not None:
+            out[f"{base}.{name}" if base else name] = target(found)
     for fname in fields:
         low = fname.lower()
         for syns, api in part.field_api:
