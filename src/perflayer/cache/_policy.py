@@ -44,8 +44,8 @@ first replays the buffered reads in order. The buffer is lossy like Caffeine's r
 
 Cost per call. ``hit``/``miss``: one C call (~40 ns here). Replaying a read: a dict lookup, a
 counter increment and a ``move_to_end`` (a probation hit also promotes/demotes one key), about
-1.3x a ``cachetools.LRUCache.get``, paid by the next write. ``add``: O(1); the steady state of a
-full cache is inlined (one comparison, one eviction), about 1.8x a cachetools set. Aging:
+1.3-1.5x a ``cachetools.LRUCache.get``, paid by the next write. ``add``: O(1); the steady state
+of a full cache is inlined (one comparison, one eviction), about 2x a cachetools set. Aging:
 O(counters) every 10 x capacity accesses. Climbing: O(moved keys) every sample.
 ``LRUPolicy.hit`` is ``OrderedDict.move_to_end`` itself.
 
