@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@ $(RUNSTAMP)
 
 run: $(RUNSTAMP)
+	$(BIN)/perflayer analyze examples/sprawl
 	$(BIN)/perflayer demo
 
 services:
@@ -39,8 +40,14 @@ pytest: $(STAMP) services
 
 test: lint typecheck pytest
 
+# Every benchmark, side by side with its peers (long: tens of minutes on 2 cores).
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks.hitratio
+	$(BIN)/python -m benchmarks.cache_latency
+	$(BIN)/python -m benchmarks.monitor
+	$(BIN)/python -m benchmarks.memory
+	$(BIN)/python -m benchmarks.overload
+	$(BIN)/python -m benchmarks.analyze_speed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
