@@ -1,0 +1,326 @@
+"""``RedisTier``: a cache tier on a Redis server (redis-py), with an invalidation channel.
+
+Keys live under ``prefix``; TTLs are Redis' own (``SET ... PX``). Every write and delete also
+PUBLISHes ``<origin>\\x00<key>`` on ``<prefix>__invalidate__`` in the same round trip
+(a pipeline), and ``clear`` publishes ``<origin>\\x00\\x00*``; ``listen(on_key, on_flush)``
+runs a daemon thread that SUBSCRIBEs there and calls back for messages of other origins, so
+a ``TieredCache`` can drop the key from its near tiers. See docs/tiers.md for why pub/sub
+rather than RESP3 client-side caching.
+
+A dead or slow server costs a miss: sockets time out after ``timeout`` seconds, redis-py's own
+retries are off, and after a failure the tier answers misses without trying until an
+exponential backoff (50 ms doubling to 5 s) has passed; the first failure and the recovery of
+each outage are logged once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from perflayer.cache._codec import Codec, CodecRefused, JsonCodec
+from perflayer.cache._tiers import Breaker, TierStats
+from perflayer.errors import ConfigError
+
+__all__ = ["RedisTier"]
+
+_log = logging.getLogger("perflayer.cache.tiers")
+
+_FLUSH = "\x00*"
+
+
+def _redis() -> Any:
+    try:
+        import redis
+    except ImportError:  # pragma: no cover - redis is in the dev group
+        raise ImportError("RedisTier needs redis-py: pip install 'perflayer[redis]'") from None
+    return redis
+
+
+class RedisTier:
+    """A cache tier on Redis: prefixed keys, server-side TTLs, short timeouts, backoff.
+
+    >>> t = RedisTier("redis://127.0.0.1:6379/0", prefix="app:")  # doctest: +SKIP
+    >>> t.set("k", {"a": 1}, ttl=60), t.get("k")  # doctest: +SKIP
+    (True, {'a': 1})
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "perflayer:",
+        codec: Codec | None = None,
+        name: str = "redis",
+        timeout: float = 0.25,
+    ) -> None:
+        if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(f"RedisTier url must be redis://, rediss:// or unix://, got {url!r}")
+        if not isinstance(prefix, str):
+            raise ConfigError(f"RedisTier prefix must be a str, got {prefix!r}")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"tier name must be a non-empty str, got {name!r}")
+        if codec is not None and not isinstance(codec, Codec):
+            raise ConfigError(f"codec must have encode() and decode(), got {codec!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ConfigError(f"RedisTier timeout must be seconds > 0, got {timeout!r}")
+        redis = _redis()
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        self.url = url
+        self.prefix = prefix
+        self.codec: Codec = codec if codec is not None else JsonCodec()
+        self.name = name
+        self.timeout = float(timeout)
+        self.stats = TierStats()
+        self.channel = prefix + "__invalidate__"
+        self.origin = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self._kw: dict[str, Any] = {
+            "socket_timeout": self.timeout,
+            "socket_connect_timeout": self.timeout,
+            # why: redis-py >= 6 retries 3 times with up to seconds of backoff by default; a
+            # cache would rather miss now and let our breaker decide when to try again.
+            "retry": Retry(NoBackoff(), 0),
+        }
+        self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+        self._client = redis.Redis.from_url(url, **self._kw)
+        self._breaker = Breaker(f"redis tier {name!r} ({url})")
+        self._listener: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._pubsub: Any = None
+        self._closed = False
+        self.subscribed = False
+        self.reconnects = 0
+        #: CLIENT SETNAME of the subscriber connection (find it in CLIENT LIST)
+        self.listener_name = f"perflayer-invalidate-{self.origin}"
+
+    # ------------------------------------------------------------------ guarded calls
+
+    def _call(self, fn: Callable[[], Any]) -> tuple[bool, Any]:
+        """Run ``fn`` under the breaker; return (ok, result); failures are counted."""
+        if self._closed:
+            raise ConfigError(f"redis tier {self.name!r} is closed")
+        if not self._breaker.open():
+            self.stats.errors += 1
+            return False, None
+        try:
+            out = fn()
+        except self._errors as exc:
+            self.stats.errors += 1
+            self._breaker.failed(exc)
+            return False, None
+        self._breaker.ok()
+        return True, out
+
+    def _k(self, key: str) -> str:
+        return self.prefix + key
+
+    def _note(self, key: str) -> str:
+        return f"{self.origin}\x00{key}"
+
+    # ------------------------------------------------------------------ Tier
+
+    def get_with_ttl(self, key: str) -> tuple[Any, float | None] | None:
+        """Return ``(value, seconds left or None)`` or None (miss, refused, or failure)."""
+        k = self._k(key)
+
+        def run() -> Any:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.get(k)
+            pipe.pttl(k)
+            return pipe.execute()
+
+        ok, out = self._call(run)
+        if not ok or out[0] is None:
+            self.stats.misses += 1
+            return None
+        data, pttl = out
+        try:
+            value = self.codec.decode(data)
+        except CodecRefused as exc:
+            self.stats.refused += 1
+            self.stats.misses += 1
+            _log.debug("redis tier %r: refused %r: %s", self.name, key, exc)
+            return None
+        self.stats.hits += 1
+        return value, (pttl / 1000.0 if pttl and pttl > 0 else None)
+
+    def get(self, key: str) -> Any:
+        """Return the value at ``key`` or None."""
+        k = self._k(key)
+        ok, data = self._call(lambda: self._client.get(k))
+        if not ok or data is None:
+            self.stats.misses += 1
+            return None
+        try:
+            value = self.codec.decode(data)
+        except CodecRefused:
+            self.stats.refused += 1
+            self.stats.misses += 1
+            return None
+        self.stats.hits += 1
+        return value
+
+    def set(self, key: str, value: Any, ttl: float | None = None) -> bool:
+        """SET the encoded value (PX for a ttl) and publish an invalidation; False on failure."""
+        data = self.codec.encode(value)  # misuse (an unencodable value) raises TypeError here
+        self.stats.sets += 1
+        px = None if ttl is None else max(1, int(ttl * 1000.0 + 0.999))
+        k = self._k(key)
+        note = self._note(key)
+
+        def run() -> Any:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.set(k, data, px=px)
+            pipe.publish(self.channel, note)
+            return pipe.execute()
+
+        return self._call(run)[0]
+
+    def delete(self, key: str) -> bool:
+        """DEL the key and publish an invalidation; True if it was there."""
+        self.stats.deletes += 1
+        k = self._k(key)
+        note = self._note(key)
+
+        def run() -> Any:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.delete(k)
+            pipe.publish(self.channel, note)
+            return pipe.execute()
+
+        ok, out = self._call(run)
+        return bool(ok and out[0])
+
+    def clear(self) -> None:
+        """Delete every key under the prefix (SCAN + UNLINK) and publish a flush."""
+        if not self.prefix:
+            raise ConfigError("RedisTier.clear() needs a non-empty prefix (it would flush all)")
+        pattern = self.prefix.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
+        pattern = pattern.replace("[", "\\[") + "*"
+
+        def run() -> None:
+            batch: list[Any] = []
+            for k in self._client.scan_iter(match=pattern, count=500):
+                batch.append(k)
+                if len(batch) >= 500:
+                    self._client.unlink(*batch)
+                    batch.clear()
+            if batch:
+                self._client.unlink(*batch)
+            self._client.publish(self.channel, self._note(_FLUSH))
+
+        self._call(run)
+
+    def healthy(self) -> bool:
+        """Return False while Redis is failing (in backoff)."""
+        return not self._breaker.down
+
+    # ------------------------------------------------------------------ invalidation channel
+
+    def listen(
+        self,
+        on_key: Callable[[str], None],
+        on_flush: Callable[[], None],
+        *,
+        ready_timeout: float | None = None,
+    ) -> None:
+        """Start the daemon thread that calls ``on_key(key)`` / ``on_flush()`` for others' writes.
+
+        ``on_flush`` is also called when the subscription comes back after a drop (messages may
+        have been lost meanwhile). Waits up to ``ready_timeout`` (default: ``timeout``) for
+        the first subscription; if Redis is down, the thread keeps retrying with backoff.
+        """
+        if self._listener is not None:
+            raise ConfigError(f"redis tier {self.name!r} already has a listener")
+        ready = threading.Event()
+        t = threading.Thread(
+            target=self._listen_loop,
+            args=(on_key, on_flush, ready),
+            name=f"perflayer-invalidate-{self.name}",
+            daemon=True,
+        )
+        self._listener = t
+        t.start()
+        ready.wait(self.timeout * 4 if ready_timeout is None else ready_timeout)
+
+    def _listen_loop(
+        self,
+        on_key: Callable[[str], None],
+        on_flush: Callable[[], None],
+        ready: threading.Event,
+    ) -> None:
+        redis = _redis()
+        breaker = Breaker(f"redis tier {self.name!r} invalidation channel ({self.url})")
+        first = True
+        origin_prefix = self.origin + "\x00"
+        while not self._stop.is_set():
+            client = None
+            try:
+                client = redis.Redis.from_url(self.url, client_name=self.listener_name, **self._kw)
+                ps = client.pubsub(ignore_subscribe_messages=True)
+                self._pubsub = ps
+                ps.subscribe(self.channel)
+                # the SUBSCRIBE reply confirms the subscription before anyone relies on it
+                while ps.get_message(timeout=self.timeout) is None and not ps.subscribed:
+                    pass
+                breaker.ok()
+                self.subscribed = True
+                if not first:
+                    # messages published while we were away are lost: drop the near tiers
+                    self.reconnects += 1
+                    on_flush()
+                first = False
+                ready.set()
+                while not self._stop.is_set():
+                    msg = ps.get_message(timeout=0.5)
+                    if msg is None or msg.get("type") != "message":
+                        continue
+                    data = msg["data"]
+                    text = (
+                        data.decode("utf-8", "surrogateescape") if isinstance(data, bytes) else data
+                    )
+                    if text.startswith(origin_prefix):
+                        continue
+                    _, _, key = text.partition("\x00")
+                    if key == _FLUSH:
+                        on_flush()
+                    else:
+                        on_key(key)
+            except Exception as exc:  # a dropped connection, or a bug in a callback
+                self.subscribed = False
+                first = False
+                ready.set()
+                breaker.failed(exc)
+                self._stop.wait(breaker._backoff)
+            finally:
+                self._pubsub = None
+                if client is not None:
+                    try:
+                        client.close()
+                    except Exception:
+                        pass
+        self.subscribed = False
+
+    def close(self) -> None:
+        """Stop the listener and close connections; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        t = self._listener
+        if t is not None:
+            t.join(timeout=2.0)
+        try:
+            self._client.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        """Return a short description."""
+        return f"RedisTier({self.url!r}, prefix={self.prefix!r}, name={self.name!r})"
