@@ -169,23 +169,62 @@ def run_latency(rounds: int, batch: int) -> dict[str, dict[str, list[float]]]:
 
 
 def run_set_new(rounds: int, batch: int) -> dict[str, list[float]]:
-    """Insert fresh keys into full caches (every insert evicts): per-op samples."""
+    """Insert fresh keys into full caches (every insert evicts): per-op samples.
+
+    The two "policy add alone" rows time only the policy object's ``add`` on a full policy of
+    the same capacity (no cache around it): the floor under our rows that the core cannot
+    remove, and where the remaining gap is when a bar is missed.
+    """
     from theine import Cache as Theine
+
+    from perflayer.cache._policy import make_policy
 
     cap = 5_000
     out: dict[str, list[float]] = {}
     ours = Cache(cap, policy="tinylfu", metrics=False)
+    ours_plain = Cache(cap, policy="tinylfu", metrics=False)
     ours_lru = Cache(cap, policy="lru", metrics=False)
+    pol_tlfu = make_policy("tinylfu", cap, None)
+    pol_lru = make_policy("lru", cap, None)
     lru: cachetools.LRUCache[str, int] = cachetools.LRUCache(maxsize=cap)
     ttlc: cachetools.TTLCache[str, int] = cachetools.TTLCache(maxsize=cap, ttl=TTL)
     th = Theine(cap)
     td = datetime.timedelta(seconds=TTL)
+
+    # the same shape for every row: a default-bound one-argument function around the call
+    def ours_ttl(k: str, _s: Any = ours.set) -> Any:
+        return _s(k, 1, ex=TTL)
+
+    def ours_nottl(k: str, _s: Any = ours_plain.set) -> Any:
+        return _s(k, 1)
+
+    def ours_lru_(k: str, _s: Any = ours_lru.set) -> Any:
+        return _s(k, 1)
+
+    def ct(k: str, _s: Any = lru.__setitem__) -> Any:
+        return _s(k, 1)
+
+    def ttl_(k: str, _s: Any = ttlc.__setitem__) -> Any:
+        return _s(k, 1)
+
+    def th_(k: str, _s: Any = th.set) -> Any:
+        return _s(k, 1, td)
+
+    def tlfu_add(k: str, _a: Any = pol_tlfu.add) -> Any:
+        return _a(k, 100)
+
+    def lru_add(k: str, _a: Any = pol_lru.add) -> Any:
+        return _a(k, 100)
+
     fns: dict[str, Callable[[str], Any]] = {
-        "perflayer (tinylfu+ttl)": lambda k: ours.set(k, 1, ex=TTL),
-        "perflayer (lru)": lambda k: ours_lru.set(k, 1),
-        "cachetools.LRUCache": lambda k: lru.__setitem__(k, 1),
-        "cachetools.TTLCache": lambda k: ttlc.__setitem__(k, 1),
-        "theine": lambda k: th.set(k, 1, td),
+        "perflayer (tinylfu+ttl)": ours_ttl,
+        "perflayer (tinylfu, no ttl)": ours_nottl,
+        "perflayer (lru)": ours_lru_,
+        "cachetools.LRUCache": ct,
+        "cachetools.TTLCache": ttl_,
+        "theine": th_,
+        "TinyLFUPolicy.add alone": tlfu_add,
+        "LRUPolicy.add alone": lru_add,
     }
     for name in fns:
         out[name] = []
@@ -202,6 +241,94 @@ def run_set_new(rounds: int, batch: int) -> dict[str, list[float]]:
         for name in names[shift:] + names[:shift]:
             out[name].append(_time_batch(fns[name], keys))
     return out
+
+
+MIXED_KEYS = 100_000
+MIXED_CAPACITY = 10_000
+MIXED_ZIPF = 0.99
+
+
+def zipf_ops(n_ops: int, seed: int = 11) -> list[tuple[bool, str]]:
+    """Return ``n_ops`` (is_set, key) pairs: 10% sets, keys Zipf(0.99) over 100,000 keys."""
+    rng = random.Random(seed)
+    cum: list[float] = []
+    total = 0.0
+    for rank in range(1, MIXED_KEYS + 1):
+        total += 1.0 / rank**MIXED_ZIPF
+        cum.append(total)
+    ranks = rng.choices(range(MIXED_KEYS), cum_weights=cum, k=n_ops)
+    # a fixed random relabelling, so popularity is not the key order
+    label = list(range(MIXED_KEYS))
+    rng.shuffle(label)
+    return [(rng.random() < 0.1, f"z:{label[r]}") for r in ranks]
+
+
+def _mixed_loops() -> dict[str, Callable[[list[tuple[bool, str]]], int]]:
+    """Build the mixed-workload caches and one replay loop (returning get hits) per cache."""
+    ours = Cache(MIXED_CAPACITY, policy="tinylfu", metrics=False)
+    ours_plain = Cache(MIXED_CAPACITY, policy="tinylfu", metrics=False)
+    ours_lru = Cache(MIXED_CAPACITY, policy="lru", metrics=False)
+    lru: cachetools.LRUCache[str, int] = cachetools.LRUCache(maxsize=MIXED_CAPACITY)
+    ttlc: cachetools.TTLCache[str, int] = cachetools.TTLCache(maxsize=MIXED_CAPACITY, ttl=TTL)
+
+    def plain_loop(get: Any, set_: Any) -> Callable[[list[tuple[bool, str]]], int]:
+        # the same loop body for everybody: a write, or a read that fills on a miss
+        def loop(ops: list[tuple[bool, str]], g: Any = get, s: Any = set_) -> int:
+            hits = 0
+            for w, k in ops:
+                if w or g(k) is None:
+                    s(k, 1)
+                else:
+                    hits += 1
+            return hits
+
+        return loop
+
+    def ours_ttl(ops: list[tuple[bool, str]], g: Any = ours.get, s: Any = ours.set) -> int:
+        hits = 0
+        for w, k in ops:
+            if w or g(k) is None:
+                s(k, 1, ex=TTL)
+            else:
+                hits += 1
+        return hits
+
+    return {
+        "perflayer (tinylfu+ttl)": ours_ttl,
+        "perflayer (tinylfu, no ttl)": plain_loop(ours_plain.get, ours_plain.set),
+        "perflayer (lru)": plain_loop(ours_lru.get, ours_lru.set),
+        "cachetools.LRUCache": plain_loop(lru.get, lru.__setitem__),
+        "cachetools.TTLCache": plain_loop(ttlc.get, ttlc.__setitem__),
+    }
+
+
+def run_mixed(rounds: int, batch: int) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Time a 90% get / 10% set Zipf stream at a 10% cache size: total seconds per operation.
+
+    Reads are cache-aside: a miss is followed by a ``set`` of the key (the fill), so the cache
+    fills up and every miss pays an insert, an eviction and (W-TinyLFU) admission. Every read goes through the policy's read buffer and is replayed by the next write, so
+    unlike the get-hit table this one charges the replay (and misses, evictions, admission) to
+    the workload. Every round replays the next ``batch`` operations of one stream on every
+    cache (rotating order). Returns per-op samples and each cache's get hit ratio over the
+    timed rounds.
+    """
+    warm = 4 * MIXED_CAPACITY
+    ops = zipf_ops(warm + rounds * batch)
+    loops = _mixed_loops()
+    for loop in loops.values():
+        loop(ops[:warm])
+    out: dict[str, list[float]] = {name: [] for name in loops}
+    hits = dict.fromkeys(loops, 0)
+    names = list(loops)
+    for r in range(rounds):
+        chunk = ops[warm + r * batch : warm + (r + 1) * batch]
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            t0 = time.perf_counter()
+            hits[name] += loops[name](chunk)
+            out[name].append((time.perf_counter() - t0) / batch)
+    n_gets = sum(1 for w, _ in ops[warm:] if not w)
+    return out, {name: h / n_gets for name, h in hits.items()}
 
 
 def run_threads(seconds: float, n_threads: int = 4) -> dict[str, float]:
@@ -364,11 +491,38 @@ def main(argv: list[str] | None = None) -> int:
                 bars.append(f"set <= 1.5x LRUCache, {variant}: {r:.2f}x -> {ok}")
 
     new = run_set_new(max(5, args.rounds // 2), min(args.batch, 5_000))
+    npeer = new["cachetools.LRUCache"]
     emit("\n### set of new keys into a full cache (every insert evicts; ns per call)\n")
     emit(head)
     emit("|---|---:|---:|---:|---:|")
     for name, xs in new.items():
-        emit(_row(name, xs, new["cachetools.LRUCache"]))
+        emit(_row(name, xs, npeer))
+    for variant in ("perflayer (tinylfu+ttl)", "perflayer (tinylfu, no ttl)", "perflayer (lru)"):
+        r = paired_ratio(new[variant], npeer)
+        ok = "MET" if r <= 1.5 else "NOT MET"
+        bars.append(
+            f"set of a new key into a full cache <= 1.5x LRUCache, {variant}: {r:.2f}x -> {ok}"
+        )
+
+    mixed, hit_ratio = run_mixed(args.rounds, args.batch)
+    mpeer = mixed["cachetools.LRUCache"]
+    emit(
+        f"\n### mixed: 90% get (a miss fills) / 10% set, Zipf({MIXED_ZIPF}) over {MIXED_KEYS:,} keys, "
+        f"capacity {MIXED_CAPACITY:,} (ns per operation, all costs included)\n"
+    )
+    emit(
+        "| implementation | median ns | p99 ns | ratio of medians | paired ratio | get hit ratio |"
+    )
+    emit("|---|---:|---:|---:|---:|---:|")
+    for name, xs in mixed.items():
+        emit(f"{_row(name, xs, mpeer)} {hit_ratio[name]:.3f} |")
+    for variant in ("perflayer (tinylfu+ttl)", "perflayer (tinylfu, no ttl)"):
+        r = paired_ratio(mixed[variant], mpeer)
+        bars.append(
+            f"(check, not a bar) mixed 90/10 Zipf workload vs LRUCache, {variant}: {r:.2f}x "
+            f"per operation, hit ratio {hit_ratio[variant]:.3f} vs "
+            f"{hit_ratio['cachetools.LRUCache']:.3f}"
+        )
 
     thr = run_threads(args.threads_seconds)
     base = thr["cachetools.LRUCache + Lock"]

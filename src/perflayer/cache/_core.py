@@ -56,6 +56,8 @@ _ENTRY_OVERHEAD = ENTRY_OVERHEAD
 _SCALAR_SIZE = SCALAR_SIZE
 _BIG = 2**62
 _getsizeof = sys.getsizeof
+_new_entry = object.__new__
+_heappush = heapq.heappush
 
 
 def _now_ms() -> int:
@@ -251,6 +253,8 @@ class Cache:
         # why: bound once, so the hot paths do a local call instead of two attribute loads.
         self._policy_hit = self._policy.hit
         self._policy_miss = self._policy.miss
+        self._policy_add = self._policy.add
+        self._heap_max = 1024
         if metrics:
             from perflayer.cache._metrics import register_cache
 
@@ -380,12 +384,23 @@ class Cache:
                 done += 1
             else:  # the deadline moved later since this item was pushed: reschedule
                 heapq.heappush(heap, (e.expire, key))
-        # why: stale heap items (overwritten or persisted keys) are skipped lazily; rebuild when
-        # they dominate so the heap stays O(live keys with a TTL).
-        if len(heap) > 64 and len(heap) > 2 * len(data):
-            self._expiry_heap = [(e.expire, k) for k, e in data.items() if e.expire]
-            heapq.heapify(self._expiry_heap)
+        if len(heap) > self._heap_max:
+            self._rebuild_heap()
         return done
+
+    def _rebuild_heap(self) -> None:
+        """Rebuild the deadline heap from the live entries (lock held).
+
+        Stale heap items (keys evicted for size, deleted, overwritten or persisted) are skipped
+        lazily, so without this a cache that keeps inserting new keys with a TTL would grow the
+        heap (and keep evicted key strings alive) without bound. The writes that push call this
+        when the heap passes ``_heap_max``: twice the live keys with a TTL plus 1,024, so a
+        rebuild (O(n)) runs at most once per n + 1,024 pushes, amortized O(1).
+        """
+        heap = [(e.expire, k) for k, e in self._data.items() if e.expire]
+        heapq.heapify(heap)
+        self._expiry_heap = heap
+        self._heap_max = 2 * len(heap) + 1024
 
     def _store(
         self,
@@ -450,6 +465,8 @@ class Cache:
             self._evict(victims)
         if expire and (not old_expire or expire < old_expire):
             heapq.heappush(self._expiry_heap, (expire, key))
+            if len(self._expiry_heap) > self._heap_max:
+                self._rebuild_heap()
         heap = self._expiry_heap
         if heap and heap[0][0] < _time() * 1000:
             self._active_expire(_now_ms())
@@ -746,7 +763,9 @@ class Cache:
         elif ex.__class__ is int and 0 < ex <= 9_223_372_036_854_775:  # INT64_MAX // 1000
             # why: float-only arithmetic (floor of the ms clock, as Redis' mstime(), plus ex);
             # exact below 2**53 ms, and ~2x cheaper than int(now) + ex * 1000 then float().
-            expire = _time() * 1000.0 // 1.0 + ex * 1000.0
+            # ``now`` is kept for the new-key path's active-expiry check (one clock read a call).
+            now = _time() * 1000.0
+            expire = now // 1.0 + ex * 1000.0
         else:
             return self._set_slow(
                 _key(name), value, ex, px, nx, xx, keepttl, get, exat, pxat, level, tags
@@ -776,21 +795,72 @@ class Cache:
         # checks and the stores (so no other thread can), ``value`` is stored last so a
         # ``__del__`` of the old value sees a finished write, and ``_rmw`` defers to a running
         # locked read-modify-write (INCR, APPEND, SET GET, ...).
-        if (
-            e is not None
-            and vw == e.plain_vw
-            and not self._rmw
-            and (not expire or (e.expire and expire >= e.expire))
-        ):
-            e.expire = expire
-            e.value = value
-            try:
-                self._policy_hit(name)
-            except KeyError:  # removed by another thread meanwhile: set-then-delete order
-                pass
-            # (no active-expiry step here: an overwrite frees nothing; locked writes run it)
-            return True
-        return self._set_plain(name, value, expire, vw)
+        if e is not None:
+            if (
+                vw == e.plain_vw
+                and not self._rmw
+                and (not expire or (e.expire and expire >= e.expire))
+            ):
+                e.expire = expire
+                e.value = value
+                try:
+                    self._policy_hit(name)
+                except KeyError:  # removed by another thread meanwhile: set-then-delete order
+                    pass
+                # (no active-expiry step here: an overwrite frees nothing; locked writes run it)
+                return True
+            return self._set_plain(name, value, expire, vw)
+        if vw < 0 or name.__class__ is not str or not name.isascii():
+            return self._set_plain(name, value, expire, vw)
+        # A new str key with a scalar value: the miss-then-fill path of every cache-aside
+        # reader, inlined (no _set_plain/_evict/_unlink frames). The entry is built before the
+        # lock (it is published only by the dict store under it), so the lock covers just the
+        # dict, the counters, the policy and the deadline heap.
+        weight = _ENTRY_OVERHEAD + 49 + vw + len(name)
+        mb = self.max_bytes
+        if mb is not None and weight > mb:
+            return self._set_plain(name, value, expire, vw)  # raises CacheValueTooLarge
+        # why: __new__ plus seven slot stores, ~100 ns cheaper than _Entry(...)'s Python
+        # __init__ frame (and its float() call: ``expire`` is already a float here).
+        new = _new_entry(_Entry)
+        new.key = name
+        new.expire = expire
+        dflt = new.lvl = self._default
+        new.weight = weight
+        new.tags = None
+        new.plain_vw = vw
+        new.value = value
+        data = self._data
+        with self._lock:
+            if name in data:  # another thread stored it since the lookup above
+                self._store(name, value, expire, dflt, None, weight, data[name], vw)
+                return True
+            data[name] = new
+            dflt.entries += 1
+            dflt.bytes += weight
+            victims = self._policy_add(name, weight)
+            if victims:
+                # _evict() and _unlink(), inlined for the size eviction of a full cache
+                for k in victims:
+                    old = data.pop(k, None)  # type: ignore[call-overload]
+                    if old is not None:
+                        lvl = old.lvl
+                        lvl.entries -= 1
+                        lvl.bytes -= old.weight
+                        lvl.evicted_size += 1
+                        if old.tags:
+                            self._untag(k, old.tags)  # type: ignore[arg-type]
+            heap = self._expiry_heap
+            if expire:
+                _heappush(heap, (expire, name))
+                # why: reuse this call's clock read, not a second ~100 ns one.
+                if heap[0][0] < now:
+                    self._active_expire(_now_ms())
+                elif len(heap) > self._heap_max:
+                    self._rebuild_heap()
+            elif heap and heap[0][0] < _time() * 1000.0:
+                self._active_expire(_now_ms())
+        return True
 
     def _set_plain(self, name: Any, value: Any, expire: float, vw: int) -> bool:
         """Store a plain SET (no options but ``ex``) under the lock; ``vw`` < 0: not weighed."""
@@ -818,6 +888,9 @@ class Cache:
             heap = self._expiry_heap
             if expire:
                 heapq.heappush(heap, (expire, key))
+                if len(heap) > self._heap_max:
+                    self._rebuild_heap()
+                    heap = self._expiry_heap
             if heap and heap[0][0] < _time() * 1000.0:
                 self._active_expire(_now_ms())
         return True

@@ -1,0 +1,133 @@
+"""Threads racing on the cache's write paths keep every bound, counter, index and value exact."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from perflayer.cache import Cache
+from perflayer.monitor import Monitor
+
+
+@pytest.fixture(autouse=True)
+def _fast_switching() -> Iterator[None]:
+    """Switch threads every microsecond, so races in the write paths actually interleave."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(old)
+
+
+def _run(n_threads: int, work: Callable[[int], None]) -> None:
+    """Run ``work(t)`` on ``n_threads`` threads and re-raise the first failure."""
+    errors: list[BaseException] = []
+
+    def guarded(t: int) -> None:
+        try:
+            work(t)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(t,)) for t in range(n_threads)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if errors:
+        raise errors[0]
+
+
+def _check_consistent(c: Cache, bound: int) -> None:
+    """Assert the dict, the policy, the level counters and the deadline heap agree."""
+    data = c._data
+    assert len(data) <= bound
+    assert len(c._policy) == len(data)  # type: ignore[arg-type]
+    dflt = c._default
+    assert dflt.entries == len(data)
+    assert dflt.bytes == sum(e.weight for e in data.values())
+    for k, e in data.items():
+        assert e.key == k
+        assert e.value == f"v:{k}" or e.value == f"w:{k}"
+    heap_keys = {k for _, k in c._expiry_heap}
+    assert {k for k, e in data.items() if e.expire} <= heap_keys
+    # stale deadlines are rebuilt away: the heap stays O(live keys), not O(inserts)
+    assert len(c._expiry_heap) <= 2 * len(data) + 1024 + 1
+
+
+@pytest.mark.parametrize("policy", ["tinylfu", "lru"])
+def test_new_key_inserts_racing_reads_and_overwrites(monitor: Monitor, policy: str) -> None:
+    """New keys evicting others, lock-free reads and overwrites never mix up entries."""
+    bound = 200
+    c = Cache(max_entries=bound, policy=policy, monitor=monitor)
+    n_threads, n_ops = 4, 4000
+
+    def work(t: int) -> None:
+        for i in range(n_ops):
+            k = f"k{t}:{i}" if i % 2 else f"hot{i % 50}"
+            if i % 4 == 1:
+                c.set(k, f"v:{k}", ex=3600)  # a new key: the inlined insert path, evicting
+            elif i % 4 == 3:
+                c.set(k, f"v:{k}")  # a new key without a TTL
+            elif i % 8 == 0:
+                c.set(k, f"w:{k}", ex=3600)  # an overwrite (lock-free when weights match)
+            else:
+                got = c.get(k)
+                # a read sees its own key's value or nothing, never another key's entry
+                assert got is None or got in (f"v:{k}", f"w:{k}"), (k, got)
+
+    _run(n_threads, work)
+    _check_consistent(c, bound)
+    st = c.stats()
+    assert st["evictions"]["size"] > 0
+    assert st["entries"] == len(c)
+
+
+def test_same_new_key_from_many_threads_is_stored_once(monitor: Monitor) -> None:
+    """Threads inserting the same new keys at once leave one entry each, counted once."""
+    c = Cache(max_entries=10_000, monitor=monitor)
+    keys = [f"same:{i}" for i in range(2000)]
+
+    def work(t: int) -> None:
+        for k in keys:
+            c.set(k, f"v:{k}", ex=60)
+
+    _run(4, work)
+    _check_consistent(c, 10_000)
+    assert len(c) == len(keys)
+    assert c.stats()["bytes"] == sum(e.weight for e in c._data.values())
+
+
+def test_deadline_heap_stays_bounded_under_eviction(monitor: Monitor) -> None:
+    """A full cache taking new keys with a TTL does not grow its deadline heap per insert."""
+    c = Cache(max_entries=100, monitor=monitor)
+    for i in range(20_000):
+        c.set(f"n{i}", "x", ex=3600)
+    assert len(c) == 100
+    assert len(c._expiry_heap) <= 2 * 100 + 1024 + 1
+    # the live keys still expire: their deadlines are in the rebuilt heap
+    assert c.expire_now(10_000) == 0
+    assert all(c.ttl(k) > 0 for k in c.keys("*"))
+
+
+def test_inserts_racing_deletes_and_incr(monitor: Monitor) -> None:
+    """New-key inserts racing DEL and INCR keep the counters equal to the dict."""
+    bound = 300
+    c = Cache(max_entries=bound, monitor=monitor)
+
+    def work(t: int) -> None:
+        for i in range(3000):
+            k = f"k{i % 400}"
+            if t == 0:
+                c.delete(k)
+            elif t == 1:
+                c.incr(f"ctr{i % 20}")
+            else:
+                c.set(k, f"v:{k}", ex=3600)
+
+    _run(4, work)
+    for i in range(20):
+        c.delete(f"ctr{i}")
+    _check_consistent(c, bound)
