@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perflayer.errors import ConfigError
-from perflayer.memory import AsyncObjectPool, ObjectPool
+from perflayer.memory import AsyncObjectPool, Lease, ObjectPool
 from perflayer.monitor import Monitor
 
 
@@ -201,6 +201,114 @@ def test_prefill_and_clear() -> None:
     assert pool.clear() == 3
     gc.collect()
     assert pool.stats().leaked == 0
+
+
+def test_with_block_reuses_its_lease_and_object() -> None:
+    """A lease returns whole on exit: the next acquire hands out the same lease and object."""
+    pool: ObjectPool[Conn] = ObjectPool(Conn, max_size=4, monitor=Monitor())
+    lease = pool.acquire()
+    with lease as first:
+        assert lease.obj is first
+    again = pool.acquire()
+    assert again is lease
+    with again as second:
+        assert second is first
+    s = pool.stats()
+    assert (s.created, s.reused, s.in_use, s.idle) == (1, 1, 0, 1)
+
+
+def test_with_block_returns_the_object_when_the_body_raises() -> None:
+    """An exception in the block propagates and the object still goes back to the pool."""
+    pool: ObjectPool[Conn] = ObjectPool(Conn, monitor=Monitor())
+    with pytest.raises(KeyError), pool.acquire() as c:
+        raise KeyError("boom")
+    assert pool.stats().in_use == 0
+    assert pool.get() is c
+
+
+@pytest.mark.parametrize("reset", [None, "reset"])
+def test_raw_and_with_paths_share_one_bounded_pool(reset: str | None) -> None:
+    """Objects released by either path are reused by either path; idle stays <= max_size."""
+
+    def clean(c: Conn) -> None:
+        c.dirty = False
+
+    pool: ObjectPool[Conn] = ObjectPool(
+        Conn, max_size=3, reset=clean if reset else None, monitor=Monitor()
+    )
+    leases = [pool.acquire() for _ in range(3)]
+    raw = [pool.get() for _ in range(3)]
+    objs = {id(lease.obj) for lease in leases} | {id(o) for o in raw}
+    assert len(objs) == 6
+    for lease in leases:
+        lease.obj.dirty = True
+        lease.release()
+    for o in raw:
+        pool.release(o)  # the pool is full of leases already: these are dropped
+    s = pool.stats()
+    assert (s.idle, s.discarded, s.in_use) == (3, 3, 0)
+    got = [pool.get() for _ in range(3)]  # raw gets take the idle leases' objects
+    assert {id(o) for o in got} == {id(lease.obj) for lease in leases}
+    assert all(not o.dirty for o in got) == bool(reset)
+    for o in got:
+        pool.release(o)
+    with pool.acquire() as c:  # and an acquire takes a raw-released object
+        assert id(c) in objs
+    assert pool.stats().in_use == 0 and pool.stats().idle == 3
+    assert pool.clear() == 3
+    del leases, raw, got, c
+    gc.collect()
+    assert pool.stats().leaked == 0
+
+
+def test_a_lease_dropped_without_exit_is_a_leak() -> None:
+    """A lease that is never exited leaks its object: counted when the object dies."""
+    pool: ObjectPool[Conn] = ObjectPool(Conn, monitor=Monitor())
+    lease = pool.acquire()
+    del lease
+    gc.collect()
+    assert pool.stats().leaked == 1 and pool.stats().in_use == 0
+
+
+def test_debug_mode_rejects_a_double_lease_release() -> None:
+    """debug=True turns a second release of the same lease into ValueError."""
+    pool: ObjectPool[Conn] = ObjectPool(Conn, debug=True, monitor=Monitor())
+    lease = pool.acquire()
+    with lease:
+        assert pool.outstanding()[0].startswith(__file__)
+    with pytest.raises(ValueError, match="already released"):
+        lease.release()
+
+
+def test_lease_cannot_be_made_by_hand() -> None:
+    """A Lease not made by a pool refuses to release (it has no pool)."""
+    with pytest.raises(TypeError, match="acquire"), Lease(Conn()):
+        pass
+
+
+def test_threads_share_a_pool_with_blocks() -> None:
+    """Four threads using ``with pool.acquire()``: nothing is handed out twice."""
+    pool: ObjectPool[Conn] = ObjectPool(Conn, max_size=4, monitor=Monitor())
+    owners: dict[int, int] = {}
+    errors: list[str] = []
+    n = 5000
+
+    def work(me: int) -> None:
+        for _ in range(n):
+            with pool.acquire() as obj:
+                if owners.setdefault(id(obj), me) != me:
+                    errors.append("shared")
+                owners.pop(id(obj), None)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    s = pool.stats()
+    assert not errors
+    assert s.created + s.reused == 4 * n and s.in_use == 0
+    assert s.idle <= 4 + 4
 
 
 @pytest.mark.parametrize(

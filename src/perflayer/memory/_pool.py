@@ -202,11 +202,14 @@ class _PoolCore(Generic[T]):
             created=created,
             reused=max(gets - created, 0),
             in_use=max(gets - _count_value(self._puts) - leaked, 0),
-            idle=len(self._idle),
+            idle=self._idle_count(),
             leaked=leaked,
             discarded=_count_value(self._discarded),
             max_size=self._max_size,
         )
+
+    def _idle_count(self) -> int:
+        return len(self._idle)
 
     @property
     def in_use(self) -> int:
@@ -251,23 +254,33 @@ class _Ref(weakref.ref):  # type: ignore[type-arg]
     type_name: str
 
 
-class Lease(tuple, Generic[T]):  # type: ignore[type-arg]
-    """A checked-out object; a context manager that releases it on exit.
+if TYPE_CHECKING:
+    _LeaseBase = itertools.repeat
+else:
 
-    A tuple ``(release, obj)`` underneath: built by ``tuple.__new__`` in C, with no ``__init__``
-    frame, because ``with pool.acquire()`` is a hot path.
+    class _LeaseBase(itertools.repeat, Generic[T]):
+        __slots__ = ()
+
+
+class Lease(_LeaseBase[T]):
+    """A checked-out object; a context manager that returns it to its pool on exit.
+
+    Each pool makes its own subclass and hands out its instances; a lease is single-use per
+    acquire (after ``__exit__`` or ``release()`` it belongs to the pool again). Underneath it
+    is ``itertools.repeat(obj)``: ``__enter__`` is repeat's ``__next__``, a C call returning
+    the object, and the idle deque holds the leases themselves, so ``with pool.acquire()``
+    allocates nothing and runs two Python frames (``acquire`` and ``__exit__``).
     """
 
     __slots__ = ()
 
+    # why: a C slot wrapper, not a Python method: entering the block costs no frame.
+    __enter__ = itertools.repeat.__next__
+
     @property
     def obj(self) -> T:
         """The checked-out object."""
-        return self[1]  # type: ignore[no-any-return]
-
-    def __enter__(self) -> T:
-        """Return the object."""
-        return self[1]  # type: ignore[no-any-return]
+        return next(self)
 
     def __exit__(
         self,
@@ -276,14 +289,11 @@ class Lease(tuple, Generic[T]):  # type: ignore[type-arg]
         tb: TracebackType | None,
     ) -> None:
         """Return the object to the pool."""
-        self[0](self[1])
+        raise TypeError("a Lease is made by ObjectPool.acquire(), not constructed directly")
 
     def release(self) -> None:
         """Return the object to the pool."""
-        self[0](self[1])
-
-
-_new_lease = tuple.__new__
+        self.__exit__(None, None, None)
 
 
 class ObjectPool(_PoolCore[T]):
@@ -311,6 +321,13 @@ class ObjectPool(_PoolCore[T]):
         if not callable(factory):
             raise ConfigError(f"factory must be callable, got {factory!r}")
         self._factory = factory
+        # why: two idle deques. ``release(obj)`` keeps bare objects (wrapping one would cost an
+        # allocation per release); a lease that ends its ``with`` block goes back whole into
+        # ``_leases`` (re-wrapping would cost one per acquire). Each path pops its own kind
+        # first and takes the other kind only when its own is empty.
+        self._leases: deque[Lease[T]] = deque()
+        self._pop_lease = self._leases.pop
+        self._push_lease = self._leases.append
         super().__init__(
             max_size,
             reset,
@@ -321,17 +338,27 @@ class ObjectPool(_PoolCore[T]):
         )
         self._specialize()
 
+    def _idle_count(self) -> int:
+        return len(self._idle) + len(self._leases)
+
+    def _take_idle(self) -> T:
+        """Pop an idle object of either kind, or return _MISSING."""
+        try:
+            return self._pop()
+        except IndexError:
+            pass
+        try:
+            return next(self._pop_lease())
+        except IndexError:
+            return _MISSING  # type: ignore[no-any-return]
+
     def get(self) -> T:
         """Check out an idle object, or a new one when none is idle; release it later."""
         # why: no lock; deque.pop and next(count) are atomic under the GIL (see module doc).
         next(self._gets)
-        try:
-            obj = self._pop()
-        except IndexError:
+        obj = self._take_idle()
+        if obj is _MISSING or (self._validate is not None and not self._validate_or_drop(obj)):
             obj = self._new()
-        else:
-            if self._validate is not None and not self._validate_or_drop(obj):
-                obj = self._new()
         if self._debug:
             self._check_out(obj)
         return obj
@@ -349,7 +376,7 @@ class ObjectPool(_PoolCore[T]):
         next(self._puts)
         if self._reset is not None and not self._reset_or_drop(obj):
             return
-        if len(self._idle) < self._max_size:
+        if self._idle_count() < self._max_size:
             self._push(obj)
         else:
             self._drop(obj)
@@ -358,12 +385,14 @@ class ObjectPool(_PoolCore[T]):
 
     def acquire(self) -> Lease[T]:
         """Check out an object as a context manager: ``with pool.acquire() as obj: ...``."""
-        return _new_lease(Lease, (self.release, self.get()))
+        return self._lease(self.get())
 
     def _specialize(self) -> None:
-        # why: the common pool has no validate/reset/debug; closures over locals, stored on the
-        # instance, skip the attribute loads, the branches and the bound-method creation of a
-        # regular method call (about a third of the cost of get+release).
+        # why: the per-call work of the common pool (no validate/reset/debug) is a handful of C
+        # calls; closures over locals, stored on the instance, skip the attribute loads, the
+        # branches and the bound-method creation of a regular method call (about a third of
+        # the cost of get+release). The pool's own Lease subclass gets an __exit__ closure of
+        # the same kind, so the ``with`` form pushes the lease itself back: no allocation.
         gets, puts, pop, push, idle, new, drop = (
             self._gets,
             self._puts,
@@ -373,7 +402,54 @@ class ObjectPool(_PoolCore[T]):
             self._new,
             self._drop,
         )
+        leases, pop_lease, push_lease = self._leases, self._pop_lease, self._push_lease
         max_size = self._max_size
+        reset_or_drop = self._reset_or_drop
+        general_release = self.release
+
+        if self._debug:
+
+            def __exit__(
+                lease: Lease[T], et: object, ev: object, tb: object, _next: Any = next
+            ) -> None:
+                general_release(_next(lease))
+
+        elif self._reset is None:
+
+            def __exit__(
+                lease: Lease[T], et: object, ev: object, tb: object, _next: Any = next
+            ) -> None:
+                _next(puts)
+                if len(leases) + len(idle) < max_size:
+                    push_lease(lease)
+                else:
+                    drop(_next(lease))
+
+        else:
+
+            def __exit__(
+                lease: Lease[T], et: object, ev: object, tb: object, _next: Any = next
+            ) -> None:
+                _next(puts)
+                if reset_or_drop(_next(lease)):
+                    if len(leases) + len(idle) < max_size:
+                        push_lease(lease)
+                    else:
+                        drop(_next(lease))
+
+        __exit__.__doc__ = Lease.__exit__.__doc__
+        lease_cls: Any = type(
+            "Lease",
+            (Lease,),
+            {
+                "__slots__": (),
+                "__exit__": __exit__,
+                "__module__": __name__,
+                "__doc__": Lease.__doc__,
+            },
+        )
+        self._lease: Callable[[T], Lease[T]] = lease_cls
+
         if self._validate is None and not self._debug:
 
             def get(_next: Callable[[Any], Any] = next) -> T:
@@ -381,36 +457,61 @@ class ObjectPool(_PoolCore[T]):
                 try:
                     return pop()
                 except IndexError:
-                    return new()
+                    try:
+                        return _next(pop_lease())  # type: ignore[no-any-return]
+                    except IndexError:
+                        return new()
 
             get.__doc__ = ObjectPool.get.__doc__
             self.get = get  # type: ignore[method-assign]
+
+            def acquire(_next: Callable[[Any], Any] = next) -> Lease[T]:
+                _next(gets)
+                try:
+                    return pop_lease()
+                except IndexError:
+                    try:
+                        return lease_cls(pop())  # type: ignore[no-any-return]
+                    except IndexError:
+                        return lease_cls(new())  # type: ignore[no-any-return]
+
+        else:
+            slow_get = self.get
+
+            def acquire(_next: Callable[[Any], Any] = next) -> Lease[T]:
+                return lease_cls(slow_get())  # type: ignore[no-any-return]
+
+        acquire.__doc__ = ObjectPool.acquire.__doc__
+        self.acquire = acquire  # type: ignore[method-assign]
         if self._reset is None and not self._debug:
 
             def release(obj: T, _next: Callable[[Any], Any] = next) -> None:
                 _next(puts)
-                if len(idle) < max_size:
+                if len(idle) + len(leases) < max_size:
                     push(obj)
                 else:
                     drop(obj)
 
             release.__doc__ = ObjectPool.release.__doc__
             self.release = self.put = release  # type: ignore[method-assign]
-        fast_get, fast_release = self.get, self.release
-
-        def acquire() -> Lease[T]:
-            return _new_lease(Lease, (fast_release, fast_get()))
-
-        acquire.__doc__ = ObjectPool.acquire.__doc__
-        self.acquire = acquire  # type: ignore[method-assign]
 
     def prefill(self, n: int) -> None:
         """Create up to ``n`` idle objects now (bounded by ``max_size``)."""
-        for _ in range(min(n, self._max_size - len(self._idle))):
+        for _ in range(min(n, self._max_size - self._idle_count())):
             obj = self._new()
             next(self._gets)  # counted as an acquire and a release: reused stays neutral
             next(self._puts)
             self._push(obj)
+
+    def clear(self) -> int:
+        """Drop every idle object; return how many were dropped."""
+        n = 0
+        while True:
+            obj = self._take_idle()
+            if obj is _MISSING:
+                return n
+            self._drop(obj)
+            n += 1
 
     def __repr__(self) -> str:
         """Show the name and counters."""
