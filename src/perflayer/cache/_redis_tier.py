@@ -315,6 +315,12 @@ class RedisTier:
         self._stop.set()
         t = self._listener
         if t is not None:
+            if self.subscribed:
+                # why: wake the listener out of its 0.5 s wait (our own origin: it is ignored)
+                try:
+                    self._client.publish(self.channel, self._note("\x00wake"))
+                except self._errors:
+                    pass
             t.join(timeout=2.0)
         try:
             self._client.close()

@@ -1,0 +1,176 @@
+"""Coherent near-cache across two real processes sharing one real redis-server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from perflayer.cache import Cache
+from perflayer.cache._redis_tier import RedisTier
+from perflayer.cache._tiered import TieredCache
+
+# The other process: a TieredCache(memory, redis) driven by JSON lines on stdin.
+CHILD = r"""
+import json, sys
+from perflayer.cache import Cache
+from perflayer.cache._redis_tier import RedisTier
+from perflayer.cache._tiered import TieredCache
+url, prefix = sys.argv[1], sys.argv[2]
+red = RedisTier(url, prefix=prefix)
+tc = TieredCache([Cache(metrics=False), red], metrics=False)
+mem = tc.tiers[0]
+print(json.dumps({"listener": red.listener_name, "subscribed": red.subscribed}), flush=True)
+for line in sys.stdin:
+    op, key, value = json.loads(line)
+    if op == "get":
+        out = tc.get(key)
+    elif op == "near":
+        out = mem.cache.get(key)
+    elif op == "set":
+        out = tc.set(key, value)
+    elif op == "stats":
+        st = tc.stats()
+        out = [st["invalidations"], st["flushes"], red.subscribed]
+    else:
+        break
+    print(json.dumps(out), flush=True)
+tc.close()
+"""
+
+
+class Child:
+    """A TieredCache in another Python process."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", CHILD, url, prefix],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.hello = json.loads(self.proc.stdout.readline())
+
+    def __call__(self, op: str, key: str = "", value: Any = None) -> Any:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps([op, key, value]) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        try:
+            self("quit")
+        except (BrokenPipeError, json.JSONDecodeError, ValueError):
+            pass
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def eventually(check: Callable[[], bool], what: str, within: float = 10.0) -> None:
+    """Poll ``check`` until true; fail naming ``what`` (a bound, not a timing assertion)."""
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"never happened: {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def prefix(redis_server: str) -> Iterator[str]:
+    """Return a key prefix unique to this test; delete its keys afterwards."""
+    p = f"coh-{uuid.uuid4().hex[:10]}:"
+    yield p
+    client = redis.Redis.from_url(redis_server)
+    keys = list(client.scan_iter(match=p + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def pair(redis_server: str, prefix: str) -> Iterator[tuple[TieredCache, Child]]:
+    """Return a TieredCache here and one in a child process, both on the same Redis prefix."""
+    here = TieredCache(
+        [Cache(metrics=False), RedisTier(redis_server, prefix=prefix)], metrics=False
+    )
+    child = Child(redis_server, prefix)
+    try:
+        yield here, child
+    finally:
+        child.close()
+        here.close()
+
+
+def test_write_elsewhere_drops_the_near_copy(pair: tuple[TieredCache, Child]) -> None:
+    """A value cached in the child's memory is dropped when this process overwrites it."""
+    here, child = pair
+    assert child.hello["subscribed"] is True
+    here.set("k", "v1")
+    assert child("get", "k") == "v1"
+    assert child("near", "k") == "v1"  # promoted into the child's memory tier
+    here.set("k", "v2")
+    eventually(lambda: child("near", "k") is None, "child's memory dropped k after a remote set")
+    assert child("get", "k") == "v2"
+
+
+def test_delete_and_clear_elsewhere_reach_the_near_cache(pair: tuple[TieredCache, Child]) -> None:
+    """A remote delete drops one key; a remote clear flushes the whole near tier."""
+    here, child = pair
+    here.set("a", 1)
+    here.set("b", 2)
+    assert child("get", "a") == 1 and child("get", "b") == 2
+    here.delete("a")
+    eventually(lambda: child("near", "a") is None, "child dropped a after a remote delete")
+    assert child("get", "a") is None
+    assert child("near", "b") == 2
+    here.clear()
+    eventually(lambda: child("near", "b") is None, "child flushed after a remote clear")
+    assert child("stats")[1] >= 1
+
+
+def test_child_writes_invalidate_us(pair: tuple[TieredCache, Child]) -> None:
+    """Coherence runs both ways: the child's write drops our near copy; our own writes do not."""
+    here, child = pair
+    here.set("k", "ours")
+    mem = here.tiers[0]
+    assert mem.get("k") == "ours"
+    assert here.stats()["invalidations"] == 0  # our own message is ignored
+    assert child("set", "k", "theirs") is True
+    eventually(lambda: mem.get("k") is None, "our memory dropped k after the child's set")
+    assert here.get("k") == "theirs"
+
+
+def test_dropped_channel_flushes_the_near_cache_on_reconnect(
+    pair: tuple[TieredCache, Child], redis_server: str
+) -> None:
+    """When Redis kills the subscriber connection, the child reconnects and flushes its memory."""
+    here, child = pair
+    here.set("k", "v1")
+    assert child("get", "k") == "v1" and child("near", "k") == "v1"
+    admin = redis.Redis.from_url(redis_server, decode_responses=True)
+    try:
+        ids = [c["id"] for c in admin.client_list() if c["name"] == child.hello["listener"]]
+        assert len(ids) == 1
+        admin.client_kill_filter(_id=ids[0])
+    finally:
+        admin.close()
+    eventually(lambda: child("stats")[1] >= 1, "child flushed its near tier after reconnecting")
+    assert child("near", "k") is None
+    eventually(lambda: child("stats")[2] is True, "child resubscribed")
+    assert child("get", "k") == "v1"
+    here.set("k", "v2")
+    eventually(lambda: child("near", "k") is None, "invalidations flow again after the reconnect")
