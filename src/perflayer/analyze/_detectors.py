@@ -612,7 +612,7 @@ class MemoryDetector:
             acc.add(None, 1.5, "name", f"name `{unit.name}` says memory", _line(unit))
         hard = any(c in acc.caps for c in ("rss", "gc", "object_size", "tracemalloc", "pool"))
         if not hard:
-            if name_hint and words & _DOMAIN_STORE_WORDS:
+            if name_hint and level == "class" and words & _DOMAIN_STORE_WORDS:
                 return _Acc(self.category).verdict(
                     False,
                     "stores conversation/session data (a domain 'memory'), no process-memory "

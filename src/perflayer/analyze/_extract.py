@@ -321,7 +321,8 @@ def _class_unit(
                 facts.fields.setdefault(stmt.target.id, stmt.lineno)
             elif isinstance(stmt, ast.Assign):
                 for tgt in stmt.targets:
-                    if isinstance(tgt, ast.Name):
+                    # UPPER_CASE class attributes are constants (SUCCESS = "SUCCESS"), not fields.
+                    if isinstance(tgt, ast.Name) and not tgt.id.isupper():
                         facts.fields.setdefault(tgt.id, stmt.lineno)
     for m in unit.methods:
         m.facts.attr_kinds.update(
