@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
@@ -329,29 +330,62 @@ class PerflayerMiddleware:
             return UNMATCHED_ROUTE
 
 
+# Flattened route lists, by id of the routes list (checked against the list and its length).
+_flat_cache: dict[int, tuple[Any, int, list[Any]]] = {}
+
+
+def _flatten(routes: Any) -> list[Any]:
+    """Return the matchable routes of ``routes`` (FastAPI >= 0.137 nests included routers)."""
+    key = id(routes)
+    hit = _flat_cache.get(key)
+    if hit is not None and hit[0] is routes and hit[1] == len(routes):
+        return hit[2]
+    fastapi_routing = sys.modules.get("fastapi.routing")  # never import FastAPI ourselves
+    contexts = getattr(fastapi_routing, "iter_route_contexts", None)
+    flat: list[Any] = []
+    if contexts is not None:
+        flat = [getattr(c, "starlette_route", None) or c for c in contexts(routes)]
+    else:
+        for r in routes:
+            eff = getattr(r, "effective_route_contexts", None)
+            if eff is None:
+                flat.append(r)
+            else:
+                flat.extend(getattr(c, "starlette_route", None) or c for c in eff())
+    if len(_flat_cache) > 256:
+        _flat_cache.clear()
+    # why: flattening FastAPI's included routers builds objects per route; apps rarely add
+    # routes after start-up, so the flat list is kept until the route list changes length.
+    _flat_cache[key] = (routes, len(routes), flat)
+    return flat
+
+
 def _template(routing: Any, routes: Any, scope: Scope) -> str | None:
     """Return the template of the route ``scope`` matches in ``routes``, walking mounts."""
     full, partial = routing.Match.FULL, routing.Match.PARTIAL
     found: tuple[Any, Scope] | None = None
-    for route in routes:
+    for route in _flatten(routes):
         match, child = route.matches(scope)
-        if match is full:
+        if match == full:
             found = (route, child)
             break
-        if match is partial and found is None:
+        if match == partial and found is None:
             found = (route, child)  # e.g. a 405: the path matched, the method did not
     if found is None:
         return None
     route, child = found
-    if isinstance(route, (routing.Mount, routing.Host)):
-        prefix = route.path if isinstance(route, routing.Mount) else ""
-        inner = route.routes
-        if inner:
-            sub = dict(scope)
-            sub.update(child)
-            t = _template(routing, inner, sub)
-            if t is not None:
-                return prefix + t
-        return prefix + "/{path}" if isinstance(route, routing.Mount) else None
     path = getattr(route, "path", None)
+    prefix = path if isinstance(path, str) else ""
+    inner = getattr(route, "routes", None)
+    if inner:  # a Mount or Host of a router: the rest of the template is inside
+        sub = dict(scope)
+        sub.update(child)
+        t = _template(routing, inner, sub)
+        if t is not None:
+            return prefix + t
+    kind = getattr(route, "original_route", route)  # FastAPI's RouteContext wraps the route
+    if isinstance(kind, routing.Mount):
+        return prefix + "/{path}"
+    if isinstance(kind, routing.Host):
+        return None
     return path if isinstance(path, str) else None
