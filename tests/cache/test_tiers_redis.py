@@ -235,3 +235,13 @@ def test_clear_with_empty_prefix_is_refused(redis_server: str) -> None:
             t.clear()
     finally:
         t.close()
+
+
+def test_scripts_reload_after_script_flush(tier: RedisTier, raw: redis.Redis) -> None:
+    """After SCRIPT FLUSH (a restart, a failover) writes fall back to EVAL and keep working."""
+    assert tier.set("k", 1, ttl=10)
+    raw.script_flush()
+    assert tier.set("k", 2, ttl=10) is True
+    assert tier.get_with_ttl("k") is not None
+    assert tier.delete("k") is True
+    assert tier.stats.errors == 0

@@ -198,3 +198,13 @@ def test_bad_calls_raise() -> None:
         with pytest.raises(CacheKeyError, match="int"):
             tc.get(3)
         assert tc.set(b"bk", 1, px=5000) and tc.get("bk") == 1
+
+
+def test_value_too_big_for_memory_stays_in_lower_tiers(tmp_path: Path) -> None:
+    """A value over the memory tier's max_bytes is skipped there (set is False), read from disk."""
+    mem = MemoryTier(Cache(max_bytes=1000, metrics=False))
+    with TieredCache([mem, DiskTier(tmp_path / "d.db")], metrics=False) as tc:
+        mem.set("big", "old")
+        assert tc.set("big", "x" * 5000) is False
+        assert mem.cache.get("big") is None  # the stale small copy did not survive
+        assert tc.get("big") == "x" * 5000

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any, Protocol, runtime_checkable
 
-from perflayer.errors import ConfigError
+from perflayer.errors import CacheValueTooLarge, ConfigError
 
 __all__ = ["MemoryTier", "Tier", "TierStats"]
 
@@ -163,9 +163,13 @@ class MemoryTier:
     def set(self, key: str, value: Any, ttl: float | None = None) -> bool:
         """Store ``value``; a ttl is rounded up to whole milliseconds."""
         self.stats.sets += 1
-        if ttl is None:
-            return bool(self.cache.set(key, value))
-        return bool(self.cache.set(key, value, px=max(1, int(ttl * 1000.0 + 0.999))))
+        try:
+            if ttl is None:
+                return bool(self.cache.set(key, value))
+            return bool(self.cache.set(key, value, px=max(1, int(ttl * 1000.0 + 0.999))))
+        except CacheValueTooLarge:  # bigger than the memory bound: lower tiers still hold it
+            self.cache.delete(key)
+            return False
 
     def delete(self, key: str) -> bool:
         """Remove ``key``."""
