@@ -273,3 +273,19 @@ def test_uses_the_default_monitor_without_one() -> None:
     from perflayer.monitor import default
 
     assert PerflayerMiddleware(Starlette()).monitor is default()
+
+
+async def test_routes_added_after_start_are_recognised() -> None:
+    """A route added after the first request gets its own template, not the unmatched label."""
+    m = Monitor()
+    app = make_app(m)
+    async with client(app) as c:
+        assert (await c.get("/items/1")).status_code == 200
+        app.add_route("/late/{x}", user_late)
+        assert (await c.get("/late/abc")).text == "abc"
+    assert count(m, "GET", "/late/{x}", "2xx") == 1
+
+
+async def user_late(request: Request) -> PlainTextResponse:
+    """Echo a path parameter."""
+    return PlainTextResponse(request.path_params["x"])

@@ -69,3 +69,25 @@ async def test_fastapi_through_the_optimizer() -> None:
     ok = {"downstream": "http", "priority": "high", "outcome": "ok"}
     assert m.value("perflayer_response_requests_total", ok) == 1
     assert count(m, "GET", "/v1/users/{uid}", "2xx") == 1
+
+
+async def test_one_router_included_under_two_prefixes_keeps_both_templates() -> None:
+    """The same APIRouter mounted twice is told apart by its prefix, not by its route object."""
+    m = Monitor()
+    app = FastAPI()
+    shared = APIRouter()
+
+    @shared.get("/ping/{n}")
+    async def ping(n: int) -> dict[str, int]:
+        return {"n": n}
+
+    app.include_router(shared, prefix="/a")
+    app.include_router(shared, prefix="/b")
+    app.add_middleware(PerflayerMiddleware, monitor=m)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        assert (await c.get("/a/ping/1")).json() == {"n": 1}
+        assert (await c.get("/b/ping/2")).json() == {"n": 2}
+        assert (await c.get("/b/ping/3")).json() == {"n": 3}
+    assert count(m, "GET", "/a/ping/{n}", "2xx") == 1
+    assert count(m, "GET", "/b/ping/{n}", "2xx") == 2

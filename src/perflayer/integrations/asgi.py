@@ -240,9 +240,9 @@ class PerflayerMiddleware:
             await self.app(scope, receive, send)
             return
         t0 = time.perf_counter()
-        # why: routers rewrite root_path/path_params in place; the route template is matched
-        # against the request as it arrived.
-        arrived = dict(scope)
+        # why: routers rewrite root_path and path_params in place; keep the two values the
+        # route template is matched against (a whole scope copy per request costs more).
+        arrived = (scope.get("root_path", ""), scope.get("path_params"))
         ex = _Exchange(send)
         gauge = self._inprogress
         gauge.inc()
@@ -304,8 +304,8 @@ class PerflayerMiddleware:
                     break
         return self.default_priority
 
-    def _record(self, arrived: Scope, scope: Scope, status: int, seconds: float) -> None:
-        method = str(arrived.get("method", "GET")).upper()
+    def _record(self, arrived: tuple[str, Any], scope: Scope, status: int, seconds: float) -> None:
+        method = str(scope.get("method", "GET")).upper()
         if method not in _METHODS:
             method = "other"
         key = (method, self._route(arrived, scope), _status_class(status))
@@ -315,31 +315,44 @@ class PerflayerMiddleware:
         ch[0].inc()
         ch[1].observe(seconds)
 
-    def _route(self, arrived: Scope, scope: Scope) -> str:
+    def _route(self, arrived: tuple[str, Any], scope: Scope) -> str:
         """Return the route template of the request (``UNMATCHED_ROUTE`` if none matches)."""
         router = scope.get("router") or scope.get("app") or self.app
         routes = getattr(router, "routes", None)
         if not routes:
             return UNMATCHED_ROUTE
         try:
-            return _template(self._routing, routes, arrived) or UNMATCHED_ROUTE
-        except (
-            Exception
-        ):  # degrade: a route whose matches() raises costs the label, not the request
+            flat, direct = _flatten(routes)
+            # why: Starlette >= 0.39 leaves the route it picked in scope["route"]; a top-level
+            # route's template is then one dict lookup instead of a regex per route.
+            picked = scope.get("route")
+            if picked is not None:
+                t = direct.get(id(picked))
+                if t is not None:
+                    return t
+            match_scope = dict(scope)
+            match_scope["root_path"] = arrived[0]
+            if arrived[1] is None:
+                match_scope.pop("path_params", None)
+            else:
+                match_scope["path_params"] = arrived[1]
+            return _template(self._routing, flat, match_scope) or UNMATCHED_ROUTE
+        except Exception:  # degrade: a route whose matches() raises costs the label only
             _log_once("route template lookup failed", exc_info=True)
             return UNMATCHED_ROUTE
 
 
-# Flattened route lists, by id of the routes list (checked against the list and its length).
-_flat_cache: dict[int, tuple[Any, int, list[Any]]] = {}
+# Flattened route lists, by id of the routes list (checked against the list and its length):
+# (routes, len, flat, {id(route object): template} of the unambiguous non-mount routes).
+_flat_cache: dict[int, tuple[Any, int, list[Any], dict[int, str]]] = {}
 
 
-def _flatten(routes: Any) -> list[Any]:
+def _flatten(routes: Any) -> tuple[list[Any], dict[int, str]]:
     """Return the matchable routes of ``routes`` (FastAPI >= 0.137 nests included routers)."""
     key = id(routes)
     hit = _flat_cache.get(key)
     if hit is not None and hit[0] is routes and hit[1] == len(routes):
-        return hit[2]
+        return hit[2], hit[3]
     fastapi_routing = sys.modules.get("fastapi.routing")  # never import FastAPI ourselves
     contexts = getattr(fastapi_routing, "iter_route_contexts", None)
     flat: list[Any] = []
@@ -352,19 +365,33 @@ def _flatten(routes: Any) -> list[Any]:
                 flat.append(r)
             else:
                 flat.extend(getattr(c, "starlette_route", None) or c for c in eff())
+    direct: dict[int, str] = {}
+    seen: set[int] = set()
+    routing = sys.modules.get("starlette.routing")
+    for e in flat:
+        kind = getattr(e, "original_route", e)
+        path = getattr(e, "path", None)
+        if routing is None or isinstance(kind, (routing.Mount, routing.Host)):
+            continue
+        k = id(kind)
+        if k in seen or not isinstance(path, str):
+            direct.pop(k, None)  # one route object under two prefixes: match it instead
+            continue
+        seen.add(k)
+        direct[k] = path
     if len(_flat_cache) > 256:
         _flat_cache.clear()
     # why: flattening FastAPI's included routers builds objects per route; apps rarely add
     # routes after start-up, so the flat list is kept until the route list changes length.
-    _flat_cache[key] = (routes, len(routes), flat)
-    return flat
+    _flat_cache[key] = (routes, len(routes), flat, direct)
+    return flat, direct
 
 
 def _template(routing: Any, routes: Any, scope: Scope) -> str | None:
     """Return the template of the route ``scope`` matches in ``routes``, walking mounts."""
     full, partial = routing.Match.FULL, routing.Match.PARTIAL
     found: tuple[Any, Scope] | None = None
-    for route in _flatten(routes):
+    for route in routes:
         match, child = route.matches(scope)
         if match == full:
             found = (route, child)
@@ -380,7 +407,7 @@ def _template(routing: Any, routes: Any, scope: Scope) -> str | None:
     if inner:  # a Mount or Host of a router: the rest of the template is inside
         sub = dict(scope)
         sub.update(child)
-        t = _template(routing, inner, sub)
+        t = _template(routing, _flatten(inner)[0], sub)
         if t is not None:
             return prefix + t
     kind = getattr(route, "original_route", route)  # FastAPI's RouteContext wraps the route
