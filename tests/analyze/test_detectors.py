@@ -363,3 +363,42 @@ def test_target_lines_and_phase_order(make_tree: Tree) -> None:
     assert keys == sorted(keys, reverse=True)
     with pytest.raises(ConfigError):
         analyze(str(SPRAWL), jobs=1, target_lines=-1)
+
+
+def test_metrics_record_and_queue_pool(make_tree: Tree) -> None:
+    """A performance-metrics dataclass is monitoring; a queue-backed object pool is memory."""
+    code = """import queue
+from dataclasses import dataclass
+
+
+@dataclass
+class RequestMetrics:
+    response_time_ms: float
+    cpu_percent: float
+    memory_usage_mb: float
+    endpoint: str = ""
+
+
+@dataclass
+class InvoiceTotals:
+    amount: float
+    tax: float
+
+
+class ParserPool:
+    def __init__(self, size):
+        self._idle = queue.Queue(size)
+
+    def acquire(self):
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            return object()
+
+    def release(self, parser):
+        self._idle.put_nowait(parser)
+"""
+    assert one(make_tree, code) == [
+        ("memory", "ParserPool", "class", 19, 30),
+        ("monitoring", "RequestMetrics", "class", 5, 10),
+    ]

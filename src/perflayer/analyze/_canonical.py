@@ -176,6 +176,7 @@ PERFLAYER: dict[str, CanonicalPart] = {
                 "export",
                 "background",
                 "decorator",
+                "metrics_record",
             }
         ),
         (

@@ -530,7 +530,6 @@ class MemoryDetector:
         rss = _calls_matching(
             f,
             (
-                "psutil.Process",
                 "psutil.virtual_memory",
                 "psutil.swap_memory",
                 "resource.getrusage",
@@ -572,7 +571,10 @@ class MemoryDetector:
             takes_back = any(
                 m.name
                 in ("release", "give_back", "return_object", "checkin", "put_back", "recycle")
-                and any(k.startswith("append:") for k in m.facts.stores)
+                and (
+                    any(k.startswith("append:") for k in m.facts.stores)
+                    or bool({"put", "put_nowait", "add"} & set(m.facts.tails))
+                )
                 for m in unit.methods
             )
             sync = own_words & {
@@ -957,11 +959,30 @@ class MonitoringDetector:
                 "wraps calls and times them",
                 f.signals["wrapper_def"],
             )
+        if level == "class" and name_hint:
+            # A metrics record: a data class whose fields are performance measurements
+            # (response_time, cpu_percent, memory_usage_mb, p95_latency, ...).
+            perf_fields = sorted(name for name in f.fields if set(split_ident(name)) & _STRONG_PERF)
+            if len(perf_fields) >= 2:
+                acc.add(
+                    "metrics_record",
+                    3.0,
+                    "metrics-fields",
+                    "performance fields " + ", ".join(perf_fields[:5]),
+                    min(f.fields[n] for n in perf_fields),
+                )
         if name_hint and acc.score > 0:
             acc.add(None, 1.5, "name", f"name `{unit.name}` says monitoring", _line(unit))
         core = any(
             c in acc.caps
-            for c in ("timing", "counters", "history", "percentiles", "running_average")
+            for c in (
+                "timing",
+                "counters",
+                "history",
+                "percentiles",
+                "running_average",
+                "metrics_record",
+            )
         )
         # Without a clock reading, counters must be about performance (latency, cpu, ...), not
         # about lint errors, test outcomes or business events.
