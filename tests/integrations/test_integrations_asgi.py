@@ -148,19 +148,22 @@ async def test_shed_request_gets_503_with_retry_after_and_response_json() -> Non
     assert shed_total == 1
 
 
-async def test_priority_header_reaches_the_optimizer() -> None:
-    """The priority header picks the request's priority; a bad value falls back to the default."""
+async def test_priority_header_reaches_the_optimizer(caplog: pytest.LogCaptureFixture) -> None:
+    """The priority header picks the priority; bad values fall back and are logged once."""
     m = Monitor()
     opt = ResponseOptimizer(monitor=m)
-    app = make_app(m, optimizer=opt, priority_header="X-Prio", default_priority="low")
+    app = make_app(m, optimizer=opt, priority_header="X-Prio-Test", default_priority="low")
     async with client(app) as c:
-        assert (await c.get("/items/1", headers={"x-prio": "critical"})).status_code == 200
-        assert (await c.get("/items/2", headers={"x-prio": "urgent!!"})).status_code == 200
+        assert (await c.get("/items/1", headers={"x-prio-test": "critical"})).status_code == 200
+        for bad in ("urgent!!", "9", "x" * 50):
+            assert (await c.get("/items/2", headers={"x-prio-test": bad})).status_code == 200
         assert (await c.get("/items/3")).status_code == 200
     await opt.shutdown()
     by = {"downstream": "http", "outcome": "ok"}
     assert m.value("perflayer_response_requests_total", {**by, "priority": "critical"}) == 1
-    assert m.value("perflayer_response_requests_total", {**by, "priority": "low"}) == 2
+    assert m.value("perflayer_response_requests_total", {**by, "priority": "low"}) == 4
+    warned = [r for r in caplog.records if "x-prio-test" in r.getMessage()]
+    assert len(warned) == 1  # client-chosen values cannot flood the log
 
 
 async def test_deadline_miss_before_the_response_starts_is_a_504() -> None:

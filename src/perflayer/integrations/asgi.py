@@ -50,9 +50,11 @@ log = logging.getLogger("perflayer.integrations")
 _logged: set[str] = set()
 
 
-def _log_once(msg: str, exc_info: bool = False) -> None:
-    if msg not in _logged:
-        _logged.add(msg)
+def _log_once(msg: str, exc_info: bool = False, *, key: str | None = None) -> None:
+    """Log ``msg`` the first time ``key`` (default: the message) is seen."""
+    k = msg if key is None else key
+    if k not in _logged:
+        _logged.add(k)
         log.warning(msg, exc_info=exc_info)
 
 
@@ -290,6 +292,8 @@ class PerflayerMiddleware:
             status = 503  # shed, or waited in the queue until it could not finish in time
             headers.append((b"retry-after", str(self.retry_after).encode()))
         await ex.watch({"type": "http.response.start", "status": status, "headers": headers})
+        if scope.get("method") == "HEAD":
+            body = b""  # same headers (and content-length) as GET, no body
         await ex.watch({"type": "http.response.body", "body": body})
 
     def _priority(self, scope: Scope) -> Priority:
@@ -300,7 +304,11 @@ class PerflayerMiddleware:
                     try:
                         return Priority.parse(v.decode("latin-1"))
                     except ValueError:
-                        _log_once(f"ignored bad {want.decode()} header value {v!r}")
+                        # keyed by header name: client-chosen values must not grow the set
+                        _log_once(
+                            f"ignored bad {want.decode()} header value {v!r} (logged once)",
+                            key=f"bad priority header {want!r}",
+                        )
                     break
         return self.default_priority
 
