@@ -197,3 +197,20 @@ def test_closed_tier_raises(tmp_path: Path) -> None:
     t.close()
     with pytest.raises(ConfigError, match="closed"):
         t.get("k")
+
+
+def test_buffered_read_times_reach_the_file_on_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read's access time is buffered, then written when the tier closes."""
+    monkeypatch.setattr(_disk, "_ACCESS_GRANULARITY", 0.0)
+    t = DiskTier(tmp_path / "a.db")
+    t.set("k", 1)
+    raw = sqlite3.connect(t.path)
+    (before,) = raw.execute("SELECT access FROM entries WHERE key = 'k'").fetchone()
+    time.sleep(0.01)
+    assert t.get("k") == 1
+    t.close()
+    (after,) = raw.execute("SELECT access FROM entries WHERE key = 'k'").fetchone()
+    raw.close()
+    assert after > before

@@ -42,9 +42,11 @@ CREATE INDEX IF NOT EXISTS entries_access ON entries(access);
 CREATE INDEX IF NOT EXISTS entries_expire ON entries(expire) WHERE expire IS NOT NULL;
 """
 
-# why: refreshing ``access`` is a write; doing it at most once a second per key keeps reads
-# read-only in the common case and the LRU order is still right to within a second.
+# why: refreshing ``access`` is a write, which costs more than the read itself. A read notes
+# the time in memory at most once a second per key, and the notes are written in one
+# transaction per _TOUCH_BATCH keys (and before every eviction pass, so eviction sees them).
 _ACCESS_GRANULARITY = 1.0
+_TOUCH_BATCH = 256
 
 
 def _corrupt(exc: sqlite3.DatabaseError) -> bool:
@@ -92,6 +94,7 @@ class DiskTier:
         self._bytes = 0
         self._closed = False
         self._full = False
+        self._touched: dict[str, float] = {}
         self._ino: int | None = None
         self._breaker = Breaker(f"disk tier {name!r} ({self.path})")
         with self._lock:
@@ -219,8 +222,25 @@ class DiskTier:
         if expire is not None and expire <= now:
             return None
         if now - access > _ACCESS_GRANULARITY:
-            conn.execute("UPDATE entries SET access = ? WHERE key = ?", (now, key))
+            touched = self._touched
+            touched[key] = now
+            if len(touched) >= _TOUCH_BATCH:
+                self._flush_touched(conn)
         return bytes(value), (None if expire is None else expire - now)
+
+    def _flush_touched(self, conn: sqlite3.Connection) -> None:
+        """Write the buffered read times in one transaction."""
+        if not self._touched:
+            return
+        rows = [(t, k) for k, t in self._touched.items()]
+        self._touched.clear()
+        conn.execute("BEGIN")
+        try:
+            conn.executemany("UPDATE entries SET access = ? WHERE key = ?", rows)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def get_with_ttl(self, key: str) -> tuple[Any, float | None] | None:
         """Return ``(value, seconds left or None)`` or None (miss, expired, or failure)."""
@@ -261,6 +281,7 @@ class DiskTier:
 
     def _evict(self, conn: sqlite3.Connection) -> None:
         """Purge expired rows, then delete least recently read rows down to 90 % of the bound."""
+        self._flush_touched(conn)
         conn.execute("DELETE FROM entries WHERE expire IS NOT NULL AND expire <= ?", (time.time(),))
         total = int(conn.execute("SELECT COALESCE(SUM(size), 0) FROM entries").fetchone()[0])
         target = self.max_bytes * 9 // 10
@@ -322,6 +343,10 @@ class DiskTier:
     def close(self) -> None:
         """Close the database; idempotent."""
         with self._lock:
+            if self._closed:
+                return
+            if self._conn is not None and self._touched:
+                self._guard(self._flush_touched, self._conn)
             self._closed = True
             self._drop_conn()
 
