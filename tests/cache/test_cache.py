@@ -322,3 +322,13 @@ async def test_async_cache_commands(monitor: Monitor) -> None:
     async with AsyncCache(monitor=monitor) as other:
         await other.set("x", {"y": 1})
         assert await other.get("x") == {"y": 1}
+
+
+def test_fast_set_deadline_compares_as_redis_integral_ms(c: Cache) -> None:
+    """A plain ``set(ex=)`` deadline keeps sub-ms precision but EXPIRE LT/GT and PTTL see Redis'."""
+    for i in range(200):
+        c.set(f"d{i}", "v", ex=10)
+        # Redis: the new deadline (now' + 10 s) is never below the old one, so LT refuses
+        assert c.expire(f"d{i}", 10, lt=True) is False
+        assert 9_000 < c.pttl(f"d{i}") <= 10_000
+        assert c.ttl(f"d{i}") == 10

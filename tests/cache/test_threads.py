@@ -54,7 +54,7 @@ def _check_consistent(c: Cache, bound: int) -> None:
     heap_keys = {k for _, k in c._expiry_heap}
     assert {k for k, e in data.items() if e.expire} <= heap_keys
     # stale deadlines are rebuilt away: the heap stays O(live keys), not O(inserts)
-    assert len(c._expiry_heap) <= 2 * len(data) + 1024 + 1
+    assert len(c._expiry_heap) <= 3 * len(data) + 1024 + 1
 
 
 @pytest.mark.parametrize("policy", ["tinylfu", "lru"])
@@ -106,7 +106,7 @@ def test_deadline_heap_stays_bounded_under_eviction(monitor: Monitor) -> None:
     for i in range(20_000):
         c.set(f"n{i}", "x", ex=3600)
     assert len(c) == 100
-    assert len(c._expiry_heap) <= 2 * 100 + 1024 + 1
+    assert len(c._expiry_heap) <= 3 * 100 + 1024 + 1
     # the live keys still expire: their deadlines are in the rebuilt heap
     assert c.expire_now(10_000) == 0
     assert all(c.ttl(k) > 0 for k in c.keys("*"))
