@@ -161,3 +161,18 @@ def test_bad_arguments_name_the_value(kwargs: dict[str, Any], exc: type, named: 
     kwargs.setdefault("monitor", Monitor())
     with pytest.raises(exc, match=named):
         register_otel(**kwargs)
+
+
+def test_name_clashes_skip_the_later_family(
+    reader: InMemoryMetricReader, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A counter x_total and a gauge x map to one OTel name: the first by name wins, logged."""
+    m = Monitor()
+    m.counter("perflayer_dup_total", "Counter.").inc(5)
+    m.gauge("perflayer_dup", "Gauge.").set(1)
+    bridge = register_otel(reader.provider, m)  # type: ignore[attr-defined]
+    assert bridge.exported == {"perflayer_dup"}  # families are exported in name order
+    got = collect(reader)
+    assert isinstance(got["perflayer_dup"].data, Gauge)
+    assert points(got["perflayer_dup"]) == {(): 1.0}
+    assert any("'perflayer_dup_total'" in r.getMessage() for r in caplog.records)

@@ -107,6 +107,7 @@ class OTelBridge:
         self._lock = threading.Lock()
         self._exported: set[str] = set()
         self._skipped: set[str] = set()
+        self._otel_names: set[str] = {"perflayer_otel_exported_families"}
         self._closed = False
         self._syncing = False
         self._sync_thread: threading.Thread | None = None
@@ -171,6 +172,18 @@ class OTelBridge:
         if not _OTEL_NAME.match(base + "_bucket"):
             _log_once(f"metric {name!r} has no valid OpenTelemetry name; not exported")
             return False
+        if m.type == "histogram":
+            wanted = {base + "_count", base + "_sum"}
+            wanted |= {base + "_bucket"} if self.buckets else set()
+            wanted |= {base} if self.quantiles else set()
+        else:
+            wanted = {base}
+        clash = wanted & self._otel_names
+        if clash:
+            # e.g. a counter perflayer_x_total and a gauge perflayer_x both become perflayer_x
+            _log_once(f"metric {name!r} would reuse OpenTelemetry names {sorted(clash)}; skipped")
+            return False
+        self._otel_names |= wanted
         doc: str = m.documentation
         meter = self.meter
         if m.type == "counter":
