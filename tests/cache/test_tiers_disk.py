@@ -143,8 +143,8 @@ def test_signed_pickle_round_trip_and_tampered_row_refused(tmp_path: Path) -> No
         t.set("obj", {1, 2, 3})
         assert t.get("obj") == {1, 2, 3}
         raw = sqlite3.connect(t.path, isolation_level=None)
-        (blob,) = raw.execute("SELECT value FROM entries WHERE key = 'obj'").fetchone()
-        raw.execute("UPDATE entries SET value = ? WHERE key = 'obj'", (blob[:-1] + b"\x00",))
+        (blob,) = raw.execute("SELECT value FROM entries WHERE key = ?", (b"obj",)).fetchone()
+        raw.execute("UPDATE entries SET value = ? WHERE key = ?", (blob[:-1] + b"\x00", b"obj"))
         raw.close()
         assert t.get("obj") is None
         assert t.stats.refused == 1
@@ -207,10 +207,10 @@ def test_buffered_read_times_reach_the_file_on_close(
     t = DiskTier(tmp_path / "a.db")
     t.set("k", 1)
     raw = sqlite3.connect(t.path)
-    (before,) = raw.execute("SELECT access FROM entries WHERE key = 'k'").fetchone()
+    (before,) = raw.execute("SELECT access FROM entries WHERE key = ?", (b"k",)).fetchone()
     time.sleep(0.01)
     assert t.get("k") == 1
     t.close()
-    (after,) = raw.execute("SELECT access FROM entries WHERE key = 'k'").fetchone()
+    (after,) = raw.execute("SELECT access FROM entries WHERE key = ?", (b"k",)).fetchone()
     raw.close()
     assert after > before

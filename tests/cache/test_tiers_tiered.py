@@ -208,3 +208,19 @@ def test_value_too_big_for_memory_stays_in_lower_tiers(tmp_path: Path) -> None:
         assert tc.set("big", "x" * 5000) is False
         assert mem.cache.get("big") is None  # the stale small copy did not survive
         assert tc.get("big") == "x" * 5000
+
+
+def test_non_utf8_bytes_keys_round_trip_through_redis(
+    redis_server: str, prefix: str, tmp_path: Path
+) -> None:
+    """A bytes key that is not UTF-8 is stored, read and deleted through every tier."""
+    with TieredCache(
+        [Cache(metrics=False), DiskTier(tmp_path / "d.db"), RedisTier(redis_server, prefix=prefix)],
+        metrics=False,
+    ) as tc:
+        key = b"user:\xff\xfe"
+        assert tc.set(key, "v") is True
+        tc.tiers[0].clear()
+        assert tc.get(key) == "v"
+        assert tc.delete(key) == 1
+        assert tc.get(key) is None

@@ -1,6 +1,7 @@
 """``DiskTier``: a size-bounded cache tier in one SQLite file (WAL), shared by processes.
 
-Schema: ``entries(key TEXT PRIMARY KEY, value BLOB, expire REAL, access REAL, size INT)``
+Schema: ``entries(key BLOB PRIMARY KEY, value BLOB, expire REAL, access REAL, size INT)``
+(keys as UTF-8, with ``surrogateescape`` so bytes keys that are not UTF-8 round-trip)
 with indexes on ``access`` (eviction order: least recently read first) and ``expire``.
 Expiry is checked on read (an expired row is a miss) and purged when the size bound is
 enforced. ``max_bytes`` bounds the sum of key and value lengths; each process tracks an
@@ -24,7 +25,7 @@ from typing import Any
 
 from perflayer.cache._codec import Codec, CodecRefused, JsonCodec
 from perflayer.cache._tiers import Breaker, TierStats
-from perflayer.errors import ConfigError
+from perflayer.errors import CacheKeyError, ConfigError
 
 __all__ = ["DiskTier"]
 
@@ -32,7 +33,7 @@ _log = logging.getLogger("perflayer.cache.tiers")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
-    key TEXT PRIMARY KEY,
+    key BLOB PRIMARY KEY,
     value BLOB NOT NULL,
     expire REAL,
     access REAL NOT NULL,
@@ -47,6 +48,16 @@ CREATE INDEX IF NOT EXISTS entries_expire ON entries(expire) WHERE expire IS NOT
 # transaction per _TOUCH_BATCH keys (and before every eviction pass, so eviction sees them).
 _ACCESS_GRANULARITY = 1.0
 _TOUCH_BATCH = 256
+
+
+def _bkey(key: str) -> bytes:
+    """Return the stored form of ``key``: UTF-8, surrogateescape (bytes keys round-trip)."""
+    try:
+        return key.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise CacheKeyError(
+            f"key {key!r} has a lone surrogate that is not a bytes escape"
+        ) from None
 
 
 def _corrupt(exc: sqlite3.DatabaseError) -> bool:
@@ -94,7 +105,7 @@ class DiskTier:
         self._bytes = 0
         self._closed = False
         self._full = False
-        self._touched: dict[str, float] = {}
+        self._touched: dict[bytes, float] = {}
         self._ino: int | None = None
         self._breaker = Breaker(f"disk tier {name!r} ({self.path})")
         with self._lock:
@@ -210,7 +221,7 @@ class DiskTier:
 
     # ------------------------------------------------------------------ Tier
 
-    def _read(self, key: str) -> tuple[bytes, float | None] | None:
+    def _read(self, key: bytes) -> tuple[bytes, float | None] | None:
         conn = self._connect()
         now = time.time()
         row = conn.execute(
@@ -245,7 +256,8 @@ class DiskTier:
     def get_with_ttl(self, key: str) -> tuple[Any, float | None] | None:
         """Return ``(value, seconds left or None)`` or None (miss, expired, or failure)."""
         with self._lock:
-            row = self._guard(self._read, key)
+            bk = _bkey(key)
+            row = self._guard(self._read, bk)
             if row is None:
                 self.stats.misses += 1
                 return None
@@ -255,7 +267,7 @@ class DiskTier:
                 self.stats.refused += 1
                 self.stats.misses += 1
                 _log.debug("disk tier %r: refused %r: %s", self.name, key, exc)
-                self._guard(self._delete, key)
+                self._guard(self._delete, bk)
                 return None
             self.stats.hits += 1
             return value, row[1]
@@ -265,7 +277,7 @@ class DiskTier:
         got = self.get_with_ttl(key)
         return None if got is None else got[0]
 
-    def _write(self, key: str, data: bytes, expire: float | None, size: int) -> bool:
+    def _write(self, key: bytes, data: bytes, expire: float | None, size: int) -> bool:
         conn = self._connect()
         old = conn.execute("SELECT size FROM entries WHERE key = ?", (key,)).fetchone()
         conn.execute(
@@ -289,7 +301,7 @@ class DiskTier:
             rows = conn.execute("SELECT key, size FROM entries ORDER BY access LIMIT 64").fetchall()
             if not rows:
                 break
-            drop: list[str] = []
+            drop: list[bytes] = []
             for k, size in rows:
                 if total <= target:
                     break
@@ -301,15 +313,16 @@ class DiskTier:
     def set(self, key: str, value: Any, ttl: float | None = None) -> bool:
         """Store ``value`` (encoded by the codec); False if too large or the disk failed."""
         data = self.codec.encode(value)  # misuse (an unencodable value) raises TypeError here
-        size = len(data) + len(key.encode("utf-8", "surrogatepass"))
+        bk = _bkey(key)
+        size = len(data) + len(bk)
         self.stats.sets += 1
         if size > self.max_bytes:
             return False
         expire = None if ttl is None else time.time() + ttl
         with self._lock:
-            return bool(self._guard(self._write, key, data, expire, size))
+            return bool(self._guard(self._write, bk, data, expire, size))
 
-    def _delete(self, key: str) -> bool:
+    def _delete(self, key: bytes) -> bool:
         conn = self._connect()
         row = conn.execute("DELETE FROM entries WHERE key = ? RETURNING size", (key,)).fetchone()
         if row is None:
@@ -321,7 +334,7 @@ class DiskTier:
         """Remove ``key``; True if it was there."""
         self.stats.deletes += 1
         with self._lock:
-            return bool(self._guard(self._delete, key))
+            return bool(self._guard(self._delete, _bkey(key)))
 
     def _clear(self) -> None:
         self._connect().execute("DELETE FROM entries")

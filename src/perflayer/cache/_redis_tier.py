@@ -98,6 +98,8 @@ class RedisTier:
             # why: redis-py >= 6 retries 3 times with up to seconds of backoff by default; a
             # cache would rather miss now and let our breaker decide when to try again.
             "retry": Retry(NoBackoff(), 0),
+            # keys are str; bytes keys arrive decoded with surrogateescape and must round-trip
+            "encoding_errors": "surrogateescape",
         }
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
         self._noscript: type[BaseException] = redis.exceptions.NoScriptError
@@ -307,7 +309,12 @@ class RedisTier:
                 breaker.failed(exc)
                 self._stop.wait(breaker._backoff)
             finally:
-                self._pubsub = None
+                ps_, self._pubsub = self._pubsub, None
+                if ps_ is not None:
+                    try:
+                        ps_.close()
+                    except Exception:
+                        pass
                 if client is not None:
                     try:
                         client.close()

@@ -22,7 +22,7 @@ from typing import Any
 
 from perflayer.cache._redis_tier import RedisTier
 from perflayer.cache._tiers import MemoryTier, Tier
-from perflayer.errors import ConfigError
+from perflayer.errors import CacheKeyError, ConfigError
 
 __all__ = ["TieredCache"]
 
@@ -118,9 +118,14 @@ class TieredCache:
         if isinstance(name, bytes):
             return name.decode("utf-8", "surrogateescape")
         if not isinstance(name, str):
-            from perflayer.errors import CacheKeyError
-
             raise CacheKeyError(f"cache keys must be str or bytes, got {type(name).__name__}")
+        if not name.isascii():
+            try:
+                name.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:
+                raise CacheKeyError(
+                    f"key {name!r} has a lone surrogate; it cannot be stored"
+                ) from None
         return name
 
     def _ttl_for(self, i: int, ttl: float | None) -> float | None:

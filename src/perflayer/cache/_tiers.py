@@ -97,7 +97,7 @@ class Breaker:
             self._down_until = time.monotonic() + self._backoff
         if first:
             _log.warning(
-                "%s failing (%s: %s); serving misses, retrying with backoff",
+                "%s failing (%s: %s); degrading, retrying with backoff",
                 self.what,
                 type(exc).__name__,
                 exc,
