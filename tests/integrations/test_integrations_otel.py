@@ -176,3 +176,40 @@ def test_name_clashes_skip_the_later_family(
     assert isinstance(got["perflayer_dup"].data, Gauge)
     assert points(got["perflayer_dup"]) == {(): 1.0}
     assert any("'perflayer_dup_total'" in r.getMessage() for r in caplog.records)
+
+
+async def test_http_middleware_metrics_reach_opentelemetry(reader: InMemoryMetricReader) -> None:
+    """Requests timed by PerflayerMiddleware show up in OTel with the route template."""
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from perflayer.integrations.asgi import PerflayerMiddleware
+
+    async def hello(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("hi " + request.path_params["name"])
+
+    m = Monitor()
+    app = Starlette(
+        routes=[Route("/hello/{name}", hello)],
+        middleware=[Middleware(PerflayerMiddleware, monitor=m)],
+    )
+    bridge = register_otel(reader.provider, m)  # type: ignore[attr-defined]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        for name in ("ann", "bob", "cy"):
+            assert (await c.get(f"/hello/{name}")).text == f"hi {name}"
+    # Starlette builds its middleware stack at the first request: the families are new now
+    assert sorted(bridge.sync()) == [
+        "perflayer_http_request_duration_seconds",
+        "perflayer_http_requests_in_progress",
+        "perflayer_http_requests_total",
+    ]
+    got = collect(reader)
+    key = (("method", "GET"), ("route", "/hello/{name}"), ("status_class", "2xx"))
+    assert points(got["perflayer_http_requests"]) == {key: 3.0}
+    assert points(got["perflayer_http_request_duration_seconds_count"]) == {key: 3}
+    assert points(got["perflayer_http_requests_in_progress"]) == {(): 0.0}
