@@ -170,6 +170,79 @@ def test_oversized_item_raises_instead_of_stopping() -> None:
     assert sum(done) <= 500 and not run.done
 
 
+def test_file_lines_in_chunks_are_complete_and_byte_bounded(text_file: Path) -> None:
+    """A FileStream of lines comes in order, in chunks near the target, with an honest size."""
+    with open(text_file, encoding="utf-8") as f:
+        expected = list(f)
+    chunks: list[list[str]] = []
+    stream = stream_file(text_file)
+    run = process_in_chunks(stream, chunks.append, memory_budget=64 * 1024, max_chunk_bytes=8192)
+    run.run()
+    assert [line for c in chunks for line in c] == expected
+    assert run.done and stream.closed and run.items_done == len(expected)
+    longest = max(map(len, expected))
+    assert all(sum(map(len, c)) <= 8192 + longest for c in chunks)
+    assert all(sum(map(len, c)) > 8192 for c in chunks[:-1])  # whole lines up to the target
+    total = sum(map(len, expected))
+    # bytes_done never under-counts; it over-counts by less than a line per chunk.
+    assert total <= run.bytes_done < total + run.chunks_done * longest
+
+
+def test_file_lines_follow_the_adapted_target(text_file: Path) -> None:
+    """The chunk target set between chunks (as pressure adaptation does) bounds the next chunk."""
+    run = process_in_chunks(stream_file(text_file), len, memory_budget=64 * 1024)
+    counts = [next(run)]
+    run.chunk_bytes = 4096
+    counts.append(next(run))
+    assert counts[1] < counts[0]
+    assert sum(run) + sum(counts) == 5001 and run.done
+
+
+def test_partly_read_file_stream_continues_where_it_stopped(text_file: Path) -> None:
+    """Lines already taken from the FileStream are not handed to fn again."""
+    with open(text_file, encoding="utf-8") as f:
+        expected = list(f)
+    stream = stream_file(text_file)
+    it = iter(stream)
+    head = [next(it) for _ in range(10)]
+    rest: list[str] = []
+    process_in_chunks(stream, rest.extend, memory_budget=64 * 1024).run()
+    assert head + rest == expected
+
+
+def test_oversized_file_line_raises(tmp_path: Path) -> None:
+    """A line of a file bigger than the budget raises BudgetError; never a silent stop."""
+    path = tmp_path / "big.txt"
+    path.write_text("short\n" * 3000 + "y" * 100_000 + "\n" + "tail\n" * 10)
+    done: list[int] = []
+    run = process_in_chunks(stream_file(path), lambda c: done.append(len(c)), memory_budget=50_000)
+    with pytest.raises(BudgetError, match="item 3000 of 100001 bytes exceeds"):
+        run.run()
+    assert sum(done) <= 3000 and not run.done
+
+
+def test_line_pushing_a_chunk_over_budget_raises(tmp_path: Path) -> None:
+    """A line that fits alone but takes its chunk past the budget raises too."""
+    path = tmp_path / "mixed.txt"
+    path.write_text("a" * 9000 + "\n" + "b" * 11_000 + "\n")
+    run = process_in_chunks(
+        stream_file(path), len, memory_budget=20_000, min_chunk_bytes=1024, chunk_bytes=9500
+    )
+    with pytest.raises(BudgetError, match="over memory_budget=20000"):
+        run.run()
+
+
+def test_multibyte_text_across_decode_blocks(tmp_path: Path) -> None:
+    """Text decoded in 64 KiB blocks matches a plain read, multi-byte characters included."""
+    path = tmp_path / "utf8.txt"
+    lines = [f"{i} " + "\u00e9\u4e2d\U0001f600" * (i % 40) + "\n" for i in range(20_000)]
+    path.write_text("".join(lines), encoding="utf-8")
+    assert list(stream_file(path)) == lines
+    got: list[str] = []
+    process_in_chunks(stream_file(path), got.extend, memory_budget=256 * 1024).run()
+    assert got == lines
+
+
 def guard_for_tests(**kw: object) -> MemoryGuard:
     """A guard that does not register metrics on the default monitor."""
     kw.setdefault("monitor", Monitor())
