@@ -82,7 +82,7 @@ def server() -> Iterator[tuple[str, Monitor]]:
         opt.close()
 
 
-@pytest.mark.slow
+@pytest.mark.promtool
 def test_real_server_counts_routes_and_serves_them_on_metrics(
     server: tuple[str, Monitor],
 ) -> None:
@@ -107,7 +107,6 @@ def test_real_server_counts_routes_and_serves_them_on_metrics(
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-@pytest.mark.slow
 def test_deadline_after_the_response_started_aborts_the_connection(
     server: tuple[str, Monitor],
 ) -> None:

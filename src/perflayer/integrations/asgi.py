@@ -331,7 +331,7 @@ class PerflayerMiddleware:
             return UNMATCHED_ROUTE
         try:
             flat, direct = _flatten(routes)
-            # why: Starlette >= 0.39 leaves the route it picked in scope["route"]; a top-level
+            # why: Starlette (1.x) leaves the route it picked in scope["route"]; a top-level
             # route's template is then one dict lookup instead of a regex per route.
             picked = scope.get("route")
             if picked is not None:
