@@ -30,6 +30,7 @@ from theine_core import TlfuCore, spread
 from benchmarks.policies import ARC, LIRS, S3FIFO, belady_hits
 from benchmarks.traces import Trace, real_traces, synthetic_traces
 from perflayer.cache._policy import TinyLFUPolicy
+from perflayer.cache._policy_adaptive import AdaptivePolicy
 from perflayer.cache._protocols import Policy
 
 __all__ = ["PEERS", "main", "replay"]
@@ -97,7 +98,8 @@ class TheineSim:
 
 
 PEERS: dict[str, Callable[[int], Sim]] = {
-    "perflayer": lambda c: PolicySim(TinyLFUPolicy(c, None), c),
+    "perflayer": lambda c: PolicySim(AdaptivePolicy(c, None), c),
+    "tinylfu": lambda c: PolicySim(TinyLFUPolicy(c, None), c),
     "LRU": lambda c: CachetoolsSim(cachetools.LRUCache, c),
     "LFU": lambda c: CachetoolsSim(cachetools.LFUCache, c),
     "theine": TheineSim,

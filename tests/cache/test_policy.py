@@ -16,7 +16,7 @@ from perflayer.cache._policy import LRUPolicy, TinyLFUPolicy, make_policy
 from perflayer.cache._protocols import Policy
 from perflayer.errors import ConfigError
 
-NAMES = ["lru", "tinylfu"]
+NAMES = ["adaptive", "lru", "tinylfu"]
 
 
 class Model:

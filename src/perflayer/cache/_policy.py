@@ -798,8 +798,15 @@ def _make_tinylfu(max_entries: int | None, max_weight: int | None) -> Policy:
     return TinyLFUPolicy(max_entries, max_weight)
 
 
+def _make_adaptive(max_entries: int | None, max_weight: int | None) -> Policy:
+    from perflayer.cache._policy_adaptive import AdaptivePolicy
+
+    return AdaptivePolicy(max_entries, max_weight)
+
+
 # Factories by name, for make_policy.
 POLICIES: dict[str, Callable[[int | None, int | None], Policy]] = {
+    "adaptive": _make_adaptive,
     "lru": _make_lru,
     "tinylfu": _make_tinylfu,
 }
