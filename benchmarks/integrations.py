@@ -1,6 +1,6 @@
 """Per-request cost of PerflayerMiddleware next to starlette_exporter's PrometheusMiddleware.
 
-Run: ``.venv/bin/python tests/integrations/bench_asgi.py [--rounds 7] [--requests 3000]``
+Run: ``.venv/bin/python -m benchmarks.integrations [--rounds 7] [--requests 3000]``
 (add ``--without-fastapi`` to hide an installed FastAPI: starlette_exporter then skips
 FastAPI's route flattening, which is most of its cost when FastAPI is importable).
 
