@@ -6,7 +6,7 @@ import pickle
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perflayer.cache._codec import Codec, CodecRefused, JsonCodec, PickleCodec
@@ -21,6 +21,7 @@ json_values = st.recursive(
 )
 
 
+@settings(max_examples=60)
 @given(st.one_of(json_values, st.binary()))
 def test_json_codec_round_trips_exactly(value: Any) -> None:
     """Every JSON value, str, bytes, int and float comes back equal and of the same type."""

@@ -89,21 +89,24 @@ def eventually(check: Callable[[], bool], what: str, within: float = 10.0) -> No
         time.sleep(0.02)
 
 
-@pytest.fixture
-def prefix(redis_server: str) -> Iterator[str]:
-    """Return a key prefix unique to this test; delete its keys afterwards."""
-    p = f"coh-{uuid.uuid4().hex[:10]}:"
-    yield p
-    client = redis.Redis.from_url(redis_server)
-    keys = list(client.scan_iter(match=p + "*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+def publish(here: TieredCache, child: Child, key: str, value: Any) -> None:
+    """Set ``key`` here and wait until the child has received the invalidation for it.
+
+    Without the wait, the child's next read could race the message and (correctly) skip
+    promoting the value it read, which would make the near-tier assertions flaky.
+    """
+    before = child("stats")[0]
+    assert here.set(key, value) is True
+    eventually(lambda: child("stats")[0] > before, f"the child received the message for {key!r}")
 
 
-@pytest.fixture
-def pair(redis_server: str, prefix: str) -> Iterator[tuple[TieredCache, Child]]:
-    """Return a TieredCache here and one in a child process, both on the same Redis prefix."""
+@pytest.fixture(scope="module")
+def pair(redis_server: str) -> Iterator[tuple[TieredCache, Child]]:
+    """Return a TieredCache here and one in a child process (one per module: spawning is slow).
+
+    Every test uses its own keys; counters are compared before and after, never absolutely.
+    """
+    prefix = f"coh-{uuid.uuid4().hex[:10]}:"
     here = TieredCache(
         [Cache(metrics=False), RedisTier(redis_server, prefix=prefix)], metrics=False
     )
@@ -113,45 +116,54 @@ def pair(redis_server: str, prefix: str) -> Iterator[tuple[TieredCache, Child]]:
     finally:
         child.close()
         here.close()
+        client = redis.Redis.from_url(redis_server)
+        keys = list(client.scan_iter(match=prefix + "*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
 
 
 def test_write_elsewhere_drops_the_near_copy(pair: tuple[TieredCache, Child]) -> None:
     """A value cached in the child's memory is dropped when this process overwrites it."""
     here, child = pair
     assert child.hello["subscribed"] is True
-    here.set("k", "v1")
-    assert child("get", "k") == "v1"
-    assert child("near", "k") == "v1"  # promoted into the child's memory tier
-    here.set("k", "v2")
-    eventually(lambda: child("near", "k") is None, "child's memory dropped k after a remote set")
-    assert child("get", "k") == "v2"
+    publish(here, child, "w", "v1")
+    assert child("get", "w") == "v1"
+    assert child("near", "w") == "v1"  # promoted into the child's memory tier
+    here.set("w", "v2")
+    eventually(lambda: child("near", "w") is None, "child's memory dropped the key on a remote set")
+    assert child("get", "w") == "v2"
 
 
 def test_delete_and_clear_elsewhere_reach_the_near_cache(pair: tuple[TieredCache, Child]) -> None:
     """A remote delete drops one key; a remote clear flushes the whole near tier."""
     here, child = pair
-    here.set("a", 1)
-    here.set("b", 2)
-    assert child("get", "a") == 1 and child("get", "b") == 2
-    here.delete("a")
-    eventually(lambda: child("near", "a") is None, "child dropped a after a remote delete")
-    assert child("get", "a") is None
-    assert child("near", "b") == 2
+    flushes = child("stats")[1]
+    publish(here, child, "del-a", 1)
+    publish(here, child, "del-b", 2)
+    assert child("get", "del-a") == 1 and child("get", "del-b") == 2
+    here.delete("del-a")
+    eventually(lambda: child("near", "del-a") is None, "child dropped a key on a remote delete")
+    assert child("get", "del-a") is None
+    assert child("near", "del-b") == 2
     here.clear()
-    eventually(lambda: child("near", "b") is None, "child flushed after a remote clear")
-    assert child("stats")[1] >= 1
+    eventually(lambda: child("near", "del-b") is None, "child flushed after a remote clear")
+    assert child("stats")[1] == flushes + 1
 
 
 def test_child_writes_invalidate_us(pair: tuple[TieredCache, Child]) -> None:
     """Coherence runs both ways: the child's write drops our near copy; our own writes do not."""
     here, child = pair
-    here.set("k", "ours")
+    before = here.stats()["invalidations"]
+    here.set("both", "ours")
     mem = here.tiers[0]
-    assert mem.get("k") == "ours"
-    assert here.stats()["invalidations"] == 0  # our own message is ignored
-    assert child("set", "k", "theirs") is True
-    eventually(lambda: mem.get("k") is None, "our memory dropped k after the child's set")
-    assert here.get("k") == "theirs"
+    assert mem.get("both") == "ours"
+    assert child("set", "mark", 1) is True  # a later message from the child, as a fence
+    eventually(lambda: here.stats()["invalidations"] > before, "the child's message arrived")
+    assert here.stats()["invalidations"] == before + 1  # our own message was not counted
+    assert child("set", "both", "theirs") is True
+    eventually(lambda: mem.get("both") is None, "our memory dropped the key on the child's set")
+    assert here.get("both") == "theirs"
 
 
 def test_dropped_channel_flushes_the_near_cache_on_reconnect(
@@ -159,8 +171,9 @@ def test_dropped_channel_flushes_the_near_cache_on_reconnect(
 ) -> None:
     """When Redis kills the subscriber connection, the child reconnects and flushes its memory."""
     here, child = pair
-    here.set("k", "v1")
-    assert child("get", "k") == "v1" and child("near", "k") == "v1"
+    flushes = child("stats")[1]
+    publish(here, child, "re", "v1")
+    assert child("get", "re") == "v1" and child("near", "re") == "v1"
     admin = redis.Redis.from_url(redis_server, decode_responses=True)
     try:
         ids = [c["id"] for c in admin.client_list() if c["name"] == child.hello["listener"]]
@@ -168,9 +181,9 @@ def test_dropped_channel_flushes_the_near_cache_on_reconnect(
         admin.client_kill_filter(_id=ids[0])
     finally:
         admin.close()
-    eventually(lambda: child("stats")[1] >= 1, "child flushed its near tier after reconnecting")
-    assert child("near", "k") is None
+    eventually(lambda: child("stats")[1] > flushes, "child flushed its near tier on reconnecting")
+    assert child("near", "re") is None
     eventually(lambda: child("stats")[2] is True, "child resubscribed")
-    assert child("get", "k") == "v1"
-    here.set("k", "v2")
-    eventually(lambda: child("near", "k") is None, "invalidations flow again after the reconnect")
+    assert child("get", "re") == "v1"
+    here.set("re", "v2")
+    eventually(lambda: child("near", "re") is None, "invalidations flow again after the reconnect")

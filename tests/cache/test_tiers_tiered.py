@@ -224,3 +224,30 @@ def test_non_utf8_bytes_keys_round_trip_through_redis(
         assert tc.get(key) == "v"
         assert tc.delete(key) == 1
         assert tc.get(key) is None
+
+
+class _RacingDisk(DiskTier):
+    """A real DiskTier whose read lets an invalidation land mid-read (the race, made certain)."""
+
+    on_read: Any = None
+
+    def get_with_ttl(self, key: str) -> tuple[Any, float | None] | None:
+        got = super().get_with_ttl(key)
+        if self.on_read is not None:
+            self.on_read(key)
+        return got
+
+
+def test_read_racing_an_invalidation_is_not_promoted(tmp_path: Path) -> None:
+    """A value read while an invalidation arrives is returned but not copied into memory."""
+    mem = MemoryTier(Cache(metrics=False))
+    disk = _RacingDisk(tmp_path / "d.db")
+    with TieredCache([mem, disk], metrics=False) as tc:
+        tc._near = (mem,)  # treat memory as a near tier, as it is above a Redis tier
+        disk.set("k", "v1")
+        disk.on_read = tc._on_invalidate
+        assert tc.get("k") == "v1"
+        assert mem.get("k") is None
+        disk.on_read = None
+        assert tc.get("k") == "v1"
+        assert mem.get("k") == "v1"  # no race this time: promoted

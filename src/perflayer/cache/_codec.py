@@ -25,6 +25,11 @@ from perflayer.errors import ConfigError, TierError
 
 __all__ = ["Codec", "CodecRefused", "JsonCodec", "PickleCodec"]
 
+# why: module-level encoder/decoder objects skip json.dumps/loads' per-call argument handling
+# and (for loads on bytes) the encoding sniffing; together ~2x cheaper on small dicts.
+_ENC = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_DEC = json.JSONDecoder()
+
 
 class CodecRefused(TierError):
     """Stored bytes the codec will not decode: unsigned, badly signed, or malformed."""
@@ -41,8 +46,35 @@ class Codec(Protocol):
         """Return the value of ``data``; raise ``CodecRefused`` if it is not trustworthy."""
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _json_exact(value: Any) -> bool:
+    """Return True if ``value`` comes back from JSON exactly as it went in (flat loop)."""
+    # why: an explicit stack instead of recursion: one Python call per value, not per node.
+    stack = [value]
+    pop = stack.pop
+    extend = stack.extend
+    scalars = _SCALARS
+    while stack:
+        v = pop()
+        cls = v.__class__
+        if cls in scalars:
+            continue
+        if cls is list:
+            extend(v)
+        elif cls is dict:
+            for k in v:
+                if k.__class__ is not str:
+                    return False
+            extend(v.values())
+        else:
+            return False
+    return True
+
+
 def _check_json(value: Any, path: str) -> None:
-    """Raise TypeError if ``value`` would not come back from JSON exactly as it went in."""
+    """Raise TypeError naming where ``value`` would not come back from JSON exactly."""
     cls = value.__class__
     if value is None or cls in (str, int, float, bool):
         return
@@ -89,8 +121,9 @@ class JsonCodec:
             return b"i" + str(value).encode()
         if cls is float:
             return b"f" + repr(value).encode()
-        _check_json(value, "value")
-        return b"j" + json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        if not _json_exact(value):
+            _check_json(value, "value")  # raises, naming the path of the offending part
+        return b"j" + _ENC.encode(value).encode("utf-8", "surrogatepass")
 
     def decode(self, data: bytes) -> Any:
         """Return the value of tagged bytes; raise CodecRefused for anything else."""
@@ -106,7 +139,7 @@ class JsonCodec:
             if tag == b"f":
                 return float(body)
             if tag == b"j":
-                return json.loads(body)
+                return _DEC.decode(body.decode("utf-8", "surrogatepass"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise CodecRefused(f"malformed {tag!r} payload: {exc}") from None
         if tag == b"p":
