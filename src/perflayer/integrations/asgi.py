@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from perflayer.integrations._compat import require
 from perflayer.monitor._http import handle
 from perflayer.response import Priority
 
@@ -120,13 +121,7 @@ _JSON = (b"content-type", b"application/json")
 
 def _require_starlette() -> Any:
     """Return ``starlette.routing`` or raise an ImportError naming the extra."""
-    try:
-        import starlette.routing as routing
-    except ImportError as e:
-        raise ImportError(
-            "PerflayerMiddleware needs starlette (route templates): pip install 'perflayer[asgi]'"
-        ) from e
-    return routing
+    return require("starlette.routing", "asgi", "PerflayerMiddleware (route templates)")
 
 
 def _status_class(status: int) -> str:

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from perflayer.errors import ConfigError
+from perflayer.integrations._compat import require
 
 if TYPE_CHECKING:
     from perflayer.monitor import Monitor
@@ -61,13 +62,7 @@ def _log_once(msg: str, exc_info: bool = False) -> None:
 
 def _require() -> Any:
     """Return ``opentelemetry.metrics`` or raise an ImportError naming the extra."""
-    try:
-        import opentelemetry.metrics as metrics
-    except ImportError as e:
-        raise ImportError(
-            "perflayer.integrations.otel needs opentelemetry-api: pip install 'perflayer[otel]'"
-        ) from e
-    return metrics
+    return require("opentelemetry.metrics", "otel", "perflayer.integrations.otel")
 
 
 def _unit(name: str) -> str:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from perflayer.integrations._compat import require
+
 if TYPE_CHECKING:
     from perflayer.monitor import Monitor
 
@@ -21,14 +23,9 @@ __all__ = ["PerflayerCollector", "register"]
 
 
 def _require() -> Any:
-    try:
-        import prometheus_client.metrics_core as core
-    except ImportError as e:  # pragma: no cover - exercised only without the extra
-        raise ImportError(
-            "perflayer.integrations.prometheus needs prometheus_client: "
-            "pip install 'perflayer[prometheus]'"
-        ) from e
-    return core
+    return require(
+        "prometheus_client.metrics_core", "prometheus", "perflayer.integrations.prometheus"
+    )
 
 
 class PerflayerCollector:
