@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 
 import pytest
 import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perflayer.cache import Cache
 from perflayer.cache._disk import DiskTier
@@ -251,3 +254,38 @@ def test_read_racing_an_invalidation_is_not_promoted(tmp_path: Path) -> None:
         disk.on_read = None
         assert tc.get("k") == "v1"
         assert mem.get("k") == "v1"  # no race this time: promoted
+
+
+_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["set", "get", "delete", "lose-memory", "lose-memory-key"]),
+        st.sampled_from(["a", "b", "c", "ü"]),
+        st.one_of(st.integers(), st.text(max_size=5), st.binary(max_size=5)),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(ops=_ops)
+def test_memory_over_disk_behaves_like_a_dict(ops: list[tuple[str, str, Any]]) -> None:
+    """Any sequence of sets, deletes and lost memory reads like a dict (disk is the backstop)."""
+    with tempfile.TemporaryDirectory() as d:
+        mem = MemoryTier(Cache(metrics=False))
+        disk = DiskTier(Path(d) / "m.db")
+        model: dict[str, Any] = {}
+        with TieredCache([mem, disk], metrics=False) as tc:
+            for op, key, value in ops:
+                if op == "set":
+                    assert tc.set(key, value) is True
+                    model[key] = value
+                elif op == "delete":
+                    assert tc.delete(key) == (1 if key in model else 0)
+                    model.pop(key, None)
+                elif op == "lose-memory":
+                    mem.clear()
+                elif op == "lose-memory-key":
+                    mem.delete(key)  # evicted from memory only: the next get promotes it back
+                got = tc.get(key)
+                assert got == model.get(key)
+                assert type(got) is type(model.get(key))
