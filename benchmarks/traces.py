@@ -183,11 +183,48 @@ def recency_bursts(seed: int = 4) -> list[int]:
     return keys
 
 
+def regime_phases(seed: int = 5) -> list[int]:
+    """Phases that favour different policies in turn: Zipf, recency stream, loop, Zipf again."""
+    rng = random.Random(seed)
+    draw = _zipf_sampler(8_000, 0.9, rng)
+    keys: list[int] = []
+    fresh = 1_000_000
+    for _round in range(3):
+        keys.extend(draw() for _ in range(25_000))
+        recent: list[int] = []
+        for _ in range(25_000):
+            if not recent or rng.random() < 0.3:
+                recent.append(fresh)
+                fresh += 1
+            else:
+                recent.append(recent[-min(len(recent), 1 + int(rng.expovariate(1.0 / 300.0)))])
+        keys.extend(recent)
+        keys.extend(list(range(500_000, 502_500)) * 6)
+    return keys
+
+
+def tenants(seed: int = 6) -> list[int]:
+    """Two tenants interleaved at random: a Zipf(0.8) over 10,000 keys and a 4,000-key loop."""
+    rng = random.Random(seed)
+    draw = _zipf_sampler(10_000, 0.8, rng)
+    keys: list[int] = []
+    pos = 0
+    for _ in range(200_000):
+        if rng.random() < 0.6:
+            keys.append(draw())
+        else:
+            keys.append(100_000 + pos)
+            pos = (pos + 1) % 4_000
+    return keys
+
+
 SYNTHETIC: dict[str, Callable[[], list[int]]] = {
     "syn-zipf-shift": zipf_shift,
     "syn-scan-mix": scan_loop_mix,
     "syn-recency": recency_heavy,
     "syn-recency-bursts": recency_bursts,
+    "syn-phases": regime_phases,
+    "syn-tenants": tenants,
 }
 
 

@@ -2,7 +2,13 @@
 
 The cache core owns key -> value; a policy owns only the order in which keys leave. The core
 calls ``hit``/``miss`` on every read, ``add``/``update`` on writes and ``remove`` on deletes;
-``make_policy("tinylfu" | "lru", max_entries, max_weight)`` builds one.
+``make_policy("tinylfu" | "adaptive" | "lru", max_entries, max_weight)`` builds one.
+"tinylfu" (this module's ``TinyLFUPolicy``) stays the default. "adaptive"
+(``perflayer.cache._policy_adaptive.AdaptivePolicy``, its own essay) runs miniature
+simulations of W-TinyLFU, LIRS and ARC and switches the real cache to the one that leads: it
+closes most of the per-trace gaps to the best known policy (docs/benchmarks.md), but its
+simulations cost about 2x TinyLFU's per-read replay (4x on caches of up to 2,048 entries, where
+it simulates every key) and more than 2x its add, so it is opt-in, not the default.
 
 Regions. ``TinyLFUPolicy`` splits the capacity into a small *window* LRU (1% at start) and a
 *main* segmented LRU: *probation* and *protected* (80% of main). A new key always enters the
@@ -813,7 +819,7 @@ POLICIES: dict[str, Callable[[int | None, int | None], Policy]] = {
 
 
 def make_policy(name: str, max_entries: int | None, max_weight: int | None) -> Policy:
-    """Build the policy called ``name`` ("tinylfu" or "lru") for the given bounds."""
+    """Build the policy called ``name`` ("tinylfu", "adaptive" or "lru") for the bounds."""
     factory = POLICIES.get(name) if isinstance(name, str) else None
     if factory is None:
         raise ConfigError(f"unknown cache policy {name!r}; expected one of {sorted(POLICIES)}")

@@ -1,39 +1,52 @@
-"""Adaptive policy selection: run miniature simulations of candidate policies, switch to the best.
+"""Adaptive policy selection: miniature simulations of candidate policies pick the real one.
 
 No single policy wins everywhere: W-TinyLFU wins on frequency-skewed traces, LIRS on loops and
 on traces ranked by reuse distance, ARC on recency-heavy traces and on a moving hot set.
 ``AdaptivePolicy`` (``make_policy("adaptive", ...)``) keeps one of three *engines* as the real
-policy and runs a miniature simulation of each candidate (Waldspurger et al., "Cache Modeling and
-Optimization using Miniature Simulations", USENIX ATC 2017):
+policy and runs a miniature simulation of every candidate beside it (Waldspurger et al., "Cache
+Modeling and Optimization using Miniature Simulations", USENIX ATC 2017).
 
-- Sampling. A key is sampled when its Fibonacci-spread hash falls below ``rate x 2**64``
-  (spatial sampling: a sampled key is sampled on every access). Each mini-cache holds
-  ``capacity x rate`` keys. Caches of up to ``_FULL_SHADOW`` entries use ``rate = 1`` (full
-  shadow metadata: sampling would make the mini-caches too coarse); larger ones use
-  ``rate = _FULL_SHADOW / capacity``, so every mini-cache holds about ``_FULL_SHADOW`` keys.
-- Epochs and switching. Every ``_EPOCH_FACTOR x mini capacity`` sampled accesses (at least
-  ``_EPOCH_MIN``) the candidates' hit ratios over the epoch are compared. When another candidate
-  beats the current engine's simulation by more than ``_MARGIN`` (1 point, or 2 / sqrt(epoch)
-  if larger: sampling noise) in ``_STREAK`` consecutive epochs, the real cache switches: the
-  resident keys are migrated, least valuable first, into a fresh engine of the winner (O(n) once
-  per switch, no key leaves). Ties and small leads keep the current engine (hysteresis), so a
-  stationary trace settles and does not flap.
-- Engines. ``TinyLFUPolicy`` (adaptive W-TinyLFU, the default engine), ``_LIRSEngine`` (LIRS,
-  Jiang and Zhang, SIGMETRICS 2002, 1% HIR; the non-resident history in the stack is bounded to
-  ``_NONRES_FACTOR x capacity`` keys) and ``_ARCEngine`` (ARC, Megiddo and Modha, FAST 2003).
-  LIRS and ARC count entries only: a weight-bounded (``max_weight``) or unbounded cache runs
-  TinyLFU alone, with no simulation.
+Sampling. A key is sampled when its Fibonacci-spread hash falls below ``rate x 2**64`` (spatial
+sampling: a sampled key is sampled on every access). Each mini-cache holds ``capacity x rate``
+keys. Caches of up to ``_FULL_SHADOW`` (2,048) entries use ``rate = 1``, full shadow metadata,
+since a sample would make the mini-caches too coarse; larger ones use ``2,048 / capacity`` (20%
+at 10,000 entries, 2% at 100,000), so every mini-cache holds about 2,048 keys. The simulations
+see the buffered reads and writes that did not follow their own read miss; removals, expiry and
+weights are not simulated.
 
-Concurrency and the read path: unchanged from TinyLFU. ``hit`` and ``miss`` are the C
-``append`` of one bounded deque that every engine shares for its life, so the cache core's bound
-``policy.hit`` stays valid across switches; every other call runs under the cache's lock.
+Deciding. An epoch is ``max(512, mini capacity)`` sampled accesses. At its end each
+candidate's hits are added to a score decayed by 7/8 per epoch. If the best score leads the
+current engine's by more than 1 point (of the decayed access count) in two consecutive epochs,
+or by more than 4 points once, the cache switches to the first candidate (in the order
+W-TinyLFU, LIRS, ARC) within 1 point of the best. No decision is taken in the first epoch nor
+before 10 x mini capacity accesses (W-TinyLFU's sketch learns over that long); after the n-th
+switch none for ``4 x 2**(n-1)`` epochs (exponential back-off, so two engines that trade the
+lead on a loop near the cache size cannot make the cache pay a switch every few epochs).
 
-Cost per access (what the write that replays the buffer pays, per buffered read): the engine's
-own replay, plus one pass over the buffered keys for the simulations. With full shadows (up to
-``_FULL_SHADOW`` entries) every access runs three simulators (about 3-4x the replay of TinyLFU
-alone, measured in docs/benchmarks.md); above that, an unsampled key costs one hash, a multiply
-and a comparison, and a sampled one (``rate``, 20% at 10,000 entries, 2% at 100,000) the three
-simulators. A switch costs O(resident keys), at most once per ``_STREAK`` epochs.
+Switching. With full shadows the real cache *adopts* a copy of the winner's simulation, history
+included (LIRS's non-resident stack, ARC's ghosts, TinyLFU's sketch): keys resident in both
+stay, keys resident only in the simulation are dropped from the copy, and keys resident only in
+the real cache are returned as victims of the write that triggered the switch (never the key
+being written; the bounds hold). With sampling the resident keys migrate, least valuable first,
+into a fresh engine of the winner, and nothing is evicted. A switch is O(resident keys).
+
+Engines. ``TinyLFUPolicy`` (the first engine), ``_LIRSEngine`` (Jiang and Zhang, SIGMETRICS
+2002, 1% HIR; the non-resident history in the stack is bounded to max(3 x capacity, 1,024)
+keys, oldest dropped first) and ``_ARCEngine`` (Megiddo and Modha, FAST 2003). LIRS and ARC
+count entries only, so a weight-bounded (``max_weight``) or unbounded cache runs TinyLFU alone,
+without simulations, and resizing to a weight bound switches back to TinyLFU.
+
+Concurrency and the read path: as TinyLFU's. ``hit`` and ``miss`` are the C ``append`` of one
+bounded deque that every engine shares for the policy's life, so the core's bound ``policy.hit``
+stays valid across switches; every other call runs under the cache's lock and first feeds the
+buffered reads to the simulations, then lets the engine replay them.
+
+Cost per access, paid by the next locked call for each buffered read: the engine's replay (as
+TinyLFU's), one Python-level pass over the buffered keys to sample them (a hash, a multiply and a
+comparison), and for a sampled key three simulator steps (about 1 us together). Measured
+(``python -m benchmarks.hitratio --cost``, docs/benchmarks.md): about 2x TinyLFU's amortized read
+at 10,000 entries (20% sampled) and about 4x at 1,000 entries (full shadows); ``add`` about 2.3x
+TinyLFU's. That is why "tinylfu", not "adaptive", is the default.
 """
 
 from __future__ import annotations
