@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
 from perflayer.cache import Cache
+from perflayer.cache._disk import DiskTier
 from perflayer.cache._redis_tier import RedisTier
 from perflayer.cache._tiered import TieredCache
 
@@ -187,3 +191,48 @@ def test_dropped_channel_flushes_the_near_cache_on_reconnect(
     assert child("get", "re") == "v1"
     here.set("re", "v2")
     eventually(lambda: child("near", "re") is None, "invalidations flow again after the reconnect")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")
+def test_forked_child_gets_its_own_origin_and_listener(redis_server: str, tmp_path: Path) -> None:
+    """A cache made before fork (gunicorn --preload) stays coherent in the child, both ways."""
+    prefix = f"fork-{uuid.uuid4().hex[:10]}:"
+    red = RedisTier(redis_server, prefix=prefix)
+    disk = DiskTier(tmp_path / "d.db")
+    tc = TieredCache([Cache(metrics=False), disk, red], metrics=False)
+    parent_origin = red.origin
+    tc.set("k", "parent")
+    r_fd, w_fd = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
+        pid = os.fork()
+    if pid == 0:  # the child: report, never return into pytest
+        code = 1
+        try:
+            ok = tc.set("k", "child")  # restarts the listener under a new origin
+            deadline = time.monotonic() + 10
+            while not red.subscribed and time.monotonic() < deadline:
+                time.sleep(0.02)
+            report = {
+                "ok": ok,
+                "new_origin": red.origin != parent_origin,
+                "subscribed": red.subscribed,
+                "disk": disk.get("k"),
+            }
+            os.write(w_fd, json.dumps(report).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w_fd)
+    try:
+        with os.fdopen(r_fd) as f:
+            report = json.loads(f.read())
+        _, status = os.waitpid(pid, 0)
+        assert status == 0
+        assert report == {"ok": True, "new_origin": True, "subscribed": True, "disk": "child"}
+        mem = tc.tiers[0]
+        eventually(lambda: mem.get("k") is None, "the parent dropped its copy on the child's set")
+        assert tc.get("k") == "child"
+    finally:
+        tc.clear()
+        tc.close()

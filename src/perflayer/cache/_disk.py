@@ -21,6 +21,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from typing import Any
 
 from perflayer.cache._codec import Codec, CodecRefused, JsonCodec
@@ -48,6 +49,25 @@ CREATE INDEX IF NOT EXISTS entries_expire ON entries(expire) WHERE expire IS NOT
 # transaction per _TOUCH_BATCH keys (and before every eviction pass, so eviction sees them).
 _ACCESS_GRANULARITY = 1.0
 _TOUCH_BATCH = 256
+
+
+_instances: weakref.WeakSet[DiskTier] = weakref.WeakSet()
+_abandoned: list[sqlite3.Connection] = []
+
+
+def _after_fork_in_child() -> None:
+    """Abandon inherited SQLite connections and locks (SQLite forbids using them after fork)."""
+    for t in list(_instances):
+        t._lock = threading.Lock()
+        if t._conn is not None:
+            # kept, never closed or collected: SQLite must not touch a connection after fork
+            _abandoned.append(t._conn)
+        t._conn = None
+        t._touched = {}
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _bkey(key: str) -> bytes:
@@ -108,6 +128,7 @@ class DiskTier:
         self._touched: dict[bytes, float] = {}
         self._ino: int | None = None
         self._breaker = Breaker(f"disk tier {name!r} ({self.path})")
+        _instances.add(self)
         with self._lock:
             self._guard(self._connect)
 

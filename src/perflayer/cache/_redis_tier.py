@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 import uuid
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -43,6 +44,19 @@ _SET = (
 )
 _DEL = "local n = redis.call('DEL', KEYS[1]) redis.call('PUBLISH', ARGV[1], ARGV[2]) return n"
 _GET = "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}"
+
+
+_instances: weakref.WeakSet[RedisTier] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """Mark every tier as forked; each restarts its listener on its next call."""
+    for t in list(_instances):
+        t._forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _redis() -> Any:
@@ -91,7 +105,7 @@ class RedisTier:
         self.timeout = float(timeout)
         self.stats = TierStats()
         self.channel = prefix + "__invalidate__"
-        self.origin = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self.origin = self._new_origin()
         self._kw: dict[str, Any] = {
             "socket_timeout": self.timeout,
             "socket_connect_timeout": self.timeout,
@@ -117,6 +131,33 @@ class RedisTier:
         self.reconnects = 0
         #: CLIENT SETNAME of the subscriber connection (find it in CLIENT LIST)
         self.listener_name = f"perflayer-invalidate-{self.origin}"
+        self._callbacks: tuple[Callable[[str], None], Callable[[], None]] | None = None
+        self._forked = False
+        _instances.add(self)
+
+    @staticmethod
+    def _new_origin() -> str:
+        return f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+    def _restart_after_fork(self) -> None:
+        """In a forked child: take a new origin and start this process's own listener.
+
+        The parent's listener thread does not exist here, and sharing its origin would make
+        this process ignore the parent's writes (and the parent ignore ours). The inherited
+        near tiers are flushed, since messages between the fork and the new subscription
+        are not seen.
+        """
+        self._forked = False
+        self.origin = self._new_origin()
+        self.listener_name = f"perflayer-invalidate-{self.origin}"
+        self._stop = threading.Event()
+        self._pubsub = None
+        self.subscribed = False
+        cbs = self._callbacks
+        self._listener = None
+        if cbs is not None and not self._closed:
+            cbs[1]()
+            self.listen(*cbs, ready_timeout=0)
 
     # ------------------------------------------------------------------ guarded calls
 
@@ -124,6 +165,8 @@ class RedisTier:
         """Run ``fn`` under the breaker; return (ok, result); failures are counted."""
         if self._closed:
             raise ConfigError(f"redis tier {self.name!r} is closed")
+        if self._forked:
+            self._restart_after_fork()
         if not self._breaker.open():
             self.stats.errors += 1
             return False, None
@@ -192,19 +235,22 @@ class RedisTier:
         self.stats.sets += 1
         px = None if ttl is None else max(1, int(ttl * 1000.0 + 0.999))
         k = self._k(key)
-        note = self._note(key)
 
         sha = self._sha[_SET]
         ttl_arg = "" if px is None else str(px)
-        return self._call(lambda: self._eval(_SET, sha, k, data, ttl_arg, self.channel, note))[0]
+        # the note is made inside the call: after a fork, _call first gives us a new origin
+        return self._call(
+            lambda: self._eval(_SET, sha, k, data, ttl_arg, self.channel, self._note(key))
+        )[0]
 
     def delete(self, key: str) -> bool:
         """DEL the key and publish an invalidation; True if it was there."""
         self.stats.deletes += 1
         k = self._k(key)
-        note = self._note(key)
 
-        ok, out = self._call(lambda: self._eval(_DEL, self._sha[_DEL], k, self.channel, note))
+        ok, out = self._call(
+            lambda: self._eval(_DEL, self._sha[_DEL], k, self.channel, self._note(key))
+        )
         return bool(ok and out)
 
     def clear(self) -> None:
@@ -243,7 +289,7 @@ class RedisTier:
         """Start the daemon thread that calls ``on_key(key)`` / ``on_flush()`` for others' writes.
 
         ``on_flush`` is also called when the subscription comes back after a drop (messages may
-        have been lost meanwhile). Waits up to ``ready_timeout`` (default: ``timeout``) for
+        have been lost meanwhile). Waits up to ``ready_timeout`` (default: 4 x ``timeout``) for
         the first subscription; if Redis is down, the thread keeps retrying with backoff.
         """
         if self._listener is not None:
@@ -256,6 +302,7 @@ class RedisTier:
             daemon=True,
         )
         self._listener = t
+        self._callbacks = (on_key, on_flush)
         t.start()
         ready.wait(self.timeout * 4 if ready_timeout is None else ready_timeout)
 

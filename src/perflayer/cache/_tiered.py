@@ -90,7 +90,7 @@ class TieredCache:
             from perflayer.cache._tier_metrics import register_tiered
 
             register_tiered(self, monitor)
-        if shared:
+        if self._near:  # a Redis tier with tiers above it: keep those coherent
             rt = ts[shared[0]]
             assert isinstance(rt, RedisTier)
             rt.listen(self._on_invalidate, self._on_flush)
