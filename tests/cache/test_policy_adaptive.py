@@ -172,3 +172,22 @@ def test_reads_of_removed_keys_are_harmless() -> None:
         for k in range(8, 20):
             m.access(k)
         assert len(p) == len(m.resident) == 5
+
+
+def test_cache_with_adaptive_policy_switches_and_keeps_its_bound() -> None:
+    """perflayer.Cache(policy="adaptive") on a loop: it switches engines, dbsize stays bounded."""
+    from perflayer import Cache
+
+    c = Cache(max_entries=100, policy="adaptive", metrics=False)
+    hits = 0
+    for k in loop(600, 40):
+        key = f"k{k}"
+        if c.get(key) is not None:
+            hits += 1
+        else:
+            c.set(key, k)
+        assert c.dbsize() <= 100
+    policy = c._policy
+    assert isinstance(policy, AdaptivePolicy)
+    assert policy.engine == "lirs"
+    assert hits > 0
