@@ -44,8 +44,10 @@ class AsyncCache:
     async def get(self, name: Any) -> Any:
         """Return the value at ``name`` or None (GET)."""
         try:
-            e = self._data[name]
-        except (KeyError, TypeError):
+            e = self._data.get(name)
+        except TypeError:
+            return self.sync.get(name)
+        if e is None:  # (.get, not [] in a try: a miss raises nothing; see Cache.get)
             return self.sync.get(name)
         exp = e.expire
         if exp and exp < _time() * 1000.0:
