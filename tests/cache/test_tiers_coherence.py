@@ -217,7 +217,7 @@ def test_forked_child_gets_its_own_origin_and_listener(redis_server: str, tmp_pa
                 "ok": ok,
                 "new_origin": red.origin != parent_origin,
                 "subscribed": red.subscribed,
-                "disk": disk.get("k"),
+                "read": tc.get("k"),
             }
             os.write(w_fd, json.dumps(report).encode())
             code = 0
@@ -229,7 +229,7 @@ def test_forked_child_gets_its_own_origin_and_listener(redis_server: str, tmp_pa
             report = json.loads(f.read())
         _, status = os.waitpid(pid, 0)
         assert status == 0
-        assert report == {"ok": True, "new_origin": True, "subscribed": True, "disk": "child"}
+        assert report == {"ok": True, "new_origin": True, "subscribed": True, "read": "child"}
         mem = tc.tiers[0]
         eventually(lambda: mem.get("k") is None, "the parent dropped its copy on the child's set")
         assert tc.get("k") == "child"
