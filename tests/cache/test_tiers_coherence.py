@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 import warnings
@@ -236,3 +238,89 @@ def test_forked_child_gets_its_own_origin_and_listener(redis_server: str, tmp_pa
     finally:
         tc.clear()
         tc.close()
+
+
+class Blackhole:
+    """A real TCP proxy on loopback that can silently drop every existing flow (a partition)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(16)
+        self.port = int(self.srv.getsockname()[1])
+        self.flows: list[dict[str, Any]] = []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def _accept(self) -> None:
+        self.srv.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                a, _ = self.srv.accept()
+            except OSError:
+                continue
+            b = socket.create_connection(self.target)
+            flow: dict[str, Any] = {"dead": False, "socks": (a, b)}
+            self.flows.append(flow)
+            for src, dst in ((a, b), (b, a)):
+                t = threading.Thread(target=self._pump, args=(src, dst, flow), daemon=True)
+                t.start()
+                self.threads.append(t)
+
+    def _pump(self, src: socket.socket, dst: socket.socket, flow: dict[str, Any]) -> None:
+        src.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                data = src.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            if not flow["dead"]:  # a dead flow swallows bytes: no FIN, no RST, just silence
+                try:
+                    dst.sendall(data)
+                except OSError:
+                    return
+
+    def partition(self) -> None:
+        """Silently drop the traffic of every flow open now; new connections work."""
+        for f in self.flows:
+            f["dead"] = True
+
+    def close(self) -> None:
+        """Stop the proxy and close every socket."""
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=2)
+        for f in self.flows:
+            for s in f["socks"]:
+                s.close()
+        self.srv.close()
+
+
+def test_silent_partition_is_detected_by_ping_and_flushes(redis_server: str) -> None:
+    """A subscriber whose connection goes silent PINGs, gets no PONG, reconnects and flushes."""
+    host, port = redis_server.split("//")[1].split("/")[0].split(":")
+    proxy = Blackhole((host, int(port)))
+    prefix = f"part-{uuid.uuid4().hex[:10]}:"
+    red = RedisTier(f"redis://127.0.0.1:{proxy.port}/0", prefix=prefix)
+    red.ping_every = 0.3  # read by the listener loop on every idle turn
+    tc = TieredCache([Cache(metrics=False), red], metrics=False)
+    try:
+        assert tc.set("k", "v") is True
+        mem = tc.tiers[0]
+        assert mem.get("k") == "v"
+        proxy.partition()
+        eventually(lambda: tc.flushes >= 1, "the listener noticed the silent channel and flushed")
+        assert mem.get("k") is None
+        eventually(lambda: red.subscribed, "the listener resubscribed on a fresh connection")
+    finally:
+        tc.close()
+        proxy.close()
+        client = redis.Redis.from_url(redis_server)
+        client.delete(prefix + "k")
+        client.close()

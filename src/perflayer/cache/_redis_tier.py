@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Callable
@@ -131,6 +132,8 @@ class RedisTier:
         self.reconnects = 0
         #: CLIENT SETNAME of the subscriber connection (find it in CLIENT LIST)
         self.listener_name = f"perflayer-invalidate-{self.origin}"
+        #: seconds of silence on the invalidation channel before it is PINGed
+        self.ping_every = 5.0
         self._callbacks: tuple[Callable[[str], None], Callable[[], None]] | None = None
         self._forked = False
         _instances.add(self)
@@ -334,9 +337,23 @@ class RedisTier:
                     on_flush()
                 first = False
                 ready.set()
+                last = time.monotonic()
+                pinged = False
                 while not self._stop.is_set():
                     msg = ps.get_message(timeout=0.5)
-                    if msg is None or msg.get("type") != "message":
+                    if msg is None:
+                        # a half-open connection (a partition, a NAT drop) delivers nothing
+                        # and raises nothing: PING when idle, reconnect if no PONG comes back
+                        idle = time.monotonic() - last
+                        if idle > self.ping_every + max(1.0, 4 * self.timeout):
+                            raise redis.ConnectionError("invalidation channel: no PONG")
+                        if idle > self.ping_every and not pinged:
+                            ps.ping()
+                            pinged = True
+                        continue
+                    last = time.monotonic()
+                    pinged = False
+                    if msg.get("type") != "message":
                         continue
                     data = msg["data"]
                     text = (

@@ -40,18 +40,23 @@ class _Reader:
         return {(c.name, t.name): float(getattr(t.stats, attr)) for t in c.tiers}
 
     def hits(self) -> dict[tuple[str, ...], float]:
+        """Return the hits series."""
         return self._per_tier("hits")
 
     def misses(self) -> dict[tuple[str, ...], float]:
+        """Return the misses series."""
         return self._per_tier("misses")
 
     def errors(self) -> dict[tuple[str, ...], float]:
+        """Return the errors series."""
         return self._per_tier("errors")
 
     def refused(self) -> dict[tuple[str, ...], float]:
+        """Return the refused series."""
         return self._per_tier("refused")
 
     def healthy(self) -> dict[tuple[str, ...], float]:
+        """Return the healthy series."""
         c = self._ref()
         if c is None:
             return {}
@@ -62,15 +67,19 @@ class _Reader:
         return {} if c is None else {(c.name,): float(getattr(c, attr))}
 
     def total_hits(self) -> dict[tuple[str, ...], float]:
+        """Return the total hits series."""
         return self._whole("hits")
 
     def total_misses(self) -> dict[tuple[str, ...], float]:
+        """Return the total misses series."""
         return self._whole("misses")
 
     def invalidations(self) -> dict[tuple[str, ...], float]:
+        """Return the invalidations series."""
         return self._whole("invalidations")
 
     def flushes(self) -> dict[tuple[str, ...], float]:
+        """Return the flushes series."""
         return self._whole("flushes")
 
 
