@@ -345,29 +345,32 @@ def build_units(tree: ast.Module, lines: _Lines | None = None) -> list[Unit]:
     With ``lines`` (the source), units that mention no performance word are not walked.
     """
     out: list[Unit] = []
-
-    def visit(body: list[ast.stmt], fallback: bool) -> None:
-        for stmt in body:
-            if isinstance(stmt, ast.ClassDef):
-                out.append(_class_unit(stmt, "", fallback, out, lines))
-            elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
-                out.append(_function_unit(stmt, stmt.name, "function", fallback, None, lines))
-            elif isinstance(stmt, ast.If):
-                if dotted(stmt.test).endswith("TYPE_CHECKING"):
-                    continue
-                visit(stmt.body, fallback)
-                visit(stmt.orelse, fallback)
-            elif isinstance(stmt, ast.Try):
-                visit(stmt.body, fallback)
-                for h in stmt.handlers:
-                    visit(h.body, fallback or _handler_catches_import(h))
-                visit(stmt.orelse, fallback)
-                visit(stmt.finalbody, fallback)
-            elif isinstance(stmt, ast.With | ast.AsyncWith):
-                visit(stmt.body, fallback)
-
-    visit(tree.body, False)
+    _visit(tree.body, False, out, lines)
     return out
+
+
+def _visit(body: list[ast.stmt], fallback: bool, out: list[Unit], lines: _Lines | None) -> None:
+    # A module-level function, not a recursive closure: a closure that calls itself is a
+    # reference cycle (function <-> cell) that would keep the tree alive until the cyclic
+    # collector runs, and the scan pauses that collector.
+    for stmt in body:
+        if isinstance(stmt, ast.ClassDef):
+            out.append(_class_unit(stmt, "", fallback, out, lines))
+        elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+            out.append(_function_unit(stmt, stmt.name, "function", fallback, None, lines))
+        elif isinstance(stmt, ast.If):
+            if dotted(stmt.test).endswith("TYPE_CHECKING"):
+                continue
+            _visit(stmt.body, fallback, out, lines)
+            _visit(stmt.orelse, fallback, out, lines)
+        elif isinstance(stmt, ast.Try):
+            _visit(stmt.body, fallback, out, lines)
+            for h in stmt.handlers:
+                _visit(h.body, fallback or _handler_catches_import(h), out, lines)
+            _visit(stmt.orelse, fallback, out, lines)
+            _visit(stmt.finalbody, fallback, out, lines)
+        elif isinstance(stmt, ast.With | ast.AsyncWith):
+            _visit(stmt.body, fallback, out, lines)
 
 
 # ----------------------------------------------------------------------------- detection
@@ -975,5 +978,10 @@ def _extract(path: str, rel: str, options: Options) -> FileResult | Skipped:
         units = build_units(tree, _Lines(text, lines))
         _analyze_units(units, rel, lines, res)
         _local_consumers(text, rel, res)
+        # Break the unit <-> method cycles so refcounting frees the tree at once (the scan
+        # runs with the cyclic collector paused).
+        for u in units:
+            for m in u.methods:
+                m.parent = None
     res.refs = _refs(text, res.imports, options.modules)
     return res

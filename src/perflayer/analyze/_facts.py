@@ -206,12 +206,21 @@ class Facts:
             (self.fields, other.fields),
         ):
             # Methods are merged in source order, so a key already here has the smaller line:
-            # only new keys need copying (set difference runs in C).
-            for k in theirs.keys() - mine.keys():
-                mine[k] = theirs[k]
+            # only new keys need copying, in their source order (a set difference would order
+            # them by string hash, which changes with PYTHONHASHSEED and so would the evidence).
+            if not mine:
+                mine.update(theirs)
+            else:
+                for k in theirs:
+                    if k not in mine:
+                        mine[k] = theirs[k]
         kinds = self.attr_kinds
-        for k in other.attr_kinds.keys() - kinds.keys():
-            kinds[k] = other.attr_kinds[k]
+        if not kinds:
+            kinds.update(other.attr_kinds)
+        else:
+            for k, v in other.attr_kinds.items():
+                if k not in kinds:
+                    kinds[k] = v
         self.statements += other.statements
         shape = self.shape
         for t, c in other.shape.items():

@@ -1,0 +1,58 @@
+"""Invariants the speed work relies on: no reference cycles, output independent of hashing."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from perflayer.analyze._extract import Options, extract_file
+
+from .conftest import SPRAWL
+
+
+def test_extraction_leaves_no_reference_cycles() -> None:
+    """Per-file analysis frees everything by refcounting (the scan pauses the cyclic collector)."""
+    files = sorted(SPRAWL.rglob("*.py"))
+    assert files
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        gc.collect()
+        for path in files:
+            extract_file(str(path), path.relative_to(SPRAWL).as_posix(), Options())
+        assert gc.collect() == 0
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _json_report(seed: str, out: Path) -> dict[str, object]:
+    env = {**os.environ, "PYTHONHASHSEED": seed}
+    code = (
+        "import sys; from perflayer.analyze import analyze, render; "
+        "sys.stdout.write(render(analyze(sys.argv[1], jobs=1), 'json'))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(SPRAWL)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data: dict[str, object] = json.loads(proc.stdout)
+    summary = data["summary"]
+    assert isinstance(summary, dict)
+    summary.pop("elapsed_seconds")
+    out.write_text(proc.stdout, encoding="utf-8")
+    return data
+
+
+def test_report_does_not_depend_on_hash_seed(tmp_path: Path) -> None:
+    """Two interpreters with different string hashing give the same report, evidence included."""
+    first = _json_report("1", tmp_path / "a.json")
+    second = _json_report("4", tmp_path / "b.json")
+    assert first == second
