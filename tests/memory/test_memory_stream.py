@@ -286,6 +286,18 @@ def test_chunks_shrink_under_pressure_and_grow_back() -> None:
     assert sizes[-1] == MiB  # back at the full target (budget / 2)
 
 
+@pytest.mark.parametrize(("interval", "every"), [(3600.0, 4), (1e-9, 1)])
+def test_pressure_is_sampled_at_least_every_fourth_chunk(interval: float, every: int) -> None:
+    """The run samples the guard every chunk when readings age fast, else every 4th at least."""
+    guard = guard_for_tests(interval=interval)
+    before = guard.samples
+    run = process_in_chunks(["w" * 100] * 20_000, len, memory_budget=16 * 1024, guard=guard)
+    run.run()
+    guard.close()
+    assert run.chunks_done > 40
+    assert guard.samples - before >= run.chunks_done // every
+
+
 def test_critical_backs_off_then_resumes() -> None:
     """At CRITICAL the run waits; once memory is freed it finishes every item."""
     reader = RssReader()
