@@ -8,6 +8,8 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perflayer.cache import AsyncCache, Cache, CacheLevel
 from perflayer.cache._size import ENTRY_OVERHEAD
@@ -332,3 +334,53 @@ def test_fast_set_deadline_compares_as_redis_integral_ms(c: Cache) -> None:
         assert c.expire(f"d{i}", 10, lt=True) is False
         assert 9_000 < c.pttl(f"d{i}") <= 10_000
         assert c.ttl(f"d{i}") == 10
+
+
+_scalars = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=8),
+    st.binary(max_size=8),
+    st.sampled_from(["shared", 1, 2.5]),
+)
+_records = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=6),
+        st.tuples(inner, inner),
+        st.dictionaries(st.one_of(st.text(max_size=4), st.integers()), inner, max_size=6),
+    ),
+    max_leaves=40,
+)
+
+
+@given(_records)
+@settings(max_examples=300, deadline=None)
+def test_flat_size_estimate_equals_the_general_walk(value: Any) -> None:
+    """The one-loop estimate of small records gives exactly the general walk's weight."""
+    from perflayer.cache import _size
+
+    fast = _size.estimate(value)
+    saved = _size._FLAT_MAX
+    _size._FLAT_MAX = -1  # forces the general walk
+    try:
+        assert fast == _size.estimate(value)
+    finally:
+        _size._FLAT_MAX = saved
+
+
+def test_record_values_keep_bytes_exact_through_fast_paths(monitor: Monitor) -> None:
+    """Dict and list values take the inlined insert and lock-free overwrite with exact bytes."""
+    from perflayer.cache._size import entry_weight
+
+    c = Cache(max_entries=50, monitor=monitor)
+    for i in range(200):
+        k = f"r{i % 80}"
+        v: Any = {"id": i, "name": "x" * (i % 7)} if i % 3 else [i, "a", None]
+        assert c.set(k, v, ex=60) is True
+        assert c.get(k) == v
+    assert len(c) <= 50
+    want = sum(entry_weight(k, c.get(k)) for k in c.keys("*"))  # type: ignore[arg-type]
+    assert c.stats()["bytes"] == want

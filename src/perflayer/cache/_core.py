@@ -785,7 +785,9 @@ class Cache:
         if self._decode is not None:
             value = self._norm(value)
         # why: the scalar rules of _size.estimate, inlined (sys.getsizeof costs as much as a
-        # hit); -1 sends anything else to the general path, which weighs it properly.
+        # hit); -1 sends odd scalars to the general path, which weighs them properly. Other
+        # values (records, lists, objects) are weighed here, once, so that they too get the
+        # lock-free overwrite and the inlined new-key insert below.
         cls = value.__class__
         if cls is str:
             vw = 49 + len(value) if value.isascii() else -1
@@ -795,8 +797,10 @@ class Cache:
             vw = _SCALAR_SIZE
         elif cls is bytes:
             vw = 33 + len(value)
-        else:
+        elif cls is bool or cls is complex or cls is bytearray:
             vw = -1
+        else:
+            vw = estimate(value)
         try:
             e = self._data.get(name)
         except TypeError:  # unhashable: _set_plain raises CacheKeyError naming it
