@@ -19,7 +19,7 @@ candidate's hits are added to a score decayed by 7/8 per epoch. If the best scor
 current engine's by more than 1 point (of the decayed access count) in two consecutive epochs,
 or by more than 4 points once, the cache switches to the first candidate (in the order
 W-TinyLFU, LIRS, ARC) within 1 point of the best. No decision is taken in the first epoch nor
-before 10 x mini capacity accesses (W-TinyLFU's sketch learns over that long); after the n-th
+before 3 x mini capacity accesses (the mini-caches fill and churn first); after the n-th
 switch none for ``4 x 2**(n-1)`` epochs (exponential back-off, so two engines that trade the
 lead on a loop near the cache size cannot make the cache pay a switch every few epochs).
 
@@ -71,7 +71,7 @@ _DECAY = 0.875  # scores are hit counts decayed by an eighth every epoch
 _HOLD = 4  # after the n-th switch, hold the new engine for _HOLD x 2**(n-1) epochs
 _STREAK = 2  # in this many consecutive epochs
 _WARMUP = 1  # no decision in the first epoch,
-_WARMUP_FACTOR = 10  # nor in the first 10 x mini capacity sampled accesses
+_WARMUP_FACTOR = 3  # nor in the first 3 x mini capacity sampled accesses
 _CLEAR_LEAD = 4  # a lead of 4 margins switches at once
 _NONRES_FACTOR = 3  # LIRS keeps at most 3 x capacity (at least _NONRES_MIN) non-resident keys
 _NONRES_MIN = 1_024
@@ -600,8 +600,7 @@ class AdaptivePolicy:
         mini = max(1, round(c * rate))
         self._threshold = 1 << 64 if rate >= 1.0 else int(rate * (1 << 64))
         self._epoch = max(_EPOCH_MIN, _EPOCH_FACTOR * mini)
-        # why: the first epochs fill the mini-caches, and TinyLFU's sketch needs one sample
-        # period (10 x capacity) to learn: no decision before that
+        # why: the first epochs fill the mini-caches; deciding then follows warm-up noise
         self._hold = max(_WARMUP, -(-_WARMUP_FACTOR * mini // self._epoch))
         self._objs = [_SHADOWS[name](mini) for name in ENGINES]
         self._shadows = [(name, o.access) for name, o in zip(ENGINES, self._objs, strict=True)]
