@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.overload
 	$(BIN)/python -m benchmarks.analyze_speed
 	$(BIN)/python -m benchmarks.integrations
+	$(BIN)/python -m benchmarks.tiers
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

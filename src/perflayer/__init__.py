@@ -19,6 +19,7 @@ from perflayer.errors import (
     CacheError,
     CacheKeyError,
     CacheValueTooLarge,
+    CodecRefused,
     ConfigError,
     MemoryPressureError,
     PerflayerError,
@@ -28,7 +29,15 @@ from perflayer.errors import (
 )
 
 if TYPE_CHECKING:
-    from perflayer.cache import AsyncCache, Cache, CacheLevel, cached
+    from perflayer.cache import (
+        AsyncCache,
+        Cache,
+        CacheLevel,
+        DiskTier,
+        RedisTier,
+        TieredCache,
+        cached,
+    )
     from perflayer.memory import (
         AsyncObjectPool,
         MemoryGuard,
@@ -57,7 +66,9 @@ __all__ = [
     "CacheKeyError",
     "CacheLevel",
     "CacheValueTooLarge",
+    "CodecRefused",
     "ConfigError",
+    "DiskTier",
     "MemoryGuard",
     "MemoryLevel",
     "MemoryPressureError",
@@ -65,12 +76,14 @@ __all__ = [
     "ObjectPool",
     "PerflayerError",
     "Priority",
+    "RedisTier",
     "Reliever",
     "Response",
     "ResponseError",
     "ResponseOptimizer",
     "ShedError",
     "TierError",
+    "TieredCache",
     "__version__",
     "cached",
     "default_monitor",
@@ -86,6 +99,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "Cache": ("perflayer.cache", "Cache"),
     "CacheLevel": ("perflayer.cache", "CacheLevel"),
     "cached": ("perflayer.cache", "cached"),
+    "DiskTier": ("perflayer.cache", "DiskTier"),
+    "RedisTier": ("perflayer.cache", "RedisTier"),
+    "TieredCache": ("perflayer.cache", "TieredCache"),
     "AsyncObjectPool": ("perflayer.memory", "AsyncObjectPool"),
     "MemoryGuard": ("perflayer.memory", "MemoryGuard"),
     "MemoryLevel": ("perflayer.memory", "Level"),

@@ -10,6 +10,7 @@ Every error perflayer raises on misuse is a subclass of a builtin, so callers th
     │   ├── CacheValueTooLarge (ValueError) a value larger than the cache's max_bytes
     │   └── ResponseError (ValueError)      Redis' own "ERR ..." errors (wrong type, not an int)
     ├── TierError                           a tier is down or corrupt (caught and counted inside)
+    │   └── CodecRefused                    bytes a codec will not decode (unsigned, tampered)
     ├── MemoryPressureError (MemoryError)   admit() at CRITICAL in safety mode
     ├── BudgetError (MemoryError)           a streaming budget that cannot be met
     ├── ShedError                           a request shed by the response scheduler
@@ -24,6 +25,7 @@ __all__ = [
     "CacheError",
     "CacheKeyError",
     "CacheValueTooLarge",
+    "CodecRefused",
     "ConfigError",
     "MemoryPressureError",
     "PerflayerError",
@@ -59,6 +61,10 @@ class ResponseError(CacheError, ValueError):
 
 class TierError(PerflayerError):
     """A cache tier is unavailable or returned corrupt data."""
+
+
+class CodecRefused(TierError):
+    """Stored bytes the codec will not decode: unsigned, badly signed, or malformed."""
 
 
 class MemoryPressureError(PerflayerError, MemoryError):

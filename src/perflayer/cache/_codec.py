@@ -21,7 +21,7 @@ import json
 import pickle
 from typing import Any, Protocol, runtime_checkable
 
-from perflayer.errors import ConfigError, TierError
+from perflayer.errors import CodecRefused, ConfigError
 
 __all__ = ["Codec", "CodecRefused", "JsonCodec", "PickleCodec"]
 
@@ -29,10 +29,6 @@ __all__ = ["Codec", "CodecRefused", "JsonCodec", "PickleCodec"]
 # and (for loads on bytes) the encoding sniffing; together ~2x cheaper on small dicts.
 _ENC = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _DEC = json.JSONDecoder()
-
-
-class CodecRefused(TierError):
-    """Stored bytes the codec will not decode: unsigned, badly signed, or malformed."""
 
 
 @runtime_checkable
