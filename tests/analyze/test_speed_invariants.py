@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from perflayer.analyze._extract import Options, extract_file
+from perflayer.analyze._report import _dumps
 
 from .conftest import SPRAWL
 
@@ -56,3 +60,21 @@ def test_report_does_not_depend_on_hash_seed(tmp_path: Path) -> None:
     first = _json_report("1", tmp_path / "a.json")
     second = _json_report("4", tmp_path / "b.json")
     assert first == second
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+        | st.dictionaries(st.integers(), inner, max_size=2)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_json_values)
+def test_fast_indented_json_matches_json_module(value: object) -> None:
+    """The report writer's indented JSON is byte for byte ``json.dumps(indent=2)``."""
+    assert _dumps(value, 1) == json.dumps(value, indent=2) + "\n"

@@ -225,23 +225,40 @@ def map_api(category: str, symbol: str, methods: list[str], fields: list[str]) -
     if not methods:
         names = [symbol.rsplit(".", 1)[-1]]
         base = ""
+    words, fwords = _index(part)
     for name in names:
         # The last word names the thing (get_stats -> stats, force_gc -> gc): try words from
         # the end, so a leading verb like "get" only decides when nothing else matches.
         found = None
         for word in reversed(split_ident(name.strip("_"))):
-            for syns, api in part.api:
-                if word in syns:
-                    found = api
-                    break
+            found = words.get(word)
             if found is not None:
                 break
         if found is not None:
             out[f"{base}.{name}" if base else name] = target(found)
     for fname in fields:
-        low = fname.lower()
-        for syns, api in part.field_api:
-            if low in syns:
-                out[f"{base}.{fname}"] = target(api)
-                break
+        api = fwords.get(fname.lower())
+        if api is not None:
+            out[f"{base}.{fname}"] = target(api)
     return out
+
+
+_indexes: dict[int, tuple[CanonicalPart, dict[str, str], dict[str, str]]] = {}
+
+
+def _index(part: CanonicalPart) -> tuple[dict[str, str], dict[str, str]]:
+    """Return word -> API of the first synonym set holding it, for methods and for fields."""
+    # why: a big tree maps thousands of duplicates; one dict lookup per word replaces a scan
+    # of every synonym set.
+    got = _indexes.get(id(part))
+    if got is None or got[0] is not part:
+        words: dict[str, str] = {}
+        for syns, api in part.api:
+            for w in syns:
+                words.setdefault(w, api)
+        fwords: dict[str, str] = {}
+        for syns, api in part.field_api:
+            for w in syns:
+                fwords.setdefault(w, api)
+        got = _indexes[id(part)] = (part, words, fwords)
+    return got[1], got[2]
