@@ -805,13 +805,14 @@ _IMPORT_LINE = re.compile(r"(?m)^[ \t]*(?:from[ \t]+[\w.]+[ \t]+)?import[ \t(\\]
 
 
 def _imports(
-    tree: ast.Module, module: str, is_pkg: bool, text: str = ""
+    tree: ast.Module, module: str, is_pkg: bool, text: str = "", offsets: list[int] | None = None
 ) -> list[tuple[str, str | None, str, int]]:
     out: list[tuple[str, str | None, str, int]] = []
     # Lines that start an import statement, found by one regex pass: blocks that hold none of
     # them are not descended into (most function bodies).
     if text:
-        offsets = [m.start() for m in re.finditer("\n", text)]
+        if offsets is None:
+            offsets = _newlines(text)
         starts = sorted({_line_of(offsets, m.start()) for m in _IMPORT_LINE.finditer(text)})
     else:
         starts = []
@@ -843,6 +844,11 @@ def _imports(
     return out
 
 
+def _newlines(text: str) -> list[int]:
+    """Return the offset of every newline (computed once per file, shared by the passes)."""
+    return [m.start() for m in re.finditer("\n", text)]
+
+
 def _line_of(offsets: list[int], pos: int) -> int:
     return bisect.bisect_right(offsets, pos) + 1
 
@@ -851,6 +857,7 @@ def _refs(
     text: str,
     imports: list[tuple[str, str | None, str, int]],
     modules: frozenset[str],
+    offsets: list[int] | None = None,
 ) -> list[tuple[str, str, int, str]]:
     """Find where in-tree imported names are used: (module, name, line, kind)."""
     names: dict[str, tuple[str, str]] = {}
@@ -867,7 +874,8 @@ def _refs(
             names[alias] = (mod, name)
     if not names and not aliases:
         return []
-    offsets = [m.start() for m in re.finditer("\n", text)]
+    if offsets is None:
+        offsets = _newlines(text)
     out: list[tuple[str, str, int, str]] = []
     if names:
         rx = re.compile(r"\b(" + "|".join(re.escape(n) for n in names) + r")\b(\s*\()?")
@@ -894,7 +902,9 @@ def _refs(
     return out
 
 
-def _local_consumers(text: str, rel: str, res: FileResult) -> None:
+def _local_consumers(
+    text: str, rel: str, res: FileResult, offsets: list[int] | None = None
+) -> None:
     """Add same-file uses of each finding (``Cls(...)``, ``self.method(...)``), one regex pass."""
     wanted: dict[str, list[Finding]] = {}
     for f in res.findings:
@@ -902,7 +912,8 @@ def _local_consumers(text: str, rel: str, res: FileResult) -> None:
             wanted.setdefault(f.symbol.rsplit(".", 1)[-1], []).append(f)
     if not wanted:
         return
-    offsets = [m.start() for m in re.finditer("\n", text)]
+    if offsets is None:
+        offsets = _newlines(text)
     # No optional prefix group: a leading "(\.)?" makes the engine try every position.
     rx = re.compile(r"\b(" + "|".join(map(re.escape, wanted)) + r")\b(\s*\()?")
     seen: set[tuple[int, int]] = set()
@@ -967,7 +978,8 @@ def _extract(path: str, rel: str, options: Options) -> FileResult | Skipped:
     n_lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
     module = module_name(rel)
     res = FileResult(rel, module, n_lines, is_test_path(rel))
-    res.imports = _imports(tree, module, rel.endswith("__init__.py"), text)
+    offsets = _newlines(text)
+    res.imports = _imports(tree, module, rel.endswith("__init__.py"), text, offsets)
     res.defined = [
         s.name
         for s in tree.body
@@ -977,11 +989,11 @@ def _extract(path: str, rel: str, options: Options) -> FileResult | Skipped:
         lines = text.splitlines()
         units = build_units(tree, _Lines(text, lines))
         _analyze_units(units, rel, lines, res)
-        _local_consumers(text, rel, res)
+        _local_consumers(text, rel, res, offsets)
         # Break the unit <-> method cycles so refcounting frees the tree at once (the scan
         # runs with the cyclic collector paused).
         for u in units:
             for m in u.methods:
                 m.parent = None
-    res.refs = _refs(text, res.imports, options.modules)
+    res.refs = _refs(text, res.imports, options.modules, offsets)
     return res

@@ -126,6 +126,27 @@ def _container_name(node: ast.expr) -> str | None:
     return None
 
 
+_CALL_KINDS: dict[str, str] = {
+    "dict": "dict",
+    "OrderedDict": "ordereddict",
+    "defaultdict": "dict",
+    "WeakValueDictionary": "weakdict",
+    "WeakKeyDictionary": "weakdict",
+    "deque": "deque",
+    "list": "list",
+    "set": "set",
+    "Counter": "counter",
+    "Lock": "lock",
+    "RLock": "lock",
+    "Semaphore": "semaphore",
+    "BoundedSemaphore": "semaphore",
+    "Queue": "queue",
+    "PriorityQueue": "queue",
+    "LifoQueue": "queue",
+    "SimpleQueue": "queue",
+}
+
+
 def _value_kind(node: ast.expr) -> str:
     if isinstance(node, ast.Dict | ast.DictComp):
         return "dict"
@@ -142,25 +163,7 @@ def _value_kind(node: ast.expr) -> str:
         return "const"
     if isinstance(node, ast.Call):
         name = dotted(node.func).rsplit(".", 1)[-1]
-        return {
-            "dict": "dict",
-            "OrderedDict": "ordereddict",
-            "defaultdict": "dict",
-            "WeakValueDictionary": "weakdict",
-            "WeakKeyDictionary": "weakdict",
-            "deque": "deque",
-            "list": "list",
-            "set": "set",
-            "Counter": "counter",
-            "Lock": "lock",
-            "RLock": "lock",
-            "Semaphore": "semaphore",
-            "BoundedSemaphore": "semaphore",
-            "Queue": "queue",
-            "PriorityQueue": "queue",
-            "LifoQueue": "queue",
-            "SimpleQueue": "queue",
-        }.get(name, "call:" + name)
+        return _CALL_KINDS.get(name) or "call:" + name
     return "other"
 
 
