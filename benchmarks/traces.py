@@ -9,13 +9,13 @@ accesses; they exist to check the policy is not tuned to the shared traces alone
 from __future__ import annotations
 
 import bisect
-import gzip
-import lzma
 import random
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from perflayer._demo import find_traces_dir
+from perflayer._demo import load_trace as read_keys  # one reader of the trace formats
 
 __all__ = [
     "SYNTHETIC",
@@ -46,27 +46,9 @@ class Trace:
 
 
 def shared_traces_dir() -> Path:
-    """Return ../shared/traces relative to the repository root."""
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "traces"
-
-
-def _read_text(path: Path) -> list[int]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    keys: list[int] = []
-    with opener(path, "rt") as f:
-        for line in f:
-            s = line.strip()
-            if not s or s == "*":
-                continue
-            keys.append(int(s))
-    return keys
-
-
-def _read_binary_xz(path: Path) -> list[int]:
-    with lzma.open(path, "rb") as f:
-        data = f.read()
-    n = len(data) // 4
-    return list(struct.unpack(f">{n}i", data[: n * 4]))
+    """Return the shared traces folder (as ``perflayer demo`` finds it), else ../shared/traces."""
+    found = find_traces_dir()
+    return found or Path(__file__).resolve().parent.parent.parent / "shared" / "traces"
 
 
 def _sizes_for(name: str, keys: list[int]) -> tuple[int, ...]:
@@ -79,10 +61,7 @@ def _sizes_for(name: str, keys: list[int]) -> tuple[int, ...]:
 def load_trace(path: Path) -> Trace:
     """Load one trace file from the shared folder."""
     name = path.name.split(".trace")[0]
-    if path.name.endswith(".xz"):
-        keys = _read_binary_xz(path)
-    else:
-        keys = _read_text(path)
+    keys = read_keys(path)
     return Trace(name, keys, _sizes_for(name, keys), f"shared/{path.name}")
 
 
