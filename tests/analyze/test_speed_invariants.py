@@ -12,7 +12,14 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perflayer.analyze._extract import Options, extract_file
+from perflayer.analyze._extract import (
+    _IMPORT_LINE,
+    Options,
+    _import_lines,
+    _line_of,
+    _newlines,
+    extract_file,
+)
 from perflayer.analyze._report import _dumps
 
 from .conftest import SPRAWL
@@ -78,3 +85,22 @@ _json_values = st.recursive(
 def test_fast_indented_json_matches_json_module(value: object) -> None:
     """The report writer's indented JSON is byte for byte ``json.dumps(indent=2)``."""
     assert _dumps(value, 1) == json.dumps(value, indent=2) + "\n"
+
+
+_IMPORT_TEXTS = [
+    "import os\nfrom a.b import (c,\n    d)\n",
+    "x = 1  # import y\n    import z\n\tfrom .m import\tn\n",
+    "from   import import x\nimport\\\n  y\nimportlib.reload(m)\nreimport = 2\n",
+    "from é.ü import y\nimport",
+    "def f():\n    from . import g\n    return g\n",
+]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(["import", "from", " ", "\t", "\n", "a.b", "(", "\\", "x", "é"])))
+def test_import_line_finder_matches_the_regex(words: list[str]) -> None:
+    """The str.find-based import-line finder agrees with the anchored regex it replaces."""
+    for text in [*_IMPORT_TEXTS, "".join(words)]:
+        offsets = _newlines(text)
+        expected = sorted({_line_of(offsets, m.start()) for m in _IMPORT_LINE.finditer(text)})
+        assert _import_lines(text, offsets) == expected
