@@ -310,12 +310,12 @@ class TinyLFUPolicy:
         "_freq",
         "_hits",
         "_last_miss",
-        "_misses",
         "_pmax",
         "_prev_rate",
         "_probation",
         "_protected",
         "_pw",
+        "_requests",
         "_sketch",
         "_step",
         "_total",
@@ -372,7 +372,7 @@ class TinyLFUPolicy:
         self._last_miss: object = _NO_KEY
         self._sketch = FrequencySketch(self._capacity_hint())
         self._hits = 0
-        self._misses = 0
+        self._requests = 0  # hits + misses in the climber's sample
         self._prev_rate = 0.0
         self._adjust = 0
         self._wmax = 0
@@ -401,7 +401,7 @@ class TinyLFUPolicy:
         self._pmax = int(_PERCENT_PROTECTED * (maximum - self._wmax))
         self._step = _CLIMB_STEP * maximum
         self._adjust = 0
-        self._hits = self._misses = 0
+        self._hits = self._requests = 0
         self._prev_rate = 0.0
         self._climb_sample = max(_CLIMB_MIN, int(_CLIMB_FACTOR * self._sketch.capacity))
 
@@ -433,10 +433,14 @@ class TinyLFUPolicy:
         # a lossy buffer allows (popleft in a loop would cost a call per read).
         items = list(buf)
         buf.clear()
+        get_region = self._where.get
         where = self._where
         protected = self._protected
         probation = self._probation
         sketch = self._sketch
+        counts = sketch._counts
+        door = sketch._door
+        shift = sketch._shift
         freq = self._freq
         weighted = self.max_weight is not None
         pmax = self._pmax
@@ -444,11 +448,21 @@ class TinyLFUPolicy:
         misses = 0
         last_miss: object = _NO_KEY
         for key in items:
-            region = where.get(key)
+            region = get_region(key)
             if region is None:
                 last_miss = key
                 misses += 1
-                sketch.increment(key)
+                # FrequencySketch.increment, inlined (the additions are counted below)
+                h = hash(key)
+                c = counts.get(h)
+                if c is None:
+                    i = ((h * _GOLDEN) & _MASK64) >> shift
+                    if door[i]:
+                        counts[h] = 1
+                    else:
+                        door[i] = 1
+                else:
+                    counts[h] = c + 1  # saturates at _COUNTER_MAX when read
                 continue
             # the cap is applied when counters are read or halved
             freq[key] += 1
@@ -466,12 +480,16 @@ class TinyLFUPolicy:
             else:
                 region.move_to_end(key)
         self._pw = pw
-        hits = len(items) - misses
-        self._hits += hits
-        self._misses += misses
+        n = len(items)
+        self._hits += n - misses
+        requests = self._requests + n
+        self._requests = requests
         self._last_miss = last_miss
-        sketch.additions += hits  # misses were counted by increment()
-        self._maintain()
+        additions = sketch.additions + n
+        sketch.additions = additions
+        # why: _maintain() inlined as a test; it runs once per sample period
+        if additions >= sketch.period or (self.adaptive and requests >= self._climb_sample):
+            self._maintain()
 
     def _maintain(self) -> None:
         """Age the sketch and run the hill climber when their sample periods are full."""
@@ -483,7 +501,7 @@ class TinyLFUPolicy:
             for k, c in freq.items():
                 freq[k] = (c if c < cap else cap) >> 1
             self._climb_sample = max(_CLIMB_MIN, int(_CLIMB_FACTOR * sketch.capacity))
-        if self.adaptive and self._hits + self._misses >= self._climb_sample:
+        if self.adaptive and self._requests >= self._climb_sample:
             self._climb()
 
     def _demote_protected(self) -> None:
@@ -502,13 +520,13 @@ class TinyLFUPolicy:
 
     def _climb(self) -> None:
         """Move window/main capacity in the direction that last raised the hit rate (Caffeine)."""
-        requests = self._hits + self._misses
+        requests = self._requests
         rate = self._hits / requests
         change = rate - self._prev_rate
         if abs(change) < _CLIMB_NOISE / requests**0.5:
             # within sampling noise: hold the current split
             self._prev_rate = rate
-            self._hits = self._misses = 0
+            self._hits = self._requests = 0
             return
         amount = self._step if change >= 0 else -self._step
         if abs(change) >= _CLIMB_RESTART:
@@ -516,7 +534,7 @@ class TinyLFUPolicy:
         else:
             self._step = _CLIMB_DECAY * amount
         self._prev_rate = rate
-        self._hits = self._misses = 0
+        self._hits = self._requests = 0
         self._adjust = int(amount)
         if self._adjust > 0:
             self._increase_window()
@@ -670,48 +688,87 @@ class TinyLFUPolicy:
 
     def add(self, key: Hashable, weight: int) -> list[Hashable]:
         """Insert ``key`` into the window and return the keys to evict (never ``key``)."""
+        # why: this is every new key's write, so the sketch's increment/take/put are inlined
+        # (no Python frames), attributes are read once into locals, and the tallies of the
+        # steady state are written once each.
         where = self._where
+        if key in where:
+            return self.update(key, weight)  # update() replays the buffer first
         buf = self._buf
         if buf:
-            if len(buf) == 1 and buf[0] == key and key not in where:
+            if len(buf) == 1 and buf[0] == key:
                 # why: cache-aside: the only buffered read is the miss that led to this add;
                 # counting it here skips a replay
                 buf.clear()
-                self._misses += 1
+                self._requests += 1
                 self._last_miss = _NO_KEY
+                count = True
             else:
                 self._drain()
-        if key in where:
-            return self.update(key, weight)
-        sketch = self._sketch
-        freq = self._freq
-        if self._last_miss != key:
-            # the read miss before this write, or the write itself: one access either way
-            freq[key] = sketch.increment_and_take(key)
-            if sketch.additions >= sketch.period or self._hits + self._misses >= (
-                self._climb_sample
-            ):
-                self._maintain()
+                # the read miss before this write, or the write itself: one access either way
+                count = self._last_miss != key
+                self._last_miss = _NO_KEY
         else:
-            freq[key] = sketch.take(key)
-        self._last_miss = _NO_KEY
+            last_miss = self._last_miss
+            # why: an identity test first; ``_NO_KEY != key`` costs a reflected rich compare
+            if last_miss is _NO_KEY:
+                count = True
+            else:
+                count = last_miss != key
+                self._last_miss = _NO_KEY
+        sketch = self._sketch
+        h = hash(key)
+        counts = sketch._counts
+        door = sketch._door
+        shift = sketch._shift
+        i = ((h * _GOLDEN) & _MASK64) >> shift
+        if count:
+            # FrequencySketch.increment_and_take, inlined
+            c = counts.pop(h, None)
+            if c is None:
+                if door[i]:
+                    f = 2
+                else:
+                    door[i] = 1
+                    f = 1
+            else:
+                f = (c + 1 if c < _COUNTER_MAX else _COUNTER_MAX) + door[i]
+            additions = sketch.additions + 1
+            sketch.additions = additions
+            if additions >= sketch.period or self._requests >= self._climb_sample:
+                freq = self._freq
+                freq[key] = f
+                self._maintain()
+                f = freq[key]  # aging halves it too
+                # aging may have resized the doorkeeper
+                door = sketch._door
+                shift = sketch._shift
+                counts = sketch._counts
+        else:
+            # FrequencySketch.take, inlined
+            c = counts.pop(h, 0)
+            f = (c if c < _COUNTER_MAX else _COUNTER_MAX) + door[i]
+        freq = self._freq
+        freq[key] = f
         window = self._window
         window[key] = weight
         where[key] = window
-        self._ww += weight
-        self._total += weight
         max_entries = self.max_entries
         if self.max_weight is None and max_entries is not None:
             n = len(window)
-            if n <= self._wmax:
+            wmax = self._wmax
+            if n <= wmax:
+                self._ww += weight
+                self._total += weight
                 if len(where) <= max_entries:
                     return []
-            elif n == self._wmax + 1 and len(where) == max_entries + 1 and self._probation:
+                return self._evict(key)
+            probation = self._probation
+            if n == wmax + 1 and len(where) == max_entries + 1 and probation:
                 # why: the steady state of a full count-bounded cache, inlined from _evict():
                 # the window's LRU key and probation's LRU key compete, the loser leaves.
-                probation = self._probation
                 ck, cw = window.popitem(last=False)
-                self._ww -= cw
+                self._ww += weight - cw
                 vk = next(iter(probation))
                 fc = freq[ck]
                 if fc > _COUNTER_MAX:
@@ -720,18 +777,30 @@ class TinyLFUPolicy:
                 if fv > _COUNTER_MAX:
                     fv = _COUNTER_MAX
                 if fc <= fv + _ADMIT_MARGIN:
+                    # rejected: the candidate leaves (FrequencySketch.put, inlined)
                     del where[ck]
-                    sketch.put(ck, freq.pop(ck))
-                    self._total -= cw
+                    hc = hash(ck)
+                    c = freq.pop(ck) - door[((hc * _GOLDEN) & _MASK64) >> shift]
+                    if c > 0:
+                        counts[hc] = c
+                    self._total += weight - cw
                     return [ck]
+                # admitted: the victim leaves and the candidate enters probation
                 vw = probation.pop(vk)
                 del where[vk]
-                sketch.put(vk, freq.pop(vk))
-                self._total -= vw
+                hv = hash(vk)
+                c = freq.pop(vk) - door[((hv * _GOLDEN) & _MASK64) >> shift]
+                if c > 0:
+                    counts[hv] = c
+                self._total += weight - vw
                 probation[ck] = cw
                 where[ck] = probation
                 return [vk]
+            self._ww += weight
+            self._total += weight
             return self._evict(key)
+        self._ww += weight
+        self._total += weight
         if (self._ww if self.max_weight is not None else len(window)) > self._wmax or self._over():
             return self._evict(key)
         return []
@@ -780,7 +849,7 @@ class TinyLFUPolicy:
         self._sketch.clear()
         self._freq.clear()
         self._last_miss = _NO_KEY
-        self._hits = self._misses = 0
+        self._hits = self._requests = 0
 
     def resize(self, max_entries: int | None, max_weight: int | None) -> list[Hashable]:
         """Change the bounds (the window keeps its share) and return the keys to evict."""
