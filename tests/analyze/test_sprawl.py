@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from perflayer.analyze import Report
+import shutil
+from pathlib import Path
+
+from perflayer.analyze import Report, analyze
 
 from .conftest import SPRAWL, spans
 
@@ -132,13 +135,39 @@ def test_decoys_rejected_with_reasons(sprawl_report: Report) -> None:
     assert "import-fallback" in reasons[("acme/core/lightweight_fallback.py", "FallbackResponse")]
 
 
-def test_gitignored_folder_not_scanned(sprawl_report: Report) -> None:
-    """generated/ is listed in the sample's .gitignore and never analyzed."""
-    assert (SPRAWL / "generated" / "cache_gen.py").exists()
-    assert not any(f.path.startswith("generated/") for f in sprawl_report.findings)
-    assert sprawl_report.files_scanned == sum(
-        1 for p in SPRAWL.rglob("*.py") if "generated" not in p.parts
-    )
+_GENERATED_CACHE = """
+import time
+
+
+class GeneratedCache:
+    def __init__(self):
+        self._cache = {}
+
+    def get(self, key):
+        entry = self._cache.get(key)
+        if entry and time.time() - entry[1] < 60:
+            return entry[0]
+        return None
+
+    def set(self, key, value):
+        self._cache[key] = (value, time.time())
+"""
+
+
+def test_gitignored_folder_not_scanned(tmp_path: Path) -> None:
+    """generated/ is listed in the sample's .gitignore and never analyzed, cache or not."""
+    # The folder is git-ignored, so a clone does not have it: plant it in a copy of the sample.
+    tree = tmp_path / "sprawl"
+    shutil.copytree(SPRAWL, tree, ignore=shutil.ignore_patterns("generated", "__pycache__"))
+    (tree / "generated").mkdir()
+    (tree / "generated" / "cache_gen.py").write_text(_GENERATED_CACHE, encoding="utf-8")
+    report = analyze(str(tree), jobs=1)
+    assert not any(f.path.startswith("generated/") for f in report.findings)
+    assert report.files_scanned == sum(1 for p in tree.rglob("*.py") if "generated" not in p.parts)
+    # The same file outside the ignored folder is a cache finding: the exclusion is what hid it.
+    (tree / "acme" / "cache_gen.py").write_text(_GENERATED_CACHE, encoding="utf-8")
+    again = analyze(str(tree), jobs=1)
+    assert any(f.path == "acme/cache_gen.py" for f in again.findings)
 
 
 def test_all_four_categories_planted(sprawl_report: Report) -> None:
