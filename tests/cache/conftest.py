@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,6 +12,18 @@ import redis
 from perflayer.cache import Cache
 from perflayer.errors import ConfigError, ResponseError
 from perflayer.monitor import Monitor
+
+
+@pytest.fixture
+def prefix(redis_server: str) -> Iterator[str]:
+    """Return a key prefix unique to this test; delete its keys afterwards."""
+    p = f"tiers-{uuid.uuid4().hex[:10]}:"
+    yield p
+    client = redis.Redis.from_url(redis_server)
+    keys = list(client.scan_iter(match=p + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import subprocess
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -21,18 +20,6 @@ from perflayer.cache._tiers import Tier
 from perflayer.errors import ConfigError
 
 KEY = b"r" * 32
-
-
-@pytest.fixture
-def prefix(redis_server: str) -> Iterator[str]:
-    """Return a key prefix unique to this test; delete its keys afterwards."""
-    p = f"tiers-{uuid.uuid4().hex[:10]}:"
-    yield p
-    client = redis.Redis.from_url(redis_server)
-    keys = list(client.scan_iter(match=p + "*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 @pytest.fixture

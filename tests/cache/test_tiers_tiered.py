@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,18 +20,6 @@ from perflayer.cache._tiered import TieredCache
 from perflayer.cache._tiers import MemoryTier
 from perflayer.errors import CacheKeyError, ConfigError
 from perflayer.monitor import Monitor
-
-
-@pytest.fixture
-def prefix(redis_server: str) -> Iterator[str]:
-    """Return a key prefix unique to this test; delete its keys afterwards."""
-    p = f"tiered-{uuid.uuid4().hex[:10]}:"
-    yield p
-    client = redis.Redis.from_url(redis_server)
-    keys = list(client.scan_iter(match=p + "*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 @pytest.fixture
