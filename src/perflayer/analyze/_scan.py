@@ -117,17 +117,22 @@ def scan(
 
 
 def _chunks(files: list[tuple[str, str, int]], workers: int) -> list[list[tuple[str, str]]]:
-    # Chunks by bytes, small enough that both workers stay busy to the end.
-    target = max(20_000, min(_CHUNK_BYTES, sum(s for _, _, s in files) // (workers * 8) + 1))
+    # Guided sizes: each chunk is a share of the bytes still unassigned, so chunks shrink
+    # toward the end and the workers finish together (the last chunk is small when one worker
+    # waits on the other), while the early ones are big enough to keep per-chunk costs low.
+    remaining = sum(s for _, _, s in files)
     chunks: list[list[tuple[str, str]]] = []
     current: list[tuple[str, str]] = []
     size = 0
+    target = max(20_000, min(_CHUNK_BYTES, remaining // (workers * 4) + 1))
     for path, rel, s in files:
         current.append((path, rel))
         size += s
         if size >= target:
             chunks.append(current)
+            remaining -= size
             current, size = [], 0
+            target = max(20_000, min(_CHUNK_BYTES, remaining // (workers * 4) + 1))
     if current:
         chunks.append(current)
     return chunks
