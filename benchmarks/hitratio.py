@@ -153,8 +153,9 @@ def render(
         lines.append("|---:|" + "---:|" * len(cols) + "---:|")
         for size in t.sizes:
             row = results[(t.name, size)]
-            best = max(row[p] for p in BAR_PEERS if p in row)
-            margin = row["perflayer"] - best if "perflayer" in row else 0.0
+            # No peer column selected (--policies perflayer): there is no bar to compare with.
+            best = max((row[p] for p in BAR_PEERS if p in row), default=None)
+            margin = row["perflayer"] - best if "perflayer" in row and best is not None else 0.0
             if margin < -1.0:
                 violations.append(f"{t.name}@{size}: {margin:+.2f} points vs best peer")
             points += 1
@@ -190,7 +191,10 @@ def render(
             for t in traces
             for size in t.sizes
             if results[(t.name, size)]["tinylfu"]
-            < max(results[(t.name, size)][p] for p in BAR_PEERS if p in results[(t.name, size)])
+            < max(
+                (results[(t.name, size)][p] for p in BAR_PEERS if p in results[(t.name, size)]),
+                default=float("-inf"),
+            )
             - 1.0
         )
         lines.append(f"Same count for the tinylfu column: {below} of {points}.")
