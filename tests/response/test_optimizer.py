@@ -204,6 +204,8 @@ async def test_no_success_is_reported_after_its_deadline() -> None:
     )
     for r in rs:
         if r.ok:
+            # Not a speed check: the optimizer itself turns any answer later than the deadline
+            # into timed_out, so an ok Response past 300 ms would be a correctness bug.
             assert r.latency_ms <= 300.0
         else:
             assert r.timed_out
