@@ -14,6 +14,6 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+apt-get install -y -qq "${need[@]}" >/dev/null
 # The prometheus package starts a server on install on some systems; tests need only promtool.
 (systemctl stop prometheus prometheus-node-exporter 2>/dev/null || true)
