@@ -1,10 +1,11 @@
 """Tier benchmarks, side by side with the peers in one process (interleaved rounds).
 
-Run: ROUNDS=7 N=2000 .venv/bin/python -m benchmarks.tiers  (starts its own redis-server)
+Run: .venv/bin/python -m benchmarks.tiers --rounds 7 --n 2000  (starts its own redis-server)
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -47,7 +48,16 @@ def timed(fn: Callable[[int], object], n: int) -> list[int]:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    global ROUNDS, N
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.tiers",
+        description="Tier latency against redis-py, cashews and diskcache (starts a redis-server).",
+    )
+    ap.add_argument("--rounds", type=int, default=ROUNDS, help="interleaved rounds (env ROUNDS)")
+    ap.add_argument("--n", type=int, default=N, help="operations per round and case (env N)")
+    args = ap.parse_args(argv)
+    ROUNDS, N = args.rounds, args.n
     port = free_port()
     tmp = tempfile.mkdtemp(prefix="bench-tiers-")
     proc = subprocess.Popen(
