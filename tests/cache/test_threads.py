@@ -131,3 +131,16 @@ def test_inserts_racing_deletes_and_incr(monitor: Monitor) -> None:
     for i in range(20):
         c.delete(f"ctr{i}")
     _check_consistent(c, bound)
+
+
+def test_mass_delete_shrinks_the_deadline_heap() -> None:
+    """Deleting most keys with a TTL leaves a heap sized by the live keys, not the peak."""
+    c = Cache(max_entries=10_000)
+    for i in range(5000):
+        c.set(f"k{i}", i, ex=3600)
+    assert len(c._expiry_heap) >= 5000
+    c.delete(*[f"k{i}" for i in range(4990)])
+    assert c.getdel("k4990") == 4990
+    # the delete rebuilt the heap from the 10 keys it left; GETDEL of one more leaves its item
+    assert sorted(k for _, k in c._expiry_heap) == sorted(f"k{i}" for i in range(4990, 5000))
+    assert c.ttl("k4999") > 0

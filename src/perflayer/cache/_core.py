@@ -404,6 +404,16 @@ class Cache:
         self._expiry_heap = heap
         self._heap_max = 3 * len(heap) + 1024
 
+    def _shrink_heap(self) -> None:
+        """Rebuild the deadline heap once deletes leave it mostly stale (lock held).
+
+        Pushes bound the heap by the live keys at the last rebuild; deletes lower the live
+        count without touching the heap, so after mass deletes it would keep up to three times
+        the peak. A rebuild here costs O(live) <= a third of the heap, amortized O(1) per delete.
+        """
+        if len(self._expiry_heap) > 3 * len(self._data) + 1024:
+            self._rebuild_heap()
+
     def _store(
         self,
         key: str,
@@ -1051,6 +1061,7 @@ class Cache:
                 return None
             e.lvl.hits += 1
             self._remove(key, e, "deleted")
+            self._shrink_heap()
             return e.value
 
     def getex(
@@ -1108,6 +1119,8 @@ class Cache:
                 if e is not None:
                     self._remove(k, e, "deleted")
                     n += 1
+            if n:
+                self._shrink_heap()
         return n
 
     def _expire_generic(
