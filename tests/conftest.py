@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -19,41 +20,55 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _serves_dir(port: int, directory: str) -> bool:
+    """Return True when the Redis server on ``port`` answers and works in ``directory``."""
+    want = os.path.realpath(directory).encode()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as s:
+            s.sendall(b"CONFIG GET dir\r\n")
+            reply = b""
+            while want not in reply and reply.count(b"\r\n") < 5:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+            return want in reply
+    except OSError:
+        return False
+
+
+def start_redis(exe: str, tmp: str, *extra: str) -> tuple[subprocess.Popen[bytes], int]:
+    """Start redis-server on a free port and wait (up to 30 s) until it answers.
+
+    The port is free when picked but may be taken before redis-server binds it: then the
+    server exits, and another port is tried, so a port race cannot fail a test run.
+    """
+    for _ in range(5):
+        port = free_port()
+        proc = subprocess.Popen(
+            [exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", tmp, *extra],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            # our --dir in the reply: the server on the port is ours, not a squatter's
+            if _serves_dir(port, tmp):
+                return proc, port
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait()
+    pytest.fail("redis-server did not start on any of 5 free ports within 30 s each")
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[str]:
     """Start a real redis-server on a free loopback port; yield its URL."""
     exe = shutil.which("redis-server")
     if exe is None:
         pytest.fail("redis-server is not installed: run `make test`, which installs it")
-    port = free_port()
     tmp = tempfile.mkdtemp(prefix="perflayer-redis-")
-    proc = subprocess.Popen(
-        [
-            exe,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            tmp,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("redis-server did not start within 10 s")
+    proc, port = start_redis(exe, tmp, "--save", "", "--appendonly", "no")
     try:
         yield f"redis://127.0.0.1:{port}/0"
     finally:
