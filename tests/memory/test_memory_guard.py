@@ -144,19 +144,23 @@ def test_admit_samples_inline_when_stale(hog: list[mmap.mmap]) -> None:
 
 
 def test_sampler_keeps_sampling_behind_io_heavy_main_thread(tmp_path: Path) -> None:
-    """The sampler thread keeps taking samples while this thread hammers the disk."""
+    """The sampler thread keeps taking samples while this thread hammers the disk.
+
+    The I/O loop never yields on purpose and never reads the guard, so every sample counted
+    was taken by the thread; the loop stops at 5 samples (a bound of 60 s, not a rate).
+    """
     guard = MemoryGuard(interval=0.005, monitor=Monitor())
     path = tmp_path / "io.bin"
     block = b"x" * 4096
     with guard:
         start = guard.samples
-        deadline = time.monotonic() + 0.5
+        deadline = time.monotonic() + 60
         with open(path, "wb", buffering=0) as f:
-            while time.monotonic() < deadline:
+            while guard.samples - start < 5 and time.monotonic() < deadline:
                 f.write(block)
                 f.seek(0)
         taken = guard.samples - start
-    assert taken >= 5, f"sampler took only {taken} samples in 0.5 s of I/O"
+    assert taken >= 5, f"sampler took only {taken} samples in 60 s of I/O"
 
 
 def test_safety_raise_mode(hog: list[mmap.mmap]) -> None:
@@ -344,40 +348,65 @@ def test_callback_errors_do_not_stop_the_guard(
 
 
 GROWER = """
-import sys, time
+import sys
 held = []
-for _ in range(int(sys.argv[1])):
+print("ready", flush=True)
+for line in sys.stdin:  # one 4 MiB step per line, acknowledged once resident
     held.append(b"\\x01" * (4 << 20))
-    time.sleep(0.002)
-time.sleep(60)
+    print(len(held), flush=True)
 """
 
 
 def test_guard_watches_a_child_process_and_stops_it() -> None:
-    """pid= watches another process; the callback kills it before it reaches its cap."""
-    child = subprocess.Popen([sys.executable, "-c", GROWER, "64"])  # grows to 256 MiB
+    """pid= watches another process; the callback kills it before it reaches the limit.
+
+    The child grows one 4 MiB step at a time, and the next step is only asked for once the
+    sampler thread has taken two samples after the last one, so the guard sees every step:
+    the kill lands at the first step past the warning line, under the limit, however slow
+    the machine is.
+    """
+    child = subprocess.Popen(
+        [sys.executable, "-c", GROWER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdin is not None and child.stdout is not None
     try:
-        time.sleep(0.05)
+        assert child.stdout.readline() == "ready\n"
         start = RssReader(child.pid)()
         guard = MemoryGuard(
             limit=start + 100 * MiB, pid=child.pid, interval=0.005, monitor=Monitor()
         )
         stopped = threading.Event()
+        seen: list[int] = []
 
         def stop(event: LevelChange) -> None:
             if event.new >= Level.ELEVATED:
+                seen.append(event.rss)
                 child.kill()
                 stopped.set()
 
         guard.on_change(stop)
         with guard:
-            assert stopped.wait(20), "guard never saw the child grow"
-        assert child.wait(10) != 0
-        assert guard.rss < guard.limit
+            for step in range(1, 64):  # 256 MiB at most, far past the limit
+                if stopped.is_set():
+                    break
+                try:
+                    child.stdin.write("grow\n")
+                    child.stdin.flush()
+                except BrokenPipeError:
+                    break  # killed meanwhile
+                if child.stdout.readline() != f"{step}\n":
+                    break  # killed meanwhile
+                taken = guard.samples
+                assert wait_for(lambda: guard.samples >= taken + 2 or stopped.is_set(), 60)
+            assert stopped.wait(60), "guard never saw the child grow"
+        assert child.wait(60) != 0
+        assert seen and seen[0] < guard.limit
     finally:
         if child.poll() is None:
             child.kill()
-            child.wait()
+        child.wait()
+        child.stdin.close()
+        child.stdout.close()
 
 
 def test_psi_raises_the_level(tmp_path: Path) -> None:
