@@ -397,7 +397,7 @@ def test_guard_watches_a_child_process_and_stops_it() -> None:
                 if child.stdout.readline() != f"{step}\n":
                     break  # killed meanwhile
                 taken = guard.samples
-                assert wait_for(lambda: guard.samples >= taken + 2 or stopped.is_set(), 60)
+                assert wait_for(lambda t=taken: guard.samples >= t + 2 or stopped.is_set(), 60)
             assert stopped.wait(60), "guard never saw the child grow"
         assert child.wait(60) != 0
         assert seen and seen[0] < guard.limit
