@@ -6,6 +6,7 @@ import json
 import mmap
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -306,11 +307,19 @@ def test_critical_backs_off_then_resumes() -> None:
     guard = guard_for_tests(limit=limit)
     held = [resident(40 * MiB)]
     assert guard.check() == Level.CRITICAL
-    timer = threading.Timer(0.2, held.clear)
-    timer.start()
     run = process_in_chunks(["q"] * 10_000, len, memory_budget=64 * 1024, guard=guard)
+
+    def free_once_backing_off() -> None:
+        # frees the memory only once the run is waiting, however late this thread runs
+        deadline = time.monotonic() + 60
+        while run.backoffs < 1 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        held.clear()
+
+    freer = threading.Thread(target=free_once_backing_off)
+    freer.start()
     assert sum(run.run()) == 10_000
-    timer.join()
+    freer.join()
     guard.close()
     assert run.backoffs >= 1
 
