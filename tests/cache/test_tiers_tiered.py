@@ -93,9 +93,10 @@ def test_without_redis_there_is_no_cap(tmp_path: Path) -> None:
 
 def test_dead_redis_degrades_to_the_upper_tiers(tmp_path: Path, monitor: Monitor) -> None:
     """With Redis down, writes still land in memory and disk; reads serve them; errors counted."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    # a bound socket that never listens refuses connections, and nobody else can take the port
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
     tc = TieredCache(
         [
             Cache(metrics=False),
@@ -119,6 +120,7 @@ def test_dead_redis_degrades_to_the_upper_tiers(tmp_path: Path, monitor: Monitor
         assert monitor.value("perflayer_cache_tier_healthy", labels) == 0.0
     finally:
         tc.close()
+        closed.close()
 
 
 def test_stats_and_monitor_read_the_same_numbers(three: TieredCache, monitor: Monitor) -> None:
