@@ -27,13 +27,6 @@ from perflayer.response import ResponseOptimizer
 REQS = "perflayer_http_requests_total"
 
 
-def free_port() -> int:
-    """Return a free TCP port on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def item(request: Request) -> JSONResponse:
     """Return the item id."""
     return JSONResponse({"id": request.path_params["item_id"]})
@@ -60,16 +53,21 @@ def server() -> Iterator[tuple[str, Monitor]]:
             Route("/stuck", stuck_stream),
             Mount("/monitor", app=monitor_app(m)),
         ],
-        middleware=[Middleware(PerflayerMiddleware, optimizer=opt, deadline_ms=300)],
+        # every request runs under this deadline: wide enough that no plain request misses it
+        # on a loaded machine, since only /stuck is meant to
+        middleware=[Middleware(PerflayerMiddleware, optimizer=opt, deadline_ms=2000)],
     )
-    port = free_port()
+    # a socket bound here and handed to uvicorn: no free-port-then-bind race
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="critical", ws="none", lifespan="on"
     )
     srv = uvicorn.Server(config)
-    th = threading.Thread(target=srv.run, daemon=True)
+    th = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     th.start()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while not srv.started:
         if not th.is_alive() or time.monotonic() > deadline:
             pytest.fail("uvicorn did not start")
@@ -78,8 +76,9 @@ def server() -> Iterator[tuple[str, Monitor]]:
         yield f"http://127.0.0.1:{port}", m
     finally:
         srv.should_exit = True
-        th.join(timeout=10)
+        th.join(timeout=30)
         opt.close()
+        sock.close()
 
 
 @pytest.mark.promtool
