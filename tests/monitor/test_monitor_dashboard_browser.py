@@ -41,6 +41,9 @@ def test_dashboard_draws_live_rates_quantiles_and_alerts() -> None:
         q=0.99,
         window=5,
         threshold=0.05,
+        # the table is checked after the traffic stops: hold the alert firing until then,
+        # however long a loaded machine takes to get there (the 5 s window would empty)
+        keep_firing_for=3600,
     )
     stop = threading.Event()
 
