@@ -13,7 +13,7 @@ import pytest
 
 
 def _get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as r:
+    with urllib.request.urlopen(url, timeout=30) as r:
         return str(r.read().decode())
 
 
@@ -50,8 +50,14 @@ def _check_served(proc: subprocess.Popen[str]) -> None:
             time.sleep(0.5)
         for n in needed:
             assert n in text, n
+        # the check has a 0.5 s timeout of its own, which a loaded machine can exceed once:
+        # ask until it reports ok (bounded), the state the test is about
+        deadline = time.monotonic() + 30
         health = json.loads(_get(url + "/health"))
-        assert health["checks"]["sample-cache"]["ok"] is True
+        while not health["checks"]["sample-cache"]["ok"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+            health = json.loads(_get(url + "/health"))
+        assert health["checks"]["sample-cache"]["ok"] is True, health
         alerts = json.loads(_get(url + "/alerts"))["data"]["alerts"]
         assert {a["name"] for a in alerts} == {"SampleCacheHitRateLow", "SampleLatencyHigh"}
         promtool = shutil.which("promtool")

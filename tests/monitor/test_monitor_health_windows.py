@@ -9,12 +9,15 @@ import pytest
 from perflayer.errors import ConfigError
 from perflayer.monitor import Monitor
 
+# Checks that must finish get timeout=30: the 1 s default is a real bound that a loaded
+# machine can exceed once (a timed-out check is correctly reported failing).
+
 
 def test_checks_are_really_called_each_time() -> None:
     """health() calls every registered check on every call."""
     m = Monitor()
     calls = []
-    m.add_check("db", lambda: calls.append(1) or True)
+    m.add_check("db", lambda: calls.append(1) or True, timeout=30)
     assert m.health()["status"] == "ok"
     assert m.health()["checks"]["db"]["ok"] is True
     assert len(calls) == 2
@@ -23,8 +26,8 @@ def test_checks_are_really_called_each_time() -> None:
 def test_check_results_and_statuses() -> None:
     """False, (False, detail) and raising are unhealthy; critical ones make the status failing."""
     m = Monitor()
-    m.add_check("ok", lambda: None)
-    m.add_check("cache", lambda: (False, "redis down"), critical=False)
+    m.add_check("ok", lambda: None, timeout=30)
+    m.add_check("cache", lambda: (False, "redis down"), critical=False, timeout=30)
     h = m.health()
     assert h["status"] == "degraded"
     assert h["checks"]["cache"] == {
@@ -37,7 +40,7 @@ def test_check_results_and_statuses() -> None:
     def boom() -> bool:
         raise OSError("disk gone")
 
-    m.add_check("disk", boom)
+    m.add_check("disk", boom, timeout=30)
     h = m.health()
     assert h["status"] == "failing"
     assert h["checks"]["disk"]["detail"] == "OSError: disk gone"
@@ -51,7 +54,7 @@ def test_hung_check_times_out() -> None:
     m = Monitor()
     release = threading.Event()
     m.add_check("slow", lambda: release.wait(30), timeout=0.2)
-    m.add_check("fast", lambda: True)
+    m.add_check("fast", lambda: True, timeout=30)
     h = m.health()
     release.set()
     assert h["checks"]["slow"]["ok"] is False
@@ -68,7 +71,7 @@ async def test_async_check() -> None:
     async def check() -> tuple[bool, str]:
         return False, "async says no"
 
-    m.add_check("a", check, critical=False)
+    m.add_check("a", check, critical=False, timeout=30)
     h = m.health()
     assert h["checks"]["a"]["detail"] == "async says no"
     m.stop()

@@ -83,7 +83,7 @@ def test_health_alerts_and_404(served: tuple[Monitor, MonitorServer]) -> None:
     m, srv = served
     status, _, body = get(srv.url + "/health", AUTH)
     assert status == 200 and json.loads(body)["status"] == "ok"
-    m.add_check("db", lambda: (False, "down"))
+    m.add_check("db", lambda: (False, "down"), timeout=30)
     status, _, body = get(srv.url + "/health", AUTH)
     assert status == 503 and json.loads(body)["checks"]["db"]["detail"] == "down"
     m.add_alert(name="A", metric="perflayer_req_total", threshold=5)
