@@ -137,18 +137,18 @@ def test_single_flight_threads(cache: Cache) -> None:
     def slow(x: int) -> int:
         runs[0] += 1
         started.set()
-        release.wait(5)
+        release.wait(30)
         return x * 10
 
     results: list[int] = []
     threads = [threading.Thread(target=lambda: results.append(slow(7))) for _ in range(8)]
     for t in threads:
         t.start()
-    assert started.wait(5)
+    assert started.wait(30)
     time.sleep(0.05)  # let the followers reach the flight (not a timing assertion)
     release.set()
     for t in threads:
-        t.join(5)
+        t.join(30)
     assert results == [70] * 8
     assert runs[0] == 1
 
@@ -159,7 +159,7 @@ def test_single_flight_threads_share_exception(cache: Cache) -> None:
 
     @cached(cache=cache)
     def bad() -> int:
-        gate.wait(5)
+        gate.wait(30)
         raise ValueError("nope")
 
     errors: list[BaseException] = []
@@ -176,7 +176,7 @@ def test_single_flight_threads_share_exception(cache: Cache) -> None:
     time.sleep(0.05)
     gate.set()
     for t in threads:
-        t.join(5)
+        t.join(30)
     assert len(errors) == 4
     assert cache.get(bad.cache_key()) is None
 
