@@ -21,7 +21,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(st.one_of(json_values, st.binary()))
 def test_json_codec_round_trips_exactly(value: Any) -> None:
     """Every JSON value, str, bytes, int and float comes back equal and of the same type."""
