@@ -324,6 +324,12 @@ def summarize(res: RunResult) -> dict[str, float]:
     out["n"] = float(len(reqs))
     t_end = max((r.answered or 0.0) for r in reqs) - min(r.arrival for r in reqs)
     out["util"] = res.busy_time / (SLOTS * t_end) if t_end > 0 else 0.0
+    # The most calls any scheduler that does not know each call's work could answer in time:
+    # every slot busy from the first arrival until the last arrival's deadline, on this
+    # sample's mean work per call (the oracle can beat it by picking the short calls).
+    span = max(r.arrival for r in reqs) - min(r.arrival for r in reqs) + DEADLINE
+    work = sum(r.service for r in reqs)
+    out["bound"] = min(1.0, SLOTS * span / work) if work > 0 else 1.0
     out.update(res.extra)
     return out
 
