@@ -46,7 +46,12 @@ def touched(n: int) -> mmap.mmap:
 
 
 def guard_near(warn_headroom: int = 40 * MiB, **kw: object) -> MemoryGuard:
-    """A guard whose warning line sits ``warn_headroom`` above the current RSS."""
+    """A guard whose warning line sits ``warn_headroom`` above the current RSS.
+
+    Earlier tests' garbage is collected first, so the gc pass the guard runs on relief (or
+    any later collection) cannot shrink RSS below the baseline in the middle of a test.
+    """
+    gc.collect()
     limit = int((rss_now() + warn_headroom) / 0.8)
     kw.setdefault("monitor", Monitor())
     return MemoryGuard(limit=limit, warning=0.8, critical=0.95, **kw)  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import mmap
 import os
@@ -261,6 +262,7 @@ def resident(n: int) -> mmap.mmap:
 
 def test_chunks_shrink_under_pressure_and_grow_back() -> None:
     """ELEVATED halves the chunk target; back at NORMAL it doubles up to the budget."""
+    gc.collect()  # earlier garbage freed now cannot lower RSS below the baseline later
     reader = RssReader()
     limit = int((reader() + 40 * MiB) / 0.8)
     reader.close()
@@ -301,6 +303,7 @@ def test_pressure_is_sampled_at_least_every_fourth_chunk(interval: float, every:
 
 def test_critical_backs_off_then_resumes() -> None:
     """At CRITICAL the run waits; once memory is freed it finishes every item."""
+    gc.collect()  # earlier garbage freed now cannot lower RSS below the baseline later
     reader = RssReader()
     limit = int((reader() + 30 * MiB) / 0.95)
     reader.close()
@@ -326,6 +329,7 @@ def test_critical_backs_off_then_resumes() -> None:
 
 def test_critical_for_too_long_raises() -> None:
     """Pressure that never eases ends in BudgetError after backoff_timeout, not in silence."""
+    gc.collect()  # earlier garbage freed now cannot lower RSS below the baseline later
     reader = RssReader()
     limit = int((reader() + 30 * MiB) / 0.95)
     reader.close()
