@@ -51,10 +51,12 @@ def _check_consistent(c: Cache, bound: int) -> None:
     for k, e in data.items():
         assert e.key == k
         assert e.value == f"v:{k}" or e.value == f"w:{k}"
-    heap_keys = {k for _, k in c._expiry_heap}
-    assert {k for k, e in data.items() if e.expire} <= heap_keys
-    # stale deadlines are rebuilt away: the heap stays O(live keys), not O(inserts)
+    scheduled = c._deadline_keys()
+    assert {k for k, e in data.items() if e.expire} <= set(scheduled)
+    # stale deadlines are rebuilt away: the heap stays O(live keys), not O(inserts), and the
+    # fresh list (keys not yet in the heap) holds at most one batch
     assert len(c._expiry_heap) <= 3 * len(data) + 1024 + 1
+    assert len(c._fresh) < 1024
 
 
 @pytest.mark.parametrize("policy", ["tinylfu", "lru"])
@@ -107,6 +109,7 @@ def test_deadline_heap_stays_bounded_under_eviction(monitor: Monitor) -> None:
         c.set(f"n{i}", "x", ex=3600)
     assert len(c) == 100
     assert len(c._expiry_heap) <= 3 * 100 + 1024 + 1
+    assert len(c._fresh) < 1024
     # the live keys still expire: their deadlines are in the rebuilt heap
     assert c.expire_now(10_000) == 0
     assert all(c.ttl(k) > 0 for k in c.keys("*"))
@@ -138,9 +141,9 @@ def test_mass_delete_shrinks_the_deadline_heap() -> None:
     c = Cache(max_entries=10_000)
     for i in range(5000):
         c.set(f"k{i}", i, ex=3600)
-    assert len(c._expiry_heap) >= 5000
+    assert len(c._deadline_keys()) >= 5000
     c.delete(*[f"k{i}" for i in range(4990)])
     assert c.getdel("k4990") == 4990
     # the delete rebuilt the heap from the 10 keys it left; GETDEL of one more leaves its item
-    assert sorted(k for _, k in c._expiry_heap) == sorted(f"k{i}" for i in range(4990, 5000))
+    assert sorted(c._deadline_keys()) == sorted(f"k{i}" for i in range(4990, 5000))
     assert c.ttl("k4999") > 0

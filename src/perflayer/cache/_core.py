@@ -58,6 +58,10 @@ _BIG = 2**62
 _getsizeof = sys.getsizeof
 _new_entry = object.__new__
 _heappush = heapq.heappush
+_NEVER = float("inf")
+# why: keys inserted with a TTL wait in a plain list (``Cache._fresh``) and join the deadline
+# heap in batches of up to this many, skipping those evicted meanwhile; see ``_fold_fresh``.
+_FRESH_MAX = 1024
 
 
 def _now_ms() -> int:
@@ -243,6 +247,10 @@ class Cache:
         self._exclusive = _Exclusive(self, self._lock)
         self._data: dict[str, _Entry] = {}
         self._expiry_heap: list[tuple[float, str]] = []
+        # keys stored with a TTL by the new-key paths, not yet in the heap (see _fold_fresh),
+        # and the earliest of their deadlines (inf: none)
+        self._fresh: list[str] = []
+        self._fresh_due = _NEVER
         self._tags: dict[str, set[str]] = {}
         self._levels: dict[str, LevelStats] = {}
         for preset in CacheLevel.presets():
@@ -371,8 +379,33 @@ class Cache:
                 return None
         return e
 
+    def _fold_fresh(self) -> None:
+        """Move the fresh keys' deadlines into the heap, skipping keys gone since (lock held).
+
+        Why a list before the heap: a new key's ``heappush`` costs a tuple, a tuple comparison
+        and, in a full cache, a share of the rebuilds that drop the items of evicted keys
+        (about 7% of a new-key SET with a TTL in callgrind instruction counts, see
+        docs/benchmarks-cache-latency.md). Appending the key costs none of that; most new keys
+        of a full W-TinyLFU cache are evicted before the next fold and never get a heap item.
+        A key stored twice meanwhile gets one item per fold (the heap tolerates duplicates).
+        """
+        fresh = self._fresh
+        if fresh:
+            data = self._data
+            heap = self._expiry_heap
+            for key in fresh:
+                e = data.get(key)
+                if e is not None and e.expire:
+                    _heappush(heap, (e.expire, key))
+            fresh.clear()
+            if len(heap) > self._heap_max:
+                self._rebuild_heap()
+        self._fresh_due = _NEVER
+
     def _active_expire(self, now: int, budget: int = 16) -> int:
         """Pop up to ``budget`` due deadlines and expire their keys (lock held)."""
+        if self._fresh:
+            self._fold_fresh()
         heap = self._expiry_heap
         data = self._data
         done = 0
@@ -402,6 +435,8 @@ class Cache:
         heap = [(e.expire, k) for k, e in self._data.items() if e.expire]
         heapq.heapify(heap)
         self._expiry_heap = heap
+        self._fresh.clear()
+        self._fresh_due = _NEVER
         self._heap_max = 3 * len(heap) + 1024
 
     def _shrink_heap(self) -> None:
@@ -411,8 +446,12 @@ class Cache:
         count without touching the heap, so after mass deletes it would keep up to three times
         the peak. A rebuild here costs O(live) <= a third of the heap, amortized O(1) per delete.
         """
-        if len(self._expiry_heap) > 3 * len(self._data) + 1024:
+        if len(self._expiry_heap) + len(self._fresh) > 3 * len(self._data) + 1024:
             self._rebuild_heap()
+
+    def _deadline_keys(self) -> list[str]:
+        """Return the keys of every scheduled deadline, heap and fresh list (lock held; tests)."""
+        return [k for _, k in self._expiry_heap] + self._fresh
 
     def _store(
         self,
@@ -479,9 +518,16 @@ class Cache:
             heapq.heappush(self._expiry_heap, (expire, key))
             if len(self._expiry_heap) > self._heap_max:
                 self._rebuild_heap()
+        self._expire_due()
+
+    def _expire_due(self) -> None:
+        """Run the active expiry step if the heap or the fresh list holds a due key (lock held)."""
         heap = self._expiry_heap
-        if heap and heap[0][0] < _time() * 1000:
-            self._active_expire(_now_ms())
+        fresh_due = self._fresh_due
+        if heap or fresh_due < _NEVER:
+            t = _time() * 1000.0
+            if (heap and heap[0][0] < t) or fresh_due < t:
+                self._active_expire(_now_ms())
 
     def _untag(self, key: str, tags: tuple[str, ...]) -> None:
         index = self._tags
@@ -866,30 +912,42 @@ class Cache:
                 self._store(name, value, expire, dflt, None, weight, data[name], vw)
                 return True
             data[name] = new
-            dflt.entries += 1
-            dflt.bytes += weight
             victims = self._policy_add(name, weight)
+            n = 1
             if victims:
                 # _evict() and _unlink(), inlined for the size eviction of a full cache
                 for k in victims:
                     old = data.pop(k, None)  # type: ignore[call-overload]
                     if old is not None:
                         lvl = old.lvl
-                        lvl.entries -= 1
-                        lvl.bytes -= old.weight
                         lvl.evicted_size += 1
+                        # why: a victim of the default level cancels the new key's entry count
+                        # (the steady state of a full cache): one bytes update, no entries ones
+                        if lvl is dflt:
+                            weight -= old.weight
+                            n -= 1
+                        else:
+                            lvl.entries -= 1
+                            lvl.bytes -= old.weight
                         if old.tags:
                             self._untag(k, old.tags)  # type: ignore[arg-type]
-            heap = self._expiry_heap
+            if n:
+                dflt.entries += n
+            dflt.bytes += weight
             if expire:
-                _heappush(heap, (expire, name))
+                # (see _fold_fresh for why a list, not the heap)
+                fresh = self._fresh
+                fresh.append(name)
+                if expire < self._fresh_due:
+                    self._fresh_due = expire
+                if len(fresh) >= _FRESH_MAX:
+                    self._fold_fresh()
+                heap = self._expiry_heap
                 # why: reuse this call's clock read, not a second ~100 ns one.
-                if heap[0][0] < now:
+                if (heap and heap[0][0] < now) or self._fresh_due < now:
                     self._active_expire(_now_ms())
-                elif len(heap) > self._heap_max:
-                    self._rebuild_heap()
-            elif heap and heap[0][0] < _time() * 1000.0:
-                self._active_expire(_now_ms())
+            elif self._expiry_heap or self._fresh:
+                self._expire_due()
         finally:
             lock.release()
         return True
@@ -919,14 +977,12 @@ class Cache:
             victims = self._policy.add(key, weight)
             if victims:
                 self._evict(victims)
-            heap = self._expiry_heap
             if expire:
+                heap = self._expiry_heap
                 heapq.heappush(heap, (expire, key))
                 if len(heap) > self._heap_max:
                     self._rebuild_heap()
-                    heap = self._expiry_heap
-            if heap and heap[0][0] < _time() * 1000.0:
-                self._active_expire(_now_ms())
+            self._expire_due()
         finally:
             lock.release()
         return True
@@ -1380,6 +1436,8 @@ class Cache:
             self._data.clear()
             self._policy.clear()
             self._expiry_heap.clear()
+            self._fresh.clear()
+            self._fresh_due = _NEVER
             self._tags.clear()
             self._scans.clear()
         return True
