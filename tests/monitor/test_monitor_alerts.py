@@ -353,17 +353,18 @@ def test_webhook_to_a_dead_server_degrades() -> None:
     """A webhook to a closed port logs and counts a failure; evaluation carries on."""
     import socket
 
+    # bound but never listening: connections are refused, and no one else can take the port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    m = Monitor()
-    g = m.gauge("perflayer_v", "doc")
-    m.add_alert(name="A", metric="perflayer_v", threshold=1)
-    hook = WebhookHandler(f"http://127.0.0.1:{port}/", timeout=1)
-    m.add_alert_handler(hook)
-    g.set(5)
-    assert kinds(m.evaluate(now=0)) == ["firing"]
-    assert hook.failures == 1
+        m = Monitor()
+        g = m.gauge("perflayer_v", "doc")
+        m.add_alert(name="A", metric="perflayer_v", threshold=1)
+        hook = WebhookHandler(f"http://127.0.0.1:{port}/", timeout=1)
+        m.add_alert_handler(hook)
+        g.set(5)
+        assert kinds(m.evaluate(now=0)) == ["firing"]
+        assert hook.failures == 1
     with pytest.raises(ConfigError, match="ftp://x"):
         WebhookHandler("ftp://x")
 
