@@ -57,7 +57,7 @@ def guard_near(warn_headroom: int = 40 * MiB, **kw: object) -> MemoryGuard:
     return MemoryGuard(limit=limit, warning=0.8, critical=0.95, **kw)  # type: ignore[arg-type]
 
 
-def wait_for(cond: object, timeout: float = 10.0) -> bool:
+def wait_for(cond: object, timeout: float = 30.0) -> bool:
     """Poll ``cond()`` until true or ``timeout``; return the last value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -120,7 +120,7 @@ def test_background_sampler_notices_growth(hog: list[mmap.mmap]) -> None:
     with guard:
         assert guard.running
         hog.append(touched(40 * MiB))
-        assert seen.wait(10), "sampler thread never reported ELEVATED"
+        assert seen.wait(30), "sampler thread never reported ELEVATED"
         samples = guard.samples
         assert wait_for(lambda: guard.samples > samples + 3)
     assert not guard.running
@@ -204,7 +204,7 @@ def test_safety_wait_times_out_then_succeeds(hog: list[mmap.mmap]) -> None:
             guard.admit()
         timer = threading.Timer(0.1, hog.clear)
         timer.start()
-        guard._wait_timeout = 10.0
+        guard._wait_timeout = 30.0
         guard.admit()  # returns once the timer freed the memory
         timer.join()
         assert guard.level < Level.CRITICAL
@@ -214,7 +214,7 @@ def test_safety_wait_times_out_then_succeeds(hog: list[mmap.mmap]) -> None:
 
 async def test_admit_async_waits(hog: list[mmap.mmap]) -> None:
     """admit_async() waits on the event loop and passes once memory is freed."""
-    guard = guard_near(20 * MiB, safety="wait", wait_timeout=10.0, stale_after=0.0)
+    guard = guard_near(20 * MiB, safety="wait", wait_timeout=30.0, stale_after=0.0)
     try:
         hog.append(touched(int(guard.limit * 0.95) - rss_now() + 8 * MiB))
         asyncio.get_running_loop().call_later(0.05, hog.clear)
@@ -238,7 +238,7 @@ async def test_async_callback_runs_on_its_loop(hog: list[mmap.mmap]) -> None:
     guard.on_change(on_change)
     async with guard:
         hog.append(touched(40 * MiB))
-        event = await asyncio.wait_for(got.get(), 10)
+        event = await asyncio.wait_for(got.get(), 30)
     assert event.new == Level.ELEVATED
     assert ran_on == [loop]
 
