@@ -55,6 +55,7 @@ _MISSING: Any = object()
 _ENTRY_OVERHEAD = ENTRY_OVERHEAD
 _SCALAR_SIZE = SCALAR_SIZE
 _BIG = 2**62
+_NEG_BIG = -_BIG  # (a constant: ``-_BIG`` in the hot path allocates a new int per call)
 _getsizeof = sys.getsizeof
 _new_entry = object.__new__
 _heappush = heapq.heappush
@@ -247,10 +248,12 @@ class Cache:
         self._exclusive = _Exclusive(self, self._lock)
         self._data: dict[str, _Entry] = {}
         self._expiry_heap: list[tuple[float, str]] = []
-        # keys stored with a TTL by the new-key paths, not yet in the heap (see _fold_fresh),
-        # and the earliest of their deadlines (inf: none)
+        # keys stored with a TTL by the new-key paths, not yet in the heap (see _fold_fresh)
         self._fresh: list[str] = []
-        self._fresh_due = _NEVER
+        # why: a lower bound on every deadline in the heap and the fresh list (inf: none), so a
+        # write asks "is anything due?" with one comparison; every push lowers it, every
+        # active-expiry step and rebuild sets it to the heap's head.
+        self._due = _NEVER
         self._tags: dict[str, set[str]] = {}
         self._levels: dict[str, LevelStats] = {}
         for preset in CacheLevel.presets():
@@ -400,7 +403,6 @@ class Cache:
             fresh.clear()
             if len(heap) > self._heap_max:
                 self._rebuild_heap()
-        self._fresh_due = _NEVER
 
     def _active_expire(self, now: int, budget: int = 16) -> int:
         """Pop up to ``budget`` due deadlines and expire their keys (lock held)."""
@@ -421,6 +423,8 @@ class Cache:
                 heapq.heappush(heap, (e.expire, key))
         if len(heap) > self._heap_max:
             self._rebuild_heap()
+        else:
+            self._due = heap[0][0] if heap else _NEVER
         return done
 
     def _rebuild_heap(self) -> None:
@@ -436,7 +440,7 @@ class Cache:
         heapq.heapify(heap)
         self._expiry_heap = heap
         self._fresh.clear()
-        self._fresh_due = _NEVER
+        self._due = heap[0][0] if heap else _NEVER
         self._heap_max = 3 * len(heap) + 1024
 
     def _shrink_heap(self) -> None:
@@ -515,19 +519,19 @@ class Cache:
         if victims:
             self._evict(victims)
         if expire and (not old_expire or expire < old_expire):
-            heapq.heappush(self._expiry_heap, (expire, key))
-            if len(self._expiry_heap) > self._heap_max:
-                self._rebuild_heap()
-        self._expire_due()
+            self._push_deadline(expire, key)
+        due = self._due
+        if due < _NEVER and due < _time() * 1000.0:
+            self._active_expire(_now_ms())
 
-    def _expire_due(self) -> None:
-        """Run the active expiry step if the heap or the fresh list holds a due key (lock held)."""
+    def _push_deadline(self, when: float, key: str) -> None:
+        """Schedule ``key``'s deadline ``when`` in the heap (lock held)."""
         heap = self._expiry_heap
-        fresh_due = self._fresh_due
-        if heap or fresh_due < _NEVER:
-            t = _time() * 1000.0
-            if (heap and heap[0][0] < t) or fresh_due < t:
-                self._active_expire(_now_ms())
+        heapq.heappush(heap, (when, key))
+        if when < self._due:
+            self._due = when
+        if len(heap) > self._heap_max:
+            self._rebuild_heap()
 
     def _untag(self, key: str, tags: tuple[str, ...]) -> None:
         index = self._tags
@@ -848,7 +852,7 @@ class Cache:
         if cls is str:
             vw = 49 + len(value) if value.isascii() else -1
         elif cls is int:
-            vw = _SCALAR_SIZE if -_BIG < value < _BIG else -1
+            vw = _SCALAR_SIZE if _NEG_BIG < value < _BIG else -1
         elif cls is float:
             vw = _SCALAR_SIZE
         elif cls is bytes:
@@ -938,16 +942,18 @@ class Cache:
                 # (see _fold_fresh for why a list, not the heap)
                 fresh = self._fresh
                 fresh.append(name)
-                if expire < self._fresh_due:
-                    self._fresh_due = expire
                 if len(fresh) >= _FRESH_MAX:
                     self._fold_fresh()
-                heap = self._expiry_heap
+                due = self._due
                 # why: reuse this call's clock read, not a second ~100 ns one.
-                if (heap and heap[0][0] < now) or self._fresh_due < now:
+                if due < now:
+                    self._active_expire(_now_ms())  # (its fold takes this key along)
+                elif expire < due:
+                    self._due = expire
+            else:
+                due = self._due
+                if due < _NEVER and due < _time() * 1000.0:
                     self._active_expire(_now_ms())
-            elif self._expiry_heap or self._fresh:
-                self._expire_due()
         finally:
             lock.release()
         return True
@@ -978,11 +984,10 @@ class Cache:
             if victims:
                 self._evict(victims)
             if expire:
-                heap = self._expiry_heap
-                heapq.heappush(heap, (expire, key))
-                if len(heap) > self._heap_max:
-                    self._rebuild_heap()
-            self._expire_due()
+                self._push_deadline(expire, key)
+            due = self._due
+            if due < _NEVER and due < _time() * 1000.0:
+                self._active_expire(_now_ms())
         finally:
             lock.release()
         return True
@@ -1149,7 +1154,7 @@ class Cache:
                     self._remove(key, e, "expired")
                 else:
                     if not e.expire or when < e.expire:
-                        heapq.heappush(self._expiry_heap, (when, key))
+                        self._push_deadline(when, key)
                     e.expire = float(when)
             elif persist:
                 e.expire = 0.0
@@ -1213,7 +1218,7 @@ class Cache:
                 self._remove(key, e, "expired")
                 return True
             if not cur or when < cur:
-                heapq.heappush(self._expiry_heap, (when, key))
+                self._push_deadline(when, key)
             e.expire = float(when)
             return True
 
@@ -1437,7 +1442,7 @@ class Cache:
             self._policy.clear()
             self._expiry_heap.clear()
             self._fresh.clear()
-            self._fresh_due = _NEVER
+            self._due = _NEVER
             self._tags.clear()
             self._scans.clear()
         return True
