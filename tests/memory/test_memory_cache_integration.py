@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import mmap
+from pathlib import Path
 
 from perflayer.cache import Cache
 from perflayer.memory import Level, MemoryGuard, Reliever
@@ -22,7 +23,13 @@ def test_guard_shrinks_a_real_cache_at_elevated() -> None:
     assert isinstance(cache, Reliever)
     gc.collect()  # earlier garbage freed now cannot lower RSS below the baseline later
     reader = RssReader()
-    guard = MemoryGuard(limit=int((reader() + 30 * MiB) / 0.8), monitor=mon)
+    # only this process' RSS moves the level: not the host's PSI or a cgroup limit below it
+    guard = MemoryGuard(
+        limit=int((reader() + 30 * MiB) / 0.8),
+        monitor=mon,
+        psi=False,
+        cgroup_root=str(Path(__file__).parent / "no-cgroup-here"),
+    )
     reader.close()
     guard.register(cache)
     m = mmap.mmap(-1, 40 * MiB)

@@ -22,6 +22,14 @@ from perflayer.monitor import Monitor
 
 MiB = 1 << 20
 
+# The level tests set their own limit from this process' RSS: the host's memory pressure (PSI)
+# and a cgroup limit below that would move the levels, so they are kept out (each has its own
+# tests, on fake /proc and cgroup trees).
+ISOLATED: dict[str, object] = {
+    "psi": False,
+    "cgroup_root": str(Path(__file__).parent / "no-cgroup-here"),
+}
+
 
 def rss_now() -> int:
     """Read this process' RSS."""
@@ -54,6 +62,8 @@ def guard_near(warn_headroom: int = 40 * MiB, **kw: object) -> MemoryGuard:
     gc.collect()
     limit = int((rss_now() + warn_headroom) / 0.8)
     kw.setdefault("monitor", Monitor())
+    for key, value in ISOLATED.items():
+        kw.setdefault(key, value)
     return MemoryGuard(limit=limit, warning=0.8, critical=0.95, **kw)  # type: ignore[arg-type]
 
 
@@ -378,7 +388,11 @@ def test_guard_watches_a_child_process_and_stops_it() -> None:
         assert child.stdout.readline() == "ready\n"
         start = RssReader(child.pid)()
         guard = MemoryGuard(
-            limit=start + 100 * MiB, pid=child.pid, interval=0.005, monitor=Monitor()
+            limit=start + 100 * MiB,
+            pid=child.pid,
+            interval=0.005,
+            monitor=Monitor(),
+            **ISOLATED,  # type: ignore[arg-type]
         )
         stopped = threading.Event()
         seen: list[int] = []

@@ -248,6 +248,9 @@ def test_multibyte_text_across_decode_blocks(tmp_path: Path) -> None:
 def guard_for_tests(**kw: object) -> MemoryGuard:
     """A guard that does not register metrics on the default monitor."""
     kw.setdefault("monitor", Monitor())
+    # only this process' RSS moves the level: not the host's PSI or a cgroup limit below it
+    kw.setdefault("psi", False)
+    kw.setdefault("cgroup_root", str(Path(__file__).parent / "no-cgroup-here"))
     return MemoryGuard(**kw)  # type: ignore[arg-type]
 
 
