@@ -1,8 +1,8 @@
-"""W-TinyLFU's decisions are pinned: the same accesses evict the same keys, in the same order.
+"""The policies' decisions are pinned: the same accesses evict the same keys, in the same order.
 
-The digests below were recorded from ``TinyLFUPolicy`` before the write-path work (commit
-8beab83); any speed change to the policy or the cache core must reproduce them exactly. Keys
-are ints, so ``hash()`` (which the sketch uses) is the same in every process.
+The digests below were recorded from ``TinyLFUPolicy`` and ``LRUPolicy`` before the write-path
+work (commit 8beab83); any speed change to the policies or the cache core must reproduce them
+exactly. Keys are ints, so ``hash()`` (which the sketch uses) is the same in every process.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from perflayer.cache._policy import TinyLFUPolicy
+from perflayer.cache._policy import LRUPolicy, TinyLFUPolicy
 
 # (op, key, weight): "r" a read (cache-aside: a miss is followed by an add), "w" a write,
 # "d" a delete, "z" a resize to ``weight`` entries (0: back to the original bounds)
@@ -98,9 +98,14 @@ SEQUENCES: dict[str, Callable[[], tuple[int | None, int | None, list[Op]]]] = {
 }
 
 
-def replay(max_entries: int | None, max_weight: int | None, ops: list[Op]) -> str:
-    """Drive a TinyLFUPolicy as the cache does; return a digest of victims, hits and state."""
-    p = TinyLFUPolicy(max_entries, max_weight)
+def replay(
+    max_entries: int | None,
+    max_weight: int | None,
+    ops: list[Op],
+    cls: type[TinyLFUPolicy | LRUPolicy] = TinyLFUPolicy,
+) -> str:
+    """Drive a policy as the cache does; return a digest of victims, hits and final state."""
+    p = cls(max_entries, max_weight)
     resident: dict[int, int] = {}
     victims: list[int] = []
     hits = 0
@@ -129,7 +134,8 @@ def replay(max_entries: int | None, max_weight: int | None, ops: list[Op]) -> st
         else:
             evict(p.resize(w or max_entries, max_weight))
     assert len(p) == len(resident)
-    state = (victims, hits, sorted(resident), p.weight, round(p.window_fraction, 9))
+    share = round(p.window_fraction, 9) if isinstance(p, TinyLFUPolicy) else None
+    state = (victims, hits, sorted(resident), p.weight, share)
     return hashlib.sha256(repr(state).encode()).hexdigest()[:32]
 
 
@@ -140,7 +146,20 @@ DIGESTS = {
 }
 
 
+LRU_DIGESTS = {
+    "zipf_with_writes": "53943a461227d4838d6c95f8410a6b24",
+    "scan_loop": "2e278b0ce5a7531a293c5e161ded75db",
+    "weighted": "4b81c65812b499ecfb4d0ce6248fde2e",
+}
+
+
 @pytest.mark.parametrize("name", sorted(SEQUENCES))
 def test_tinylfu_evicts_the_recorded_keys(name: str) -> None:
     """Replaying a seeded sequence evicts exactly the keys the pre-change policy evicted."""
     assert replay(*SEQUENCES[name]()) == DIGESTS[name]
+
+
+@pytest.mark.parametrize("name", sorted(SEQUENCES))
+def test_lru_evicts_the_recorded_keys(name: str) -> None:
+    """LRUPolicy, whose add() now inlines the one-victim case, evicts the recorded keys."""
+    assert replay(*SEQUENCES[name](), cls=LRUPolicy) == LRU_DIGESTS[name]

@@ -145,10 +145,18 @@ class LRUPolicy:
             self._total -= old
             order.move_to_end(key)
         order[key] = weight
+        max_entries = self.max_entries
+        if self.max_weight is None:
+            if max_entries is not None and len(order) > max_entries:
+                # why: the steady state of a full count-bounded cache (one new key, one victim),
+                # inlined from _evict(): no second Python frame, no loop.
+                victim, w = order.popitem(last=False)
+                self._total += weight - w
+                return [victim]
+            self._total += weight
+            return []
         self._total += weight
-        if (self.max_entries is not None and len(order) > self.max_entries) or (
-            self.max_weight is not None and self._total > self.max_weight
-        ):
+        if (max_entries is not None and len(order) > max_entries) or self._total > self.max_weight:
             # ``key`` is last, so keeping one key keeps it.
             return self._evict(1)
         return []
