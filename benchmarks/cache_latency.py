@@ -8,6 +8,12 @@ round so that none always runs first. A sample is the batch time divided by the 
 report the median and p99 of the samples and the ratio of medians to the peer. The loop around
 the call (``for k in keys: fn(k)``) is the same for everybody.
 
+``--instructions`` counts CPU instructions instead of time (needs valgrind): each workload of
+``WORKLOADS`` runs under callgrind twice, warm-up only and warm-up plus N calls, and the
+difference divided by N is its instructions per call. On a shared, loaded VM these counts are
+steady where wall time is not; they do not see the clock's syscall (``time.time()`` is not a
+vDSO read on the benchmark VM), so the TTL rows' wall-time ratios run higher.
+
 Like for like: perflayer ``get`` vs ``cachetools.LRUCache.get`` (a hit returns the value), ours
 ``set`` vs their ``__setitem__``. perflayer runs with the W-TinyLFU policy on, in two set-ups:
 "+ttl", where every entry carries a TTL (each hit reads the clock, each set is
@@ -458,6 +464,87 @@ def machine() -> str:
     return f"{base()}, Linux {platform.release()}"
 
 
+def _workload(spec: str) -> None:
+    """Run one workload ``NAME:N`` (warm-up, then N calls) for ``--instructions``.
+
+    The new-key rows are ``run_set_new``'s (a full 5,000-entry cache, fresh keys, the same
+    default-bound call shapes); the "mixed" rows replay ``run_mixed``'s stream after its warm-up.
+    """
+    from perflayer.cache._policy import make_policy
+
+    name, n_text = spec.rsplit(":", 1)
+    n = int(n_text)
+    cap = 5_000
+    if name.startswith("mixed "):
+        loop = _mixed_loops()[name[len("mixed ") :]]
+        warm = 4 * MIXED_CAPACITY
+        ops = zipf_ops(warm + n)
+        loop(ops[:warm])
+        loop(ops[warm:])
+        return
+    fn: Callable[[str], Any]
+    if name == "cachetools.LRUCache":
+        lru: cachetools.LRUCache[str, int] = cachetools.LRUCache(maxsize=cap)
+        fn = lambda k, _s=lru.__setitem__: _s(k, 1)  # noqa: E731
+    elif name == "perflayer (tinylfu+ttl)":
+        c = Cache(cap, policy="tinylfu", metrics=False)
+        fn = lambda k, _s=c.set: _s(k, 1, ex=TTL)  # noqa: E731
+    elif name in ("perflayer (tinylfu, no ttl)", "perflayer (lru)"):
+        c = Cache(cap, policy="lru" if "lru)" in name else "tinylfu", metrics=False)
+        fn = lambda k, _s=c.set: _s(k, 1)  # noqa: E731
+    elif name in ("TinyLFUPolicy.add alone", "LRUPolicy.add alone"):
+        p = make_policy("lru" if name.startswith("LRU") else "tinylfu", cap, None)
+        fn = lambda k, _a=p.add: _a(k, 100)  # noqa: E731
+    else:
+        raise SystemExit(f"unknown workload {name!r}; expected one of {WORKLOADS}")
+    for i in range(cap):
+        fn(f"warm:{i}")
+    for k in [f"new:{i}" for i in range(n)]:
+        fn(k)
+
+
+# the --instructions rows: the new-key table's rows, then the mixed table's
+WORKLOADS = (
+    "cachetools.LRUCache",
+    "perflayer (tinylfu+ttl)",
+    "perflayer (tinylfu, no ttl)",
+    "perflayer (lru)",
+    "TinyLFUPolicy.add alone",
+    "LRUPolicy.add alone",
+    "mixed cachetools.LRUCache",
+    "mixed perflayer (tinylfu+ttl)",
+    "mixed perflayer (tinylfu, no ttl)",
+    "mixed perflayer (lru)",
+)
+
+
+def _instructions(spec: str) -> int:
+    """Return callgrind's instruction count of one ``--workload`` run."""
+    import re
+    import subprocess
+
+    cmd = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        "-m",
+        "benchmarks.cache_latency",
+        "--workload",
+        spec,
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
+    m = re.search(r"Collected : (\d+)", out)
+    if m is None:
+        raise SystemExit(f"no instruction count in valgrind's output:\n{out}")
+    return int(m.group(1))
+
+
+def run_instructions(n: int) -> dict[str, float]:
+    """Return instructions per call of every workload (N calls minus warm-up only, over N)."""
+    return {w: (_instructions(f"{w}:{n}") - _instructions(f"{w}:0")) / n for w in WORKLOADS}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every latency benchmark and print (and optionally write) the markdown tables."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -465,7 +552,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=20_000)
     ap.add_argument("--threads-seconds", type=float, default=2.0)
     ap.add_argument("--out", default=None, help="also write the tables to this markdown file")
+    ap.add_argument(
+        "--instructions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="count instructions per call over N calls under callgrind instead of timing",
+    )
+    ap.add_argument("--workload", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.workload:
+        _workload(args.workload)
+        return 0
+    if args.instructions:
+        counts = run_instructions(args.instructions)
+        print(f"### instructions per call (callgrind, {args.instructions:,} calls)\n")
+        print("| workload | instructions per call | ratio to cachetools.LRUCache |")
+        print("|---|---:|---:|")
+        for w, ir in counts.items():
+            peer = counts[
+                "mixed cachetools.LRUCache" if w.startswith("mixed") else "cachetools.LRUCache"
+            ]
+            print(f"| {w} | {ir:,.0f} | {ir / peer:.2f}x |")
+        return 0
 
     lines: list[str] = []
     emit = lines.append

@@ -5,7 +5,8 @@ surrogateescape, so ``b"a"`` and ``"a"`` are one key as in Redis) to an ``_Entry
 (``make_policy``) owns only the eviction order. Expiry is Redis': lazy on access, plus an
 amortized active step on every locked write (inserts, deletes, INCR, ...) that pops a few due
 keys from a heap of deadlines (no thread); ``AsyncCache.start_expiry()`` adds an optional
-asyncio task.
+asyncio task. New keys stored with a TTL reach the heap in batches (``_fold_fresh``), and one
+float (``_due``, a lower bound on every scheduled deadline) tells a write whether a step is due.
 
 Concurrency: writes take one ``threading.Lock``. A read hit takes none: a dict lookup, an
 expiry check against the clock (only for keys with a TTL), an int-slot increment of the level's

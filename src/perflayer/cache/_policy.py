@@ -56,7 +56,8 @@ with the sketch's increment/take/put (one comparison, one eviction, no nested Py
 tally written once), about 1.7x a cachetools set (1.95x before that inlining; the rest is the
 dict/OrderedDict work and two doorkeeper index computations). Aging: O(counters) every
 10 x capacity accesses. Climbing: O(moved keys) every sample. ``LRUPolicy.hit`` is
-``OrderedDict.move_to_end`` itself.
+``OrderedDict.move_to_end`` itself; ``LRUPolicy.add`` inlines the one-victim eviction of a full
+count-bounded cache.
 
 References. Einziger, Friedman, Manes, "TinyLFU: A Highly Efficient Cache Admission Policy",
 ACM ToS 2017. Einziger, Eytan, Friedman, Manes, "Adaptive Software Cache Management",
