@@ -44,46 +44,64 @@ from perflayer.errors import ConfigError
 __all__ = ["AdaptiveLimiter"]
 
 _HOLD, _UP, _DOWN, _WAIT = "hold", "up", "down", "wait"
-# Probes alternate up and down; after each probe that finds the current point better, the
-# number of windows held before the next probe doubles up to this (a probe below the knee
-# costs throughput, so a settled limiter should rarely make one).
+# At the knee, the windows held between two refreshing probes up double up to this.
 _MAX_HOLD = 16
-# A level not measured for this many windows is remeasured from scratch.
-_STALE = 40
-# Power is throughput**BETA / latency (Kleinrock's generalized power); with Little's law,
-# throughput = L / R, so power = L**BETA / R**(BETA + 1). BETA = 2 favours throughput: below
-# the knee a step up gains (1 + 1/L)**2, above it a step up still loses L / (L + 1).
-_BETA = 2
+# Samples at a level not measured for this many windows are stale: they give no verdict (the
+# level is probed again) and count as one window's worth once fresh samples come in.
+_STALE = 120
 # An initial limit at most this is assumed to be below the knee (slow start just doubles it).
 _SMALL_START = 8
 # Latency that grows by at least this share of the level ratio means pure queueing (both levels
 # past the knee).
 _PURE_QUEUEING = 0.9
-# A step down needs latency at the base to exceed the level below by this share of the
-# L / (L - step) growth that pure queueing gives (0.5 would be the unbiased midpoint).
-_DOWN_SHARE = 0.75
-# Hysteresis in favour of the higher limit (see _judge_probe).
-_BIAS_UP = 0.02
+# A verdict between two levels needs the latency difference this many standard errors away
+# from the midpoint between "flat" and "pure queueing". Asymmetric: "queueing" (which moves the
+# limit down, and one slot too few costs 1/L of throughput) needs 2 (2.3% wrong); "flat"
+# (which moves it up, where one slot too many costs a little queueing) needs 1 (16% wrong).
+_Z_QUEUE = 2.0
+_Z_FLAT = 1.0
+# A level keeps at most this many windows of samples: older ones fade out (exponential
+# forgetting), so the levels follow a downstream that changes.
+_KEEP_WINDOWS = 16
+# Fewer samples than this at a level give no verdict.
+_MIN_SAMPLES = 32
 
 
 class _Level:
-    """Recent mean latency observed at one concurrency level."""
+    """Latency samples observed at one concurrency level: count, mean and spread."""
 
-    __slots__ = ("mean", "stamp")
+    __slots__ = ("m2", "mean", "n", "stamp")
 
-    def __init__(self, mean: float, stamp: int) -> None:
+    def __init__(self, n: int, mean: float, m2: float, stamp: int) -> None:
+        self.n = float(n)
         self.mean = mean
+        self.m2 = m2
         self.stamp = stamp
 
-    def add_window(self, mean: float, stamp: int) -> None:
-        """Fold one window's mean in; a stale level is replaced rather than averaged."""
-        # why: an EWMA over whole windows (not samples), so a fresh probe counts for half at
-        # once while older windows still damp the noise of a single window.
+    def add_window(self, n: int, mean: float, m2: float, stamp: int, keep: float) -> None:
+        """Fold one window in (Chan's parallel update); a stale level is replaced."""
         if stamp - self.stamp > _STALE:
-            self.mean = mean
-        else:
-            self.mean = 0.5 * self.mean + 0.5 * mean
+            # why: stale samples still say something; they stay as a prior worth one window,
+            # so one fresh window can overrule them but need not start from nothing.
+            keep = min(keep, float(n))
+        if self.n > keep:
+            # why: exponential forgetting: scaling n and m2 keeps the mean and the variance
+            # but lets new windows weigh more, so the level tracks a changing downstream.
+            f = keep / self.n
+            self.n *= f
+            self.m2 *= f
+        tot = self.n + n
+        d = mean - self.mean
+        self.mean += d * n / tot
+        self.m2 += m2 + d * d * self.n * n / tot
+        self.n = tot
         self.stamp = stamp
+
+    def se2(self) -> float:
+        """Return the squared standard error of the mean."""
+        if self.n < 2:
+            return math.inf
+        return self.m2 / (self.n - 1) / self.n
 
 
 class AdaptiveLimiter:
@@ -103,8 +121,8 @@ class AdaptiveLimiter:
         initial_limit: int = 20,
         min_limit: int = 1,
         max_limit: int = 1000,
-        window: int = 192,
-        slow_start_window: int = 16,
+        window: int = 64,
+        slow_start_window: int = 32,
         slow_start_rise: float = 1.15,
         collapse: float = 2.0,
     ) -> None:
@@ -140,10 +158,9 @@ class AdaptiveLimiter:
         self._state = _HOLD
         self._hold = 1  # windows to hold before the next probe
         self._backoff = 1
-        self._next_probe = _UP
         self._windows = 0
         self._win_id = 0
-        # tag -> [level, dispatched, completed, latency sum, state when opened]
+        # tag -> [level, dispatched, completed, latency sum, state when opened, sum of squares]
         self._acc: dict[int, list[Any]] = {}
         self.adjustments = 0
 
@@ -181,7 +198,7 @@ class AdaptiveLimiter:
         tag = self._win_id
         acc = self._acc.get(tag)
         if acc is None:
-            acc = self._acc[tag] = [level, 0, 0, 0.0, self._state]
+            acc = self._acc[tag] = [level, 0, 0, 0.0, self._state, 0.0]
         acc[1] += 1
         need = self._ss_window if self._slow_start else self._window
         if acc[1] >= need:
@@ -202,6 +219,7 @@ class AdaptiveLimiter:
             return
         acc[2] += 1
         acc[3] += latency
+        acc[5] += latency * latency
         self._maybe_evaluate(tag, acc)
 
     def on_drop(self, tag: int) -> None:
@@ -215,8 +233,10 @@ class AdaptiveLimiter:
     def _maybe_evaluate(self, tag: int, acc: list[Any]) -> None:
         if tag < self._win_id and acc[2] >= acc[1]:
             del self._acc[tag]
-            if acc[2] > 0:
-                self._evaluate(acc[0], acc[3] / acc[2], acc[4])
+            n = acc[2]
+            if n > 0:
+                mean = acc[3] / n
+                self._evaluate(acc[0], n, mean, max(0.0, acc[5] - n * mean * mean), acc[4])
 
     # -- decisions -----------------------------------------------------------------------
 
@@ -225,12 +245,6 @@ class AdaptiveLimiter:
 
     def _step(self) -> int:
         return max(1, self._base // 16)
-
-    def _power(self, level: int) -> float | None:
-        lv = self._levels.get(level)
-        if lv is None or lv.mean <= 0.0:
-            return None
-        return float(level**_BETA) / lv.mean ** (_BETA + 1)
 
     def _set(self, base: float) -> None:
         b = self._clamp(base)
@@ -256,47 +270,93 @@ class AdaptiveLimiter:
         elif self._state == _HOLD:
             self._hold -= 1
             if self._hold <= 0:
-                probe = self._next_probe
-                self._next_probe = _DOWN if probe == _UP else _UP
-                if probe == _DOWN and self._flat_below():
-                    # why: a probe below the knee costs throughput; skip it while the level
-                    # below is known to be no faster (latency flat: we are not past the knee).
-                    self._hold = self._backoff
-                    return
-                self._apply(probe)
+                self._decide(None)
 
-    def _flat_below(self) -> bool:
-        """Return True if latency one step below the base is recent and about the same."""
+    def _verdict(self, lo: int, hi: int) -> int:
+        """Return +1 if latency grows from ``lo`` to ``hi`` as queueing does, -1 if it is flat,
+        0 if the samples cannot tell yet."""
+        a, b = self._levels.get(lo), self._levels.get(hi)
+        if a is None or b is None or a.n < _MIN_SAMPLES or b.n < _MIN_SAMPLES:
+            return 0
+        if self._windows - a.stamp > _STALE or self._windows - b.stamp > _STALE:
+            return 0
+        # why: a test on the two means, not a comparison of two windows: past the knee every
+        # extra call adds R / L of queueing (6% at 16), while one window's mean has ~2% noise
+        # (the service time varies); samples accumulate over interleaved windows until the
+        # difference is clearly on one side of the midpoint between flat and queueing.
+        mid = 0.5 * a.mean * (hi - lo) / lo
+        d = b.mean - a.mean - mid
+        se = math.sqrt(a.se2() + b.se2())
+        if d > _Z_QUEUE * se:
+            return 1
+        if d < -_Z_FLAT * se:
+            return -1
+        return 0
+
+    def _decide(self, probed: str | None) -> None:
+        """At the base: move to a neighbour the samples favour, else probe or hold."""
         base, step = self._base, self._step()
-        lo, hi = self._levels.get(base - step), self._levels.get(base)
-        if lo is None or hi is None:
-            return False
-        # why: no staleness limit here: if the downstream slowed down since lo was measured,
-        # hi looks higher and the probe runs; if it sped up, skipping the probe is right.
-        # Past the knee latency grows like L; flat means less than half of that growth.
-        return hi.mean < lo.mean * (1.0 + 0.5 * step / base)
+        down = self._verdict(base - step, base) if base - step >= self.min_limit else -1
+        up = self._verdict(base, base + step) if base + step <= self.max_limit else 1
+        if down > 0:
+            # Queueing already below the base: the knee is lower.
+            self._set(base - step)
+            self._hold = self._backoff = 1
+            self._state = _HOLD
+            self._decide_next(_DOWN)
+            return
+        if up < 0:
+            # Flat one step up: the knee is higher.
+            self._set(base + step)
+            self._hold = self._backoff = 1
+            self._state = _HOLD
+            self._decide_next(_UP)
+            return
+        if up == 0 or down == 0:
+            # why: undecided: interleave one more probe window with the base windows (a
+            # probe up is nearly free, one down costs a slot, so up goes first).
+            probe = _UP if up == 0 and (down != 0 or probed != _UP) else _DOWN
+            if probed is None:
+                self._apply(probe)
+            else:
+                self._hold = 1
+                self._state = _HOLD
+            return
+        # At the knee (flat below, queueing above): refresh the level above now and then (a
+        # probe up costs nothing); the level below is probed again once its samples are stale.
+        if probed is None:
+            self._hold = self._backoff
+            self._apply(_UP)
+            return
+        self._backoff = min(_MAX_HOLD, self._backoff * 2)
+        self._hold = self._backoff
+        self._state = _HOLD
 
-    def _evaluate(self, level: int, mean: float, kind: str) -> None:
+    def _decide_next(self, direction: str) -> None:
+        """After a move, probe on in the same direction."""
+        self._apply(direction)
+
+    def _evaluate(self, level: int, n: int, mean: float, m2: float, kind: str) -> None:
         self._windows += 1
         lv = self._levels.get(level)
         if lv is not None and mean > self._collapse * lv.mean and level == self._base:
             # The backend changed under us: cut in proportion and relearn around the new point.
             self._levels.clear()
-            self._levels[level] = _Level(mean, self._windows)
+            self._levels[level] = _Level(n, mean, m2, self._windows)
             self._hold = self._backoff = 1
             self._set(math.floor(level * lv.mean / mean))
             self._state = _HOLD
             self._acc.clear()
             return
         if lv is None:
-            self._levels[level] = _Level(mean, self._windows)
+            self._levels[level] = _Level(n, mean, m2, self._windows)
         else:
-            lv.add_window(mean, self._windows)
+            lv.add_window(n, mean, m2, self._windows, _KEEP_WINDOWS * self._window)
         if self._slow_start:
             if level == self._limit:
                 self._slow_start_step(level)
         elif kind in (_UP, _DOWN) and self._state == _WAIT:
-            self._judge_probe(level, kind)
+            self._decide(kind)
 
     def _slow_start_step(self, level: int) -> None:
         above = [k for k in self._levels if k > level]
@@ -313,7 +373,7 @@ class AdaptiveLimiter:
             if ratio > self._ss_rise:
                 # Flat at level, queueing at hi: the knee lies between; Little's law puts it
                 # at hi * R(level) / R(hi).
-                self._finish_slow_start(max(level, math.ceil(hi * r_lo / r_hi)))
+                self._finish_slow_start(level, hi * r_lo / r_hi, hi)
                 return
             self._set(hi * 2)  # flat all the way up to hi: keep doubling from there
             self._state = _HOLD
@@ -332,10 +392,7 @@ class AdaptiveLimiter:
             if r_now > self._ss_rise * r_prev:
                 # Knee crossed between prev (latency was flat) and level: Little's law puts it
                 # at L * R0 / R(L) (Vegas with a mean R0); it is at least prev.
-                self._slow_start = False
-                self._hold = self._backoff = 1
-                self._set(max(prev, math.ceil(level * r_prev / r_now)))
-                self._state = _HOLD
+                self._finish_slow_start(prev, level * r_prev / r_now, level)
                 return
         if self._base >= self.max_limit:
             self._slow_start = False
@@ -346,39 +403,16 @@ class AdaptiveLimiter:
         self._set(self._base * 2)
         self._state = _HOLD
 
-    def _finish_slow_start(self, base: float) -> None:
+    def _finish_slow_start(self, flat: int, knee: float, queueing: int) -> None:
+        """Leave slow start one step above the estimated knee (between flat and queueing)."""
+        # why: the estimate comes from two short windows (~8% noise); one slot too few costs
+        # 1/L of throughput for as long as the climb takes, one too many only a little
+        # queueing, and the step down from there is confirmed at no throughput cost.
+        est = math.ceil(knee)
+        est += max(1, est // 16)
         self._slow_start = False
         self._hold = self._backoff = 1
-        self._set(base)
-        self._state = _HOLD
-
-    def _judge_probe(self, level: int, kind: str) -> None:
-        base = self._base
-        lo, hi = self._levels.get(level), self._levels.get(base)
-        better = False
-        if level != base and lo is not None and hi is not None:
-            if kind == _UP:
-                # why: below the knee a missing slot is lost throughput, above it an extra one
-                # costs a little queueing; so lean up: accept a step that loses < BIAS power.
-                p_probe, p_base = self._power(level), self._power(base)
-                better = (
-                    p_probe is not None
-                    and p_base is not None
-                    and p_probe > p_base * (1.0 - _BIAS_UP)
-                )
-            else:
-                # Step down only on the signature of queueing between the two levels: latency
-                # growing by most of the L / (L - step) that pure queueing gives.
-                step = base - level
-                better = hi.mean > lo.mean * (1.0 + _DOWN_SHARE * step / base)
-        if better:
-            # The neighbour is better: move there and keep probing the same way.
-            self._set(level)
-            self._hold = self._backoff = 1
-            self._apply(kind)
-            return
-        self._backoff = min(_MAX_HOLD, self._backoff * 2)
-        self._hold = self._backoff
+        self._set(max(flat, min(queueing, est)))
         self._state = _HOLD
 
     def _apply(self, state: str) -> None:
