@@ -8,9 +8,10 @@ round so that none always runs first. A sample is the batch time divided by the 
 report the median and p99 of the samples and the ratio of medians to the peer. The loop around
 the call (``for k in keys: fn(k)``) is the same for everybody.
 
-``--instructions`` counts CPU instructions instead of time (needs valgrind): each workload of
-``WORKLOADS`` runs under callgrind twice, warm-up only and warm-up plus N calls, and the
-difference divided by N is its instructions per call. On a shared, loaded VM these counts are
+``--instructions N`` counts CPU instructions instead of time (needs valgrind): each workload of
+``WORKLOADS`` runs once under callgrind, which dumps its counters at two markers (a
+``time.sleep(0)`` after the warm-up and one after the N timed calls), so the second dump holds
+exactly the N calls; divided by N it is the instructions per call. On a shared, loaded VM these counts are
 steady where wall time is not; they do not see the clock's syscall (``time.time()`` is not a
 vDSO read on the benchmark VM), so the TTL rows' wall-time ratios run higher.
 
@@ -480,7 +481,10 @@ def _workload(spec: str) -> None:
         warm = 4 * MIXED_CAPACITY
         ops = zipf_ops(warm + n)
         loop(ops[:warm])
-        loop(ops[warm:])
+        chunk = ops[warm:]
+        time.sleep(0)  # marker: callgrind dumps here (--dump-before=time_sleep)
+        loop(chunk)
+        time.sleep(0)
         return
     fn: Callable[[str], Any]
     if name == "cachetools.LRUCache":
@@ -499,8 +503,11 @@ def _workload(spec: str) -> None:
         raise SystemExit(f"unknown workload {name!r}; expected one of {WORKLOADS}")
     for i in range(cap):
         fn(f"warm:{i}")
-    for k in [f"new:{i}" for i in range(n)]:
+    keys = [f"new:{i}" for i in range(n)]
+    time.sleep(0)  # marker: callgrind dumps here (--dump-before=time_sleep)
+    for k in keys:
         fn(k)
+    time.sleep(0)
 
 
 # the --instructions rows: the new-key table's rows, then the mixed table's
@@ -518,31 +525,37 @@ WORKLOADS = (
 )
 
 
-def _instructions(spec: str) -> int:
-    """Return callgrind's instruction count of one ``--workload`` run."""
+def _instructions(name: str, n: int) -> float:
+    """Return callgrind's instructions per call of ``n`` calls of workload ``name``."""
     import re
     import subprocess
+    import tempfile
 
-    cmd = [
-        "valgrind",
-        "--tool=callgrind",
-        "--callgrind-out-file=/dev/null",
-        sys.executable,
-        "-m",
-        "benchmarks.cache_latency",
-        "--workload",
-        spec,
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
-    m = re.search(r"Collected : (\d+)", out)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = f"{tmp}/cg.out"
+        cmd = [
+            "valgrind",
+            "--tool=callgrind",
+            "--dump-before=time_sleep",
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            "-m",
+            "benchmarks.cache_latency",
+            "--workload",
+            f"{name}:{n}",
+        ]
+        subprocess.run(cmd, capture_output=True, check=True)
+        # dump 1: start-up and warm-up; dump 2: the n calls (up to the second marker)
+        with open(f"{out}.2") as f:
+            m = re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M)
     if m is None:
-        raise SystemExit(f"no instruction count in valgrind's output:\n{out}")
-    return int(m.group(1))
+        raise SystemExit(f"no instruction total in callgrind's second dump for {name!r}")
+    return int(m.group(1)) / n
 
 
 def run_instructions(n: int) -> dict[str, float]:
-    """Return instructions per call of every workload (N calls minus warm-up only, over N)."""
-    return {w: (_instructions(f"{w}:{n}") - _instructions(f"{w}:0")) / n for w in WORKLOADS}
+    """Return instructions per call of every workload over ``n`` calls."""
+    return {w: _instructions(w, n) for w in WORKLOADS}
 
 
 def main(argv: list[str] | None = None) -> int:
