@@ -5,24 +5,33 @@ Design
 A downstream with ``C`` workers and service time ``S`` answers in about ``S`` while fewer than
 ``C`` calls are in flight; past ``C`` every extra call waits in its queue, so latency grows by
 ``S / C`` per call and throughput stays flat (or falls, if the backend thrashes). The best
-operating point is the knee ``L = C``: full throughput at the lowest latency. It is the
-maximum of Kleinrock's *power*, ``throughput / latency``; with ``L`` calls in flight Little's law
-gives ``throughput = L / R(L)``, so ``power(L) = L / R(L)**2`` is computed from latency alone.
+operating point is the knee ``L = C``: full throughput at the lowest latency. Around it the
+costs are lopsided: one call too few loses ``1 / C`` of throughput, one too many only adds a
+short wait in the downstream's queue (more than that, and a thrashing backend slows down).
 
 The limiter is never told ``C``. It keeps, per concurrency level (the number of calls in flight
-when a call was dispatched, itself included), the mean latency of the recent windows, and:
+when a call was dispatched, itself included), the count, mean and variance of the latency
+samples seen there (old windows fade out), and:
 
 * **Slow start.** A large ``initial_limit`` (above 8) is first checked by one window at half
   of it (and halved again while latency halves with it: both levels past the knee). Then the
   limit doubles each window while latency stays flat (as TCP does). The first step that
   raises latency by more than ``slow_start_rise`` means the knee was crossed; Little's law
-  then puts it at ``L * R(flat) / R(L)``, rounded up (the Vegas estimate with a *mean*
-  no-load latency rather than the minimum, which is far too optimistic for backends whose
-  service time varies). While slow start runs, the lane sheds nothing on estimates.
-* **Hill climbing on power.** It then alternates windows at ``L`` with probes at ``L + step``
-  and (less often, since going below the knee costs throughput) ``L - step``, and moves to a
-  neighbour whose power is higher. Power is flat-then-falling around the knee, so this settles
-  at ``C`` and follows it when the backend gets faster or slower.
+  then puts it at ``L * R(flat) / R(L)`` (the Vegas estimate with a *mean* no-load latency
+  rather than the minimum, which is far too optimistic for backends whose service time
+  varies), and slow start ends one step *above* that estimate (the cheap side). While slow
+  start runs, the lane sheds nothing on estimates.
+* **A test, not a comparison of windows.** Then, at the operating point ``B``, it asks of
+  each neighbour pair whether latency grows from one level to the next as queueing does
+  (by ``R / L`` per call) or stays flat. The test is on all recent samples of both levels:
+  the difference of the means against the midpoint between the two answers, in standard
+  errors. One window's mean has ~2% noise (the service time varies) against a 6% signal at
+  16 calls, so single-window comparisons wander; the test instead interleaves probe windows
+  at ``B + step`` (nearly free) or ``B - step`` with windows at ``B`` until the samples decide.
+  "Queueing below ``B``" (2 standard errors) moves ``B`` down, "flat above ``B``" (1 standard
+  error: erring upward is cheap) moves it up; flat below and queueing above is the knee,
+  where it only refreshes the level above now and then, and probes below again when those
+  samples grow stale. It follows a downstream that gets faster or slower.
 * **Collapse.** A window whose latency is ``collapse`` times the level's recent mean means the
   backend changed under us: the limit is cut in proportion (multiplicative decrease, as AIMD)
   and the per-level history is forgotten.
@@ -105,10 +114,10 @@ class _Level:
 
 
 class AdaptiveLimiter:
-    """A concurrency limit learned from latency (slow start, then hill climbing on power).
+    """A concurrency limit learned from latency (slow start, then tests between neighbour levels).
 
     >>> lim = AdaptiveLimiter(initial_limit=4)
-    >>> tags = [lim.on_dispatch(4) for _ in range(16)]  # a window of calls at the limit
+    >>> tags = [lim.on_dispatch(4) for _ in range(32)]  # a window of calls at the limit
     >>> for tag in tags:
     ...     lim.on_sample(0.030, tag)
     >>> lim.limit  # latency stayed flat: slow start doubles
