@@ -64,15 +64,16 @@ __all__ = ["ENGINES", "AdaptivePolicy"]
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 _GOLDEN = 0x9E3779B97F4A7C15
 _FULL_SHADOW = 2_048  # caches up to this many entries simulate every key
-_EPOCH_FACTOR = 1  # an epoch is the mini capacity in sampled accesses
-_EPOCH_MIN = 512
-_MARGIN = 0.01  # a challenger must lead the current engine by more than 1 point
-_DECAY = 0.875  # scores are hit counts decayed by an eighth every epoch
-_HOLD = 4  # after the n-th switch, hold the new engine for _HOLD x 2**(n-1) epochs
-_STREAK = 2  # in this many consecutive epochs
+_EPOCH = 256  # sampled accesses between two decisions
+_DECAY = 0.9375  # scores are hit counts decayed by a sixteenth every epoch
+_Z = 3.0  # a challenger's lead must exceed _Z standard deviations of the sign test,
+_MARGIN = 0.005  # and half a point of the decayed accesses
+_HOLD = 2  # epochs without a decision after a switch, doubled per recent switch (back-off)
+_RELAX = 64  # quiet epochs that halve the back-off again
+_HOLD_MAX = 8  # the back-off doubles at most this many times
 _WARMUP = 1  # no decision in the first epoch,
-_WARMUP_FACTOR = 3  # nor in the first 3 x mini capacity sampled accesses
-_CLEAR_LEAD = 4  # a lead of 4 margins switches at once
+_WARMUP_FACTOR = 2  # nor in the first 2 x mini capacity sampled accesses
+_PREPEND = 1
 _NONRES_FACTOR = 3  # LIRS keeps at most 3 x capacity (at least _NONRES_MIN) non-resident keys
 _NONRES_MIN = 1_024
 _LIR, _HIR, _NONRES = 0, 1, 2
@@ -149,6 +150,9 @@ class _LIRSEngine:
                 del self.nonres[k]
 
     def _demote_bottom_lir(self) -> None:
+        # why: after removes/resizes the bottom of the stack can be a HIR or non-resident key
+        # (no LIR key below it to prune to); prune first so only a LIR key is demoted
+        self._prune()
         k, _ = self.s.popitem(last=False)
         self.state[k] = _HIR
         self.q[k] = None
@@ -165,7 +169,10 @@ class _LIRSEngine:
             del q[x]
             state[x] = _LIR
             self.n_lir += 1
-            self._demote_bottom_lir()
+            if self.n_lir > self.l_lirs:
+                self._demote_bottom_lir()
+            else:  # the LIR set had room (after removes or a resize): nothing to demote
+                self._prune()
         else:
             s[x] = None
             q.move_to_end(x)
@@ -174,7 +181,17 @@ class _LIRSEngine:
         """Make the non-resident ``x`` resident; return the evicted keys."""
         s, q, state = self.s, self.q, self.state
         victims: list[Hashable] = []
-        if self.n_lir < self.l_lirs and self.n_res < self.c:
+        if self.n_lir < self.l_lirs and (self.n_res < self.c or q):
+            # warm-up, or a LIR deficit left by removals or an adoption: the new key is LIR
+            if self.n_res >= self.c:
+                victim, _ = q.popitem(last=False)
+                if victim in s:
+                    state[victim] = _NONRES
+                    self.nonres[victim] = None
+                else:
+                    del state[victim]
+                self.n_res -= 1
+                victims.append(victim)
             if st == _NONRES:
                 del self.nonres[x]
             state[x] = _LIR
@@ -195,6 +212,9 @@ class _LIRSEngine:
             self.n_res -= 1
             victims.append(victim)
         self.n_res += 1
+        if st == _NONRES and x not in self.nonres:
+            # the evictions above pruned x's own history off the stack: x arrives as new
+            st = None
         if st == _NONRES:
             del self.nonres[x]
             s.move_to_end(x)
@@ -316,6 +336,21 @@ class _LIRSEngine:
                 self.s[k] = None
                 self.n_lir += 1
         self.n_res = len(keys)
+
+    def prepend(self, keys: list[Hashable]) -> None:
+        """Make ``keys`` (least valuable first) resident HIR keys at the victim end, weight 1."""
+        state, q, nonres, wt = self.state, self.q, self.nonres, self.wt
+        for k in reversed(keys):
+            if state.get(k) == _NONRES:
+                # why: out of the stack, a hit does not make it LIR over the simulated LIR keys
+                del nonres[k]
+                del self.s[k]
+            state[k] = _HIR
+            q[k] = None
+            q.move_to_end(k, last=False)
+            wt[k] = 1
+            self.weight += 1
+            self.n_res += 1
 
 
 # ----------------------------------------------------------------------------------------------
@@ -480,6 +515,17 @@ class _ARCEngine:
             self.wt[k] = w
             self.weight += w
 
+    def prepend(self, keys: list[Hashable]) -> None:
+        """Make ``keys`` (least valuable first) resident at T1's LRU end, weight 1."""
+        t1, b1, b2, wt = self.t1, self.b1, self.b2, self.wt
+        for k in reversed(keys):
+            b1.pop(k, None)
+            b2.pop(k, None)
+            t1[k] = None
+            t1.move_to_end(k, last=False)
+            wt[k] = 1
+            self.weight += 1
+
 
 # ----------------------------------------------------------------------------------------------
 # TinyLFU as an engine
@@ -489,6 +535,19 @@ class _ARCEngine:
 def _tiny_order(p: TinyLFUPolicy) -> list[tuple[Hashable, int]]:
     """Return TinyLFU's resident keys, least valuable first (probation, protected, window)."""
     return [*p._probation.items(), *p._protected.items(), *p._window.items()]
+
+
+def _tiny_prepend(p: TinyLFUPolicy, keys: list[Hashable]) -> None:
+    """Make ``keys`` (least valuable first) resident at probation's LRU end, weight 1."""
+    probation = p._probation
+    where = p._where
+    freq = p._freq
+    take = p._sketch.take
+    for k in reversed(keys):
+        probation[k] = 1
+        probation.move_to_end(k, last=False)
+        where[k] = probation
+        freq[k] = take(k)
 
 
 class _TinyShadow:
@@ -507,12 +566,12 @@ class _TinyShadow:
         return False
 
 
-def _new_engine(name: str, c: int, buf: deque[Hashable]) -> _Engine:
+def _new_engine(name: str, c: int, buf: deque[Hashable], window: float = 0.01) -> _Engine:
     if name == "lirs":
         return _LIRSEngine(c, buf)
     if name == "arc":
         return _ARCEngine(c, buf)
-    p = TinyLFUPolicy(c, None)
+    p = TinyLFUPolicy(c, None, window=window)
     p._buf = buf
     p.hit = p.miss = buf.append
     return p
@@ -585,11 +644,14 @@ class AdaptivePolicy:
         """Size the sampling and the mini-caches for the current bounds (none if weighted)."""
         self._shadows: list[tuple[str, Callable[[Hashable], bool]]] = []
         self._objs: list[_TinyShadow | _LIRSEngine | _ARCEngine] = []
-        self._hits = [0] * len(ENGINES)
-        self._score = [0.0] * len(ENGINES)
+        self._pat = [0] * 8  # this epoch's sampled accesses by hit pattern (bit i: engine i)
+        self._score = [0.0] * len(ENGINES)  # decayed simulated hits
+        # decayed (squared weights) counts of sampled accesses engines i and j disagree on
+        self._var = [[0.0] * len(ENGINES) for _ in ENGINES]
         self._weight = 0.0
         self._seen = 0
-        self._streak = 0
+        self._level = 0  # the back-off exponent
+        self._quiet = 0  # epochs since the last switch
         self._hold = 0
         c = self.max_entries
         if c is None or self.max_weight is not None:
@@ -599,9 +661,10 @@ class AdaptivePolicy:
         rate = 1.0 if c <= _FULL_SHADOW else _FULL_SHADOW / c
         mini = max(1, round(c * rate))
         self._threshold = 1 << 64 if rate >= 1.0 else int(rate * (1 << 64))
-        self._epoch = max(_EPOCH_MIN, _EPOCH_FACTOR * mini)
-        # why: the first epochs fill the mini-caches; deciding then follows warm-up noise
-        self._hold = max(_WARMUP, -(-_WARMUP_FACTOR * mini // self._epoch))
+        self._epoch = _EPOCH
+        # why: while the mini-caches fill and first churn, the engines differ in how they
+        # treat cold keys, a lead that does not last
+        self._hold = max(_WARMUP, -(-_WARMUP_FACTOR * mini // _EPOCH))
         self._objs = [_SHADOWS[name](mini) for name in ENGINES]
         self._shadows = [(name, o.access) for name, o in zip(ENGINES, self._objs, strict=True)]
 
@@ -626,62 +689,88 @@ class AdaptivePolicy:
         A switch may evict keys (see ``_adopt``), returned here; ``keep`` is never one of them.
         """
         threshold = self._threshold
-        shadows = self._shadows
-        hits = self._hits
+        a0, a1, a2 = [access for _name, access in self._shadows]
+        pat = self._pat
         seen = self._seen
         full = threshold > _MASK64
         for k in keys:
             if not full and ((hash(k) * _GOLDEN) & _MASK64) >= threshold:
                 continue
             seen += 1
-            for i, (_name, access) in enumerate(shadows):
-                if access(k):
-                    hits[i] += 1
+            # why: one list increment per sampled access; the per-engine hits and the pairwise
+            # disagreements the decision needs are read off the 8 patterns once per epoch
+            p = 1 if a0(k) else 0
+            if a1(k):
+                p += 2
+            if a2(k):
+                p += 4
+            pat[p] += 1
         self._seen = seen
         if seen >= self._epoch and keep is not _NO_DECISION:
             return self._decide(keep)
         return []
 
     def _decide(self, keep: object) -> list[Hashable]:
-        """Switch engines when a challenger's decayed hit ratio leads the current one's."""
+        """Switch engines when a challenger's decayed lead is both large and significant.
+
+        The lead of engine j over the current engine i is the decayed count of sampled accesses
+        that j hit and i missed minus the converse; under "no difference" each disagreement is a
+        fair coin, so the lead's variance is the decayed (squared-weight) disagreement count.
+        """
+        pat = self._pat
+        self._pat = [0] * 8
+        n = len(ENGINES)
+        cur = ENGINES.index(self.engine)
         score = self._score
-        for i, h in enumerate(self._hits):
-            score[i] = score[i] * _DECAY + h
+        var = self._var
+        d2 = _DECAY * _DECAY
+        for i in range(n):
+            score[i] = score[i] * _DECAY + sum(c for p, c in enumerate(pat) if p >> i & 1)
+            row = var[i]
+            for j in range(n):
+                row[j] = row[j] * d2 + sum(c for p, c in enumerate(pat) if (p >> i ^ p >> j) & 1)
         self._weight = self._weight * _DECAY + self._seen
-        self._hits = [0] * len(ENGINES)
         self._seen = 0
+        self._quiet += 1
+        if self._quiet >= _RELAX and self._level:
+            self._level -= 1
+            self._quiet = 0
         if self._hold > 0:
             self._hold -= 1
             return []
-        cur = ENGINES.index(self.engine)
-        top = max(score)
-        margin = _MARGIN * self._weight
-        if top - score[cur] > margin:
-            self._streak += 1
-            if self._streak >= _STREAK or top - score[cur] > _CLEAR_LEAD * margin:
-                # among the engines within the margin of the leader, the first in ENGINES wins
-                best = next(i for i in range(len(ENGINES)) if top - score[i] <= margin)
-                if self._threshold > _MASK64:
-                    return self._adopt(best, keep)
-                self._switch(ENGINES[best])
-        else:
-            self._streak = 0
+        full = self._threshold > _MASK64
+        floor = _MARGIN * self._weight
+        best = cur
+        lead = 0.0
+        for j in range(n):
+            gain = score[j] - score[cur]
+            if gain > lead and gain > floor and gain * gain > _Z * _Z * var[cur][j]:
+                best, lead = j, gain
+        if best == cur:
+            return []
+        if full:
+            return self._adopt(best, keep)
+        self._switch(ENGINES[best])
         return []
 
     def _switched(self, name: str) -> None:
         """Book-keeping after a switch to ``name``."""
         self.engine = name
         self.switches += 1
-        self._streak = 0
-        # why: exponential back-off; a trace on which two engines trade the lead (a loop near
-        # the cache size) would otherwise pay a migration every few epochs
-        self._hold = _HOLD << min(self.switches - 1, 8)
+        # why: exponential back-off that relaxes again: a trace on which two engines trade the
+        # lead (a loop near the cache size) would otherwise pay a migration every few epochs,
+        # while a trace whose phases change slowly can still follow each phase
+        self._hold = _HOLD << self._level
+        self._level = min(self._level + 1, _HOLD_MAX)
+        self._quiet = 0
 
     def _adopt(self, index: int, keep: object) -> list[Hashable]:
         """Full shadows: the real cache takes a copy of the winner's simulation, history included.
 
-        Keys resident in both stay; keys resident only in the simulation are dropped from the
-        copy; keys resident only in the real cache are returned as victims (but ``keep``).
+        Keys resident in both stay where the simulation has them; keys resident only in the
+        simulation are dropped from the copy; keys resident only in the real cache join the copy
+        as its least valuable residents (the next victims). No key leaves, so a switch costs no
+        capacity. Returns the victims of the switch: none (kept for the callers' contract).
         """
         name = ENGINES[index]
         real = dict(_order(self._engine))
@@ -693,6 +782,10 @@ class AdaptivePolicy:
             tiny = copy.deepcopy(shadow.p)
             tiny._buf = buf
             tiny.hit = tiny.miss = buf.append
+            for k in [k for k in tiny._where if k not in real]:
+                tiny.remove(k)
+            if _PREPEND:
+                _tiny_prepend(tiny, [k for k in real if k not in tiny._where])
             total = 0
             for region in (tiny._window, tiny._probation, tiny._protected):
                 for k in region:
@@ -701,22 +794,20 @@ class AdaptivePolicy:
             tiny._ww = sum(tiny._window.values())
             tiny._pw = sum(tiny._protected.values())
             tiny._total = total
-            resident = list(tiny._where)
             new = tiny
         else:
             other = copy.deepcopy(shadow)
             other._buf = buf
-            resident = [k for k, _w in other.order()]
-            other.wt = {k: real.get(k, 1) for k in resident}
+            other.wt = {k: 1 for k, _w in other.order()}  # a simulation keeps no weights
+            other.weight = len(other.wt)
+            for k in [k for k, _w in other.order() if k not in real]:
+                other.remove(k)
+            if _PREPEND:
+                other.prepend([k for k in real if k not in other])
+            other.wt = {k: real.get(k, 1) for k, _w in other.order()}
             other.weight = sum(other.wt.values())
             new = other
-        for k in resident:
-            if k not in real:
-                new.remove(k)
         victims = [k for k in real if k not in new and k != keep]
-        if keep in real and keep not in new:
-            # the key being written stays resident: the engine takes it on its add
-            pass
         self._engine = new
         self._switched(name)
         return victims
@@ -730,8 +821,17 @@ class AdaptivePolicy:
         items = _order(old)
         c = self.max_entries
         assert c is not None
-        new = _new_engine(name, c, self._buf)
+        # why: a fresh engine forgets what its simulation has learnt of the trace; start it
+        # from the simulation's tuning instead (TinyLFU's window share, ARC's T1 target), so a
+        # switch in the middle of a recency phase does not start on a 1% window
+        shadow = self._objs[ENGINES.index(name)] if self._objs else None
+        window = shadow.p.window_fraction if isinstance(shadow, _TinyShadow) else 0.01
+        new = _new_engine(name, c, self._buf, window)
         _load(new, items)
+        if isinstance(new, TinyLFUPolicy):
+            new._hits = new._requests = 0  # the load's writes are not a sample of the trace
+        elif isinstance(new, _ARCEngine) and isinstance(shadow, _ARCEngine):
+            new.p = min(float(c), shadow.p * c / shadow.c)
         self._engine = new
         self._switched(name)
 
