@@ -14,21 +14,31 @@ at 10,000 entries, 2% at 100,000), so every mini-cache holds about 2,048 keys. T
 see the buffered reads and writes that did not follow their own read miss; removals, expiry and
 weights are not simulated.
 
-Deciding. An epoch is ``max(512, mini capacity)`` sampled accesses. At its end each
-candidate's hits are added to a score decayed by 7/8 per epoch. If the best score leads the
-current engine's by more than 1 point (of the decayed access count) in two consecutive epochs,
-or by more than 4 points once, the cache switches to the first candidate (in the order
-W-TinyLFU, LIRS, ARC) within 1 point of the best. No decision is taken in the first epoch nor
-before 3 x mini capacity accesses (the mini-caches fill and churn first); after the n-th
-switch none for ``4 x 2**(n-1)`` epochs (exponential back-off, so two engines that trade the
-lead on a loop near the cache size cannot make the cache pay a switch every few epochs).
+Deciding. Every sampled access is counted by its hit pattern (which of the three simulations
+hit it). Every 256 sampled accesses (an epoch) each candidate's hits are added to a score
+decayed by 15/16 per epoch (a horizon of about 4,096 sampled accesses), and for every pair of
+candidates the accesses they disagree on (one hit, the other missed) are added to a count
+decayed by (15/16)**2. A challenger's lead over the current engine is significant when it
+exceeds 3 standard deviations of a sign test (each disagreement a fair coin if the two were
+equal: the variance is the decayed disagreement count) and half a point of the decayed access
+count; the challenger with the largest significant lead wins. So a clear lead (a loop, a switch
+to a recency phase) decides within a few epochs, on a short trace too, while two engines that
+differ by noise never switch. No decision in the first 2 x mini capacity sampled accesses (the
+mini-caches fill and first churn, when the engines differ only in how they treat cold keys).
+After a switch none for ``2 x 2**level`` epochs, where ``level`` grows by one per switch and
+falls by one per 64 epochs without a switch: two engines that trade the lead with a trace's
+period (a loop tenant near the cache size) back off, a trace whose phases change every few
+thousand accesses is still followed.
 
 Switching. With full shadows the real cache *adopts* a copy of the winner's simulation, history
-included (LIRS's non-resident stack, ARC's ghosts, TinyLFU's sketch): keys resident in both
-stay, keys resident only in the simulation are dropped from the copy, and keys resident only in
-the real cache are returned as victims of the write that triggered the switch (never the key
-being written; the bounds hold). With sampling the resident keys migrate, least valuable first,
-into a fresh engine of the winner, and nothing is evicted. A switch is O(resident keys).
+included (LIRS's non-resident stack, ARC's ghosts, TinyLFU's sketch and climbed window): keys
+resident in both stay where the simulation has them, keys resident only in the simulation are
+dropped from the copy, and keys resident only in the real cache join the copy as its least
+valuable residents (probation's LRU end, LIRS's HIR queue front, ARC's T1 LRU end). Nothing is
+evicted, so a switch costs no capacity and a short hold is affordable. With sampling the
+resident keys migrate, least valuable first, into a fresh engine of the winner, which starts
+from its simulation's tuning (TinyLFU's window share, ARC's T1 target scaled to the real
+capacity); nothing is evicted. A switch is O(resident keys).
 
 Engines. ``TinyLFUPolicy`` (the first engine), ``_LIRSEngine`` (Jiang and Zhang, SIGMETRICS
 2002, 1% HIR; the non-resident history in the stack is bounded to max(3 x capacity, 1,024)
@@ -43,7 +53,8 @@ buffered reads to the simulations, then lets the engine replay them.
 
 Cost per access, paid by the next locked call for each buffered read: the engine's replay (as
 TinyLFU's), one Python-level pass over the buffered keys to sample them (a hash, a multiply and a
-comparison), and for a sampled key three simulator steps (about 1 us together). Measured
+comparison), and for a sampled key three simulator steps and one list increment (about 1 us
+together); a decision is O(1) per epoch. Measured
 (``python -m benchmarks.hitratio --cost``, docs/benchmarks.md): about 2x TinyLFU's amortized read
 at 10,000 entries (20% sampled) and about 4x at 1,000 entries (full shadows); ``add`` about 2.3x
 TinyLFU's. That is why "tinylfu", not "adaptive", is the default.
@@ -73,7 +84,6 @@ _RELAX = 64  # quiet epochs that halve the back-off again
 _HOLD_MAX = 8  # the back-off doubles at most this many times
 _WARMUP = 1  # no decision in the first epoch,
 _WARMUP_FACTOR = 2  # nor in the first 2 x mini capacity sampled accesses
-_PREPEND = 1
 _NONRES_FACTOR = 3  # LIRS keeps at most 3 x capacity (at least _NONRES_MIN) non-resident keys
 _NONRES_MIN = 1_024
 _LIR, _HIR, _NONRES = 0, 1, 2
@@ -784,8 +794,7 @@ class AdaptivePolicy:
             tiny.hit = tiny.miss = buf.append
             for k in [k for k in tiny._where if k not in real]:
                 tiny.remove(k)
-            if _PREPEND:
-                _tiny_prepend(tiny, [k for k in real if k not in tiny._where])
+            _tiny_prepend(tiny, [k for k in real if k not in tiny._where])
             total = 0
             for region in (tiny._window, tiny._probation, tiny._protected):
                 for k in region:
@@ -802,15 +811,13 @@ class AdaptivePolicy:
             other.weight = len(other.wt)
             for k in [k for k, _w in other.order() if k not in real]:
                 other.remove(k)
-            if _PREPEND:
-                other.prepend([k for k in real if k not in other])
+            other.prepend([k for k in real if k not in other])
             other.wt = {k: real.get(k, 1) for k, _w in other.order()}
             other.weight = sum(other.wt.values())
             new = other
-        victims = [k for k in real if k not in new and k != keep]
         self._engine = new
         self._switched(name)
-        return victims
+        return []
 
     def _switch(self, name: str) -> None:
         """Migrate the resident keys into a fresh ``name`` engine (no key leaves)."""
