@@ -4,13 +4,14 @@ Run ``python -m benchmarks.hitratio`` from the repository root. Every trace in .
 and every synthetic trace of ``benchmarks.traces`` is replayed as a cache-aside memo (``get(k)``;
 on a miss ``set(k, v)``) at five cache sizes; hit ratio = hits / accesses, cold misses included.
 
-Columns: ``perflayer`` (TinyLFUPolicy driven through the Policy protocol, as perflayer.Cache
-drives it), ``LRU`` and ``LFU`` (cachetools), ``theine`` (theine_core's Rust W-TinyLFU, replayed
+Columns: ``perflayer`` (AdaptivePolicy, ``policy="adaptive"``) and ``tinylfu`` (TinyLFUPolicy,
+the default), both driven through the Policy protocol as perflayer.Cache drives them, ``LRU`` and ``LFU`` (cachetools), ``theine`` (theine_core's Rust W-TinyLFU, replayed
 without theine's lossy Python buffers), ``ARC``, ``LIRS`` and ``S3FIFO`` (benchmarks/policies,
 from their papers) and ``OPT`` (Belady's optimum with bypass, exact).
 
 Options: ``--only NAME`` (repeatable) replays a subset of traces; ``--no-synthetic`` skips the
-generated traces; ``--markdown PATH`` writes the tables as Markdown; ``--cost`` measures the
+generated traces; ``--seed-offset N`` generates them from other seeds (a held-out family);
+``--markdown PATH`` writes the tables as Markdown; ``--cost`` measures the
 per-call cost of the policy's calls instead (see ``cost_main``).
 """
 
@@ -398,6 +399,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.hitratio")
     ap.add_argument("--only", action="append", default=[], help="replay only this trace")
     ap.add_argument("--no-synthetic", action="store_true", help="skip the synthetic traces")
+    ap.add_argument(
+        "--seed-offset",
+        type=int,
+        default=0,
+        help="generate the synthetic traces from their seeds plus this (a held-out family)",
+    )
     ap.add_argument("--policies", default=",".join(PEERS), help="comma-separated columns")
     ap.add_argument("--markdown", help="write the tables to this file")
     ap.add_argument("--cost", action="store_true", help="measure per-call policy cost instead")
@@ -406,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cost_main()
     traces = real_traces()
     if not args.no_synthetic:
-        traces += synthetic_traces()
+        traces += synthetic_traces(args.seed_offset)
     if args.only:
         traces = [t for t in traces if t.name in args.only]
     names = [n for n in args.policies.split(",") if n]

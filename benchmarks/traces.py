@@ -207,12 +207,22 @@ SYNTHETIC: dict[str, Callable[[], list[int]]] = {
 }
 
 
-def synthetic_traces() -> list[Trace]:
-    """Generate every synthetic trace (deterministic)."""
+def synthetic_traces(seed_offset: int = 0) -> list[Trace]:
+    """Generate every synthetic trace (deterministic).
+
+    ``seed_offset`` adds to every generator's default seed: a fresh family of the same shapes
+    (named ``NAME-sOFFSET``), to check that a policy tuned on one family holds on another.
+    """
     out = []
     for name, fn in SYNTHETIC.items():
-        keys = fn()
-        out.append(Trace(name, keys, _sizes_for(name, keys), "synthetic"))
+        if seed_offset:
+            default = fn.__defaults__[0] if fn.__defaults__ else 0
+            keys = fn(default + seed_offset)
+            label = f"{name}-s{seed_offset}"
+        else:
+            keys = fn()
+            label = name
+        out.append(Trace(label, keys, _sizes_for(name, keys), "synthetic"))
     return out
 
 
