@@ -166,6 +166,7 @@ class AdaptiveLimiter:
         self._slow_start = min_limit < max_limit  # a pinned limit has nothing to learn
         self._state = _HOLD
         self._hold = 1  # windows to hold before the next probe
+        self._last_probe = _DOWN
         self._backoff = 1
         self._windows = 0
         self._win_id = 0
@@ -322,9 +323,12 @@ class AdaptiveLimiter:
             self._decide_next(_UP)
             return
         if up == 0 or down == 0:
-            # why: undecided: interleave one more probe window with the base windows (a
-            # probe up is nearly free, one down costs a slot, so up goes first).
-            probe = _UP if up == 0 and (down != 0 or probed != _UP) else _DOWN
+            # why: undecided: interleave one more probe window with the base windows; when
+            # both sides are open, alternate (up first: just above the knee it is nearly free).
+            if up == 0 and down == 0:
+                probe = _DOWN if self._last_probe == _UP else _UP
+            else:
+                probe = _UP if up == 0 else _DOWN
             if probed is None:
                 self._apply(probe)
             else:
@@ -434,3 +438,5 @@ class AdaptiveLimiter:
             state = _HOLD
             self._enforce(base)
         self._state = state
+        if state != _HOLD:
+            self._last_probe = state
