@@ -200,13 +200,13 @@ async def test_no_success_is_reported_after_its_deadline() -> None:
         return d
 
     rs = await asyncio.gather(
-        *(opt.submit(napper, d, deadline_ms=300, downstream="db") for d in (0.0, 0.001, 0.6, 2.0))
+        *(opt.submit(napper, d, deadline_ms=1000, downstream="db") for d in (0.0, 0.001, 2.0, 5.0))
     )
     for r in rs:
         if r.ok:
             # Not a speed check: the optimizer itself turns any answer later than the deadline
-            # into timed_out, so an ok Response past 300 ms would be a correctness bug.
-            assert r.latency_ms <= 300.0
+            # into timed_out, so an ok Response past 1000 ms would be a correctness bug.
+            assert r.latency_ms <= 1000.0
         else:
             assert r.timed_out
     assert rs[0].ok and not rs[3].ok
@@ -226,9 +226,10 @@ async def test_thread_call_past_deadline_is_discarded_and_holds_its_slot() -> No
     assert r.timed_out and r.value == "fb" and not r.ok
     assert opt.inflight("db") == 1  # the thread still runs and keeps its slot
     release.set()
-    for _ in range(200):
-        if opt.inflight("db") == 0:
-            break
+    # a bound on waiting, not a speed check: the thread may take seconds to be scheduled
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + 30.0
+    while opt.inflight("db") and loop.time() < give_up:
         await asyncio.sleep(0.01)
     assert opt.inflight("db") == 0
     await opt.shutdown()
