@@ -169,6 +169,17 @@ class _LIRSEngine:
         self.n_lir -= 1
         self._prune()
 
+    def _evict_hir(self) -> Hashable:
+        """Evict the oldest resident HIR key (its history stays while it is on the stack)."""
+        victim, _ = self.q.popitem(last=False)
+        if victim in self.s:
+            self.state[victim] = _NONRES
+            self.nonres[victim] = None
+        else:
+            del self.state[victim]
+        self.n_res -= 1
+        return victim
+
     def _hit(self, x: Hashable, st: int) -> None:
         s, q, state = self.s, self.q, self.state
         if st == _LIR:
@@ -194,14 +205,7 @@ class _LIRSEngine:
         if self.n_lir < self.l_lirs and (self.n_res < self.c or q):
             # warm-up, or a LIR deficit left by removals or an adoption: the new key is LIR
             if self.n_res >= self.c:
-                victim, _ = q.popitem(last=False)
-                if victim in s:
-                    state[victim] = _NONRES
-                    self.nonres[victim] = None
-                else:
-                    del state[victim]
-                self.n_res -= 1
-                victims.append(victim)
+                victims.append(self._evict_hir())
             if st == _NONRES:
                 del self.nonres[x]
             state[x] = _LIR
@@ -213,14 +217,7 @@ class _LIRSEngine:
         while self.n_res >= self.c and self.n_res > 0:
             if not q:
                 self._demote_bottom_lir()
-            victim, _ = q.popitem(last=False)
-            if victim in s:
-                state[victim] = _NONRES
-                self.nonres[victim] = None
-            else:
-                del state[victim]
-            self.n_res -= 1
-            victims.append(victim)
+            victims.append(self._evict_hir())
         self.n_res += 1
         if st == _NONRES and x not in self.nonres:
             # the evictions above pruned x's own history off the stack: x arrives as new
@@ -320,13 +317,7 @@ class _LIRSEngine:
         while self.n_res > self.c:
             if not self.q:
                 self._demote_bottom_lir()
-            victim, _ = self.q.popitem(last=False)
-            if victim in self.s:
-                self.state[victim] = _NONRES
-                self.nonres[victim] = None
-            else:
-                del self.state[victim]
-            self.n_res -= 1
+            victim = self._evict_hir()
             victims.append(victim)
             self.weight -= self.wt.pop(victim)
         return victims
