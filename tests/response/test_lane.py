@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from perflayer.response import AdaptiveLimiter, Priority
+import pytest
+
+from perflayer.errors import ConfigError
+from perflayer.monitor import Monitor
+from perflayer.response import AdaptiveLimiter, Priority, ResponseOptimizer
 from perflayer.response._lane import SHED_OVERLOAD, Lane, Waiter
 
 HIGH, LOW = int(Priority.HIGH), int(Priority.LOW)
@@ -58,3 +62,27 @@ async def test_without_overload_nothing_is_held_in_standby() -> None:
     lows = [lane.admit(LOW, now, now + 10.0) for _ in range(20)]
     assert all(isinstance(w, Waiter) and not w.fut.done() for w in lows)
     lane.shed_all("shutdown")
+
+
+async def test_standby_zero_sheds_at_once() -> None:
+    """With standby=0 a call the estimate would shed is answered at admission, as the spec's
+    'shed at once' reads; the optimizer passes its option down to every lane."""
+    loop = asyncio.get_running_loop()
+    lane = overloaded_lane(loop)
+    lane.standby = 0.0
+    now = loop.time()
+    assert lane.admit(HIGH, now, now + 10.0) == 1
+    assert isinstance(lane.admit(HIGH, now, now + 10.0), Waiter)
+    assert lane.admit(LOW, now, now + 10.0) == SHED_OVERLOAD
+    assert lane.queued[LOW] == 0
+    lane.shed_all("shutdown")
+    opt = ResponseOptimizer(standby=0, monitor=Monitor())
+
+    async def quick() -> int:
+        return 1
+
+    assert (await opt.submit(quick, downstream="db")).value == 1
+    assert opt._lanes["db"].standby == 0.0
+    await opt.shutdown()
+    with pytest.raises(ConfigError, match="standby must be a non-negative number"):
+        ResponseOptimizer(standby=-1)

@@ -16,9 +16,10 @@ Admission (at submit time, O(1)):
 * CRITICAL is never shed by an estimate, a queue timeout or an overload: it only fails if its
   deadline passes, and less important work never takes a slot while CRITICAL work waits.
 * **Standby.** A call the estimate would shed is still queued while its class has fewer than
-  ``8 x limit`` waiters (when the class is full, its oldest waiter is shed instead: it has
-  the least time left). The estimate is a fluid average; these waiters fill the slots that a
-  lull in more important arrivals, or the end of a burst, would otherwise leave idle. They
+  ``standby x limit`` waiters (``ResponseOptimizer(standby=8)``; ``0`` sheds at once); when
+  the class is full, its oldest waiter is shed instead: it has the least time left. The
+  estimate is a fluid average; these waiters fill the slots that a lull in more important
+  arrivals, or the end of a burst, would otherwise leave idle. They
   are served newest first and shed the moment they can no longer finish in time, so they
   cost no downstream time. Measured over 12 seeds this lifts goodput at 2x from 49.40% to
   49.82% and at 4x from 24.84% to 25.09% (the fluid bound is 50% / 25%).
@@ -112,6 +113,7 @@ class Lane:
         target: float | None,
         overload: float,
         max_queue: int | None,
+        standby: float = _STANDBY,
     ) -> None:
         self.name = name
         self.limiter = limiter
@@ -121,6 +123,7 @@ class Lane:
         self.target = target
         self.overload = overload
         self.max_queue = max_queue
+        self.standby = standby
         self.inflight = 0
         self.inflight_by = [0] * NPRIO
         self.queues: list[deque[Waiter]] = [deque() for _ in range(NPRIO)]
@@ -254,7 +257,7 @@ class Lane:
 
     def standby_size(self) -> int:
         """Return how many waiters a class may keep beyond what its estimate says can run."""
-        return _STANDBY * self.limiter.limit
+        return int(self.standby * self.limiter.limit)
 
     def _standby(self, prio: int) -> bool:
         """Make room for one more standby waiter of ``prio``; False if there is none."""

@@ -18,6 +18,7 @@ from perflayer.errors import ConfigError, ShedError
 from perflayer.monitor import Monitor, default
 from perflayer.response._envelope import ErrorInfo, Priority, Response
 from perflayer.response._lane import (
+    _STANDBY,
     SHED_SHUTDOWN,
     TIMED_OUT_QUEUED,
     Lane,
@@ -155,6 +156,7 @@ class ResponseOptimizer:
         target_ms: float | None = 50.0,
         overload: float = 1.2,
         max_queue: int | None = None,
+        standby: float = _STANDBY,
         max_workers: int | None = None,
         default_deadline_ms: float | None = None,
     ) -> None:
@@ -189,12 +191,15 @@ class ResponseOptimizer:
             raise ConfigError(f"target_ms must be a positive number or None, got {target_ms!r}")
         if max_queue is not None and (not isinstance(max_queue, int) or max_queue < 0):
             raise ConfigError(f"max_queue must be a non-negative int or None, got {max_queue!r}")
+        if isinstance(standby, bool) or not isinstance(standby, (int, float)) or not standby >= 0:
+            raise ConfigError(f"standby must be a non-negative number (x limit), got {standby!r}")
         if max_workers is not None and (not isinstance(max_workers, int) or max_workers < 1):
             raise ConfigError(f"max_workers must be a positive int or None, got {max_workers!r}")
         self._interval = interval_ms / 1000.0
         self._target = None if target_ms is None else target_ms / 1000.0
         self._overload = float(overload)
         self._max_queue = max_queue
+        self._standby = float(standby)
         self._default_deadline = _check_deadline(default_deadline_ms)
         self._max_workers = max_workers
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -324,6 +329,7 @@ class ResponseOptimizer:
                 target=self._target,
                 overload=self._overload,
                 max_queue=self._max_queue,
+                standby=self._standby,
             )
         return lane
 
