@@ -175,18 +175,20 @@ def run_latency(rounds: int, batch: int) -> dict[str, dict[str, list[float]]]:
     return samples
 
 
-def run_set_new(rounds: int, batch: int) -> dict[str, list[float]]:
+def run_set_new(rounds: int, batch: int, *, full: bool = True) -> dict[str, list[float]]:
     """Insert fresh keys into full caches (every insert evicts): per-op samples.
 
     The two "policy add alone" rows time only the policy object's ``add`` on a full policy of
     the same capacity (no cache around it): the floor under our rows that the core cannot
-    remove, and where the remaining gap is when a bar is missed.
+    remove, and where the remaining gap is when a bar is missed. ``full=False`` inserts the
+    same fresh keys into caches with room for all of them (a cache filling up: no eviction,
+    but W-TinyLFU still moves every key from its window to probation).
     """
     from theine import Cache as Theine
 
     from perflayer.cache._policy import make_policy
 
-    cap = 5_000
+    cap = 5_000 if full else 5_000 + 2 * rounds * batch
     out: dict[str, list[float]] = {}
     ours = Cache(cap, policy="tinylfu", metrics=False)
     ours_plain = Cache(cap, policy="tinylfu", metrics=False)
@@ -235,9 +237,9 @@ def run_set_new(rounds: int, batch: int) -> dict[str, list[float]]:
     }
     for name in fns:
         out[name] = []
-    # warm every cache to full
+    # warm every cache to full (or, filling, to the same 5,000 keys)
     for fn in fns.values():
-        for i in range(cap):
+        for i in range(5_000):
             fn(f"warm:{i}")
     counter = 0
     for r in range(rounds):
@@ -469,7 +471,8 @@ def _workload(spec: str) -> None:
     """Run one workload ``NAME:N`` (warm-up, then N calls) for ``--instructions``.
 
     The new-key rows are ``run_set_new``'s (a full 5,000-entry cache, fresh keys, the same
-    default-bound call shapes); the "mixed" rows replay ``run_mixed``'s stream after its warm-up.
+    default-bound call shapes); the "fill" rows insert them into a cache with room for all of
+    them; the "mixed" rows replay ``run_mixed``'s stream after its warm-up.
     """
     from perflayer.cache._policy import make_policy
 
@@ -486,6 +489,10 @@ def _workload(spec: str) -> None:
         loop(chunk)
         time.sleep(0)
         return
+    if name.startswith("fill "):
+        # a cache with room for every key: filling, no eviction
+        name = name[len("fill ") :]
+        cap = 5_000 + n
     fn: Callable[[str], Any]
     if name == "cachetools.LRUCache":
         lru: cachetools.LRUCache[str, int] = cachetools.LRUCache(maxsize=cap)
@@ -501,7 +508,7 @@ def _workload(spec: str) -> None:
         fn = lambda k, _a=p.add: _a(k, 100)  # noqa: E731
     else:
         raise SystemExit(f"unknown workload {name!r}; expected one of {WORKLOADS}")
-    for i in range(cap):
+    for i in range(5_000):
         fn(f"warm:{i}")
     keys = [f"new:{i}" for i in range(n)]
     time.sleep(0)  # marker: callgrind dumps here (--dump-before=time_sleep)
@@ -518,6 +525,10 @@ WORKLOADS = (
     "perflayer (lru)",
     "TinyLFUPolicy.add alone",
     "LRUPolicy.add alone",
+    "fill cachetools.LRUCache",
+    "fill perflayer (tinylfu+ttl)",
+    "fill perflayer (tinylfu, no ttl)",
+    "fill perflayer (lru)",
     "mixed cachetools.LRUCache",
     "mixed perflayer (tinylfu+ttl)",
     "mixed perflayer (tinylfu, no ttl)",
@@ -583,9 +594,8 @@ def main(argv: list[str] | None = None) -> int:
         print("| workload | instructions per call | ratio to cachetools.LRUCache |")
         print("|---|---:|---:|")
         for w, ir in counts.items():
-            peer = counts[
-                "mixed cachetools.LRUCache" if w.startswith("mixed") else "cachetools.LRUCache"
-            ]
+            group = w.split(" ", 1)[0] if w.startswith(("mixed ", "fill ")) else ""
+            peer = counts[f"{group} cachetools.LRUCache".strip()]
             print(f"| {w} | {ir:,.0f} | {ir / peer:.2f}x |")
         return 0
 
@@ -624,6 +634,20 @@ def main(argv: list[str] | None = None) -> int:
         ok = "MET" if r <= 1.5 else "NOT MET"
         bars.append(
             f"set of a new key into a full cache <= 1.5x LRUCache, {variant}: {r:.2f}x -> {ok}"
+        )
+
+    fill = run_set_new(max(5, args.rounds // 2), min(args.batch, 5_000), full=False)
+    fpeer = fill["cachetools.LRUCache"]
+    emit("\n### set of new keys into a cache with room for them (filling; ns per call)\n")
+    emit(head)
+    emit("|---|---:|---:|---:|---:|")
+    for name, xs in fill.items():
+        emit(_row(name, xs, fpeer))
+    for variant in ("perflayer (tinylfu+ttl)", "perflayer (tinylfu, no ttl)", "perflayer (lru)"):
+        r = paired_ratio(fill[variant], fpeer)
+        ok = "MET" if r <= 1.5 else "NOT MET"
+        bars.append(
+            f"set of a new key into a filling cache <= 1.5x LRUCache, {variant}: {r:.2f}x -> {ok}"
         )
 
     mixed, hit_ratio = run_mixed(args.rounds, args.batch)
