@@ -390,3 +390,29 @@ def test_tinylfu_adapts_to_recency() -> None:
     assert tiny > static + 5.0
     assert tiny > lru - 3.0
     assert p.window_fraction > 0.2
+
+
+def test_tinylfu_read_buffer_holds_one_read_per_entry() -> None:
+    """The default read buffer holds one read per entry (1,024 at least, 2**17 at most)."""
+    assert _policy.read_buffer_size(None) == 1_024
+    assert _policy.read_buffer_size(10) == 1_024
+    assert _policy.read_buffer_size(5_000) == 5_000
+    assert _policy.read_buffer_size(10**7) == 1 << 17
+    assert TinyLFUPolicy(5_000, None)._buf.maxlen == 5_000
+    assert TinyLFUPolicy(None, 50_000)._buf.maxlen == 1_024
+    # the adaptive policy keeps the 1,024 reads its switching rule was tuned with
+    assert make_policy("adaptive", 5_000, None)._buf.maxlen == 1_024  # type: ignore[attr-defined]
+
+
+def test_tinylfu_replays_a_hit_run_as_long_as_the_cache() -> None:
+    """3,000 hits with no write between them all count: every re-read key reaches protected."""
+    p = TinyLFUPolicy(4_000, None, adaptive=False)  # no climbing: regions stay put
+    for k in range(3_000):
+        p.miss(k)
+        assert p.add(k, 1) == []
+    in_main = [k for k in range(3_000) if k in p._probation]
+    for k in range(3_000):
+        p.hit(k)
+    assert p.add(-1, 1) == []
+    assert len(in_main) > 2_900
+    assert all(k in p._protected for k in in_main)

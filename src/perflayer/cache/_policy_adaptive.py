@@ -555,7 +555,8 @@ class _TinyShadow:
     """A TinyLFUPolicy driven as a memo, for the miniature simulation."""
 
     def __init__(self, c: int) -> None:
-        self.p = TinyLFUPolicy(c, None)
+        # the simulations keep the 1,024-read buffer their switching rule was tuned with
+        self.p = TinyLFUPolicy(c, None, read_buffer=_READ_BUFFER)
 
     def access(self, x: Hashable) -> bool:
         p = self.p
