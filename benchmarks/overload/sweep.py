@@ -1,6 +1,6 @@
 """Run perflayer over many seeds at 1x, 2x and 4x and print each bar per seed, with means.
 
-``python -m benchmarks.overload.sweep --seeds 7-18 [--kw '{"target_ms": 300}']``
+``python -m benchmarks.overload.sweep --seeds 7-18 [--loads 4] [--kw '{"target_ms": 300}']``
 
 The keyword arguments go to ``ResponseOptimizer`` (e.g. ``{"limits": {"sim": 16}}`` pins the
 limit at the true capacity), so a change can be judged on many seeds, not tuned to one: the
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
 import os
 import statistics
@@ -55,10 +56,13 @@ def _collect(out: dict[str, float], runs: Any) -> dict[str, float]:
 
 
 def run_seeds(
-    seeds: list[int], duration: float, kw: dict[str, object], jobs: int
+    seeds: list[int],
+    duration: float,
+    kw: dict[str, object],
+    jobs: int,
+    loads: tuple[float, ...] = (1.0, 2.0, 4.0),
 ) -> dict[int, dict[str, float]]:
     """Return run_seed for every seed, with ``jobs`` worker processes (1: in this process)."""
-    loads = (1.0, 2.0, 4.0)
     tasks = [(s, load, duration, kw) for s in seeds for load in loads]
     if jobs > 1:
         with multiprocessing.Pool(jobs) as pool:
@@ -67,7 +71,7 @@ def run_seeds(
         sums = [_run_one(t) for t in tasks]
     rows: dict[int, dict[str, float]] = {}
     for i, s in enumerate(seeds):
-        part = sums[3 * i : 3 * i + 3]
+        part = sums[len(loads) * i : len(loads) * (i + 1)]
         rows[s] = _collect({"bad": 0.0, "waste": 0.0}, zip(loads, part, strict=True))
     return rows
 
@@ -95,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="7-18", help="e.g. 7-18 or 7,9,11")
     ap.add_argument("--duration", type=float, default=25.0)
     ap.add_argument("--kw", default="{}", help="ResponseOptimizer keyword arguments as JSON")
+    ap.add_argument("--loads", default="1,2,4", help="a subset of 1,2,4 (e.g. 4 to iterate)")
     ap.add_argument(
         "--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes"
     )
@@ -102,23 +107,28 @@ def main(argv: list[str] | None = None) -> int:
     kw = json.loads(args.kw)
     if not isinstance(kw, dict):
         ap.error(f"--kw must be a JSON object, got {args.kw!r}")
-    rows = run_seeds(_seeds(args.seeds), args.duration, kw, max(1, args.jobs))
-    names = [n for n, _ in _BARS]
+    loads = tuple(float(x) for x in args.loads.split(","))
+    if not loads or any(x not in (1.0, 2.0, 4.0) for x in loads):
+        ap.error(f"--loads must be a subset of 1,2,4, got {args.loads!r}")
+    rows = run_seeds(_seeds(args.seeds), args.duration, kw, max(1, args.jobs), loads)
+    bars = [(n, bar) for n, bar in _BARS if float(n[0]) in loads]
+    names = [n for n, _ in bars]
     print("seed " + " ".join(f"{n:>12s}" for n in names) + "   waste  bad  2x_bound 4x_bound")
     met = 0
     for s, r in rows.items():
         cells = []
-        for n, bar in _BARS:
+        for n, bar in bars:
             ok = r[n] >= bar
             met += ok
             cells.append(f"{100 * r[n]:11.2f}{' ' if ok else '*'}")
-        bounds = f"{100 * r['2x_bound']:9.2f} {100 * r['4x_bound']:8.2f}"
+        b2, b4 = (100 * r.get(f"{x}x_bound", math.nan) for x in (2, 4))
+        bounds = f"{b2:9.2f} {b4:8.2f}"
         print(
             f"{s:4d} " + " ".join(cells) + f"  {100 * r['waste']:5.2f} {int(r['bad']):4d} {bounds}"
         )
     means = " ".join(f"{100 * statistics.mean(r[n] for r in rows.values()):11.2f} " for n in names)
     print(f"mean {means}")
-    print(f"bars met {met}/{len(_BARS) * len(rows)} (* = missed); kw {kw}")
+    print(f"bars met {met}/{len(bars) * len(rows)} (* = missed); kw {kw}")
     clean = all(r["waste"] <= 0.10 and r["bad"] == 0 for r in rows.values())
     print(f"waste <= 10% and no lost or late-ok answers on every seed: {'yes' if clean else 'NO'}")
     print(
