@@ -10,7 +10,8 @@ without theine's lossy Python buffers), ``ARC``, ``LIRS`` and ``S3FIFO`` (benchm
 from their papers) and ``OPT`` (Belady's optimum with bypass, exact).
 
 Options: ``--only NAME`` (repeatable) replays a subset of traces; ``--no-synthetic`` skips the
-generated traces; ``--seed-offset N`` generates them from other seeds (a held-out family);
+generated traces, ``--no-shared`` the ones of ../shared/traces; ``--seed-offset N`` generates
+them from other seeds (a held-out family);
 ``--markdown PATH`` writes the tables as Markdown; ``--cost`` measures the
 per-call cost of the policy's calls instead (see ``cost_main``).
 """
@@ -399,6 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.hitratio")
     ap.add_argument("--only", action="append", default=[], help="replay only this trace")
     ap.add_argument("--no-synthetic", action="store_true", help="skip the synthetic traces")
+    ap.add_argument("--no-shared", action="store_true", help="skip the traces of ../shared/traces")
     ap.add_argument(
         "--seed-offset",
         type=int,
@@ -411,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.cost:
         return cost_main()
-    traces = real_traces()
+    traces = [] if args.no_shared else real_traces()
     if not args.no_synthetic:
         traces += synthetic_traces(args.seed_offset)
     if args.only:
