@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import itertools
 import random
 
 import pytest
@@ -90,6 +91,58 @@ def test_limit_follows_capacity_down_and_up() -> None:
     assert high >= 14
     assert low <= 6
     assert back >= 12
+
+
+def test_a_probe_below_a_large_start_returns_while_its_calls_finish() -> None:
+    """The window below a large initial limit does not hold the low level until it is back."""
+    lim = AdaptiveLimiter(initial_limit=20)
+    tags = [lim.on_dispatch(20) for _ in range(32)]
+    for tag in tags:
+        lim.on_sample(0.042, tag)
+    assert lim.limit == 12 and lim.in_slow_start  # one window at 60% of the start
+    tags = [lim.on_dispatch(12) for _ in range(32)]
+    assert lim.limit == 20 and lim.in_slow_start  # all dispatched: back up while they run
+    for tag in tags:
+        lim.on_sample(0.030, tag)
+    # Flat at 12, 1.4x slower at 20: Little's law puts the knee at 14.3, and slow start ends
+    # one step above it.
+    assert lim.limit == 16 and not lim.in_slow_start
+
+
+def test_a_lost_slow_start_window_is_measured_again() -> None:
+    """If no call of the awaited window comes back with a latency, its level is probed again."""
+    lim = AdaptiveLimiter(initial_limit=20)
+    for tag in [lim.on_dispatch(20) for _ in range(32)]:
+        lim.on_sample(0.040, tag)
+    for tag in [lim.on_dispatch(12) for _ in range(32)]:
+        lim.on_drop(tag)
+    assert lim.limit == 20
+    for _ in range(32):
+        lim.on_dispatch(20)
+    assert lim.limit == 12 and lim.in_slow_start
+
+
+def test_settled_limit_does_not_keep_probing_below() -> None:
+    """At the knee of a steady backend, old samples below still vouch for it: no new probes."""
+    lim = AdaptiveLimiter(initial_limit=4)
+    seen = drive(lim, [16], 40_000, seed=3)
+    base = lim.base
+    late = seen[20_000:]
+    probes_down = sum(1 for a, b in itertools.pairwise(late) if a == base and b < a)
+    assert 15 <= base <= 17
+    assert probes_down <= 1
+
+
+def test_limit_comes_down_when_the_backend_loses_a_quarter() -> None:
+    """16 -> 12 servers is no collapse (latency +33%), yet the limit follows it down."""
+    servers = [16]
+    lim = AdaptiveLimiter(initial_limit=4)
+    drive(lim, servers, 15_000, seed=3)
+    assert lim.base >= 15
+    servers[0] = 12
+    seen = drive(lim, servers, 20_000, seed=13)
+    tail = sorted(settled(seen))
+    assert 11 <= tail[len(tail) // 2] <= 13
 
 
 def test_app_limited_samples_do_not_move_the_limit() -> None:

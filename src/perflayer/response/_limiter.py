@@ -13,14 +13,16 @@ The limiter is never told ``C``. It keeps, per concurrency level (the number of 
 when a call was dispatched, itself included), the count, mean and variance of the latency
 samples seen there (old windows fade out), and:
 
-* **Slow start.** A large ``initial_limit`` (above 8) is first checked by one window at half
-  of it (and halved again while latency halves with it: both levels past the knee). Then the
-  limit doubles each window while latency stays flat (as TCP does). The first step that
-  raises latency by more than ``slow_start_rise`` means the knee was crossed; Little's law
-  then puts it at ``L * R(flat) / R(L)`` (the Vegas estimate with a *mean* no-load latency
-  rather than the minimum, which is far too optimistic for backends whose service time
-  varies), and slow start ends one step *above* that estimate (the cheap side). While slow
-  start runs, the lane sheds nothing on estimates.
+* **Slow start.** A large ``initial_limit`` (above 8) is first checked by one window at 60%
+  of it (and halved while latency falls as fast as the limit: both levels past the knee).
+  While the calls of that window finish, the limit returns to the level above it (whose
+  latency is known): holding the low level until its slowest call is back would leave slots
+  idle for nothing. Then the limit doubles each window while latency stays flat (as TCP
+  does). The first step that raises latency by more than ``slow_start_rise`` means the knee
+  was crossed; Little's law then puts it at ``L * R(flat) / R(L)`` (the Vegas estimate with a
+  *mean* no-load latency rather than the minimum, which is far too optimistic for backends
+  whose service time varies), and slow start ends one step *above* that estimate (the cheap
+  side). While slow start runs, the lane sheds nothing on estimates.
 * **A test, not a comparison of windows.** Then, at the operating point ``B``, it asks of
   each neighbour pair whether latency grows from one level to the next as queueing does
   (by ``R / L`` per call) or stays flat. The test is on all recent samples of both levels:
@@ -30,8 +32,10 @@ samples seen there (old windows fade out), and:
   at ``B + step`` (nearly free) or ``B - step`` with windows at ``B`` until the samples decide.
   "Queueing below ``B``" (2 standard errors) moves ``B`` down, "flat above ``B``" (1 standard
   error: erring upward is cheap) moves it up; flat below and queueing above is the knee,
-  where it only refreshes the level above now and then, and probes below again when those
-  samples grow stale. It follows a downstream that gets faster or slower.
+  where it only refreshes the level above now and then. Stale samples below the base (a probe
+  down costs ``1 / B`` of throughput) still confirm "flat" while the base's recent samples
+  agree with them; the level below is probed again only when they no longer do (the base got
+  slower). It follows a downstream that gets faster or slower.
 * **Collapse.** A window whose latency is ``collapse`` times the level's recent mean means the
   backend changed under us: the limit is cut in proportion (multiplicative decrease, as AIMD)
   and the per-level history is forgotten.
@@ -60,6 +64,11 @@ _MAX_HOLD = 16
 _STALE = 120
 # An initial limit at most this is assumed to be below the knee (slow start just doubles it).
 _SMALL_START = 8
+# A larger initial limit is first checked by one window at this share of it. Not half: below
+# the knee each missing slot costs 1 / C of throughput while the window runs, and at 60% the
+# latency ratio of a start just past the knee (1.3 at 20 over 16) is still far from pure
+# queueing (1.67), which would mean the knee lies lower still.
+_PROBE_BELOW = 0.6
 # Latency that grows by at least this share of the level ratio means pure queueing (both levels
 # past the knee).
 _PURE_QUEUEING = 0.9
@@ -164,6 +173,9 @@ class AdaptiveLimiter:
         self._limit = initial_limit  # what is enforced now (the base or a probe)
         self._levels: dict[int, _Level] = {}
         self._slow_start = min_limit < max_limit  # a pinned limit has nothing to learn
+        self._ss_level = 0  # the level whose slow-start window is awaited (0: none)
+        self._ss_retry = initial_limit  # that level, kept to measure again if the window is lost
+        self._ss_tag = -1  # and that window's tag
         self._state = _HOLD
         self._hold = 1  # windows to hold before the next probe
         self._last_probe = _DOWN
@@ -213,7 +225,7 @@ class AdaptiveLimiter:
         need = self._ss_window if self._slow_start else self._window
         if acc[1] >= need:
             self._win_id += 1
-            self._filled(acc)
+            self._filled(tag)
             # Forget windows whose calls never all came back (callers that went away).
             for old in [t for t in self._acc if t < tag - 8]:
                 del self._acc[old]
@@ -270,10 +282,26 @@ class AdaptiveLimiter:
             self._win_id += 1
             self._limit = limit
 
-    def _filled(self, acc: list[Any]) -> None:
+    def _filled(self, tag: int) -> None:
         """A window has all its calls dispatched: choose what to enforce while they finish."""
         if self._slow_start:
-            self._state = _WAIT  # hold the level until the window is evaluated
+            if self._state == _WAIT:
+                if self._ss_tag in self._acc:
+                    return  # the awaited window is still out; this one only adds samples
+                # The awaited window came back without a usable latency, or never came back:
+                # measure its level again.
+                self._state = _HOLD
+                self._ss_level = 0
+                self._enforce(self._ss_retry)
+                return
+            self._state = _WAIT
+            self._ss_level = self._ss_retry = self._limit
+            self._ss_tag = tag
+            above = [k for k in self._levels if k > self._limit]
+            if above:
+                # why: a probe below a measured level; its calls are all dispatched, so return
+                # to the level above (latency known, throughput higher) while they finish.
+                self._enforce(min(above))
         elif self._state in (_UP, _DOWN):
             self._enforce(self._base)  # back to base; the verdict comes with the evaluation
             self._state = _WAIT
@@ -288,8 +316,17 @@ class AdaptiveLimiter:
         a, b = self._levels.get(lo), self._levels.get(hi)
         if a is None or b is None or a.n < _MIN_SAMPLES or b.n < _MIN_SAMPLES:
             return 0
-        if self._windows - a.stamp > _STALE or self._windows - b.stamp > _STALE:
+        if self._windows - b.stamp > _STALE:
             return 0
+        if self._windows - a.stamp > _STALE:
+            # why: stale samples below may only confirm "flat" (fresh samples at ``hi`` that
+            # still agree with them); a step down is never taken on stale evidence, and
+            # "queueing" or "cannot tell" sends a fresh probe below.
+            return -1 if self._test(a, b, lo, hi) < 0 else 0
+        return self._test(a, b, lo, hi)
+
+    def _test(self, a: _Level, b: _Level, lo: int, hi: int) -> int:
+        """Return the verdict of the samples ``a`` at ``lo`` and ``b`` at ``hi``."""
         # why: a test on the two means, not a comparison of two windows: past the knee every
         # extra call adds R / L of queueing (6% at 16), while one window's mean has ~2% noise
         # (the service time varies); samples accumulate over interleaved windows until the
@@ -366,7 +403,8 @@ class AdaptiveLimiter:
         else:
             lv.add_window(n, mean, m2, self._windows, _KEEP_WINDOWS * self._window)
         if self._slow_start:
-            if level == self._limit:
+            if level == self._ss_level:
+                self._ss_level = 0
                 self._slow_start_step(level)
         elif kind in (_UP, _DOWN) and self._state == _WAIT:
             self._decide(kind)
@@ -394,8 +432,8 @@ class AdaptiveLimiter:
         below = [k for k in self._levels if k < level]
         if not below and level > _SMALL_START and level // 2 >= self.min_limit:
             # why: a large initial limit may already be past the knee, where doubling learns
-            # nothing; one window at half of it tells which side of the knee we started on.
-            self._set(level // 2)
+            # nothing; one window below it tells which side of the knee we started on.
+            self._set(int(level * _PROBE_BELOW))
             self._state = _HOLD
             return
         if below:
