@@ -10,6 +10,7 @@ import pytest
 
 from perflayer.errors import ConfigError
 from perflayer.response import AdaptiveLimiter
+from perflayer.response._limiter import _Level
 
 
 def drive(lim: AdaptiveLimiter, servers: list[int], calls: int, seed: int = 1) -> list[int]:
@@ -143,6 +144,24 @@ def test_limit_comes_down_when_the_backend_loses_a_quarter() -> None:
     seen = drive(lim, servers, 20_000, seed=13)
     tail = sorted(settled(seen))
     assert 11 <= tail[len(tail) // 2] <= 13
+
+
+def test_many_samples_below_pass_for_flat_on_the_flat_side_of_the_midpoint() -> None:
+    """A difference just on the flat side is undecided after one probe, flat after four."""
+    sd, r = 0.00866, 0.035  # U(20, 50) ms
+    lim = AdaptiveLimiter(initial_limit=16)
+    mid = 0.5 * r / 15  # halfway between flat and one step of queueing
+
+    def verdict(n_below: int) -> int:
+        lim._levels = {
+            15: _Level(n_below, r, sd * sd * (n_below - 1), 0),
+            16: _Level(1024, r + mid - 0.0003, sd * sd * 1023, 0),
+        }
+        return lim._verdict(15, 16, below=True)
+
+    assert verdict(64) == 0  # 0.3 standard errors on the flat side: undecided
+    assert verdict(256) == -1  # four windows: flat
+    assert lim._verdict(15, 16) == 0  # between two levels above the base: still undecided
 
 
 def test_app_limited_samples_do_not_move_the_limit() -> None:

@@ -31,7 +31,9 @@ samples seen there (old windows fade out), and:
   16 calls, so single-window comparisons wander; the test instead interleaves probe windows
   at ``B + step`` (nearly free) or ``B - step`` with windows at ``B`` until the samples decide.
   "Queueing below ``B``" (2 standard errors) moves ``B`` down, "flat above ``B``" (1 standard
-  error: erring upward is cheap) moves it up; flat below and queueing above is the knee,
+  error: erring upward is cheap) moves it up; once four windows were probed below without
+  a verdict, "flat below" needs only the difference on the flat side of the midpoint (each
+  further probe down costs a slot); flat below and queueing above is the knee,
   where it only refreshes the level above now and then. Stale samples below the base (a probe
   down costs ``1 / B`` of throughput) still confirm "flat" while the base's recent samples
   agree with them; the level below is probed again only when they no longer do (the base got
@@ -83,6 +85,11 @@ _Z_FLAT = 1.0
 _KEEP_WINDOWS = 16
 # Fewer samples than this at a level give no verdict.
 _MIN_SAMPLES = 32
+# Once the level below the base holds this many samples (four probe windows), "flat" needs only
+# the difference on the flat side of the midpoint (0 standard errors): every further probe down
+# costs a slot of throughput, and with this many samples a base that really queues (one step
+# past the knee) passes for flat only ~3% of the time, and then only costs a little queueing.
+_FLAT_BELOW_AFTER = 256
 
 
 class _Level:
@@ -310,9 +317,9 @@ class AdaptiveLimiter:
             if self._hold <= 0:
                 self._decide(None)
 
-    def _verdict(self, lo: int, hi: int) -> int:
+    def _verdict(self, lo: int, hi: int, below: bool = False) -> int:
         """Return +1 if latency grows from ``lo`` to ``hi`` as queueing does, -1 if it is flat,
-        0 if the samples cannot tell yet."""
+        0 if the samples cannot tell yet (``below``: ``lo`` is under the base)."""
         a, b = self._levels.get(lo), self._levels.get(hi)
         if a is None or b is None or a.n < _MIN_SAMPLES or b.n < _MIN_SAMPLES:
             return 0
@@ -323,9 +330,10 @@ class AdaptiveLimiter:
             # still agree with them); a step down is never taken on stale evidence, and
             # "queueing" or "cannot tell" sends a fresh probe below.
             return -1 if self._test(a, b, lo, hi) < 0 else 0
-        return self._test(a, b, lo, hi)
+        z_flat = 0.0 if below and a.n >= _FLAT_BELOW_AFTER else _Z_FLAT
+        return self._test(a, b, lo, hi, z_flat)
 
-    def _test(self, a: _Level, b: _Level, lo: int, hi: int) -> int:
+    def _test(self, a: _Level, b: _Level, lo: int, hi: int, z_flat: float = _Z_FLAT) -> int:
         """Return the verdict of the samples ``a`` at ``lo`` and ``b`` at ``hi``."""
         # why: a test on the two means, not a comparison of two windows: past the knee every
         # extra call adds R / L of queueing (6% at 16), while one window's mean has ~2% noise
@@ -336,14 +344,14 @@ class AdaptiveLimiter:
         se = math.sqrt(a.se2() + b.se2())
         if d > _Z_QUEUE * se:
             return 1
-        if d < -_Z_FLAT * se:
+        if d < -z_flat * se:
             return -1
         return 0
 
     def _decide(self, probed: str | None) -> None:
         """At the base: move to a neighbour the samples favour, else probe or hold."""
         base, step = self._base, self._step()
-        down = self._verdict(base - step, base) if base - step >= self.min_limit else -1
+        down = self._verdict(base - step, base, True) if base - step >= self.min_limit else -1
         up = self._verdict(base, base + step) if base + step <= self.max_limit else 1
         if down > 0:
             # Queueing already below the base: the knee is lower.
