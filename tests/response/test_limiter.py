@@ -134,14 +134,19 @@ def test_settled_limit_does_not_keep_probing_below() -> None:
     assert probes_down <= 1
 
 
-def test_limit_comes_down_when_the_backend_loses_a_quarter() -> None:
-    """16 -> 12 servers is no collapse (latency +33%), yet the limit follows it down."""
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_limit_comes_down_when_the_backend_loses_a_quarter(seed: int) -> None:
+    """16 -> 12 servers is no collapse (latency +33%), yet the limit follows it down.
+
+    The calls in flight at the switch never come back (``drive`` starts afresh): a probe window
+    awaited then is lost, and the limiter must not wait for it forever (seed 1 did).
+    """
     servers = [16]
     lim = AdaptiveLimiter(initial_limit=4)
-    drive(lim, servers, 15_000, seed=3)
+    drive(lim, servers, 15_000, seed=seed)
     assert lim.base >= 15
     servers[0] = 12
-    seen = drive(lim, servers, 20_000, seed=13)
+    seen = drive(lim, servers, 20_000, seed=seed + 10)
     tail = sorted(settled(seen))
     assert 11 <= tail[len(tail) // 2] <= 13
 

@@ -183,6 +183,7 @@ class AdaptiveLimiter:
         self._ss_level = 0  # the level whose slow-start window is awaited (0: none)
         self._ss_retry = initial_limit  # that level, kept to measure again if the window is lost
         self._ss_tag = -1  # and that window's tag
+        self._probe_tag = -1  # the probe window awaited at the base
         self._state = _HOLD
         self._hold = 1  # windows to hold before the next probe
         self._last_probe = _DOWN
@@ -312,6 +313,13 @@ class AdaptiveLimiter:
         elif self._state in (_UP, _DOWN):
             self._enforce(self._base)  # back to base; the verdict comes with the evaluation
             self._state = _WAIT
+            self._probe_tag = tag
+        elif self._state == _WAIT and self._probe_tag not in self._acc:
+            # The awaited probe window was forgotten (its callers went away without a sample or
+            # a drop): decide again instead of waiting for it forever.
+            self._hold = 1
+            self._state = _HOLD
+            self._decide(None)
         elif self._state == _HOLD:
             self._hold -= 1
             if self._hold <= 0:
