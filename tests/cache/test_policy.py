@@ -393,12 +393,12 @@ def test_tinylfu_adapts_to_recency() -> None:
 
 
 def test_tinylfu_read_buffer_holds_one_read_per_entry() -> None:
-    """The default read buffer holds one read per entry (1,024 at least, 2**17 at most)."""
+    """The default read buffer holds one read per entry (1,024 at least, 4,096 at most)."""
     assert _policy.read_buffer_size(None) == 1_024
     assert _policy.read_buffer_size(10) == 1_024
-    assert _policy.read_buffer_size(5_000) == 5_000
-    assert _policy.read_buffer_size(10**7) == 1 << 17
-    assert TinyLFUPolicy(5_000, None)._buf.maxlen == 5_000
+    assert _policy.read_buffer_size(3_000) == 3_000
+    assert _policy.read_buffer_size(10**7) == 4_096
+    assert TinyLFUPolicy(3_000, None)._buf.maxlen == 3_000
     assert TinyLFUPolicy(None, 50_000)._buf.maxlen == 1_024
     # the adaptive policy keeps the 1,024 reads its switching rule was tuned with
     assert make_policy("adaptive", 5_000, None)._buf.maxlen == 1_024  # type: ignore[attr-defined]

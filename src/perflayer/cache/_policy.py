@@ -46,7 +46,7 @@ always hold after a write, and the key just written is never returned as a victi
 Concurrency. ``hit`` and ``miss`` are the C ``append`` of a bounded deque: atomic under the GIL,
 safe to call without the cache's lock. Every other method must run under the cache's lock; it
 first replays the buffered reads in order. The buffer is lossy like Caffeine's read buffer: past
-one read per entry (1,024 at least, 131,072 at most) between two writes the oldest are dropped
+one read per entry (1,024 at least, 4,096 at most) between two writes the oldest are dropped
 (only statistics suffer, never bounds). Why per entry: Caffeine drains a full buffer from the
 reading thread, ours waits for a write, so an all-hit stretch (a loop or a hot set that fits,
 read again) lost all but its last 1,024 reads; those keys were then never promoted nor counted
@@ -221,7 +221,10 @@ _CLIMB_STEP = 0.0625
 _CLIMB_DECAY = 0.98
 _TRANSFER_MAX = 1_000
 _READ_BUFFER = 1_024  # the read buffer holds one read per entry, at least this many
-_READ_BUFFER_MAX = 1 << 17  # and at most this many
+# why at most 4,096: the next write replays the whole buffer under the cache's lock, about
+# 1.5-2.5 us a read here (a 16,384-read replay took 25-42 ms, 131,072 0.4-0.6 s); 4,096 keeps
+# the hit-ratio gain of a per-entry buffer on the benchmark traces (docs/benchmarks.md)
+_READ_BUFFER_MAX = 4_096  # and at most this many
 
 
 class FrequencySketch:
