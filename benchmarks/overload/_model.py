@@ -225,9 +225,15 @@ async def run_perflayer(reqs: list[Request], be: Backend, **opt_kwargs: object) 
     opt = ResponseOptimizer(monitor=Monitor(), **opt_kwargs)  # type: ignore[arg-type]
     limits: list[int] = []
 
+    loop = asyncio.get_running_loop()
+
     async def client(r: Request) -> None:
+        # why: the deadline is the arrival's; on the real clock the client task starts late
+        # (timer and scheduling lag), so it passes the time left, as a client with an upstream
+        # deadline must, not a fresh 400 ms (virtual time: the same number).
+        left_ms = (r.deadline - loop.time()) * 1000.0
         resp = await opt.submit(
-            be.call, r, priority=r.prio, deadline_ms=DEADLINE * 1000, downstream="sim"
+            be.call, r, priority=r.prio, deadline_ms=max(0.001, left_ms), downstream="sim"
         )
         _finish(r, resp.ok)
 
