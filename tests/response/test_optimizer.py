@@ -213,6 +213,32 @@ async def test_no_success_is_reported_after_its_deadline() -> None:
     await opt.shutdown()
 
 
+async def test_success_that_crosses_its_deadline_before_it_is_returned_is_timed_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A call that finished in time, but whose answer is late (the process stalled between the
+    call's return and the Response reaching the caller), is answered timed_out, never ok."""
+    loop = asyncio.get_running_loop()
+    opt = make()
+
+    async def quick() -> int:
+        return 1
+
+    assert (await opt.submit(quick, deadline_ms=1000, downstream="db")).ok
+    lane = opt._lane("db")
+    real_time = loop.time
+    stall = [0.0]
+    monkeypatch.setattr(loop, "time", lambda: real_time() + stall[0])
+
+    def stalled(latency: float) -> None:
+        stall[0] += 5.0  # 5 s pass during the bookkeeping after the call returned
+
+    monkeypatch.setattr(lane, "record_latency", stalled)
+    r = await opt.submit(quick, deadline_ms=1000, downstream="db", fallback="fb")
+    assert not r.ok and r.timed_out and r.value == "fb" and r.fallback_used
+    await opt.shutdown()
+
+
 async def test_thread_call_past_deadline_is_discarded_and_holds_its_slot() -> None:
     """A sync call still running at its deadline is timed_out; its slot frees when it ends."""
     opt = make()

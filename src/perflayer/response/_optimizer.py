@@ -481,12 +481,11 @@ class ResponseOptimizer:
             why = run.reason or "deadline passed"
             return await self._answer_timeout(ch, prio, wall0, t0, dl, fallback, lane, end, why)
         latency_ms = (end - t0) * 1000.0
-        ch[4].observe(end - t0)
         if exc is not None:
+            ch[4].observe(end - t0)
             ch[1].inc()
             return await self._failed(exc, prio, wall0, t0, dl, fallback, end, None, False)
-        ch[0].inc()
-        return Response(
+        resp = Response(
             ok=True,
             value=value,
             priority=prio,
@@ -495,6 +494,17 @@ class ResponseOptimizer:
             latency_ms=latency_ms,
             deadline_ms=dl,
         )
+        # why: the caller sees this Response in the same step, so the clock read just before
+        # returning is the last word: a success that crossed its deadline while the bookkeeping
+        # above ran (a preempted process) is answered as timed out, never reported late.
+        if deadline is not None and loop.time() > deadline:
+            self._m.wasted.labels(lane.name).inc(elapsed)
+            return await self._answer_timeout(
+                ch, prio, wall0, t0, dl, fallback, lane, None, "deadline passed"
+            )
+        ch[4].observe(end - t0)
+        ch[0].inc()
+        return resp
 
     async def _fallback(self, fallback: Any) -> tuple[Any, bool, dict[str, Any]]:
         if fallback is None:
