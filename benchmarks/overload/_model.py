@@ -96,6 +96,9 @@ class Backend:
         self.busy = 0
         self.waiting: deque[asyncio.Future[None]] = deque()
         self.busy_time = 0.0
+        # time the workers slept past the work asked for: on the real clock, the harness's own
+        # timer and scheduling lag (capacity that every strategy loses alike; 0 in virtual time)
+        self.overshoot = 0.0
 
     async def call(self, req: Request) -> int:
         """Do ``req``'s work; return its index."""
@@ -120,8 +123,10 @@ class Backend:
         factor = min(self.max_slowdown, 1.0 + self.slowdown * backlog / self.slots)
         start = loop.time()
         req.started = True
+        want = req.service * factor
         try:
-            await asyncio.sleep(req.service * factor)
+            await asyncio.sleep(want)
+            self.overshoot += loop.time() - start - want
         finally:
             spent = loop.time() - start
             req.backend_time += spent
@@ -309,6 +314,7 @@ async def run_strategy(name: str, reqs: list[Request], **kw: object) -> RunResul
     """Run one strategy on a fresh downstream and return the requests with their outcomes."""
     be = Backend()
     extra = await STRATEGIES[name](reqs, be, **kw)
+    extra["timer_lag"] = be.overshoot / be.busy_time if be.busy_time > 0 else 0.0
     return RunResult(name, 0.0, reqs, be.busy_time, extra)
 
 
