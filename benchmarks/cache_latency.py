@@ -529,6 +529,8 @@ WORKLOADS = (
     "fill perflayer (tinylfu+ttl)",
     "fill perflayer (tinylfu, no ttl)",
     "fill perflayer (lru)",
+    "fill TinyLFUPolicy.add alone",
+    "fill LRUPolicy.add alone",
     "mixed cachetools.LRUCache",
     "mixed perflayer (tinylfu+ttl)",
     "mixed perflayer (tinylfu, no ttl)",
@@ -709,8 +711,9 @@ def main(argv: list[str] | None = None) -> int:
         "cannot go under; the gap between it and our rows is the core (key check, weight, "
         "entry, lock, dict, level counters, victim bookkeeping, deadline heap).\n"
         "- The get-hit table times 10,000 reads with no write between them; the policy buffers "
-        "reads (lossy past 1,024) and replays them in the next write, so that table does not "
-        "charge the replay. The mixed table does: reads, replays, fills, evictions and "
+        "reads (one per entry, 1,024 to 4,096, then lossy) and replays them in the next "
+        "write, so that table does not charge the replay. The mixed table does: reads, "
+        "replays, fills, evictions and "
         "admission are all in its time per operation.\n"
         "- cachetools is not thread-safe, so the 4-thread table wraps it in one Lock, as a user "
         "would have to; theine is thread-safe with a Rust core."
