@@ -624,33 +624,27 @@ def main(argv: list[str] | None = None) -> int:
                 ok = "MET" if r <= 1.5 else "NOT MET"
                 bars.append(f"set <= 1.5x LRUCache, {variant}: {r:.2f}x -> {ok}")
 
-    new = run_set_new(max(5, args.rounds // 2), min(args.batch, 5_000))
-    npeer = new["cachetools.LRUCache"]
-    emit("\n### set of new keys into a full cache (every insert evicts; ns per call)\n")
-    emit(head)
-    emit("|---|---:|---:|---:|---:|")
-    for name, xs in new.items():
-        emit(_row(name, xs, npeer))
-    for variant in ("perflayer (tinylfu+ttl)", "perflayer (tinylfu, no ttl)", "perflayer (lru)"):
-        r = paired_ratio(new[variant], npeer)
-        ok = "MET" if r <= 1.5 else "NOT MET"
-        bars.append(
-            f"set of a new key into a full cache <= 1.5x LRUCache, {variant}: {r:.2f}x -> {ok}"
-        )
-
-    fill = run_set_new(max(5, args.rounds // 2), min(args.batch, 5_000), full=False)
-    fpeer = fill["cachetools.LRUCache"]
-    emit("\n### set of new keys into a cache with room for them (filling; ns per call)\n")
-    emit(head)
-    emit("|---|---:|---:|---:|---:|")
-    for name, xs in fill.items():
-        emit(_row(name, xs, fpeer))
-    for variant in ("perflayer (tinylfu+ttl)", "perflayer (tinylfu, no ttl)", "perflayer (lru)"):
-        r = paired_ratio(fill[variant], fpeer)
-        ok = "MET" if r <= 1.5 else "NOT MET"
-        bars.append(
-            f"set of a new key into a filling cache <= 1.5x LRUCache, {variant}: {r:.2f}x -> {ok}"
-        )
+    for full, title, what in (
+        (True, "a full cache (every insert evicts", "a full cache"),
+        (False, "a cache with room for them (filling", "a filling cache"),
+    ):
+        new = run_set_new(max(5, args.rounds // 2), min(args.batch, 5_000), full=full)
+        npeer = new["cachetools.LRUCache"]
+        emit(f"\n### set of new keys into {title}; ns per call)\n")
+        emit(head)
+        emit("|---|---:|---:|---:|---:|")
+        for name, xs in new.items():
+            emit(_row(name, xs, npeer))
+        for variant in (
+            "perflayer (tinylfu+ttl)",
+            "perflayer (tinylfu, no ttl)",
+            "perflayer (lru)",
+        ):
+            r = paired_ratio(new[variant], npeer)
+            ok = "MET" if r <= 1.5 else "NOT MET"
+            bars.append(
+                f"set of a new key into {what} <= 1.5x LRUCache, {variant}: {r:.2f}x -> {ok}"
+            )
 
     mixed, hit_ratio = run_mixed(args.rounds, args.batch)
     mpeer = mixed["cachetools.LRUCache"]
