@@ -44,6 +44,8 @@ from perflayer.cache import AsyncCache, Cache
 N_KEYS = 10_000
 CAPACITY = 20_000
 TTL = 3600
+LRU = "cachetools.LRUCache"
+CASHEWS = "cashews mem://"
 
 
 def _quantile(xs: list[float], q: float) -> float:
@@ -460,6 +462,19 @@ def _row(name: str, xs: list[float], peer: list[float] | None) -> str:
     return f"| {name} | {med * 1e9:.0f} | {p99 * 1e9:.0f} | {ratio} | {paired} |"
 
 
+def _table(
+    emit: Callable[[str], Any], title: str, per: dict[str, list[float]], peer: str
+) -> list[float]:
+    """Emit one latency table (a row per implementation, ratios vs ``peer``); return the peer's."""
+    base = per[peer]
+    emit(f"\n### {title}\n")
+    emit("| implementation | median ns | p99 ns | ratio of medians | paired ratio |")
+    emit("|---|---:|---:|---:|---:|")
+    for name, xs in per.items():
+        emit(_row(name, xs, base))
+    return base
+
+
 def machine() -> str:
     """Return a one-line machine description (the hit-ratio benchmark's, plus the kernel)."""
     from benchmarks.hitratio import machine as base
@@ -605,14 +620,8 @@ def main(argv: list[str] | None = None) -> int:
     emit = lines.append
     samples = run_latency(args.rounds, args.batch)
     bars: list[str] = []
-    head = "| implementation | median ns | p99 ns | ratio of medians | paired ratio |"
     for op, per in samples.items():
-        peer = per["cachetools.LRUCache"]
-        emit(f"\n### {op} (ns per call; ratios vs cachetools.LRUCache)\n")
-        emit(head)
-        emit("|---|---:|---:|---:|---:|")
-        for name, xs in per.items():
-            emit(_row(name, xs, peer))
+        peer = _table(emit, f"{op} (ns per call; ratios vs cachetools.LRUCache)", per, LRU)
         for variant in ("perflayer (tinylfu+ttl)", "perflayer (tinylfu, no ttl)"):
             if variant not in per:
                 continue
@@ -629,12 +638,7 @@ def main(argv: list[str] | None = None) -> int:
         (False, "a cache with room for them (filling", "a filling cache"),
     ):
         new = run_set_new(max(5, args.rounds // 2), min(args.batch, 5_000), full=full)
-        npeer = new["cachetools.LRUCache"]
-        emit(f"\n### set of new keys into {title}; ns per call)\n")
-        emit(head)
-        emit("|---|---:|---:|---:|---:|")
-        for name, xs in new.items():
-            emit(_row(name, xs, npeer))
+        npeer = _table(emit, f"set of new keys into {title}; ns per call)", new, LRU)
         for variant in (
             "perflayer (tinylfu+ttl)",
             "perflayer (tinylfu, no ttl)",
@@ -675,12 +679,7 @@ def main(argv: list[str] | None = None) -> int:
         emit(f"| {name} | {ops:,.0f} | {ops / base:.2f}x |")
 
     asamples = asyncio.run(_run_async(args.rounds, min(args.batch, 10_000)))
-    cpeer = asamples["cashews mem://"]
-    emit("\n### AsyncCache get-hit vs cashews mem:// (ns per await)\n")
-    emit(head)
-    emit("|---|---:|---:|---:|---:|")
-    for name, xs in asamples.items():
-        emit(_row(name, xs, cpeer))
+    cpeer = _table(emit, "AsyncCache get-hit vs cashews mem:// (ns per await)", asamples, CASHEWS)
     aratio = paired_ratio(asamples["perflayer AsyncCache"], cpeer)
     bars.append(
         f"AsyncCache get-hit <= 0.1x cashews mem://: {aratio:.3f}x -> "
