@@ -474,35 +474,30 @@ class ResponseOptimizer:
         lane.limiter.on_sample(elapsed, tag)
         if not expired and exc is None:
             lane.record_latency(elapsed)
-        late = deadline is not None and end > deadline
-        if expired or late:
+        resp = None
+        if not expired and exc is None:
+            resp = Response(
+                ok=True,
+                value=value,
+                priority=prio,
+                started=wall0,
+                finished=wall0 + (end - t0),
+                latency_ms=(end - t0) * 1000.0,
+                deadline_ms=dl,
+            )
+        # why: a clock read here, not ``end``: the caller sees the answer in this same step, so
+        # this is the last word; a call that finished in time but whose answer crossed the
+        # deadline during the bookkeeping above (a stalled process) is timed out, never late.
+        if expired or (deadline is not None and loop.time() > deadline):
             if start < end:
                 self._m.wasted.labels(lane.name).inc(elapsed)
             why = run.reason or "deadline passed"
             return await self._answer_timeout(ch, prio, wall0, t0, dl, fallback, lane, end, why)
-        latency_ms = (end - t0) * 1000.0
-        if exc is not None:
-            ch[4].observe(end - t0)
-            ch[1].inc()
-            return await self._failed(exc, prio, wall0, t0, dl, fallback, end, None, False)
-        resp = Response(
-            ok=True,
-            value=value,
-            priority=prio,
-            started=wall0,
-            finished=wall0 + (end - t0),
-            latency_ms=latency_ms,
-            deadline_ms=dl,
-        )
-        # why: the caller sees this Response in the same step, so the clock read just before
-        # returning is the last word: a success that crossed its deadline while the bookkeeping
-        # above ran (a preempted process) is answered as timed out, never reported late.
-        if deadline is not None and loop.time() > deadline:
-            self._m.wasted.labels(lane.name).inc(elapsed)
-            return await self._answer_timeout(
-                ch, prio, wall0, t0, dl, fallback, lane, None, "deadline passed"
-            )
         ch[4].observe(end - t0)
+        if resp is None:
+            ch[1].inc()
+            assert exc is not None
+            return await self._failed(exc, prio, wall0, t0, dl, fallback, end, None, False)
         ch[0].inc()
         return resp
 
