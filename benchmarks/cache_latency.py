@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
+import os
 import platform
 import random
 import statistics
@@ -46,6 +48,25 @@ CAPACITY = 20_000
 TTL = 3600
 LRU = "cachetools.LRUCache"
 CASHEWS = "cashews mem://"
+
+
+PY = " (Python policy)"  # row suffix: the same cache on the pure-Python W-TinyLFU
+
+
+@contextlib.contextmanager
+def _python_policy(on: bool = True) -> Any:
+    """Build caches and policies inside this block on the pure-Python TinyLFU (the reference
+    the C policy must match); the C one is the default wherever it is built."""
+    old = os.environ.get("PERFLAYER_PURE_PYTHON")
+    if on:
+        os.environ["PERFLAYER_PURE_PYTHON"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PERFLAYER_PURE_PYTHON", None)
+        else:
+            os.environ["PERFLAYER_PURE_PYTHON"] = old
 
 
 def _quantile(xs: list[float], q: float) -> float:
@@ -197,6 +218,9 @@ def run_set_new(rounds: int, batch: int, *, full: bool = True) -> dict[str, list
     ours_lru = Cache(cap, policy="lru", metrics=False)
     pol_tlfu = make_policy("tinylfu", cap, None)
     pol_lru = make_policy("lru", cap, None)
+    with _python_policy():
+        ours_py = Cache(cap, policy="tinylfu", metrics=False)
+        pol_tlfu_py = make_policy("tinylfu", cap, None)
     lru: cachetools.LRUCache[str, int] = cachetools.LRUCache(maxsize=cap)
     ttlc: cachetools.TTLCache[str, int] = cachetools.TTLCache(maxsize=cap, ttl=TTL)
     th = Theine(cap)
@@ -211,6 +235,9 @@ def run_set_new(rounds: int, batch: int, *, full: bool = True) -> dict[str, list
 
     def ours_lru_(k: str, _s: Any = ours_lru.set) -> Any:
         return _s(k, 1)
+
+    def ours_py_(k: str, _s: Any = ours_py.set) -> Any:
+        return _s(k, 1, ex=TTL)
 
     def ct(k: str, _s: Any = lru.__setitem__) -> Any:
         return _s(k, 1)
@@ -227,14 +254,19 @@ def run_set_new(rounds: int, batch: int, *, full: bool = True) -> dict[str, list
     def lru_add(k: str, _a: Any = pol_lru.add) -> Any:
         return _a(k, 100)
 
+    def tlfu_py_add(k: str, _a: Any = pol_tlfu_py.add) -> Any:
+        return _a(k, 100)
+
     fns: dict[str, Callable[[str], Any]] = {
         "perflayer (tinylfu+ttl)": ours_ttl,
         "perflayer (tinylfu, no ttl)": ours_nottl,
         "perflayer (lru)": ours_lru_,
+        "perflayer (tinylfu+ttl)" + PY: ours_py_,
         "cachetools.LRUCache": ct,
         "cachetools.TTLCache": ttl_,
         "theine": th_,
         "TinyLFUPolicy.add alone": tlfu_add,
+        "TinyLFUPolicy.add alone" + PY: tlfu_py_add,
         "LRUPolicy.add alone": lru_add,
     }
     for name in fns:
@@ -279,6 +311,8 @@ def _mixed_loops() -> dict[str, Callable[[list[tuple[bool, str]]], int]]:
     ours = Cache(MIXED_CAPACITY, policy="tinylfu", metrics=False)
     ours_plain = Cache(MIXED_CAPACITY, policy="tinylfu", metrics=False)
     ours_lru = Cache(MIXED_CAPACITY, policy="lru", metrics=False)
+    with _python_policy():
+        ours_py = Cache(MIXED_CAPACITY, policy="tinylfu", metrics=False)
     lru: cachetools.LRUCache[str, int] = cachetools.LRUCache(maxsize=MIXED_CAPACITY)
     ttlc: cachetools.TTLCache[str, int] = cachetools.TTLCache(maxsize=MIXED_CAPACITY, ttl=TTL)
 
@@ -295,17 +329,21 @@ def _mixed_loops() -> dict[str, Callable[[list[tuple[bool, str]]], int]]:
 
         return loop
 
-    def ours_ttl(ops: list[tuple[bool, str]], g: Any = ours.get, s: Any = ours.set) -> int:
-        hits = 0
-        for w, k in ops:
-            if w or g(k) is None:
-                s(k, 1, ex=TTL)
-            else:
-                hits += 1
-        return hits
+    def ttl_loop(cache: Cache) -> Callable[[list[tuple[bool, str]]], int]:
+        def loop(ops: list[tuple[bool, str]], g: Any = cache.get, s: Any = cache.set) -> int:
+            hits = 0
+            for w, k in ops:
+                if w or g(k) is None:
+                    s(k, 1, ex=TTL)
+                else:
+                    hits += 1
+            return hits
+
+        return loop
 
     return {
-        "perflayer (tinylfu+ttl)": ours_ttl,
+        "perflayer (tinylfu+ttl)": ttl_loop(ours),
+        "perflayer (tinylfu+ttl)" + PY: ttl_loop(ours_py),
         "perflayer (tinylfu, no ttl)": plain_loop(ours_plain.get, ours_plain.set),
         "perflayer (lru)": plain_loop(ours_lru.get, ours_lru.set),
         "cachetools.LRUCache": plain_loop(lru.get, lru.__setitem__),
@@ -487,10 +525,9 @@ def _workload(spec: str) -> None:
 
     The new-key rows are ``run_set_new``'s (a full 5,000-entry cache, fresh keys, the same
     default-bound call shapes); the "fill" rows insert them into a cache with room for all of
-    them; the "mixed" rows replay ``run_mixed``'s stream after its warm-up.
+    them; the "mixed" rows replay ``run_mixed``'s stream after its warm-up. A row ending in
+    ``PY`` builds its cache or policy on the pure-Python TinyLFU.
     """
-    from perflayer.cache._policy import make_policy
-
     name, n_text = spec.rsplit(":", 1)
     n = int(n_text)
     cap = 5_000
@@ -508,6 +545,21 @@ def _workload(spec: str) -> None:
         # a cache with room for every key: filling, no eviction
         name = name[len("fill ") :]
         cap = 5_000 + n
+    with _python_policy(name.endswith(PY)):
+        fn = _new_key_call(name.removesuffix(PY), cap)
+    for i in range(5_000):
+        fn(f"warm:{i}")
+    keys = [f"new:{i}" for i in range(n)]
+    time.sleep(0)  # marker: callgrind dumps here (--dump-before=time_sleep)
+    for k in keys:
+        fn(k)
+    time.sleep(0)
+
+
+def _new_key_call(name: str, cap: int) -> Callable[[str], Any]:
+    """Return the one-argument call of new-key workload ``name`` on a fresh ``cap`` cache."""
+    from perflayer.cache._policy import make_policy
+
     fn: Callable[[str], Any]
     if name == "cachetools.LRUCache":
         lru: cachetools.LRUCache[str, int] = cachetools.LRUCache(maxsize=cap)
@@ -523,13 +575,7 @@ def _workload(spec: str) -> None:
         fn = lambda k, _a=p.add: _a(k, 100)  # noqa: E731
     else:
         raise SystemExit(f"unknown workload {name!r}; expected one of {WORKLOADS}")
-    for i in range(5_000):
-        fn(f"warm:{i}")
-    keys = [f"new:{i}" for i in range(n)]
-    time.sleep(0)  # marker: callgrind dumps here (--dump-before=time_sleep)
-    for k in keys:
-        fn(k)
-    time.sleep(0)
+    return fn
 
 
 # the --instructions rows: the new-key table's rows, then the mixed table's
@@ -538,16 +584,21 @@ WORKLOADS = (
     "perflayer (tinylfu+ttl)",
     "perflayer (tinylfu, no ttl)",
     "perflayer (lru)",
+    "perflayer (tinylfu+ttl)" + PY,
     "TinyLFUPolicy.add alone",
+    "TinyLFUPolicy.add alone" + PY,
     "LRUPolicy.add alone",
     "fill cachetools.LRUCache",
     "fill perflayer (tinylfu+ttl)",
     "fill perflayer (tinylfu, no ttl)",
     "fill perflayer (lru)",
+    "fill perflayer (tinylfu+ttl)" + PY,
     "fill TinyLFUPolicy.add alone",
+    "fill TinyLFUPolicy.add alone" + PY,
     "fill LRUPolicy.add alone",
     "mixed cachetools.LRUCache",
     "mixed perflayer (tinylfu+ttl)",
+    "mixed perflayer (tinylfu+ttl)" + PY,
     "mixed perflayer (tinylfu, no ttl)",
     "mixed perflayer (lru)",
 )
