@@ -1,0 +1,53 @@
+"""Typed stub of the C extension ``perflayer.cache._tinylfu_c`` (see ``_tinylfu_c.c``)."""
+
+from collections.abc import Hashable
+
+__all__ = ["TinyLFUPolicy"]
+
+class TinyLFUPolicy:
+    """Adaptive W-TinyLFU in C, decision-identical to ``perflayer.cache._policy.TinyLFUPolicy``."""
+
+    adaptive: bool
+
+    def __init__(
+        self,
+        max_entries: int | None,
+        max_weight: int | None,
+        *,
+        window: float = 0.01,
+        adaptive: bool = True,
+        read_buffer: int | None = None,
+    ) -> None: ...
+    def hit(self, key: Hashable, /) -> None:
+        """Record a read of a resident key (appended to the read buffer)."""
+    def miss(self, key: Hashable, /) -> None:
+        """Record a read of a non-resident key (appended to the read buffer)."""
+    def add(self, key: Hashable, weight: int, /) -> list[Hashable]:
+        """Insert ``key`` into the window and return the keys to evict (never ``key``)."""
+    def update(self, key: Hashable, weight: int, /) -> list[Hashable]:
+        """Record a new weight for ``key`` (a write counts as a use) and return keys to evict."""
+    def remove(self, key: Hashable, /) -> None:
+        """Forget ``key``; unknown keys are ignored."""
+    def clear(self) -> None:
+        """Forget every key and every count; keep the bounds and the window share."""
+    def resize(self, max_entries: int | None, max_weight: int | None, /) -> list[Hashable]:
+        """Change the bounds (the window keeps its share) and return the keys to evict."""
+    def __len__(self) -> int:
+        """Return the number of resident keys."""
+    def __contains__(self, key: object, /) -> bool:
+        """Return True if ``key`` is resident."""
+    @property
+    def weight(self) -> int:
+        """Return the sum of the resident keys' weights."""
+    @property
+    def window_fraction(self) -> float:
+        """Return the current share of the maximum given to the window."""
+    @property
+    def max_entries(self) -> int | None:
+        """Return the entry bound (None: unbounded)."""
+    @property
+    def max_weight(self) -> int | None:
+        """Return the weight bound (None: unbounded)."""
+    @property
+    def read_buffer(self) -> int:
+        """Return the read buffer's length (reads kept between two writes)."""

@@ -1,0 +1,489 @@
+"""The C TinyLFUPolicy makes the Python class's decisions, is safe with hostile keys, leaks none.
+
+The extension is imported at module level on purpose: if it is not built (``make test`` builds
+it), these tests fail instead of skipping.
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+import re
+import weakref
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.cache import test_write_path_decisions as recorded
+
+from perflayer.cache import _policy
+from perflayer.cache._policy import TinyLFUPolicy as PyTinyLFU
+from perflayer.cache._tinylfu_c import TinyLFUPolicy as CTinyLFU
+from perflayer.errors import ConfigError
+
+# -- the recorded decisions ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(recorded.SEQUENCES))
+def test_c_policy_evicts_the_recorded_keys(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C class reproduces the pinned digests of test_write_path_decisions."""
+    # replay() reads the window share of instances of its module's TinyLFUPolicy
+    monkeypatch.setattr(recorded, "TinyLFUPolicy", CTinyLFU)
+    digest = recorded.replay(*recorded.SEQUENCES[name](), cls=CTinyLFU)  # type: ignore[arg-type]
+    assert digest == recorded.DIGESTS[name]
+
+
+# -- differential: the same calls, the same answers ---------------------------------------------
+
+Op = tuple[str, int, int]
+
+
+def _key(i: int, str_keys: bool) -> Hashable:
+    return f"k{i}" if str_keys else i
+
+
+def _run_both(
+    ops: list[Op],
+    max_entries: int | None,
+    max_weight: int | None,
+    str_keys: bool,
+    **options: Any,
+) -> None:
+    """Drive a Python and a C policy as the cache does and assert the same answer to each call."""
+    py = PyTinyLFU(max_entries, max_weight, **options)
+    c = CTinyLFU(max_entries, max_weight, **options)
+    resident: dict[Hashable, int] = {}
+    # the core rejects a single value over max_weight up front, so no weight exceeds the bound
+    cap = max_weight
+
+    def both(method: str, *args: Any) -> Any:
+        a = getattr(py, method)(*args)
+        b = getattr(c, method)(*args)
+        assert a == b, (method, args, a, b)
+        assert type(a) is type(b)
+        return a
+
+    for step, (op, k, w) in enumerate(ops):
+        key = _key(k, str_keys)
+        if cap is not None and op != "z":
+            w = min(w, cap)
+        if op == "r":  # cache-aside read
+            if key in resident:
+                both("hit", key)
+                continue
+            both("miss", key)
+            victims = both("add", key, w)
+            resident[key] = w
+        elif op == "w":  # a write: overwrite or insert
+            victims = both("update" if key in resident else "add", key, w)
+            resident[key] = w
+        elif op == "a":  # add() of a resident key goes to update()
+            victims = both("add", key, w)
+            resident[key] = w
+        elif op == "h":  # a stray read: a hit on a key removed a moment ago, or a bare miss
+            both("hit" if k % 2 else "miss", key)
+            victims = []
+        elif op == "d":
+            both("remove", key)
+            resident.pop(key, None)
+            victims = []
+        elif op == "z":
+            bounds = (w or max_entries, max_weight)
+            if max_weight is not None and w:
+                bounds = (max_entries, w * 3)
+            victims = both("resize", *bounds)
+            cap = bounds[1]
+        else:
+            both("clear")
+            resident.clear()
+            victims = []
+        for v in victims:
+            del resident[v]
+        assert (key in py) == (key in c), step
+        assert len(py) == len(c) == len(resident), step
+    assert py.weight == c.weight
+    assert py.window_fraction == c.window_fraction
+    assert (py.max_entries, py.max_weight) == (c.max_entries, c.max_weight)
+
+
+def _ops(rng: random.Random, n: int, universe: int, max_w: int, mix: str) -> list[Op]:
+    """Seeded ops over Zipf-ish keys; ``mix`` weights reads/writes/adds/strays/deletes/resizes."""
+    weights = [int(x) for x in mix.split(",")]
+    kinds = ["r", "w", "a", "h", "d", "z", "c"]
+    ops: list[Op] = []
+    for _ in range(n):
+        kind = rng.choices(kinds, weights)[0]
+        # a skewed key: small ids are hot
+        k = min(int(universe * rng.random() ** 2.5), universe - 1)
+        if kind == "z":
+            w = rng.choice([0, 1, 2, max(1, universe // 8), max(1, universe // 2)])
+        else:
+            w = rng.randint(1, max_w)
+        ops.append((kind, k, w))
+    return ops
+
+
+CONFIGS: list[tuple[str, int | None, int | None, int, int, dict[str, Any]]] = [
+    # (name, max_entries, max_weight, universe, max weight of one key, options)
+    ("tiny", 1, None, 6, 1, {}),
+    ("two", 2, None, 10, 1, {}),
+    ("small", 8, None, 40, 1, {"read_buffer": 4}),
+    ("medium", 200, None, 1_500, 1, {}),
+    ("medium-static", 200, None, 1_500, 1, {"adaptive": False}),
+    ("large", 3_000, None, 20_000, 1, {}),
+    ("wide-window", 300, None, 2_000, 1, {"window": 0.5}),
+    ("all-window", 50, None, 400, 1, {"window": 1.0, "read_buffer": 1}),
+    ("no-window", 50, None, 400, 1, {"window": 0.0}),
+    ("weighted", None, 400, 600, 30, {}),
+    ("weighted-both", 60, 500, 800, 20, {"read_buffer": 7}),
+    ("weighted-big", None, 20_000, 6_000, 40, {}),
+    ("weighted-tiny", None, 5, 20, 4, {}),
+    ("unbounded", None, None, 300, 3, {}),
+]
+
+MIXES = {
+    "reads": "90,4,1,3,1,0,0",
+    "writes": "50,30,5,5,8,1,0",
+    "churn": "40,20,5,10,15,3,1",
+}
+
+
+@pytest.mark.parametrize("str_keys", [False, True], ids=["int", "str"])
+@pytest.mark.parametrize("mix", sorted(MIXES))
+@pytest.mark.parametrize("config", CONFIGS, ids=[c[0] for c in CONFIGS])
+def test_c_policy_matches_python_on_random_ops(
+    config: tuple[str, int | None, int | None, int, int, dict[str, Any]], mix: str, str_keys: bool
+) -> None:
+    """Seeded random op streams get identical answers, op by op, from both classes."""
+    name, max_entries, max_weight, universe, max_w, options = config
+    rng = random.Random(f"{name}/{mix}/{str_keys}")
+    n = 20_000 if universe >= 1_000 else 4_000
+    ops = _ops(rng, n, universe, max_w, MIXES[mix])
+    _run_both(ops, max_entries, max_weight, str_keys, **options)
+
+
+def test_c_policy_matches_python_through_aging_and_climbing() -> None:
+    """A long phase-changing stream (loop, then Zipf, then scan) ages and climbs identically."""
+    rng = random.Random(7)
+    ops: list[Op] = []
+    for i in range(30_000):
+        ops.append(("r", i % 700, 1))  # a loop larger than the cache: window shrinks
+    for _ in range(30_000):
+        ops.append(("r", min(int(5_000 * rng.random() ** 3), 4_999), 1))
+    for i in range(20_000):
+        ops.append(("r", 10_000 + i // 3, 1))  # recency: window grows
+    _run_both(ops, 500, None, False)
+    _run_both(ops, None, 500, True)
+
+
+op_strategy = st.lists(
+    st.tuples(
+        st.sampled_from(["r", "r", "r", "w", "a", "h", "d", "z", "c"]),
+        st.integers(0, 30),
+        st.integers(0, 6),
+    ),
+    max_size=300,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    ops=op_strategy,
+    max_entries=st.one_of(st.none(), st.integers(1, 12)),
+    max_weight=st.one_of(st.none(), st.integers(1, 40)),
+    window=st.sampled_from([0.01, 0.0, 0.3, 1.0]),
+    adaptive=st.booleans(),
+    read_buffer=st.one_of(st.none(), st.integers(1, 6)),
+    str_keys=st.booleans(),
+)
+def test_c_policy_matches_python_property(
+    ops: list[Op],
+    max_entries: int | None,
+    max_weight: int | None,
+    window: float,
+    adaptive: bool,
+    read_buffer: int | None,
+    str_keys: bool,
+) -> None:
+    """Any op sequence gets the same victims, lengths, weights and window share from both."""
+    ops = [(op, k, max(w, 1) if op != "z" else w) for op, k, w in ops]
+    _run_both(
+        ops,
+        max_entries,
+        max_weight,
+        str_keys,
+        window=window,
+        adaptive=adaptive,
+        read_buffer=read_buffer,
+    )
+
+
+# -- construction and errors --------------------------------------------------------------------
+
+BAD_CONSTRUCTIONS: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+    ((0, None), {}),
+    ((-1, None), {}),
+    ((None, 0), {}),
+    ((1.5, None), {}),
+    ((True, None), {}),
+    ((None, "10"), {}),
+    ((10, None), {"window": 1.5}),
+    ((10, None), {"window": -0.1}),
+    ((10, None), {"window": 2}),
+    ((10, None), {"window": "0.5"}),
+    ((10, None), {"window": float("nan")}),
+    ((10, None), {"read_buffer": 0}),
+    ((10, None), {"read_buffer": True}),
+    ((10, None), {"read_buffer": 2.0}),
+    ((10, None), {"window": 3, "read_buffer": 0}),
+]
+
+
+@pytest.mark.parametrize(("args", "kwargs"), BAD_CONSTRUCTIONS)
+def test_bad_options_raise_the_same_config_error(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """Bad bounds, window shares and read-buffer sizes raise the Python class's ConfigError."""
+    with pytest.raises(ConfigError) as py_error:
+        PyTinyLFU(*args, **kwargs)
+    with pytest.raises(ConfigError) as c_error:
+        CTinyLFU(*args, **kwargs)
+    assert str(c_error.value) == str(py_error.value)
+
+
+def test_bad_resize_raises_the_same_config_error_and_keeps_state() -> None:
+    """resize() validates its bounds like the Python class and changes nothing on error."""
+    c = CTinyLFU(4, None)
+    for k in range(4):
+        c.add(k, 1)
+    bad: Any
+    for bad in (0, -3, 2.5, False):
+        with pytest.raises(ConfigError) as c_error:
+            c.resize(bad, None)
+        with pytest.raises(ConfigError) as py_error:
+            PyTinyLFU(4, None).resize(bad, None)
+        assert str(c_error.value) == str(py_error.value)
+    assert len(c) == 4 and c.max_entries == 4
+
+
+def test_defaults_and_properties_match() -> None:
+    """Bounds, weight, window share, adaptive and the default read buffer read back the same."""
+    for bounds in [(None, None), (10, None), (None, 50_000), (3_000, 10), (10**7, None)]:
+        py = PyTinyLFU(*bounds)
+        c = CTinyLFU(*bounds)
+        assert (c.max_entries, c.max_weight) == (py.max_entries, py.max_weight)
+        assert c.window_fraction == py.window_fraction
+        assert c.weight == py.weight == 0
+        assert c.read_buffer == _policy.read_buffer_size(bounds[0])
+        assert c.adaptive is True
+    c = CTinyLFU(10, None, adaptive=False, window=1)
+    assert c.adaptive is False
+    assert c.window_fraction == 1.0
+    c.adaptive = True
+    assert c.adaptive is True
+
+
+def test_bounds_past_int64_are_config_errors() -> None:
+    """A bound that does not fit in 63 bits is refused with a message naming it."""
+    with pytest.raises(ConfigError, match=re.escape(str(2**63))):
+        CTinyLFU(None, 2**63)
+
+
+def test_a_non_int_weight_is_a_type_error() -> None:
+    """Weights are ints; anything else is refused before the policy changes."""
+    c = CTinyLFU(4, None)
+    with pytest.raises(TypeError, match="weight"):
+        c.add("a", 1.5)  # type: ignore[arg-type]
+    assert len(c) == 0
+    assert c.add("a", 1) == []
+
+
+def test_unhashable_keys_raise_type_error_and_the_policy_still_works() -> None:
+    """An unhashable key raises TypeError from every method; the policy keeps working."""
+    c = CTinyLFU(3, None)
+    c.add("a", 1)
+    with pytest.raises(TypeError):
+        c.add([], 1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        c.update({}, 1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        c.remove([])  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        [] in c  # noqa: B015
+    # a buffered unhashable read fails the next write's replay, not the read itself
+    c.hit([])  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        c.add("b", 1)
+    assert len(c) == 1
+    for k in "bcde":
+        c.miss(k)
+        c.add(k, 1)
+    assert len(c) == 3
+
+
+class Key:
+    """A key with a chosen hash, whose __eq__ can raise or call back into a policy."""
+
+    def __init__(self, name: str, h: int = 0) -> None:
+        self.name = name
+        self.h = h
+        self.on_eq: Callable[[], object] | None = None
+
+    def __hash__(self) -> int:
+        return self.h
+
+    def __eq__(self, other: object) -> bool:
+        if self.on_eq is not None:
+            self.on_eq()
+        return isinstance(other, Key) and other.name == self.name
+
+    def __repr__(self) -> str:
+        return f"Key({self.name!r})"
+
+
+def _boom() -> object:
+    raise ValueError("boom")
+
+
+def test_a_raising_eq_propagates_and_leaves_the_policy_usable() -> None:
+    """__eq__ raising inside a lookup or the buffer check propagates; nothing is corrupted."""
+    c = CTinyLFU(4, None)
+    a, b = Key("a", 5), Key("b", 5)  # same hash: looking b up compares it with a
+    assert c.add(a, 1) == []
+    a.on_eq = _boom
+    with pytest.raises(ValueError, match="boom"):
+        c.add(b, 1)
+    with pytest.raises(ValueError, match="boom"):
+        b in c  # noqa: B015
+    with pytest.raises(ValueError, match="boom"):
+        c.remove(b)
+    c.miss(a)  # the only buffered read: add() compares it with the new key
+    with pytest.raises(ValueError, match="boom"):
+        c.add(Key("x", 9), 1)
+    a.on_eq = None
+    assert len(c) == 1 and c.weight == 1
+    assert a in c and b not in c
+    assert c.add(b, 1) == []
+    c.remove(a)
+    assert len(c) == 1 and c.weight == 1
+    assert [c.add(i, 1) for i in range(6)][-1] != []
+    assert len(c) == 4
+
+
+def test_re_entrant_calls_raise_runtime_error_but_reads_are_recorded() -> None:
+    """A write from inside __eq__ raises RuntimeError; hit/miss from there are just buffered."""
+    c = CTinyLFU(4, None)
+    a, b = Key("a", 5), Key("b", 5)
+    c.add(a, 1)
+    seen: list[str] = []
+
+    def reenter() -> object:
+        c.hit("x")
+        c.miss("y")
+        for call in (lambda: c.add("z", 1), lambda: c.remove("x"), c.clear):
+            try:
+                call()
+            except RuntimeError as exc:
+                seen.append(str(exc))
+        try:
+            c.resize(2, None)
+        except RuntimeError as exc:
+            seen.append(str(exc))
+        return None
+
+    a.on_eq = reenter
+    assert c.add(b, 1) == []
+    a.on_eq = None
+    assert len(seen) == 4 and all("TinyLFUPolicy re-entered" in s for s in seen)
+    assert len(c) == 2 and a in c and b in c and "z" not in c
+    # the reads recorded from inside __eq__ are replayed by the next write
+    assert c.add("w", 1) == []
+    assert len(c) == 3
+
+
+def test_hits_on_removed_keys_are_harmless() -> None:
+    """hit() of a key that left is replayed as a miss, as the Python class does."""
+    c = CTinyLFU(4, None)
+    c.add("a", 1)
+    c.remove("a")
+    c.hit("a")
+    assert c.add("b", 1) == []
+    assert len(c) == 1
+
+
+# -- references: no leaks -------------------------------------------------------------------------
+
+
+class Obj:
+    """A plain hashable object that can be weakly referenced and hold a policy."""
+
+    def __init__(self, i: int) -> None:
+        self.i = i
+        self.policy: object = None
+
+    def __hash__(self) -> int:
+        return self.i
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Obj) and other.i == self.i
+
+
+def test_keys_are_released_after_remove_clear_eviction_and_drop() -> None:
+    """Every key reference is dropped when the key leaves, and when the policy goes away."""
+    c = CTinyLFU(5, None, read_buffer=3)
+    keys = [Obj(i) for i in range(40)]
+    refs = [weakref.ref(k) for k in keys]
+    evicted: list[object] = []
+    for k in keys[:20]:
+        c.miss(k)
+        evicted.extend(c.add(k, 1))
+        c.hit(k)
+    assert len(c) == 5 and len(evicted) == 15
+    c.remove(keys[19])
+    for k in keys[20:30]:
+        c.hit(k)  # more reads than the buffer holds: the oldest are dropped
+    del keys[:30], k
+    evicted.clear()
+    gc.collect()
+    alive = [i for i, r in enumerate(refs[:30]) if r() is not None]
+    # resident keys, and the last three buffered reads, are still held
+    assert len(alive) == 4 + 3
+    assert all(i in range(20) or i in range(27, 30) for i in alive)
+    c.clear()
+    gc.collect()
+    assert all(r() is None for r in refs[:30])
+    for k in keys:
+        c.add(k, 1)
+        c.hit(k)
+    del keys, k
+    gc.collect()
+    assert any(r() is not None for r in refs[30:])
+    del c
+    gc.collect()
+    assert all(r() is None for r in refs)
+
+
+def test_a_key_policy_cycle_is_collected() -> None:
+    """A key that refers to the policy holding it is freed by the cycle collector."""
+    c = CTinyLFU(5, None)
+    k = Obj(1)
+    k.policy = c
+    c.add(k, 1)
+    c.hit(k)
+    c.miss(Obj(2))
+    other = Obj(3)
+    other.policy = c
+    c.hit(other)  # a cycle through the read buffer too
+    ref = weakref.ref(k)
+    ref_other = weakref.ref(other)
+    del c, k, other
+    gc.collect()
+    assert ref() is None and ref_other() is None
+
+
+def test_update_and_remove_keep_weights_like_python() -> None:
+    """update() moves a key and changes the weight tallies exactly as the Python class does."""
+    ops: list[Op] = [("w", i % 7, 1 + i % 5) for i in range(200)]
+    _run_both(ops, 5, 12, False)
