@@ -82,6 +82,9 @@ def _run_both(
         elif op == "a":  # add() of a resident key goes to update()
             victims = both("add", key, w)
             resident[key] = w
+        elif op == "u":  # update() of any key: a non-resident one goes to add()
+            victims = both("update", key, w)
+            resident[key] = w
         elif op == "h":  # a stray read: a hit on a key removed a moment ago, or a bare miss
             both("hit" if k % 2 else "miss", key)
             victims = []
@@ -106,12 +109,18 @@ def _run_both(
     assert py.weight == c.weight
     assert py.window_fraction == c.window_fraction
     assert (py.max_entries, py.max_weight) == (c.max_entries, c.max_weight)
+    # a last write replays the buffered reads (and may climb); then shrinking to one entry
+    # evicts every other key in an order that shows the regions' order and the frequencies
+    both("add", "last-write", 1)
+    assert py.window_fraction == c.window_fraction
+    both("resize", 1, None)
+    assert len(py) == len(c) == 1
 
 
 def _ops(rng: random.Random, n: int, universe: int, max_w: int, mix: str) -> list[Op]:
-    """Seeded ops over Zipf-ish keys; ``mix`` weights reads/writes/adds/strays/deletes/resizes."""
+    """Seeded ops over skewed keys; ``mix`` weights the kinds: r, w, a, u, h, d, z, c."""
     weights = [int(x) for x in mix.split(",")]
-    kinds = ["r", "w", "a", "h", "d", "z", "c"]
+    kinds = ["r", "w", "a", "u", "h", "d", "z", "c"]
     ops: list[Op] = []
     for _ in range(n):
         kind = rng.choices(kinds, weights)[0]
@@ -135,18 +144,21 @@ CONFIGS: list[tuple[str, int | None, int | None, int, int, dict[str, Any]]] = [
     ("large", 3_000, None, 20_000, 1, {}),
     ("wide-window", 300, None, 2_000, 1, {"window": 0.5}),
     ("all-window", 50, None, 400, 1, {"window": 1.0, "read_buffer": 1}),
+    ("near-all-window", 50, None, 400, 1, {"window": 0.9}),
+    ("huge-half-window", 40_000, None, 200_000, 1, {"window": 0.5}),
     ("no-window", 50, None, 400, 1, {"window": 0.0}),
     ("weighted", None, 400, 600, 30, {}),
     ("weighted-both", 60, 500, 800, 20, {"read_buffer": 7}),
     ("weighted-big", None, 20_000, 6_000, 40, {}),
     ("weighted-tiny", None, 5, 20, 4, {}),
+    ("weighted-wide", None, 300, 400, 10, {"window": 0.95}),
     ("unbounded", None, None, 300, 3, {}),
 ]
 
 MIXES = {
-    "reads": "90,4,1,3,1,0,0",
-    "writes": "50,30,5,5,8,1,0",
-    "churn": "40,20,5,10,15,3,1",
+    "reads": "90,4,1,1,3,1,0,0",
+    "writes": "50,30,5,5,5,8,1,0",
+    "churn": "40,20,5,5,10,15,3,1",
 }
 
 
@@ -178,9 +190,25 @@ def test_c_policy_matches_python_through_aging_and_climbing() -> None:
     _run_both(ops, None, 500, True)
 
 
+def test_c_policy_matches_python_when_the_climber_moves_many_keys() -> None:
+    """Big steps: the window grows out of protected, and shrinks past the 1,000-key transfer cap."""
+    # a hot set far smaller than the cache: all of it in protected, probation empty, when the
+    # climber first grows the window
+    hot: list[Op] = [("r", i % 100, 1) for i in range(6_000)]
+    _run_both(hot, 1_000, None, False)
+    _run_both([(op, k, 1 + k % 3) for op, k, _ in hot], None, 1_500, False)
+    # a 40,000-entry cache (steps of 2,500 keys): a fill, hits on the recent keys, then a scan
+    ops: list[Op] = [("r", i, 1) for i in range(30_000)]
+    for _ in range(4):
+        ops.extend(("r", i, 1) for i in range(26_000, 30_000))
+    ops.extend(("r", 100_000 + i, 1) for i in range(30_000))
+    ops.extend(("r", 100_000 + i, 1) for i in range(20_000, 30_000))
+    _run_both(ops, 40_000, None, False, window=0.5)
+
+
 op_strategy = st.lists(
     st.tuples(
-        st.sampled_from(["r", "r", "r", "w", "a", "h", "d", "z", "c"]),
+        st.sampled_from(["r", "r", "r", "w", "a", "u", "h", "d", "z", "c"]),
         st.integers(0, 30),
         st.integers(0, 6),
     ),
@@ -370,6 +398,34 @@ def test_a_raising_eq_propagates_and_leaves_the_policy_usable() -> None:
     assert len(c) == 1 and c.weight == 1
     assert [c.add(i, 1) for i in range(6)][-1] != []
     assert len(c) == 4
+
+
+def test_a_raising_eq_in_the_replay_or_the_last_miss_check_propagates() -> None:
+    """__eq__ raising while replaying reads, or in the last-miss check, leaves a usable policy."""
+    c = CTinyLFU(8, None)
+    a, b = Key("a", 5), Key("b", 5)
+    c.add(a, 1)
+    c.hit("x")
+    c.hit(b)  # replaying b compares it with a
+    a.on_eq = _boom
+    with pytest.raises(ValueError, match="boom"):
+        c.add("y", 1)
+    a.on_eq = None
+    m = Key("m", 77)
+    c.miss("x2")
+    c.miss(m)  # the replay's last miss: add() compares it with the new key
+    m.on_eq = _boom
+    with pytest.raises(ValueError, match="boom"):
+        c.add("z", 1)  # after the replay
+    with pytest.raises(ValueError, match="boom"):
+        c.add("z", 1)  # with an empty buffer
+    m.on_eq = None
+    assert c.add("z", 1) == []
+    assert len(c) == 2 and c.weight == 2 and a in c and "z" in c
+    for k in range(10):
+        c.miss(k)
+        c.add(k, 1)
+    assert len(c) == 8
 
 
 def test_re_entrant_calls_raise_runtime_error_but_reads_are_recorded() -> None:
