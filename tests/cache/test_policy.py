@@ -68,9 +68,14 @@ def test_make_policy_builds_a_policy(name: str) -> None:
     assert isinstance(p, Policy)
 
 
-def test_make_policy_types() -> None:
-    """The names map to the documented classes."""
+def test_make_policy_types(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The names map to the documented classes: "tinylfu" is the C class (built by make test),
+    or the pure-Python one when PERFLAYER_PURE_PYTHON is set."""
+    from perflayer.cache import _tinylfu_c
+
     assert isinstance(make_policy("lru", 1, None), LRUPolicy)
+    assert isinstance(make_policy("tinylfu", 1, None), _tinylfu_c.TinyLFUPolicy)
+    monkeypatch.setenv("PERFLAYER_PURE_PYTHON", "1")
     assert isinstance(make_policy("tinylfu", 1, None), TinyLFUPolicy)
 
 

@@ -71,6 +71,7 @@ Karedla, Love, Wherry, "Caching strategies to improve disk system performance" (
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 
@@ -84,6 +85,7 @@ __all__ = [
     "TinyLFUPolicy",
     "make_policy",
     "read_buffer_size",
+    "tinylfu_class",
 ]
 
 _NO_KEY = object()
@@ -917,8 +919,25 @@ def _make_lru(max_entries: int | None, max_weight: int | None) -> Policy:
     return LRUPolicy(max_entries, max_weight)
 
 
+def tinylfu_class() -> Callable[[int | None, int | None], Policy]:
+    """Return the W-TinyLFU implementation ``policy="tinylfu"`` builds: C when built, else Python.
+
+    The C class (``perflayer.cache._tinylfu_c``, compiled by hatch_build.py) makes exactly this
+    module's decisions (tests/cache/test_tinylfu_c.py) at a fraction of the cost (an add is
+    about 1/10: benchmarks/cache_latency.py's "(Python policy)" rows); ``PERFLAYER_PURE_PYTHON=1``
+    in the environment, read when a cache is built, selects the Python one.
+    """
+    if os.environ.get("PERFLAYER_PURE_PYTHON", "") not in ("", "0"):
+        return TinyLFUPolicy
+    try:
+        from perflayer.cache._tinylfu_c import TinyLFUPolicy as CTinyLFUPolicy
+    except ImportError:  # no compiler at install time: the pure-Python policy
+        return TinyLFUPolicy
+    return CTinyLFUPolicy
+
+
 def _make_tinylfu(max_entries: int | None, max_weight: int | None) -> Policy:
-    return TinyLFUPolicy(max_entries, max_weight)
+    return tinylfu_class()(max_entries, max_weight)
 
 
 def _make_adaptive(max_entries: int | None, max_weight: int | None) -> Policy:
