@@ -38,7 +38,7 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         required = os.environ.get("PERFLAYER_REQUIRE_EXT", "") not in ("", "0")
         try:
             built = self._compile()
-        except Exception as exc:  # noqa: BLE001 - any compiler failure falls back to pure Python
+        except Exception as exc:  # any compiler failure falls back to pure Python
             if required:
                 raise RuntimeError(f"perflayer: building the C extensions failed: {exc}") from exc
             print(
