@@ -3,7 +3,9 @@
 The cache core owns key -> value; a policy owns only the order in which keys leave. The core
 calls ``hit``/``miss`` on every read, ``add``/``update`` on writes and ``remove`` on deletes;
 ``make_policy("tinylfu" | "adaptive" | "lru", max_entries, max_weight)`` builds one.
-"tinylfu" (this module's ``TinyLFUPolicy``) stays the default. "adaptive"
+"tinylfu" stays the default: the C twin of this module's ``TinyLFUPolicy``
+(``perflayer.cache._tinylfu_c``, same decisions, pinned by tests/cache/test_tinylfu_c.py) where
+it was compiled, this class otherwise; see ``tinylfu_class``. Change the policy in both. "adaptive"
 (``perflayer.cache._policy_adaptive.AdaptivePolicy``, its own essay) runs miniature
 simulations of W-TinyLFU, LIRS and ARC and switches the real cache to the one that leads: it
 closes most of the per-trace gaps to the best known policy (docs/benchmarks.md), but its
