@@ -77,27 +77,23 @@ typedef struct {
 
 typedef struct {
     uint64_t hash;
-    Node *node; /* NULL: empty */
+    uintptr_t val; /* 0: empty */
 } Slot;
 
 typedef struct {
-    uint64_t hash;
-    int64_t count; /* 0: empty (stored counts are always >= 1) */
-} CSlot;
+    Slot *slots;
+    int bits;
+    Py_ssize_t used;
+} Table;
 
 typedef struct {
     PyObject_HEAD
     Region win;
     Region prob;
     Region prot;
-    /* resident keys: open addressing, linear probing, backward-shift deletion */
-    Slot *slots;
-    int tbits;
-    Py_ssize_t used;
+    Table keys; /* the resident keys: hash -> Node */
     /* the frequency sketch */
-    CSlot *cslots;
-    int cbits;
-    Py_ssize_t cused;
+    Table counts; /* hash -> count, for non-resident keys */
     uint8_t *door;
     int dbits;
     int64_t additions;
@@ -154,7 +150,7 @@ static inline int64_t maximum(Policy *self)
 
 static inline int over(Policy *self)
 {
-    return (self->max_entries >= 0 && self->used > self->max_entries) ||
+    return (self->max_entries >= 0 && self->keys.used > self->max_entries) ||
            (self->max_weight >= 0 && self->total > self->max_weight);
 }
 
@@ -245,71 +241,105 @@ static void node_free(Policy *self, Node *n)
     }
 }
 
-/* -- the resident table -------------------------------------------------------------------- */
+/* -- open-addressing tables ---------------------------------------------------------------- */
 
-static int table_alloc(Policy *self, int bits)
+/* One table type serves the resident keys (val: the Node *) and the sketch's counts (val: the
+   count, >= 1): linear probing from a Fibonacci hash of the key's hash, at most half full, no
+   tombstones (backward-shift deletion). val 0 marks an empty slot. */
+
+static int table_init(Table *t, int bits)
 {
     Slot *s = PyMem_Calloc((size_t)1 << bits, sizeof(Slot));
     if (s == NULL) {
-        PyErr_NoMemory();
-        return -1;
+        return -1; /* no exception set */
     }
-    PyMem_Free(self->slots);
-    self->slots = s;
-    self->tbits = bits;
-    self->used = 0;
+    PyMem_Free(t->slots);
+    t->slots = s;
+    t->bits = bits;
+    t->used = 0;
     return 0;
 }
 
-static void table_place(Slot *slots, int bits, uint64_t h, Node *n)
+static void table_clear(Table *t)
 {
-    Py_ssize_t mask = ((Py_ssize_t)1 << bits) - 1;
-    Py_ssize_t i = home(h, bits);
-    while (slots[i].node != NULL) {
+    if (t->slots != NULL) {
+        memset(t->slots, 0, ((size_t)1 << t->bits) * sizeof(Slot));
+    }
+    t->used = 0;
+}
+
+static void table_place(Table *t, uint64_t h, uintptr_t val)
+{
+    Py_ssize_t mask = ((Py_ssize_t)1 << t->bits) - 1;
+    Py_ssize_t i = home(h, t->bits);
+    while (t->slots[i].val != 0) {
         i = (i + 1) & mask;
     }
-    slots[i].hash = h;
-    slots[i].node = n;
+    t->slots[i].hash = h;
+    t->slots[i].val = val;
+    t->used++;
 }
 
-/* Make room for one more key (load factor at most 1/2); no Python code runs. */
-static int table_reserve(Policy *self)
+/* Make room for one more entry; -1 (no exception set) if that needs memory that is not there.
+   No Python code runs. */
+static int table_reserve(Table *t)
 {
-    if (2 * (self->used + 1) <= ((Py_ssize_t)1 << self->tbits)) {
+    if (2 * (t->used + 1) <= ((Py_ssize_t)1 << t->bits)) {
         return 0;
     }
-    int bits = self->tbits + 1;
-    Slot *s = PyMem_Calloc((size_t)1 << bits, sizeof(Slot));
-    if (s == NULL) {
-        PyErr_NoMemory();
+    Table bigger = {NULL, 0, 0};
+    if (table_init(&bigger, t->bits + 1) < 0) {
         return -1;
     }
-    Py_ssize_t size = (Py_ssize_t)1 << self->tbits;
+    Py_ssize_t size = (Py_ssize_t)1 << t->bits;
     for (Py_ssize_t i = 0; i < size; i++) {
-        if (self->slots[i].node != NULL) {
-            table_place(s, bits, self->slots[i].hash, self->slots[i].node);
+        if (t->slots[i].val != 0) {
+            table_place(&bigger, t->slots[i].hash, t->slots[i].val);
         }
     }
-    PyMem_Free(self->slots);
-    self->slots = s;
-    self->tbits = bits;
+    PyMem_Free(t->slots);
+    *t = bigger;
     return 0;
 }
 
-/* Find ``key``: 1 found (*out), 0 absent, -1 an exception from ==. Holds a reference to the
-   compared key across ==; mutations cannot happen meanwhile (busy). */
-static int table_lookup(Policy *self, PyObject *key, uint64_t h, Node **out)
+static void table_delete_at(Table *t, Py_ssize_t i)
 {
-    Slot *slots = self->slots;
-    Py_ssize_t mask = ((Py_ssize_t)1 << self->tbits) - 1;
-    Py_ssize_t i = home(h, self->tbits);
+    Slot *slots = t->slots;
+    Py_ssize_t mask = ((Py_ssize_t)1 << t->bits) - 1;
+    Py_ssize_t j = i;
     for (;;) {
-        Node *n = slots[i].node;
+        j = (j + 1) & mask;
+        if (slots[j].val == 0) {
+            break;
+        }
+        Py_ssize_t k = home(slots[j].hash, t->bits);
+        /* slot j may move to i unless its home lies cyclically in (i, j] */
+        int stays = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
+        if (!stays) {
+            slots[i] = slots[j];
+            i = j;
+        }
+    }
+    slots[i].val = 0;
+    t->used--;
+}
+
+/* -- the resident keys --------------------------------------------------------------------- */
+
+/* Find ``key``: 1 found (*out), 0 absent, -1 an exception from ==. Holds a reference to the
+   compared key across ==; nothing can mutate the table meanwhile (busy). */
+static int keys_lookup(Policy *self, PyObject *key, uint64_t h, Node **out)
+{
+    Table *t = &self->keys;
+    Py_ssize_t mask = ((Py_ssize_t)1 << t->bits) - 1;
+    Py_ssize_t i = home(h, t->bits);
+    for (;;) {
+        Node *n = (Node *)t->slots[i].val;
         if (n == NULL) {
             *out = NULL;
             return 0;
         }
-        if (slots[i].hash == h) {
+        if (t->slots[i].hash == h) {
             PyObject *k = n->key;
             if (k == key) {
                 *out = n;
@@ -325,69 +355,33 @@ static int table_lookup(Policy *self, PyObject *key, uint64_t h, Node **out)
                 *out = n;
                 return 1;
             }
-            /* == may have run Python code, but nothing could mutate the table (busy) */
-            slots = self->slots;
         }
         i = (i + 1) & mask;
     }
 }
 
-static void table_insert(Policy *self, Node *n)
+static void keys_remove(Policy *self, Node *n)
 {
-    table_place(self->slots, self->tbits, n->hash, n);
-    self->used++;
-}
-
-static void table_remove(Policy *self, Node *n)
-{
-    Slot *slots = self->slots;
-    int bits = self->tbits;
-    Py_ssize_t mask = ((Py_ssize_t)1 << bits) - 1;
-    Py_ssize_t i = home(n->hash, bits);
-    while (slots[i].node != n) {
+    Table *t = &self->keys;
+    Py_ssize_t mask = ((Py_ssize_t)1 << t->bits) - 1;
+    Py_ssize_t i = home(n->hash, t->bits);
+    while (t->slots[i].val != (uintptr_t)n) {
         i = (i + 1) & mask;
     }
-    /* backward-shift deletion: no tombstones */
-    Py_ssize_t j = i;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (slots[j].node == NULL) {
-            break;
-        }
-        Py_ssize_t k = home(slots[j].hash, bits);
-        /* slot j may move to i unless its home lies cyclically in (i, j] */
-        int stays = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
-        if (!stays) {
-            slots[i] = slots[j];
-            i = j;
-        }
-    }
-    slots[i].node = NULL;
-    self->used--;
+    table_delete_at(t, i);
 }
 
 /* -- the sketch's counts ------------------------------------------------------------------- */
 
-static void counts_place(CSlot *slots, int bits, uint64_t h, int64_t c)
+/* Return the slot of ``h``'s count or NULL. */
+static inline Slot *counts_find(Policy *self, uint64_t h)
 {
-    Py_ssize_t mask = ((Py_ssize_t)1 << bits) - 1;
-    Py_ssize_t i = home(h, bits);
-    while (slots[i].count != 0) {
-        i = (i + 1) & mask;
-    }
-    slots[i].hash = h;
-    slots[i].count = c;
-}
-
-/* Return the slot of ``h`` or NULL. */
-static inline CSlot *counts_find(Policy *self, uint64_t h)
-{
-    CSlot *slots = self->cslots;
-    Py_ssize_t mask = ((Py_ssize_t)1 << self->cbits) - 1;
-    Py_ssize_t i = home(h, self->cbits);
+    Table *t = &self->counts;
+    Py_ssize_t mask = ((Py_ssize_t)1 << t->bits) - 1;
+    Py_ssize_t i = home(h, t->bits);
     for (;;) {
-        CSlot *s = &slots[i];
-        if (s->count == 0) {
+        Slot *s = &t->slots[i];
+        if (s->val == 0) {
             return NULL;
         }
         if (s->hash == h) {
@@ -397,72 +391,34 @@ static inline CSlot *counts_find(Policy *self, uint64_t h)
     }
 }
 
-static void counts_delete_slot(Policy *self, CSlot *s)
-{
-    CSlot *slots = self->cslots;
-    int bits = self->cbits;
-    Py_ssize_t mask = ((Py_ssize_t)1 << bits) - 1;
-    Py_ssize_t i = s - slots;
-    Py_ssize_t j = i;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (slots[j].count == 0) {
-            break;
-        }
-        Py_ssize_t k = home(slots[j].hash, bits);
-        int stays = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
-        if (!stays) {
-            slots[i] = slots[j];
-            i = j;
-        }
-    }
-    slots[i].count = 0;
-    self->cused--;
-}
-
 /* Remove ``h``'s count and return it (0 if none). */
 static inline int64_t counts_pop(Policy *self, uint64_t h)
 {
-    CSlot *s = counts_find(self, h);
+    Slot *s = counts_find(self, h);
     if (s == NULL) {
         return 0;
     }
-    int64_t c = s->count;
-    counts_delete_slot(self, s);
+    int64_t c = (int64_t)s->val;
+    table_delete_at(&self->counts, s - self->counts.slots);
     return c;
 }
 
-/* Set ``h``'s count to ``c`` (>= 1). On an allocation failure a new count may be dropped. */
+/* Set ``h``'s count to ``c`` (>= 1). Out of memory, a new count may be dropped (degrade). */
 static void counts_set(Policy *self, uint64_t h, int64_t c)
 {
     if (c > COUNT_SAT) {
         c = COUNT_SAT;
     }
-    CSlot *s = counts_find(self, h);
+    Slot *s = counts_find(self, h);
     if (s != NULL) {
-        s->count = c;
+        s->val = (uintptr_t)c;
         return;
     }
-    Py_ssize_t size = (Py_ssize_t)1 << self->cbits;
-    if (2 * (self->cused + 1) > size) {
-        int bits = self->cbits + 1;
-        CSlot *ns = PyMem_Calloc((size_t)1 << bits, sizeof(CSlot));
-        if (ns != NULL) {
-            for (Py_ssize_t i = 0; i < size; i++) {
-                if (self->cslots[i].count != 0) {
-                    counts_place(ns, bits, self->cslots[i].hash, self->cslots[i].count);
-                }
-            }
-            PyMem_Free(self->cslots);
-            self->cslots = ns;
-            self->cbits = bits;
-        }
-        else if (self->cused + 2 > size) {
-            return; /* degrade: lose this count rather than fail the write */
-        }
+    Table *t = &self->counts;
+    if (table_reserve(t) < 0 && t->used + 2 > ((Py_ssize_t)1 << t->bits)) {
+        return;
     }
-    counts_place(self->cslots, self->cbits, h, c);
-    self->cused++;
+    table_place(t, h, (uintptr_t)c);
 }
 
 static inline Py_ssize_t door_index(Policy *self, uint64_t h)
@@ -473,7 +429,7 @@ static inline Py_ssize_t door_index(Policy *self, uint64_t h)
 /* FrequencySketch.increment without the additions tally. */
 static inline void sketch_increment(Policy *self, uint64_t h)
 {
-    CSlot *s = counts_find(self, h);
+    Slot *s = counts_find(self, h);
     if (s == NULL) {
         Py_ssize_t i = door_index(self, h);
         if (self->door[i]) {
@@ -483,8 +439,8 @@ static inline void sketch_increment(Policy *self, uint64_t h)
             self->door[i] = 1;
         }
     }
-    else if (s->count < COUNT_SAT) {
-        s->count++;
+    else if (s->val < (uintptr_t)COUNT_SAT) {
+        s->val++;
     }
 }
 
@@ -525,10 +481,11 @@ static int sketch_size(Policy *self, int64_t capacity)
 /* FrequencySketch.age */
 static void sketch_age(Policy *self, int64_t capacity)
 {
-    Py_ssize_t size = (Py_ssize_t)1 << self->cbits;
+    Table *old = &self->counts;
+    Py_ssize_t size = (Py_ssize_t)1 << old->bits;
     Py_ssize_t n = 0;
     for (Py_ssize_t i = 0; i < size; i++) {
-        if (self->cslots[i].count > 1) {
+        if (old->slots[i].val > 1) {
             n++;
         }
     }
@@ -536,23 +493,19 @@ static void sketch_age(Policy *self, int64_t capacity)
     while (((Py_ssize_t)1 << bits) < 2 * (n + 1)) {
         bits++;
     }
-    CSlot *ns = PyMem_Calloc((size_t)1 << bits, sizeof(CSlot));
-    if (ns != NULL) {
+    Table aged = {NULL, 0, 0};
+    if (table_init(&aged, bits) == 0) {
         for (Py_ssize_t i = 0; i < size; i++) {
-            int64_t c = self->cslots[i].count;
+            int64_t c = (int64_t)old->slots[i].val;
             if (c > 1) {
-                counts_place(ns, bits, self->cslots[i].hash, cap15(c) >> 1);
+                table_place(&aged, old->slots[i].hash, (uintptr_t)(cap15(c) >> 1));
             }
         }
-        PyMem_Free(self->cslots);
-        self->cslots = ns;
-        self->cbits = bits;
-        self->cused = n;
+        PyMem_Free(old->slots);
+        *old = aged;
     }
     else {
-        /* degrade: forget every count */
-        memset(self->cslots, 0, (size_t)size * sizeof(CSlot));
-        self->cused = 0;
+        table_clear(old); /* degrade: forget every count */
     }
     self->additions = 0;
     (void)sketch_size(self, capacity);
@@ -562,7 +515,7 @@ static void sketch_age(Policy *self, int64_t capacity)
 
 static int64_t capacity_hint(Policy *self)
 {
-    int64_t n = (int64_t)self->used + 64;
+    int64_t n = (int64_t)self->keys.used + 64;
     return self->max_entries < 0 ? n : i64min(self->max_entries, n);
 }
 
@@ -751,43 +704,55 @@ static PyObject *Policy_record(Policy *self, PyObject *key)
     Py_RETURN_NONE;
 }
 
-/* Empty the ring; the references are released after it is consistent. */
-static void ring_clear(Policy *self)
+/* The buffered reads, detached from the policy. */
+typedef struct {
+    PyObject **items;
+    Py_ssize_t alloc;
+    Py_ssize_t head;
+    Py_ssize_t len;
+} Reads;
+
+static inline PyObject *reads_at(Reads *r, Py_ssize_t j)
 {
-    Py_ssize_t n = self->rlen;
-    if (n == 0) {
-        return;
-    }
-    if (n == 1) {
-        PyObject *k = self->ring[self->rhead];
-        self->rlen = 0;
-        self->rhead = 0;
-        Py_DECREF(k);
-        return;
-    }
-    /* swap in the spare array (or a fresh one) so a re-entrant hit cannot see the old items */
-    PyObject **items = self->ring;
-    Py_ssize_t alloc = self->ralloc;
-    Py_ssize_t head = self->rhead;
+    Py_ssize_t i = r->head + j;
+    return r->items[i < r->alloc ? i : i - r->alloc];
+}
+
+/* Take the buffered reads out and swap in the spare array: reads recorded meanwhile (by code
+   run from hash() or ==, or another thread) go to the new ring. */
+static Reads ring_detach(Policy *self)
+{
+    Reads r = {self->ring, self->ralloc, self->rhead, self->rlen};
     self->ring = self->spare;
     self->ralloc = self->salloc;
     self->spare = NULL;
     self->salloc = 0;
     self->rhead = 0;
     self->rlen = 0;
-    for (Py_ssize_t j = 0; j < n; j++) {
-        Py_ssize_t i = head + j;
-        if (i >= alloc) {
-            i -= alloc;
-        }
-        Py_DECREF(items[i]);
+    return r;
+}
+
+/* Release detached reads (Python code may run) and keep their array as the spare. */
+static void reads_release(Policy *self, Reads *r)
+{
+    for (Py_ssize_t j = 0; j < r->len; j++) {
+        Py_DECREF(reads_at(r, j));
     }
     if (self->spare == NULL) {
-        self->spare = items;
-        self->salloc = alloc;
+        self->spare = r->items;
+        self->salloc = r->alloc;
     }
     else {
-        PyMem_Free(items);
+        PyMem_Free(r->items);
+    }
+}
+
+/* Empty the ring; the references are released after it is consistent. */
+static void ring_clear(Policy *self)
+{
+    if (self->rlen) {
+        Reads r = ring_detach(self);
+        reads_release(self, &r);
     }
 }
 
@@ -803,37 +768,22 @@ static inline void set_last_miss(Policy *self, PyObject *key, PyObject **release
    == (the reads before it stay replayed, the rest are dropped). */
 static int drain(Policy *self)
 {
-    PyObject **items = self->ring;
-    Py_ssize_t alloc = self->ralloc;
-    Py_ssize_t head = self->rhead;
-    Py_ssize_t n = self->rlen;
-    /* copy-then-clear, as _drain does: reads recorded while replaying go to the spare array */
-    self->ring = self->spare;
-    self->ralloc = self->salloc;
-    self->spare = NULL;
-    self->salloc = 0;
-    self->rhead = 0;
-    self->rlen = 0;
-
-    int weighted = self->max_weight >= 0;
-    int64_t pmax = self->pmax;
+    /* copy-then-clear, as _drain does */
+    Reads reads = ring_detach(self);
+    Py_ssize_t n = reads.len;
     Py_ssize_t misses = 0;
     PyObject *last_miss = NULL;
     Py_ssize_t j;
     int err = 0;
-    Py_ssize_t i = head;
-    for (j = 0; j < n; j++, i++) {
-        if (i == alloc) {
-            i = 0;
-        }
-        PyObject *key = items[i];
+    for (j = 0; j < n; j++) {
+        PyObject *key = reads_at(&reads, j);
         Py_hash_t hh = PyObject_Hash(key);
         if (hh == -1) {
             err = 1;
             break;
         }
         Node *node;
-        int r = table_lookup(self, key, (uint64_t)hh, &node);
+        int r = keys_lookup(self, key, (uint64_t)hh, &node);
         if (r < 0) {
             err = 1;
             break;
@@ -854,12 +804,7 @@ static int drain(Policy *self)
             r_unlink(&self->prob, node);
             r_append(&self->prot, node, R_PROTECTED);
             self->pw += node->weight;
-            while (self->prot.len && (weighted ? self->pw : (int64_t)self->prot.len) > pmax) {
-                Node *k2 = r_first(&self->prot);
-                r_unlink(&self->prot, k2);
-                self->pw -= k2->weight;
-                r_append(&self->prob, k2, R_PROBATION);
-            }
+            demote_protected(self);
         }
         else {
             r_move_to_end(&self->win, node);
@@ -879,20 +824,7 @@ static int drain(Policy *self)
     }
     /* consistent: release the replayed reads, then keep the array as the spare */
     Py_XDECREF(old_last);
-    i = head;
-    for (j = 0; j < n; j++, i++) {
-        if (i == alloc) {
-            i = 0;
-        }
-        Py_DECREF(items[i]);
-    }
-    if (self->spare == NULL) {
-        self->spare = items;
-        self->salloc = alloc;
-    }
-    else {
-        PyMem_Free(items);
-    }
+    reads_release(self, &reads);
     return err ? -1 : 0;
 }
 
@@ -922,7 +854,7 @@ static inline void chain_push(Chain *c, Node *n)
 static void drop(Policy *self, Node *n)
 {
     r_unlink(region_of(self, n), n);
-    table_remove(self, n);
+    keys_remove(self, n);
     sketch_put(self, n->hash, n->freq);
     self->total -= n->weight;
     if (n->region == R_WINDOW) {
@@ -936,7 +868,7 @@ static void drop(Policy *self, Node *n)
 /* A candidate (in no region) leaves. */
 static void discard(Policy *self, Node *n)
 {
-    table_remove(self, n);
+    keys_remove(self, n);
     sketch_put(self, n->hash, n->freq);
     self->total -= n->weight;
 }
@@ -1102,18 +1034,37 @@ static PyObject *do_update(Policy *self, Node *node, int64_t weight)
     return victims_list(self, &vs);
 }
 
+/* Return 1 unless ``key`` is the last replayed miss (already counted), 0 if it is, -1 on an
+   exception from ==; then forget the last miss (its reference goes to *release). */
+static int counts_as_access(Policy *self, PyObject *key, PyObject **release)
+{
+    PyObject *lm = self->last_miss;
+    if (lm == NULL) {
+        return 1; /* why: an identity test first, as the Python class does */
+    }
+    Py_INCREF(lm);
+    int eq = PyObject_RichCompareBool(lm, key, Py_EQ);
+    Py_DECREF(lm);
+    if (eq < 0) {
+        return -1;
+    }
+    set_last_miss(self, NULL, release);
+    return !eq;
+}
+
 /* TinyLFUPolicy.add for a key known absent. */
 static PyObject *do_add(Policy *self, PyObject *key, uint64_t h, int64_t weight)
 {
     /* reserve first: nothing below can fail once the buffer is handled */
-    if (table_reserve(self) < 0) {
+    if (table_reserve(&self->keys) < 0) {
+        PyErr_NoMemory();
         return NULL;
     }
     Node *node = node_alloc(self);
     if (node == NULL) {
         return NULL;
     }
-    int count;
+    int count = -1;
     PyObject *release = NULL;
     if (self->rlen) {
         int eq = 0;
@@ -1135,49 +1086,24 @@ static PyObject *do_add(Policy *self, PyObject *key, uint64_t h, int64_t weight)
             set_last_miss(self, NULL, &release);
             count = 1;
         }
-        else {
-            if (drain(self) < 0) {
-                node_free(self, node);
-                return NULL;
-            }
-            /* the read miss before this write, or the write itself: one access either way */
-            if (self->last_miss == NULL) {
-                count = 1;
-            }
-            else {
-                PyObject *lm = self->last_miss;
-                Py_INCREF(lm);
-                eq = PyObject_RichCompareBool(lm, key, Py_EQ);
-                Py_DECREF(lm);
-                if (eq < 0) {
-                    node_free(self, node);
-                    return NULL;
-                }
-                count = !eq;
-                set_last_miss(self, NULL, &release);
-            }
-        }
-    }
-    else if (self->last_miss == NULL) {
-        count = 1;
-    }
-    else {
-        PyObject *lm = self->last_miss;
-        Py_INCREF(lm);
-        int eq = PyObject_RichCompareBool(lm, key, Py_EQ);
-        Py_DECREF(lm);
-        if (eq < 0) {
+        else if (drain(self) < 0) {
             node_free(self, node);
             return NULL;
         }
-        count = !eq;
-        set_last_miss(self, NULL, &release);
+    }
+    if (count < 0) {
+        /* the read miss before this write, or the write itself: one access either way */
+        count = counts_as_access(self, key, &release);
+        if (count < 0) {
+            node_free(self, node);
+            return NULL;
+        }
     }
     /* no Python code runs from here until the victims are returned */
     int64_t f;
     if (count) {
         /* FrequencySketch.increment_and_take */
-        CSlot *s = counts_find(self, h);
+        Slot *s = counts_find(self, h);
         if (s == NULL) {
             Py_ssize_t i = door_index(self, h);
             if (self->door[i]) {
@@ -1189,8 +1115,8 @@ static PyObject *do_add(Policy *self, PyObject *key, uint64_t h, int64_t weight)
             }
         }
         else {
-            int64_t c = s->count;
-            counts_delete_slot(self, s);
+            int64_t c = (int64_t)s->val;
+            table_delete_at(&self->counts, s - self->counts.slots);
             f = (c < COUNTER_MAX ? c + 1 : COUNTER_MAX) + self->door[door_index(self, h)];
         }
         self->additions++;
@@ -1208,7 +1134,7 @@ static PyObject *do_add(Policy *self, PyObject *key, uint64_t h, int64_t weight)
     node->hash = h;
     node->weight = weight;
     node->freq = f;
-    table_insert(self, node);
+    table_place(&self->keys, h, (uintptr_t)node);
     r_append(&self->win, node, R_WINDOW);
     self->ww += weight;
     self->total += weight;
@@ -1221,22 +1147,24 @@ static PyObject *do_add(Policy *self, PyObject *key, uint64_t h, int64_t weight)
     return result;
 }
 
-static PyObject *Policy_add(Policy *self, PyObject *const *args, Py_ssize_t nargs)
+/* add() and update(): the buffer is replayed first (update) or once the key is known absent
+   (add, which then counts a buffered miss of the same key as this write's access). */
+static PyObject *do_write(Policy *self, PyObject *const *args, Py_ssize_t nargs, const char *name,
+                       int replay_first)
 {
     int64_t weight;
-    if (parse_key_weight(args, nargs, "add", &weight) < 0 || enter(self, "add") < 0) {
+    if (parse_key_weight(args, nargs, name, &weight) < 0 || enter(self, name) < 0) {
         return NULL;
     }
     PyObject *key = args[0];
     PyObject *result = NULL;
     Py_INCREF(key);
-    Py_hash_t hh = PyObject_Hash(key);
-    if (hh != -1) {
+    if (!replay_first || self->rlen == 0 || drain(self) == 0) {
+        Py_hash_t hh = PyObject_Hash(key);
         Node *node;
-        int r = table_lookup(self, key, (uint64_t)hh, &node);
+        int r = hh == -1 ? -1 : keys_lookup(self, key, (uint64_t)hh, &node);
         if (r == 1) {
-            /* update() replays the buffer first */
-            if (self->rlen == 0 || drain(self) == 0) {
+            if (replay_first || self->rlen == 0 || drain(self) == 0) {
                 result = do_update(self, node, weight);
             }
         }
@@ -1249,31 +1177,14 @@ static PyObject *Policy_add(Policy *self, PyObject *const *args, Py_ssize_t narg
     return result;
 }
 
+static PyObject *Policy_add(Policy *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return do_write(self, args, nargs, "add", 0);
+}
+
 static PyObject *Policy_update(Policy *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    int64_t weight;
-    if (parse_key_weight(args, nargs, "update", &weight) < 0 || enter(self, "update") < 0) {
-        return NULL;
-    }
-    PyObject *key = args[0];
-    PyObject *result = NULL;
-    Py_INCREF(key);
-    if (self->rlen == 0 || drain(self) == 0) {
-        Py_hash_t hh = PyObject_Hash(key);
-        if (hh != -1) {
-            Node *node;
-            int r = table_lookup(self, key, (uint64_t)hh, &node);
-            if (r == 1) {
-                result = do_update(self, node, weight);
-            }
-            else if (r == 0) {
-                result = do_add(self, key, (uint64_t)hh, weight);
-            }
-        }
-    }
-    self->busy = 0;
-    Py_DECREF(key);
-    return result;
+    return do_write(self, args, nargs, "update", 1);
 }
 
 static PyObject *Policy_remove(Policy *self, PyObject *key)
@@ -1287,7 +1198,7 @@ static PyObject *Policy_remove(Policy *self, PyObject *key)
     if (self->rlen == 0 || drain(self) == 0) {
         Py_hash_t hh = PyObject_Hash(key);
         if (hh != -1) {
-            int r = table_lookup(self, key, (uint64_t)hh, &node);
+            int r = keys_lookup(self, key, (uint64_t)hh, &node);
             if (r >= 0) {
                 ok = 1;
                 if (r == 1) {
@@ -1329,10 +1240,7 @@ static void forget_all(Policy *self)
         }
         r_init(reg);
     }
-    if (self->slots != NULL) {
-        memset(self->slots, 0, ((size_t)1 << self->tbits) * sizeof(Slot));
-    }
-    self->used = 0;
+    table_clear(&self->keys);
     self->ww = self->pw = self->total = 0;
     PyObject *lm = self->last_miss;
     self->last_miss = NULL;
@@ -1353,10 +1261,7 @@ static PyObject *Policy_clear(Policy *self, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     /* the sketch first: nothing below runs Python code until forget_all releases keys */
-    if (self->cslots != NULL) {
-        memset(self->cslots, 0, ((size_t)1 << self->cbits) * sizeof(CSlot));
-    }
-    self->cused = 0;
+    table_clear(&self->counts);
     if (self->door != NULL) {
         memset(self->door, 0, (size_t)1 << self->dbits);
     }
@@ -1517,9 +1422,7 @@ static PyObject *Policy_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     Py_INCREF(adaptive);
     self->adaptive_obj = adaptive;
     self->adaptive = truth;
-    self->cbits = 4;
-    self->cslots = PyMem_Calloc((size_t)1 << self->cbits, sizeof(CSlot));
-    if (self->cslots == NULL || table_alloc(self, 4) < 0) {
+    if (table_init(&self->counts, 4) < 0 || table_init(&self->keys, 4) < 0) {
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
@@ -1564,8 +1467,8 @@ static void Policy_dealloc(Policy *self)
 {
     PyObject_GC_UnTrack(self);
     Policy_tp_clear(self);
-    PyMem_Free(self->slots);
-    PyMem_Free(self->cslots);
+    PyMem_Free(self->keys.slots);
+    PyMem_Free(self->counts.slots);
     PyMem_Free(self->door);
     PyMem_Free(self->ring);
     PyMem_Free(self->spare);
@@ -1579,7 +1482,7 @@ static void Policy_dealloc(Policy *self)
 
 /* -- reads and properties ------------------------------------------------------------------ */
 
-static Py_ssize_t Policy_len(Policy *self) { return self->used; }
+static Py_ssize_t Policy_len(Policy *self) { return self->keys.used; }
 
 static int Policy_contains(Policy *self, PyObject *key)
 {
@@ -1592,7 +1495,7 @@ static int Policy_contains(Policy *self, PyObject *key)
     self->busy = 1;
     Node *node;
     Py_INCREF(key);
-    int r = table_lookup(self, key, (uint64_t)hh, &node);
+    int r = keys_lookup(self, key, (uint64_t)hh, &node);
     Py_DECREF(key);
     self->busy = was_busy;
     return r;
