@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import random
 import re
+import threading
 import weakref
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -467,6 +468,42 @@ def test_hits_on_removed_keys_are_harmless() -> None:
     c.hit("a")
     assert c.add("b", 1) == []
     assert len(c) == 1
+
+
+def test_reads_from_other_threads_during_writes_keep_the_bounds() -> None:
+    """hit/miss from two threads while the main thread writes: every interleaving stays sound."""
+    c = CTinyLFU(50, None, read_buffer=64)
+    start = threading.Barrier(3)
+
+    def reader(seed: int) -> None:
+        rng = random.Random(seed)
+        start.wait()
+        for _ in range(20_000):
+            k = rng.randrange(200)
+            (c.hit if k % 2 else c.miss)(k)
+
+    threads = [threading.Thread(target=reader, args=(s,)) for s in (1, 2)]
+    for t in threads:
+        t.start()
+    start.wait()
+    rng = random.Random(3)
+    resident: set[int] = set()
+    for _ in range(20_000):
+        k = rng.randrange(200)
+        if rng.random() < 0.1:
+            c.remove(k)
+            resident.discard(k)
+            continue
+        victims = c.update(k, 1) if k in resident else c.add(k, 1)
+        resident.add(k)
+        assert k not in victims and len(set(victims)) == len(victims)
+        assert all(isinstance(v, int) for v in victims)
+        resident.difference_update(victims)
+        assert len(c) == len(resident) <= 50
+    for t in threads:
+        t.join()
+    assert all(k in c for k in resident)
+    assert c.weight == len(resident)
 
 
 # -- references: no leaks -------------------------------------------------------------------------

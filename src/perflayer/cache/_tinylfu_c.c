@@ -18,6 +18,9 @@
  * - an exception from hash() or == while replaying the read buffer keeps the reads replayed
  *   before it (their tallies included) and drops the rest; Python leaves its protected-weight
  *   tally stale in that case.
+ * - an update() that leaves one resident key heavier than max_weight and an empty window stops
+ *   evicting here; the Python class raises StopIteration from next(iter(window)) (the core never
+ *   gets there: it rejects a value over max_weight up front).
  * - weights and bounds are C int64 (a bound >= 2**63 is a ConfigError, a weight must be an int).
  * - on an allocation failure the sketch degrades (a count or the doorkeeper resize is dropped)
  *   instead of raising in the middle of a write.
