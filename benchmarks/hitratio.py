@@ -110,6 +110,17 @@ PEERS: dict[str, Callable[[int], Sim]] = {
     "S3FIFO": S3FIFO,
 }
 BAR_PEERS = ("LRU", "LFU", "theine", "ARC", "LIRS", "S3FIFO")
+DEFAULT_COLUMNS = ",".join(PEERS)
+
+
+def _shadow_prototype(c: int) -> Sim:
+    from benchmarks.prototypes.shadow_climber import H3Policy
+
+    return PolicySim(H3Policy(c, None), c)
+
+
+# research columns, run only when named in --policies (docs/benchmarks.md, "A shadow-window climber")
+PEERS["tinylfu-shadow"] = _shadow_prototype
 
 
 def replay(make: Callable[[int], Sim], keys: Sequence[Hashable], capacity: int) -> float:
@@ -407,7 +418,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0,
         help="generate the synthetic traces from their seeds plus this (a held-out family)",
     )
-    ap.add_argument("--policies", default=",".join(PEERS), help="comma-separated columns")
+    ap.add_argument(
+        "--policies",
+        default=DEFAULT_COLUMNS,
+        help=f"comma-separated columns (default {DEFAULT_COLUMNS}; also: tinylfu-shadow)",
+    )
     ap.add_argument("--markdown", help="write the tables to this file")
     ap.add_argument("--cost", action="store_true", help="measure per-call policy cost instead")
     args = ap.parse_args(argv)
