@@ -5,8 +5,10 @@ surrogateescape, so ``b"a"`` and ``"a"`` are one key as in Redis) to an ``_Entry
 (``make_policy``) owns only the eviction order. Expiry is Redis': lazy on access, plus an
 amortized active step on every locked write (inserts, deletes, INCR, ...) that pops a few due
 keys from a heap of deadlines (no thread); ``AsyncCache.start_expiry()`` adds an optional
-asyncio task. New keys stored with a TTL reach the heap in batches (``_fold_fresh``), and one
-float (``_due``, a lower bound on every scheduled deadline) tells a write whether a step is due.
+asyncio task. New keys stored with a TTL reach the schedule in batches (``_fold_fresh``); a
+deadline no earlier than the last one scheduled joins the *run* (two deques in deadline order,
+no tuple per key), an earlier one the heap. One float (``_due``, a lower bound on every
+scheduled deadline) tells a write whether a step is due.
 
 Concurrency: writes take one ``threading.Lock``. A read hit takes none: a dict lookup, an
 expiry check against the clock (only for keys with a TTL), an int-slot increment of the level's
@@ -22,6 +24,7 @@ import heapq
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -249,6 +252,15 @@ class Cache:
         self._exclusive = _Exclusive(self, self._lock)
         self._data: dict[str, _Entry] = {}
         self._expiry_heap: list[tuple[float, str]] = []
+        # why: the deadlines of a cache whose keys share a TTL arrive in order, so they need no
+        # heap: the run holds them as two deques (keys, deadlines; deadlines nondecreasing),
+        # appended and popped at the ends, the key and the entry's own float stored as they are.
+        # A heap item instead allocates a tuple (a GC-tracked one, so it also brings the cyclic
+        # collector round) and pays a sift; see _fold_fresh for the numbers. ``_run_tail`` is
+        # the last deadline in the run (-inf: empty), which a deadline must reach to join it.
+        self._run_keys: deque[str] = deque()
+        self._run_when: deque[float] = deque()
+        self._run_tail = -_NEVER
         # keys stored with a TTL by the new-key paths, not yet in the heap (see _fold_fresh)
         self._fresh: list[str] = []
         # why: a lower bound on every deadline in the heap and the fresh list (inf: none), so a
@@ -268,7 +280,6 @@ class Cache:
         self._policy_hit = self._policy.hit
         self._policy_miss = self._policy.miss
         self._policy_add = self._policy.add
-        self._heap_max = 1024
         if metrics:
             from perflayer.cache._metrics import register_cache
 
@@ -384,25 +395,39 @@ class Cache:
         return e
 
     def _fold_fresh(self) -> None:
-        """Move the fresh keys' deadlines into the heap, skipping keys gone since (lock held).
+        """Move the fresh keys' deadlines to the run or heap, skipping keys gone (lock held).
 
-        Why a list before the heap: a new key's ``heappush`` costs a tuple, a tuple comparison
-        and, in a full cache, a share of the rebuilds that drop the items of evicted keys
-        (about 7% of a new-key SET with a TTL in callgrind instruction counts, see
-        docs/benchmarks-cache-latency.md). Appending the key costs none of that; most new keys
-        of a full W-TinyLFU cache are evicted before the next fold and never get a heap item.
-        A key stored twice meanwhile gets one item per fold (the heap tolerates duplicates).
+        Why a list first: most new keys of a full W-TinyLFU cache are evicted before the next
+        fold and never get an item. Why the run: a deadline no earlier than the run's last one
+        (every key of a cache whose keys share a TTL) is appended as it is, where a heap item
+        cost a tuple (GC-tracked, so it also brought the cyclic collector round), a sift, and
+        its share of the rebuilds. Callgrind, new-key ``set(k, v, ex=3600)`` per call (scratch
+        harness of benchmarks/cache_latency.py's shape): full LRU cache 20,443 -> 18,209,
+        filling LRU 17,169 -> 15,762, full W-TinyLFU 13,865 -> 13,602, filling W-TinyLFU
+        14,823 -> 13,398. A key stored twice meanwhile gets one item per fold (stale items
+        are skipped when they come due).
         """
         fresh = self._fresh
         if fresh:
             data = self._data
             heap = self._expiry_heap
+            run_keys = self._run_keys
+            run_when = self._run_when
+            tail = self._run_tail
             for key in fresh:
                 e = data.get(key)
-                if e is not None and e.expire:
-                    _heappush(heap, (e.expire, key))
+                if e is not None:
+                    when = e.expire
+                    if when:
+                        if when >= tail:
+                            run_keys.append(key)
+                            run_when.append(when)
+                            tail = when
+                        else:
+                            _heappush(heap, (when, key))
+            self._run_tail = tail
             fresh.clear()
-            if len(heap) > self._heap_max:
+            if len(heap) + len(run_keys) > 3 * len(data) + 1024:
                 self._rebuild_heap()
 
     def _active_expire(self, now: int, budget: int = 16) -> int:
@@ -422,41 +447,76 @@ class Cache:
                 done += 1
             else:  # the deadline moved later since this item was pushed: reschedule
                 heapq.heappush(heap, (e.expire, key))
-        if len(heap) > self._heap_max:
+        run_when = self._run_when
+        if run_when and run_when[0] < now and done < budget:
+            run_keys = self._run_keys
+            while run_when and run_when[0] < now and done < budget:
+                when = run_when.popleft()
+                key = run_keys.popleft()
+                e = data.get(key)
+                if e is None or not e.expire:
+                    continue
+                if e.expire <= when or e.expire < now:
+                    self._remove(key, e, "expired")
+                    done += 1
+                else:  # moved later since: reschedule (the heap: it may precede the tail)
+                    heapq.heappush(heap, (e.expire, key))
+            if not run_when:
+                self._run_tail = -_NEVER
+        if len(heap) + len(self._run_keys) > 3 * len(data) + 1024:
             self._rebuild_heap()
         else:
-            self._due = heap[0][0] if heap else _NEVER
+            self._due = self._first_deadline()
         return done
 
-    def _rebuild_heap(self) -> None:
-        """Rebuild the deadline heap from the live entries (lock held).
+    def _first_deadline(self) -> float:
+        """Return the earliest deadline in the heap and the run (inf: none; lock held)."""
+        due = self._expiry_heap[0][0] if self._expiry_heap else _NEVER
+        run_when = self._run_when
+        if run_when and run_when[0] < due:
+            due = run_when[0]
+        return due
 
-        Stale heap items (keys evicted for size, deleted, overwritten or persisted) are skipped
+    def _rebuild_heap(self) -> None:
+        """Rebuild the deadline schedule from the live entries, all into the run (lock held).
+
+        Stale items (keys evicted for size, deleted, overwritten or persisted) are skipped
         lazily, so without this a cache that keeps inserting new keys with a TTL would grow the
-        heap (and keep evicted key strings alive) without bound. The writes that push call this
-        when the heap passes ``_heap_max``: three times the live keys with a TTL plus 1,024, so a
-        rebuild (O(n)) runs at most once per 2n + 1,024 pushes, amortized O(1).
+        heap and the run (and keep evicted key strings alive) without bound. The writes that
+        schedule call this when the heap and the run together pass three times the live keys
+        plus 1,024, so a rebuild (O(n log n) at worst, about O(n) for deadlines that arrived in
+        order) runs at most once per 2n + 1,024 pushes; a cache that is only filling up (no
+        stale items) never passes it.
         """
-        heap = [(e.expire, k) for k, e in self._data.items() if e.expire]
-        heapq.heapify(heap)
-        self._expiry_heap = heap
+        # why: no tuple per key; the indices are sorted by one snapshot of the deadlines, so a
+        # lock-free overwrite raising a deadline meanwhile cannot unsort the run (its item is
+        # early, which only reschedules it). 1,423 instructions per live key in callgrind,
+        # against 1,721 for the heap's tuples + heapify (and those tuples stayed GC-tracked).
+        ents = [e for e in self._data.values() if e.expire]
+        whens = [e.expire for e in ents]
+        order = sorted(range(len(whens)), key=whens.__getitem__)
+        self._run_keys = deque([ents[i].key for i in order])
+        self._run_when = run_when = deque([whens[i] for i in order])
+        self._run_tail = run_when[-1] if run_when else -_NEVER
+        self._expiry_heap = []
         self._fresh.clear()
-        self._due = heap[0][0] if heap else _NEVER
-        self._heap_max = 3 * len(heap) + 1024
+        self._due = run_when[0] if run_when else _NEVER
 
     def _shrink_heap(self) -> None:
-        """Rebuild the deadline heap once deletes leave it mostly stale (lock held).
+        """Rebuild the deadline schedule once deletes leave it mostly stale (lock held).
 
-        Pushes bound the heap by the live keys at the last rebuild; deletes lower the live
-        count without touching the heap, so after mass deletes it would keep up to three times
-        the peak. A rebuild here costs O(live) <= a third of the heap, amortized O(1) per delete.
+        Pushes check the bound (three times the live keys plus 1,024) only when they schedule;
+        deletes lower the live count without touching the schedule, so after mass deletes it
+        would keep up to three times the peak. A rebuild here costs O(live) <= a third of the
+        schedule, amortized O(1) per delete.
         """
-        if len(self._expiry_heap) + len(self._fresh) > 3 * len(self._data) + 1024:
+        scheduled = len(self._expiry_heap) + len(self._run_keys) + len(self._fresh)
+        if scheduled > 3 * len(self._data) + 1024:
             self._rebuild_heap()
 
     def _deadline_keys(self) -> list[str]:
-        """Return the keys of every scheduled deadline, heap and fresh list (lock held; tests)."""
-        return [k for _, k in self._expiry_heap] + self._fresh
+        """Return the keys of every scheduled deadline: heap, run, fresh list (lock held; tests)."""
+        return [k for _, k in self._expiry_heap] + list(self._run_keys) + self._fresh
 
     def _store(
         self,
@@ -526,12 +586,17 @@ class Cache:
             self._active_expire(_now_ms())
 
     def _push_deadline(self, when: float, key: str) -> None:
-        """Schedule ``key``'s deadline ``when`` in the heap (lock held)."""
+        """Schedule ``key``'s deadline ``when``: the run if it is no earlier, else the heap."""
         heap = self._expiry_heap
-        heapq.heappush(heap, (when, key))
+        if when >= self._run_tail:
+            self._run_keys.append(key)
+            self._run_when.append(when)
+            self._run_tail = when
+        else:
+            heapq.heappush(heap, (when, key))
         if when < self._due:
             self._due = when
-        if len(heap) > self._heap_max:
+        if len(heap) + len(self._run_keys) > 3 * len(self._data) + 1024:
             self._rebuild_heap()
 
     def _untag(self, key: str, tags: tuple[str, ...]) -> None:
@@ -1442,6 +1507,9 @@ class Cache:
             self._data.clear()
             self._policy.clear()
             self._expiry_heap.clear()
+            self._run_keys.clear()
+            self._run_when.clear()
+            self._run_tail = -_NEVER
             self._fresh.clear()
             self._due = _NEVER
             self._tags.clear()
