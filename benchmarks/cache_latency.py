@@ -12,15 +12,16 @@ the call (``for k in keys: fn(k)``) is the same for everybody.
 ``WORKLOADS`` runs once under callgrind, which dumps its counters at two markers (a
 ``time.sleep(0)`` after the warm-up and one after the N timed calls), so the second dump holds
 exactly the N calls; divided by N it is the instructions per call. On a shared, loaded VM these counts are
-steady where wall time is not; they do not see the clock's syscall (``time.time()`` is not a
-vDSO read on the benchmark VM), so the TTL rows' wall-time ratios run higher.
+steady where wall time is not; they barely see the clock (under valgrind ``time.time()`` is a
+system call whose kernel side is not counted; natively it is a vDSO read, no system call, ~80-100
+ns on the benchmark VM), so the TTL rows' wall-time ratios run higher.
 
 Like for like: perflayer ``get`` vs ``cachetools.LRUCache.get`` (a hit returns the value), ours
 ``set`` vs their ``__setitem__``. perflayer runs with the W-TinyLFU policy on, in two set-ups:
 "+ttl", where every entry carries a TTL (each hit reads the clock, each set is
 ``set(k, v, ex=3600)``), and "no ttl", the same cache with TTL support but entries stored
-without one (plain ``get``/``set``, no clock read). The clock read is ~100 ns on the
-benchmark VM (no vDSO clock), which is most of the gap between the two.
+without one (plain ``get``/``set``, no clock read). The clock read (a vDSO call) is ~80-100 ns
+on the benchmark VM, which is most of the gap between the two.
 """
 
 from __future__ import annotations
@@ -744,7 +745,7 @@ def main(argv: list[str] | None = None) -> int:
     emit(
         '- Ratios are the figures to read: "paired ratio" is the median over rounds of ours / '
         "LRUCache measured in the same round, which cancels the load drifts of the shared VM.\n"
-        "- On this VM a clock read (`time.time()`) costs ~100 ns (no vDSO clock) and an "
+        "- On this VM a clock read (`time.time()`) costs ~80-100 ns (a vDSO read) and an "
         "uncontended `threading.Lock` round trip 200-400 ns, several times a laptop's. The "
         '"+ttl" rows pay one clock read per call (every entry has a TTL; `set` is '
         '`set(k, v, ex=3600)`); the "no ttl" rows are the same cache with plain `get`/`set`.\n'
