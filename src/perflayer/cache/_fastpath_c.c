@@ -1,0 +1,1101 @@
+/*
+ * perflayer.cache._fastpath_c: Cache.get's hit/miss paths and Cache.set's plain paths in C.
+ *
+ * Read perflayer/cache/_core.py first (its module docstring, Cache.get, Cache.set and the
+ * comments on every trick in them): this file mirrors those two methods line by line, and
+ * every case they hand to a helper (_get_miss, _get_expired, _set_plain, _store, _fold_fresh,
+ * _active_expire, _untag, estimate, _norm, _now_ms) calls that same Python helper, so the
+ * behaviour cannot drift. Every case the C code does not take (options other than an int
+ * `ex`, odd argument lists, attributes of an unexpected type) calls the Python method itself
+ * (`type(cache).get` / `type(cache).set`) before anything was evaluated, so argument errors and
+ * option handling are Python's own.
+ *
+ * Use: `cache.get = fast_get(cache)`, `cache.set = fast_set(cache)` (instance attributes shadow
+ * the methods). Each returns a builtin function bound to a small holder of the cache and its
+ * instance __dict__; every call reads the cache's attributes from that dict afresh (they are
+ * rebound: `_due` on every schedule change) and the module globals `_time`, `estimate`,
+ * `_now_ms` of perflayer.cache._core afresh (so a patched clock is seen).
+ *
+ * Why C: a new-key SET's one Python frame (argument handling, weighing, entry creation, the
+ * lock, counters, the TTL schedule) cost ~12.5k instructions; here it is C calls on the same
+ * objects.
+ *
+ * Thread safety is Python's: the GIL. The get hit path takes no lock and runs no Python code
+ * between the dict lookup and the counter/policy updates (slot reads and writes of _Entry and
+ * LevelStats, the C policy's `hit`); the lock-free overwrite stores the entry's value last; the
+ * new-key insert takes the cache's threading.Lock by calling its acquire/release. Every object
+ * read from the cache is held by a strong reference while any Python code can run (a value's
+ * __del__ runs when an entry is dropped).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+/* ------------------------------------------------------------------ module state */
+
+static int initialized = 0;
+static PyTypeObject *EntryType = NULL;  /* _core._Entry */
+static PyTypeObject *LevelType = NULL;  /* _core.LevelStats */
+static PyObject *core_globals = NULL;   /* _core.__dict__ */
+static PyObject *float_1000 = NULL;     /* 1000.0 */
+static long long ENTRY_OVERHEAD = 0;
+static long long SCALAR_SIZE = 0;
+static long long FRESH_MAX = 0;
+static long long BIG = 0; /* _core._BIG (2**62) */
+
+/* slot offsets */
+static Py_ssize_t off_e_expire, off_e_key, off_e_lvl, off_e_plain_vw, off_e_tags, off_e_value,
+    off_e_weight;
+static Py_ssize_t off_l_hits, off_l_misses, off_l_entries, off_l_bytes, off_l_evicted_size;
+
+/* interned names */
+static PyObject *s_data, *s_default, *s_policy_hit, *s_policy_miss, *s_policy_add, *s_decode,
+    *s_rmw, *s_lock, *s_fresh, *s_due, *s_max_bytes, *s_get_miss, *s_get_expired, *s_set_plain,
+    *s_store, *s_untag, *s_fold_fresh, *s_active_expire, *s_norm, *s_acquire, *s_release,
+    *s_time, *s_estimate, *s_now_ms, *s_get, *s_set, *s_lvl, *s_tags, *s_weight, *s_hits,
+    *s_misses, *s_entries, *s_bytes, *s_evicted_size, *s_append;
+
+/* set()'s parameters, in order */
+#define NPARAMS 12
+static const char *param_names[NPARAMS] = {"name", "value", "ex",   "px",   "nx",    "xx",
+                                            "keepttl", "get", "exat", "pxat", "level", "tags"};
+static PyObject *param_str[NPARAMS];
+
+static int intern(PyObject **slot, const char *s) {
+    *slot = PyUnicode_InternFromString(s);
+    return *slot ? 0 : -1;
+}
+
+/* Find the offset of the object slot `name` of a __slots__ class, or -1 with an error set. */
+static Py_ssize_t slot_offset(PyTypeObject *tp, const char *name) {
+    PyObject *d = PyDict_GetItemString(tp->tp_dict, name); /* borrowed */
+    if (d == NULL || !Py_IS_TYPE(d, &PyMemberDescr_Type)) {
+        PyErr_Format(PyExc_RuntimeError, "_fastpath_c: %s.%s is not a slot", tp->tp_name, name);
+        return -1;
+    }
+    PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+    if (m->type != T_OBJECT_EX || (m->flags & READONLY)) {
+        PyErr_Format(PyExc_RuntimeError, "_fastpath_c: %s.%s is not an object slot", tp->tp_name,
+                     name);
+        return -1;
+    }
+    return m->offset;
+}
+
+static int const_ll(const char *name, long long *out) {
+    PyObject *v = PyDict_GetItemString(core_globals, name); /* borrowed */
+    if (v == NULL || !PyLong_CheckExact(v)) {
+        PyErr_Format(PyExc_RuntimeError, "_fastpath_c: _core.%s is not an int", name);
+        return -1;
+    }
+    *out = PyLong_AsLongLong(v);
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+/* Import perflayer.cache._core lazily (it imports this module when a Cache is built). */
+static int ensure_init(void) {
+    if (initialized) return 0;
+    PyObject *mod = PyImport_ImportModule("perflayer.cache._core");
+    if (mod == NULL) return -1;
+    PyObject *g = PyModule_GetDict(mod); /* borrowed */
+    PyObject *et = PyDict_GetItemString(g, "_Entry");
+    PyObject *lt = PyDict_GetItemString(g, "LevelStats");
+    if (et == NULL || lt == NULL || !PyType_Check(et) || !PyType_Check(lt)) {
+        Py_DECREF(mod);
+        PyErr_SetString(PyExc_RuntimeError, "_fastpath_c: _core has no _Entry/LevelStats");
+        return -1;
+    }
+    PyTypeObject *E = (PyTypeObject *)et, *L = (PyTypeObject *)lt;
+    core_globals = g;
+    if ((off_e_expire = slot_offset(E, "expire")) < 0 || (off_e_key = slot_offset(E, "key")) < 0 ||
+        (off_e_lvl = slot_offset(E, "lvl")) < 0 ||
+        (off_e_plain_vw = slot_offset(E, "plain_vw")) < 0 ||
+        (off_e_tags = slot_offset(E, "tags")) < 0 || (off_e_value = slot_offset(E, "value")) < 0 ||
+        (off_e_weight = slot_offset(E, "weight")) < 0 ||
+        (off_l_hits = slot_offset(L, "hits")) < 0 ||
+        (off_l_misses = slot_offset(L, "misses")) < 0 ||
+        (off_l_entries = slot_offset(L, "entries")) < 0 ||
+        (off_l_bytes = slot_offset(L, "bytes")) < 0 ||
+        (off_l_evicted_size = slot_offset(L, "evicted_size")) < 0 ||
+        const_ll("_ENTRY_OVERHEAD", &ENTRY_OVERHEAD) < 0 ||
+        const_ll("_SCALAR_SIZE", &SCALAR_SIZE) < 0 || const_ll("_FRESH_MAX", &FRESH_MAX) < 0 ||
+        const_ll("_BIG", &BIG) < 0) {
+        core_globals = NULL;
+        Py_DECREF(mod);
+        return -1;
+    }
+    /* the module stays imported (sys.modules); keep its dict and the two types alive */
+    Py_INCREF(g);
+    Py_INCREF(E);
+    Py_INCREF(L);
+    EntryType = E;
+    LevelType = L;
+    Py_DECREF(mod);
+    initialized = 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ small helpers */
+
+#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+
+/* Read slot `off` of `obj` (a new reference), or NULL with AttributeError set. */
+static PyObject *slot_get(PyObject *obj, Py_ssize_t off, PyObject *name) {
+    PyObject *v = SLOT(obj, off);
+    if (v == NULL) {
+        PyErr_SetObject(PyExc_AttributeError, name);
+        return NULL;
+    }
+    Py_INCREF(v);
+    return v;
+}
+
+/* Store a new reference in slot `off` (stolen); the old value is released last. */
+static void slot_set(PyObject *obj, Py_ssize_t off, PyObject *v) {
+    PyObject *old = SLOT(obj, off);
+    SLOT(obj, off) = v;
+    Py_XDECREF(old);
+}
+
+/* `obj.<slot> += delta` on a LevelStats (any type: the generic attribute protocol). */
+static int lvl_add(PyObject *lvl, Py_ssize_t off, PyObject *name, long long delta) {
+    if (Py_IS_TYPE(lvl, LevelType)) {
+        PyObject *cur = SLOT(lvl, off);
+        if (cur != NULL && PyLong_CheckExact(cur)) {
+            int overflow = 0;
+            long long c = PyLong_AsLongLongAndOverflow(cur, &overflow);
+            if (!overflow && !(c == -1 && PyErr_Occurred()) && c < ((long long)1 << 62) &&
+                c > -((long long)1 << 62) && delta < ((long long)1 << 61) &&
+                delta > -((long long)1 << 61)) {
+                PyObject *nv = PyLong_FromLongLong(c + delta);
+                if (nv == NULL) return -1;
+                slot_set(lvl, off, nv); /* the old int's release runs no Python code */
+                return 0;
+            }
+            PyErr_Clear();
+        }
+    }
+    PyObject *cur = PyObject_GetAttr(lvl, name);
+    if (cur == NULL) return -1;
+    PyObject *d = PyLong_FromLongLong(delta);
+    if (d == NULL) {
+        Py_DECREF(cur);
+        return -1;
+    }
+    PyObject *nv = PyNumber_InPlaceAdd(cur, d);
+    Py_DECREF(cur);
+    Py_DECREF(d);
+    if (nv == NULL) return -1;
+    int r = PyObject_SetAttr(lvl, name, nv);
+    Py_DECREF(nv);
+    return r;
+}
+
+/* Python truth of `o`: floats and ints without a call. */
+static int truth(PyObject *o) {
+    if (PyFloat_CheckExact(o)) return PyFloat_AS_DOUBLE(o) != 0.0;
+    if (o == Py_None || o == Py_False) return 0;
+    if (o == Py_True) return 1;
+    return PyObject_IsTrue(o);
+}
+
+/* `a < b` (1/0, -1 on error): two floats compared in C, the rest by the protocol. */
+static int less(PyObject *a, PyObject *b) {
+    if (PyFloat_CheckExact(a) && PyFloat_CheckExact(b))
+        return PyFloat_AS_DOUBLE(a) < PyFloat_AS_DOUBLE(b);
+    return PyObject_RichCompareBool(a, b, Py_LT);
+}
+
+/* A new reference to instance attribute `name` (from the cache's __dict__), NULL if absent
+ * (no error set) or NULL with an error. */
+static PyObject *iattr(PyObject *dict, PyObject *name) {
+    PyObject *v = PyDict_GetItemWithError(dict, name);
+    Py_XINCREF(v);
+    return v;
+}
+
+/* A new reference to `_core.<name>` (read each call: tests and users may patch them). */
+static PyObject *core_global(PyObject *name) {
+    PyObject *v = PyDict_GetItemWithError(core_globals, name);
+    if (v == NULL) {
+        if (!PyErr_Occurred()) PyErr_SetObject(PyExc_NameError, name);
+        return NULL;
+    }
+    Py_INCREF(v);
+    return v;
+}
+
+/* `_time() * 1000.0` as a new reference. */
+static PyObject *clock_ms(void) {
+    PyObject *t = core_global(s_time);
+    if (t == NULL) return NULL;
+    PyObject *r = PyObject_CallNoArgs(t);
+    Py_DECREF(t);
+    if (r == NULL) return NULL;
+    if (PyFloat_CheckExact(r)) {
+        double d = PyFloat_AS_DOUBLE(r) * 1000.0;
+        Py_DECREF(r);
+        return PyFloat_FromDouble(d);
+    }
+    PyObject *m = PyNumber_Multiply(r, float_1000);
+    Py_DECREF(r);
+    return m;
+}
+
+/* `self._active_expire(_now_ms())`, result dropped. */
+static int call_active_expire(PyObject *cache) {
+    PyObject *f = core_global(s_now_ms);
+    if (f == NULL) return -1;
+    PyObject *now = PyObject_CallNoArgs(f);
+    Py_DECREF(f);
+    if (now == NULL) return -1;
+    PyObject *r = PyObject_CallMethodOneArg(cache, s_active_expire, now);
+    Py_DECREF(now);
+    if (r == NULL) return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ the holder */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *cache; /* the Cache */
+    PyObject *dict;                /* its instance __dict__ */
+} Holder;
+
+static int holder_traverse(Holder *self, visitproc visit, void *arg) {
+    Py_VISIT(self->cache);
+    Py_VISIT(self->dict);
+    return 0;
+}
+
+static int holder_clear(Holder *self) {
+    Py_CLEAR(self->cache);
+    Py_CLEAR(self->dict);
+    return 0;
+}
+
+static void holder_dealloc(Holder *self) {
+    PyObject_GC_UnTrack(self);
+    holder_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *holder_repr(Holder *self) {
+    if (self->cache == NULL) return PyUnicode_FromString("<_fastpath_c holder (cleared)>");
+    return PyUnicode_FromFormat("<_fastpath_c holder of %R>", self->cache);
+}
+
+static PyTypeObject HolderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "perflayer.cache._fastpath_c.Holder",
+    .tp_basicsize = sizeof(Holder),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The cache a fast get/set is bound to.",
+    .tp_traverse = (traverseproc)holder_traverse,
+    .tp_clear = (inquiry)holder_clear,
+    .tp_dealloc = (destructor)holder_dealloc,
+    .tp_repr = (reprfunc)holder_repr,
+};
+
+/* Check the holder is live; return its cache and dict as new references. */
+static int holder_parts(PyObject *h, PyObject **cache, PyObject **dict) {
+    Holder *self = (Holder *)h;
+    if (self->cache == NULL || self->dict == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_fastpath_c: the bound cache was cleared");
+        return -1;
+    }
+    *cache = self->cache;
+    *dict = self->dict;
+    Py_INCREF(*cache);
+    Py_INCREF(*dict);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ get */
+
+/* `type(cache).get(cache, name)`: the Python method, for every case the C path does not take. */
+static PyObject *py_get(PyObject *cache, PyObject *name) {
+    PyObject *f = PyObject_GetAttr((PyObject *)Py_TYPE(cache), s_get);
+    if (f == NULL) return NULL;
+    PyObject *args[2] = {cache, name};
+    PyObject *r = PyObject_Vectorcall(f, args, 2, NULL);
+    Py_DECREF(f);
+    return r;
+}
+
+static PyObject *do_get(PyObject *cache, PyObject *dict, PyObject *name) {
+    PyObject *data = iattr(dict, s_data);
+    if (data == NULL) {
+        if (PyErr_Occurred()) return NULL;
+        return py_get(cache, name);
+    }
+    if (!PyDict_CheckExact(data)) {
+        Py_DECREF(data);
+        return py_get(cache, name);
+    }
+    PyObject *e = PyDict_GetItemWithError(data, name);
+    Py_XINCREF(e);
+    Py_DECREF(data);
+    if (e == NULL) {
+        if (PyErr_Occurred()) {
+            if (!PyErr_ExceptionMatches(PyExc_TypeError)) return NULL;
+            /* unhashable: _get_miss raises CacheKeyError naming it */
+            PyErr_Clear();
+            return PyObject_CallMethodOneArg(cache, s_get_miss, name);
+        }
+        if (!PyUnicode_CheckExact(name)) return PyObject_CallMethodOneArg(cache, s_get_miss, name);
+        /* _get_miss's common case, inlined: self._default.misses += 1; self._policy_miss(name) */
+        PyObject *dflt = iattr(dict, s_default);
+        if (dflt == NULL) {
+            if (PyErr_Occurred()) return NULL;
+            return PyObject_CallMethodOneArg(cache, s_get_miss, name);
+        }
+        int r = lvl_add(dflt, off_l_misses, s_misses, 1);
+        Py_DECREF(dflt);
+        if (r < 0) return NULL;
+        PyObject *miss = iattr(dict, s_policy_miss);
+        if (miss == NULL) {
+            if (!PyErr_Occurred()) PyErr_SetObject(PyExc_AttributeError, s_policy_miss);
+            return NULL;
+        }
+        PyObject *res = PyObject_Vectorcall(miss, &name, 1, NULL);
+        Py_DECREF(miss);
+        if (res == NULL) return NULL;
+        Py_DECREF(res);
+        Py_RETURN_NONE;
+    }
+    if (!Py_IS_TYPE(e, EntryType) || SLOT(e, off_e_expire) == NULL ||
+        SLOT(e, off_e_lvl) == NULL || SLOT(e, off_e_value) == NULL) {
+        Py_DECREF(e);
+        return py_get(cache, name);
+    }
+    PyObject *exp = SLOT(e, off_e_expire);
+    /* entries without a TTL skip the clock read entirely */
+    if (PyFloat_CheckExact(exp)) {
+        double x = PyFloat_AS_DOUBLE(exp);
+        if (x != 0.0) {
+            PyObject *now = clock_ms();
+            if (now == NULL) goto fail;
+            int lt;
+            if (PyFloat_CheckExact(now)) {
+                lt = x < PyFloat_AS_DOUBLE(now);
+            } else {
+                Py_INCREF(exp);
+                lt = PyObject_RichCompareBool(exp, now, Py_LT);
+                Py_DECREF(exp);
+            }
+            Py_DECREF(now);
+            if (lt < 0) goto fail;
+            if (lt) {
+                Py_DECREF(e);
+                return PyObject_CallMethodOneArg(cache, s_get_expired, name);
+            }
+        }
+    } else {
+        /* an expiry of an unexpected type: the Python method decides */
+        Py_DECREF(e);
+        return py_get(cache, name);
+    }
+    /* No lock on a hit: no Python code runs from the lookup to the slot stores below (the
+     * clock is a builtin, the slot increment is C, the policy's hit is lock-free). */
+    {
+        PyObject *lvl = SLOT(e, off_e_lvl);
+        if (lvl == NULL) {
+            /* (cleared by a __del__ run by the clock patched in Python: Python's AttributeError) */
+            PyErr_SetObject(PyExc_AttributeError, s_lvl);
+            goto fail;
+        }
+        Py_INCREF(lvl);
+        int r = lvl_add(lvl, off_l_hits, s_hits, 1);
+        Py_DECREF(lvl);
+        if (r < 0) goto fail;
+    }
+    {
+        PyObject *hit = iattr(dict, s_policy_hit);
+        if (hit == NULL) {
+            if (!PyErr_Occurred()) PyErr_SetObject(PyExc_AttributeError, s_policy_hit);
+            goto fail;
+        }
+        PyObject *res = PyObject_Vectorcall(hit, &name, 1, NULL);
+        Py_DECREF(hit);
+        if (res == NULL) {
+            /* the key left (another thread) between the lookup and the hit */
+            if (!PyErr_ExceptionMatches(PyExc_KeyError)) goto fail;
+            PyErr_Clear();
+        } else {
+            Py_DECREF(res);
+        }
+    }
+    {
+        PyObject *v = slot_get(e, off_e_value, s_get);
+        Py_DECREF(e);
+        return v;
+    }
+fail:
+    Py_DECREF(e);
+    return NULL;
+}
+
+static PyObject *fast_get_call(PyObject *h, PyObject *name) {
+    PyObject *cache, *dict;
+    if (holder_parts(h, &cache, &dict) < 0) return NULL;
+    PyObject *r = do_get(cache, dict, name);
+    Py_DECREF(cache);
+    Py_DECREF(dict);
+    return r;
+}
+
+static PyMethodDef fast_get_def = {"get", (PyCFunction)fast_get_call, METH_O,
+                                   "Return the value at ``name``, or None (GET; C fast path)."};
+
+/* ------------------------------------------------------------------ set */
+
+/* `type(cache).set(cache, *args, **kw)`: the Python method, with the call's own arguments. */
+static PyObject *py_set(PyObject *cache, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *f = PyObject_GetAttr((PyObject *)Py_TYPE(cache), s_set);
+    if (f == NULL) return NULL;
+    PyObject *small[16];
+    PyObject **buf = small;
+    if (nargs + nkw + 1 > 16) {
+        buf = PyMem_Malloc(sizeof(PyObject *) * (size_t)(nargs + nkw + 1));
+        if (buf == NULL) {
+            Py_DECREF(f);
+            return PyErr_NoMemory();
+        }
+    }
+    buf[0] = cache;
+    for (Py_ssize_t i = 0; i < nargs + nkw; i++) buf[i + 1] = args[i];
+    PyObject *r = PyObject_Vectorcall(f, buf, (size_t)(nargs + 1), kwnames);
+    if (buf != small) PyMem_Free(buf);
+    Py_DECREF(f);
+    return r;
+}
+
+/* A plain option value: None/False/0 (0), True/ints != 0 (1), anything else (-1: let Python
+ * evaluate it, so a __bool__ runs exactly once). */
+static int plain_flag(PyObject *o) {
+    if (o == NULL || o == Py_None || o == Py_False) return 0;
+    if (o == Py_True) return 1;
+    if (PyLong_CheckExact(o)) return Py_SIZE(o) != 0;
+    return -1;
+}
+
+/* Call a method of the cache with `n` positional arguments; result dropped. */
+static int call_method_n(PyObject *cache, PyObject *name, PyObject **argv, size_t n) {
+    PyObject *buf[9];
+    buf[0] = cache;
+    for (size_t i = 0; i < n; i++) buf[i + 1] = argv[i];
+    PyObject *r = PyObject_VectorcallMethod(name, buf, n + 1, NULL);
+    if (r == NULL) return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* The new-key insert under the lock (the lock is held by the caller). Returns 0 or -1. */
+static int insert_locked(PyObject *cache, PyObject *dict, PyObject *data, PyObject *name,
+                         PyObject *value, PyObject *expire, PyObject *now, PyObject *dflt,
+                         PyObject *new, long long weight, long long vw) {
+    int has = PyDict_Contains(data, name);
+    if (has < 0) return -1;
+    if (has) { /* another thread stored it since the lookup above */
+        PyObject *cur = PyDict_GetItemWithError(data, name);
+        if (cur == NULL) {
+            if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, name);
+            return -1;
+        }
+        Py_INCREF(cur);
+        PyObject *w = PyLong_FromLongLong(weight);
+        PyObject *v = PyLong_FromLongLong(vw);
+        int r = -1;
+        if (w != NULL && v != NULL) {
+            PyObject *argv[8] = {name, value, expire, dflt, Py_None, w, cur, v};
+            r = call_method_n(cache, s_store, argv, 8);
+        }
+        Py_XDECREF(w);
+        Py_XDECREF(v);
+        Py_DECREF(cur);
+        return r;
+    }
+    if (PyDict_SetItem(data, name, new) < 0) return -1;
+    PyObject *add = iattr(dict, s_policy_add);
+    if (add == NULL) {
+        if (!PyErr_Occurred()) PyErr_SetObject(PyExc_AttributeError, s_policy_add);
+        return -1;
+    }
+    PyObject *victims;
+    {
+        PyObject *w = PyLong_FromLongLong(weight);
+        if (w == NULL) {
+            Py_DECREF(add);
+            return -1;
+        }
+        PyObject *argv[2] = {name, w};
+        victims = PyObject_Vectorcall(add, argv, 2, NULL);
+        Py_DECREF(w);
+        Py_DECREF(add);
+    }
+    if (victims == NULL) return -1;
+    long long n = 1;
+    int vt = truth(victims);
+    if (vt < 0) goto fail_victims;
+    if (vt) {
+        /* _evict() and _unlink(), inlined for the size eviction of a full cache */
+        PyObject *it = PyObject_GetIter(victims);
+        if (it == NULL) goto fail_victims;
+        PyObject *k;
+        while ((k = PyIter_Next(it)) != NULL) {
+            /* old = data.pop(k, None) */
+            PyObject *old = PyDict_GetItemWithError(data, k);
+            if (old == NULL) {
+                Py_DECREF(k);
+                if (PyErr_Occurred()) break;
+                continue;
+            }
+            Py_INCREF(old);
+            if (PyDict_DelItem(data, k) < 0) {
+                if (!PyErr_ExceptionMatches(PyExc_KeyError)) {
+                    Py_DECREF(old);
+                    Py_DECREF(k);
+                    break;
+                }
+                PyErr_Clear();
+            }
+            int bad = 0;
+            PyObject *lvl = NULL, *ow = NULL, *tags = NULL;
+            if (Py_IS_TYPE(old, EntryType)) {
+                lvl = SLOT(old, off_e_lvl);
+                ow = SLOT(old, off_e_weight);
+                tags = SLOT(old, off_e_tags);
+                Py_XINCREF(lvl);
+                Py_XINCREF(ow);
+                Py_XINCREF(tags);
+            } else {
+                lvl = PyObject_GetAttr(old, s_lvl);
+                if (lvl != NULL) ow = PyObject_GetAttr(old, s_weight);
+                if (ow != NULL) tags = PyObject_GetAttr(old, s_tags);
+            }
+            if (lvl == NULL || ow == NULL || tags == NULL) {
+                if (!PyErr_Occurred()) PyErr_SetString(PyExc_AttributeError, "lvl");
+                bad = 1;
+            }
+            if (!bad && lvl_add(lvl, off_l_evicted_size, s_evicted_size, 1) < 0) bad = 1;
+            if (!bad) {
+                int ovf = 0;
+                long long w = PyLong_Check(ow) ? PyLong_AsLongLongAndOverflow(ow, &ovf) : 0;
+                if (!PyLong_Check(ow) || ovf || (w == -1 && PyErr_Occurred())) {
+                    if (!PyErr_Occurred())
+                        PyErr_SetString(PyExc_TypeError, "_fastpath_c: an entry weight is not an int");
+                    bad = 1;
+                } else if (lvl == dflt) {
+                    /* a victim of the default level cancels the new key's entry count */
+                    weight -= w;
+                    n -= 1;
+                } else if (lvl_add(lvl, off_l_entries, s_entries, -1) < 0 ||
+                           lvl_add(lvl, off_l_bytes, s_bytes, -w) < 0) {
+                    bad = 1;
+                }
+            }
+            if (!bad) {
+                int tt = truth(tags);
+                if (tt < 0) {
+                    bad = 1;
+                } else if (tt) {
+                    PyObject *argv[2] = {k, tags};
+                    if (call_method_n(cache, s_untag, argv, 2) < 0) bad = 1;
+                }
+            }
+            Py_XDECREF(lvl);
+            Py_XDECREF(ow);
+            Py_XDECREF(tags);
+            Py_DECREF(k);
+            Py_DECREF(old); /* (may run a value's __del__) */
+            if (bad) break;
+        }
+        Py_DECREF(it);
+        if (PyErr_Occurred()) goto fail_victims;
+    }
+    Py_DECREF(victims);
+    if (n && lvl_add(dflt, off_l_entries, s_entries, n) < 0) return -1;
+    if (lvl_add(dflt, off_l_bytes, s_bytes, weight) < 0) return -1;
+    int et = truth(expire);
+    if (et < 0) return -1;
+    if (et) {
+        /* (see _fold_fresh for why a list, not the heap) */
+        PyObject *fresh = iattr(dict, s_fresh);
+        if (fresh == NULL) {
+            if (!PyErr_Occurred()) PyErr_SetObject(PyExc_AttributeError, s_fresh);
+            return -1;
+        }
+        Py_ssize_t len;
+        if (PyList_CheckExact(fresh)) {
+            if (PyList_Append(fresh, name) < 0) {
+                Py_DECREF(fresh);
+                return -1;
+            }
+            len = PyList_GET_SIZE(fresh);
+        } else {
+            PyObject *r = PyObject_CallMethodOneArg(fresh, s_append, name);
+            if (r == NULL) {
+                Py_DECREF(fresh);
+                return -1;
+            }
+            Py_DECREF(r);
+            len = PyObject_Size(fresh);
+            if (len < 0) {
+                Py_DECREF(fresh);
+                return -1;
+            }
+        }
+        Py_DECREF(fresh);
+        if (len >= FRESH_MAX && call_method_n(cache, s_fold_fresh, NULL, 0) < 0) return -1;
+        PyObject *due = iattr(dict, s_due);
+        if (due == NULL) {
+            if (!PyErr_Occurred()) PyErr_SetObject(PyExc_AttributeError, s_due);
+            return -1;
+        }
+        /* reuse this call's clock read, not a second one */
+        int lt = less(due, now);
+        if (lt < 0) {
+            Py_DECREF(due);
+            return -1;
+        }
+        if (lt) {
+            Py_DECREF(due);
+            return call_active_expire(cache); /* (its fold takes this key along) */
+        }
+        lt = less(expire, due);
+        Py_DECREF(due);
+        if (lt < 0) return -1;
+        if (lt) return PyObject_SetAttr(cache, s_due, expire);
+        return 0;
+    }
+    PyObject *due = iattr(dict, s_due);
+    if (due == NULL) {
+        if (!PyErr_Occurred()) PyErr_SetObject(PyExc_AttributeError, s_due);
+        return -1;
+    }
+    int run;
+    if (PyFloat_CheckExact(due)) {
+        double d = PyFloat_AS_DOUBLE(due);
+        if (d < Py_HUGE_VAL) {
+            PyObject *c = clock_ms();
+            if (c == NULL) {
+                Py_DECREF(due);
+                return -1;
+            }
+            run = less(due, c);
+            Py_DECREF(c);
+        } else {
+            run = 0;
+        }
+    } else {
+        PyObject *inf = PyFloat_FromDouble(Py_HUGE_VAL);
+        run = inf ? less(due, inf) : -1;
+        Py_XDECREF(inf);
+        if (run > 0) {
+            PyObject *c = clock_ms();
+            run = c ? less(due, c) : -1;
+            Py_XDECREF(c);
+        }
+    }
+    Py_DECREF(due);
+    if (run < 0) return -1;
+    if (run) return call_active_expire(cache);
+    return 0;
+fail_victims:
+    Py_DECREF(victims);
+    return -1;
+}
+
+static PyObject *do_set(PyObject *cache, PyObject *dict, PyObject *const *args, size_t nargsf,
+                        PyObject *kwnames) {
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *a[NPARAMS] = {NULL};
+    if (nargs > NPARAMS) return py_set(cache, args, nargsf, kwnames);
+    for (Py_ssize_t i = 0; i < nargs; i++) a[i] = args[i];
+    if (kwnames != NULL) {
+        Py_ssize_t nkw = PyTuple_GET_SIZE(kwnames);
+        for (Py_ssize_t j = 0; j < nkw; j++) {
+            PyObject *kw = PyTuple_GET_ITEM(kwnames, j);
+            int found = -1;
+            for (int i = 0; i < NPARAMS; i++) {
+                if (kw == param_str[i]) {
+                    found = i;
+                    break;
+                }
+            }
+            if (found < 0) {
+                for (int i = 0; i < NPARAMS; i++) {
+                    if (PyUnicode_Check(kw) && PyUnicode_Compare(kw, param_str[i]) == 0) {
+                        found = i;
+                        break;
+                    }
+                }
+                if (PyErr_Occurred()) return NULL;
+            }
+            /* unknown or repeated keywords: Python's own TypeError */
+            if (found < 0 || a[found] != NULL) return py_set(cache, args, nargsf, kwnames);
+            a[found] = args[nargs + j];
+        }
+    }
+    PyObject *name = a[0], *value = a[1], *ex = a[2];
+    if (name == NULL || value == NULL) return py_set(cache, args, nargsf, kwnames);
+    /* the plain SET (optionally with an int ``ex``) is the common case; any other option
+     * (or an option value whose truth would run Python code) goes to the Python method */
+    for (int i = 4; i <= 7; i++) {
+        if (plain_flag(a[i]) != 0) return py_set(cache, args, nargsf, kwnames);
+    }
+    if ((a[3] && a[3] != Py_None) || (a[8] && a[8] != Py_None) || (a[9] && a[9] != Py_None) ||
+        (a[10] && a[10] != Py_None) || (a[11] && a[11] != Py_None))
+        return py_set(cache, args, nargsf, kwnames);
+
+    PyObject *expire = NULL, *now = NULL;
+    if (ex == NULL || ex == Py_None) {
+        expire = PyFloat_FromDouble(0.0);
+        if (expire == NULL) return NULL;
+    } else if (PyLong_CheckExact(ex)) {
+        int ovf = 0;
+        long long x = PyLong_AsLongLongAndOverflow(ex, &ovf);
+        if (x == -1 && PyErr_Occurred()) return NULL;
+        if (ovf || x <= 0 || x > 9223372036854775LL) return py_set(cache, args, nargsf, kwnames);
+        /* float-only arithmetic, no floor (see Cache.set) */
+        now = clock_ms();
+        if (now == NULL) return NULL;
+        if (PyFloat_CheckExact(now)) {
+            expire = PyFloat_FromDouble(PyFloat_AS_DOUBLE(now) + (double)x * 1000.0);
+        } else {
+            PyObject *exms = PyFloat_FromDouble((double)x * 1000.0);
+            expire = exms ? PyNumber_Add(now, exms) : NULL;
+            Py_XDECREF(exms);
+        }
+        if (expire == NULL) {
+            Py_DECREF(now);
+            return NULL;
+        }
+    } else {
+        return py_set(cache, args, nargsf, kwnames);
+    }
+
+    PyObject *result = NULL;
+    PyObject *data = NULL, *e = NULL, *dflt = NULL, *new = NULL, *lock = NULL;
+    Py_INCREF(value);
+    {
+        PyObject *decode = iattr(dict, s_decode);
+        if (decode == NULL && PyErr_Occurred()) goto done;
+        int norm = decode != NULL && decode != Py_None;
+        Py_XDECREF(decode);
+        if (norm) {
+            PyObject *nv = PyObject_CallMethodOneArg(cache, s_norm, value);
+            if (nv == NULL) goto done;
+            Py_SETREF(value, nv);
+        }
+    }
+    /* the scalar rules of _size.estimate, inlined; -1 sends odd scalars to the general path */
+    long long vw;
+    {
+        PyTypeObject *cls = Py_TYPE(value);
+        if (cls == &PyUnicode_Type) {
+            vw = PyUnicode_IS_ASCII(value) ? 49 + (long long)PyUnicode_GET_LENGTH(value) : -1;
+        } else if (cls == &PyLong_Type) {
+            int ovf = 0;
+            long long x = PyLong_AsLongLongAndOverflow(value, &ovf);
+            if (x == -1 && PyErr_Occurred()) goto done;
+            vw = (!ovf && -BIG < x && x < BIG) ? SCALAR_SIZE : -1;
+        } else if (cls == &PyFloat_Type) {
+            vw = SCALAR_SIZE;
+        } else if (cls == &PyBytes_Type) {
+            vw = 33 + (long long)PyBytes_GET_SIZE(value);
+        } else if (cls == &PyBool_Type || cls == &PyComplex_Type || cls == &PyByteArray_Type) {
+            vw = -1;
+        } else {
+            PyObject *est = core_global(s_estimate);
+            if (est == NULL) goto done;
+            PyObject *w = PyObject_CallOneArg(est, value);
+            Py_DECREF(est);
+            if (w == NULL) goto done;
+            if (!PyLong_Check(w)) {
+                PyErr_Format(PyExc_TypeError, "_fastpath_c: estimate() returned %R", w);
+                Py_DECREF(w);
+                goto done;
+            }
+            vw = PyLong_AsLongLong(w);
+            Py_DECREF(w);
+            if (vw == -1 && PyErr_Occurred()) goto done;
+        }
+    }
+    data = iattr(dict, s_data);
+    if (data == NULL || !PyDict_CheckExact(data)) {
+        if (PyErr_Occurred()) goto done;
+        /* an unexpected _data: the Python method, with the evaluated arguments */
+        goto set_plain;
+    }
+    e = PyDict_GetItemWithError(data, name);
+    if (e == NULL && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_TypeError)) goto done;
+        PyErr_Clear(); /* unhashable: _set_plain raises CacheKeyError naming it */
+    }
+    Py_XINCREF(e);
+    if (e != NULL) {
+        /* the lock-free overwrite that keeps the value's weight (see Cache.set): no call runs
+         * between the checks and the stores; the value is stored last */
+        if (!Py_IS_TYPE(e, EntryType) || SLOT(e, off_e_plain_vw) == NULL ||
+            SLOT(e, off_e_expire) == NULL || SLOT(e, off_e_value) == NULL)
+            goto set_plain;
+        PyObject *pvw = SLOT(e, off_e_plain_vw);
+        int ovf = 0;
+        long long p = PyLong_CheckExact(pvw) ? PyLong_AsLongLongAndOverflow(pvw, &ovf) : -3;
+        if (p == -1 && PyErr_Occurred()) goto done;
+        if (!PyLong_CheckExact(pvw) || ovf || p != vw) goto set_plain;
+        PyObject *rmw = iattr(dict, s_rmw);
+        if (rmw == NULL) {
+            if (PyErr_Occurred()) goto done;
+            goto set_plain;
+        }
+        int busy = plain_flag(rmw);
+        Py_DECREF(rmw);
+        if (busy != 0) goto set_plain;
+        PyObject *eexp = SLOT(e, off_e_expire);
+        if (!PyFloat_CheckExact(eexp) || !PyFloat_CheckExact(expire)) goto set_plain;
+        double x = PyFloat_AS_DOUBLE(expire), y = PyFloat_AS_DOUBLE(eexp);
+        if (!(x == 0.0 || (y != 0.0 && x >= y))) goto set_plain;
+        Py_INCREF(expire);
+        slot_set(e, off_e_expire, expire);
+        Py_INCREF(value);
+        slot_set(e, off_e_value, value); /* (may run the old value's __del__) */
+        PyObject *hit = iattr(dict, s_policy_hit);
+        if (hit == NULL) {
+            if (!PyErr_Occurred()) PyErr_SetObject(PyExc_AttributeError, s_policy_hit);
+            goto done;
+        }
+        PyObject *res = PyObject_Vectorcall(hit, &name, 1, NULL);
+        Py_DECREF(hit);
+        if (res == NULL) {
+            /* removed by another thread meanwhile: set-then-delete order */
+            if (!PyErr_ExceptionMatches(PyExc_KeyError)) goto done;
+            PyErr_Clear();
+        } else {
+            Py_DECREF(res);
+        }
+        /* (no active-expiry step here: an overwrite frees nothing; locked writes run it) */
+        result = Py_True;
+        Py_INCREF(result);
+        goto done;
+    }
+    if (vw < 0 || !PyUnicode_CheckExact(name) || !PyUnicode_IS_ASCII(name)) goto set_plain;
+    /* A new str key with a scalar value: the miss-then-fill path, inlined. The entry is built
+     * before the lock (it is published only by the dict store under it). */
+    long long weight = ENTRY_OVERHEAD + 49 + vw + (long long)PyUnicode_GET_LENGTH(name);
+    {
+        PyObject *mb = iattr(dict, s_max_bytes);
+        if (mb == NULL) {
+            if (PyErr_Occurred()) goto done;
+            goto set_plain;
+        }
+        int over;
+        if (mb == Py_None) {
+            over = 0;
+        } else {
+            PyObject *w = PyLong_FromLongLong(weight);
+            over = w ? PyObject_RichCompareBool(w, mb, Py_GT) : -1;
+            Py_XDECREF(w);
+        }
+        Py_DECREF(mb);
+        if (over < 0) goto done;
+        if (over) goto set_plain; /* raises CacheValueTooLarge */
+    }
+    dflt = iattr(dict, s_default);
+    lock = iattr(dict, s_lock);
+    if (dflt == NULL || lock == NULL) {
+        if (PyErr_Occurred()) goto done;
+        goto set_plain;
+    }
+    new = EntryType->tp_alloc(EntryType, 0);
+    if (new == NULL) goto done;
+    {
+        PyObject *w = PyLong_FromLongLong(weight), *v = PyLong_FromLongLong(vw);
+        if (w == NULL || v == NULL) {
+            Py_XDECREF(w);
+            Py_XDECREF(v);
+            goto done;
+        }
+        Py_INCREF(name);
+        SLOT(new, off_e_key) = name;
+        Py_INCREF(expire);
+        SLOT(new, off_e_expire) = expire;
+        Py_INCREF(dflt);
+        SLOT(new, off_e_lvl) = dflt;
+        SLOT(new, off_e_weight) = w;
+        Py_INCREF(Py_None);
+        SLOT(new, off_e_tags) = Py_None;
+        SLOT(new, off_e_plain_vw) = v;
+        Py_INCREF(value);
+        SLOT(new, off_e_value) = value;
+    }
+    {
+        PyObject *r = PyObject_CallMethodNoArgs(lock, s_acquire);
+        if (r == NULL) goto done;
+        Py_DECREF(r);
+    }
+    {
+        PyObject *n = now;
+        if (n == NULL) n = Py_None; /* (only read when ``expire`` is set, and then it is) */
+        int rc = insert_locked(cache, dict, data, name, value, expire, n, dflt, new, weight, vw);
+        /* finally: lock.release() (an exception from it replaces the pending one, as in Python) */
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        PyObject *r = PyObject_CallMethodNoArgs(lock, s_release);
+        if (r == NULL) {
+            if (et != NULL) {
+                PyObject *t2, *v2, *tb2;
+                PyErr_Fetch(&t2, &v2, &tb2);
+                PyErr_NormalizeException(&et, &ev, &tb);
+                PyErr_NormalizeException(&t2, &v2, &tb2);
+                if (v2 != NULL && ev != NULL) PyException_SetContext(v2, ev);
+                else Py_XDECREF(ev);
+                Py_XDECREF(et);
+                Py_XDECREF(tb);
+                PyErr_Restore(t2, v2, tb2);
+            }
+            goto done;
+        }
+        Py_DECREF(r);
+        PyErr_Restore(et, ev, tb);
+        if (rc < 0) goto done;
+    }
+    result = Py_True;
+    Py_INCREF(result);
+    goto done;
+
+set_plain: {
+    PyObject *v = PyLong_FromLongLong(vw);
+    if (v != NULL) {
+        PyObject *argv[4] = {name, value, expire, v};
+        PyObject *buf[5] = {cache, argv[0], argv[1], argv[2], argv[3]};
+        result = PyObject_VectorcallMethod(s_set_plain, buf, 5, NULL);
+        Py_DECREF(v);
+    }
+}
+done:
+    Py_XDECREF(lock);
+    Py_XDECREF(new);
+    Py_XDECREF(dflt);
+    Py_XDECREF(e);
+    Py_XDECREF(data);
+    Py_XDECREF(value);
+    Py_XDECREF(expire);
+    Py_XDECREF(now);
+    return result;
+}
+
+static PyObject *fast_set_call(PyObject *h, PyObject *const *args, size_t nargsf,
+                               PyObject *kwnames) {
+    PyObject *cache, *dict;
+    if (holder_parts(h, &cache, &dict) < 0) return NULL;
+    PyObject *r = do_set(cache, dict, args, nargsf, kwnames);
+    Py_DECREF(cache);
+    Py_DECREF(dict);
+    return r;
+}
+
+static PyMethodDef fast_set_def = {
+    "set", (PyCFunction)(void (*)(void))fast_set_call, METH_FASTCALL | METH_KEYWORDS,
+    "Set ``name`` to ``value``; True, or None when NX/XX blocked it (SET; C fast path)."};
+
+/* ------------------------------------------------------------------ module */
+
+static PyObject *make_holder(PyObject *cache) {
+    if (ensure_init() < 0) return NULL;
+    PyObject *dict = PyObject_GenericGetDict(cache, NULL);
+    if (dict == NULL) return NULL;
+    if (!PyDict_Check(dict)) {
+        Py_DECREF(dict);
+        PyErr_Format(PyExc_TypeError, "_fastpath_c: %R has no instance __dict__", cache);
+        return NULL;
+    }
+    Holder *h = PyObject_GC_New(Holder, &HolderType);
+    if (h == NULL) {
+        Py_DECREF(dict);
+        return NULL;
+    }
+    Py_INCREF(cache);
+    h->cache = cache;
+    h->dict = dict;
+    PyObject_GC_Track(h);
+    return (PyObject *)h;
+}
+
+static PyObject *mod_fast_get(PyObject *mod, PyObject *cache) {
+    (void)mod;
+    PyObject *h = make_holder(cache);
+    if (h == NULL) return NULL;
+    PyObject *f = PyCFunction_New(&fast_get_def, h);
+    Py_DECREF(h);
+    return f;
+}
+
+static PyObject *mod_fast_set(PyObject *mod, PyObject *cache) {
+    (void)mod;
+    PyObject *h = make_holder(cache);
+    if (h == NULL) return NULL;
+    PyObject *f = PyCFunction_New(&fast_set_def, h);
+    Py_DECREF(h);
+    return f;
+}
+
+static PyMethodDef module_methods[] = {
+    {"fast_get", (PyCFunction)mod_fast_get, METH_O,
+     "Return a C ``get(name)`` bound to ``cache``, with Cache.get's semantics."},
+    {"fast_set", (PyCFunction)mod_fast_set, METH_O,
+     "Return a C ``set(name, value, ...)`` bound to ``cache``, with Cache.set's semantics."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef fastpath_module = {
+    PyModuleDef_HEAD_INIT,
+    "perflayer.cache._fastpath_c",
+    "Cache.get and the plain Cache.set in C (see the comment at the top of _fastpath_c.c).",
+    -1,
+    module_methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+};
+
+PyMODINIT_FUNC PyInit__fastpath_c(void) {
+    if (PyType_Ready(&HolderType) < 0) return NULL;
+    if (float_1000 == NULL && (float_1000 = PyFloat_FromDouble(1000.0)) == NULL) return NULL;
+    if (intern(&s_data, "_data") || intern(&s_default, "_default") ||
+        intern(&s_policy_hit, "_policy_hit") || intern(&s_policy_miss, "_policy_miss") ||
+        intern(&s_policy_add, "_policy_add") || intern(&s_decode, "_decode") ||
+        intern(&s_rmw, "_rmw") || intern(&s_lock, "_lock") || intern(&s_fresh, "_fresh") ||
+        intern(&s_due, "_due") || intern(&s_max_bytes, "max_bytes") ||
+        intern(&s_get_miss, "_get_miss") || intern(&s_get_expired, "_get_expired") ||
+        intern(&s_set_plain, "_set_plain") || intern(&s_store, "_store") ||
+        intern(&s_untag, "_untag") || intern(&s_fold_fresh, "_fold_fresh") ||
+        intern(&s_active_expire, "_active_expire") || intern(&s_norm, "_norm") ||
+        intern(&s_acquire, "acquire") || intern(&s_release, "release") ||
+        intern(&s_time, "_time") || intern(&s_estimate, "estimate") ||
+        intern(&s_now_ms, "_now_ms") || intern(&s_get, "get") || intern(&s_set, "set") ||
+        intern(&s_lvl, "lvl") || intern(&s_tags, "tags") || intern(&s_weight, "weight") ||
+        intern(&s_hits, "hits") || intern(&s_misses, "misses") ||
+        intern(&s_entries, "entries") || intern(&s_bytes, "bytes") ||
+        intern(&s_evicted_size, "evicted_size") || intern(&s_append, "append"))
+        return NULL;
+    for (int i = 0; i < NPARAMS; i++) {
+        if (intern(&param_str[i], param_names[i])) return NULL;
+    }
+    PyObject *m = PyModule_Create(&fastpath_module);
+    if (m == NULL) return NULL;
+    Py_INCREF(&HolderType);
+    if (PyModule_AddObject(m, "Holder", (PyObject *)&HolderType) < 0) {
+        Py_DECREF(&HolderType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
