@@ -24,7 +24,10 @@ from typing import Any
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 # (module name, C source relative to the project root)
-EXTENSIONS = [("perflayer.cache._tinylfu_c", "src/perflayer/cache/_tinylfu_c.c")]
+EXTENSIONS = [
+    ("perflayer.cache._tinylfu_c", "src/perflayer/cache/_tinylfu_c.c"),
+    ("perflayer.cache._fastpath_c", "src/perflayer/cache/_fastpath_c.c"),
+]
 
 
 class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]

@@ -29,6 +29,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from typing import Any
 
 from perflayer.cache._levels import CacheLevel
+from perflayer.cache._native import native_enabled
 from perflayer.cache._protocols import Policy
 from perflayer.cache._size import (
     ENTRY_OVERHEAD,
@@ -284,6 +285,20 @@ class Cache:
             from perflayer.cache._metrics import register_cache
 
             register_cache(self, monitor)
+        # why: the C twins of get and the plain set (perflayer.cache._fastpath_c, the same
+        # answers: tests/cache/test_fastpath_c.py) cost 0.54x and 0.79x a cachetools get-hit and
+        # new-key set, where these Python methods cost 0.77x and 1.4x (callgrind,
+        # benchmarks/cache_latency.py). Bound per instance, last, and only where a subclass
+        # overrides neither method; the binding is a cycle (cache -> bound builtin -> cache)
+        # that the cyclic GC frees.
+        if native_enabled() and type(self).get is Cache.get and type(self).set is Cache.set:
+            try:
+                from perflayer.cache._fastpath_c import fast_get, fast_set
+            except ImportError:  # not compiled at install time: the Python methods
+                pass
+            else:
+                self.get = fast_get(self)  # type: ignore[method-assign,assignment]
+                self.set = fast_set(self)  # type: ignore[method-assign]
 
     # ------------------------------------------------------------------ internals
 

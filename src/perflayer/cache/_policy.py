@@ -73,10 +73,10 @@ Karedla, Love, Wherry, "Caching strategies to improve disk system performance" (
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 
+from perflayer.cache._native import native_enabled
 from perflayer.cache._protocols import Policy
 from perflayer.errors import ConfigError
 
@@ -929,7 +929,7 @@ def tinylfu_class() -> Callable[[int | None, int | None], Policy]:
     about 1/10: benchmarks/cache_latency.py's "(Python policy)" rows); ``PERFLAYER_PURE_PYTHON=1``
     in the environment, read when a cache is built, selects the Python one.
     """
-    if os.environ.get("PERFLAYER_PURE_PYTHON", "") not in ("", "0"):
+    if not native_enabled():
         return TinyLFUPolicy
     try:
         from perflayer.cache._tinylfu_c import TinyLFUPolicy as CTinyLFUPolicy

@@ -1,0 +1,19 @@
+"""Whether new caches use perflayer's C accelerators (compiled on install by hatch_build.py).
+
+Two are built: ``_tinylfu_c`` (the W-TinyLFU policy, ``_policy.tinylfu_class``) and
+``_fastpath_c`` (``Cache.get`` and the plain ``Cache.set``, bound in ``Cache.__init__``). Each
+answers exactly as the pure-Python code it replaces (tests/cache/test_tinylfu_c.py,
+test_fastpath_c.py) and is used where it was built, unless ``PERFLAYER_PURE_PYTHON`` is set to
+anything but ``0`` in the environment when the cache is built.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["native_enabled"]
+
+
+def native_enabled() -> bool:
+    """Return False when ``PERFLAYER_PURE_PYTHON`` asks for the pure-Python code."""
+    return os.environ.get("PERFLAYER_PURE_PYTHON", "") in ("", "0")
