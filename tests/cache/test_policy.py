@@ -421,3 +421,28 @@ def test_tinylfu_replays_a_hit_run_as_long_as_the_cache() -> None:
     assert p.add(-1, 1) == []
     assert len(in_main) > 2_900
     assert all(k in p._protected for k in in_main)
+
+
+def test_update_over_max_weight_with_an_empty_window_evicts_nothing_else() -> None:
+    """A key re-weighed past max_weight alone in the cache is not an error for the policy (the
+    core rejects such values up front): no StopIteration, the key stays (as in the C class)."""
+    from perflayer.cache._tinylfu_c import TinyLFUPolicy as CTinyLFUPolicy
+
+    for cls in (TinyLFUPolicy, CTinyLFUPolicy):
+        p = cls(None, 10)
+        assert p.add("a", 5) == []
+        assert p.update("a", 20) == []
+        assert "a" in p
+
+
+def test_a_raising_key_in_the_replay_keeps_the_protected_weight() -> None:
+    """An unhashable buffered read stops the replay with TypeError; the weight of a key promoted
+    before it is still counted in protected, so later demotions stay in bounds."""
+    p = TinyLFUPolicy(None, 80)
+    for k in "abcdefgh":
+        p.add(k, 10)
+    p.hit("b")
+    p.hit([])  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        p.add("z", 10)
+    assert p._pw == sum(p._protected.values())

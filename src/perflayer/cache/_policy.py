@@ -486,41 +486,47 @@ class TinyLFUPolicy:
         pw = self._pw
         misses = 0
         last_miss: object = _NO_KEY
-        for key in items:
-            region = get_region(key)
-            if region is None:
-                last_miss = key
-                misses += 1
-                # FrequencySketch.increment, inlined (the additions are counted below)
-                h = hash(key)
-                c = counts.get(h)
-                if c is None:
-                    i = ((h * _GOLDEN) & _MASK64) >> shift
-                    if door[i]:
-                        counts[h] = 1
+        # why: a key whose hash() or == raises stops the replay; the protected weight moved
+        # so far is written back first, so the regions and their tallies stay consistent
+        try:
+            for key in items:
+                region = get_region(key)
+                if region is None:
+                    last_miss = key
+                    misses += 1
+                    # FrequencySketch.increment, inlined (the additions are counted below)
+                    h = hash(key)
+                    c = counts.get(h)
+                    if c is None:
+                        i = ((h * _GOLDEN) & _MASK64) >> shift
+                        if door[i]:
+                            counts[h] = 1
+                        else:
+                            door[i] = 1
                     else:
-                        door[i] = 1
+                        counts[h] = c + 1  # saturates at _COUNTER_MAX when read
+                    continue
+                # the cap is applied when counters are read or halved
+                freq[key] += 1
+                if region is protected:
+                    # why: the commonest hit of a warm cache, with the bound method bound once
+                    protected_mte(key)
+                elif region is probation:
+                    # a second use in main: promote to protected, demote protected's LRU overflow
+                    w = probation.pop(key)
+                    protected[key] = w
+                    where[key] = protected
+                    pw += w
+                    while protected and (pw if weighted else len(protected)) > pmax:
+                        k2, w2 = protected.popitem(last=False)
+                        pw -= w2
+                        probation[k2] = w2
+                        where[k2] = probation
                 else:
-                    counts[h] = c + 1  # saturates at _COUNTER_MAX when read
-                continue
-            # the cap is applied when counters are read or halved
-            freq[key] += 1
-            if region is protected:
-                # why: the commonest hit of a warm cache, with the bound method bound once
-                protected_mte(key)
-            elif region is probation:
-                # a second use in main: promote to protected, demote protected's LRU overflow
-                w = probation.pop(key)
-                protected[key] = w
-                where[key] = protected
-                pw += w
-                while protected and (pw if weighted else len(protected)) > pmax:
-                    k2, w2 = protected.popitem(last=False)
-                    pw -= w2
-                    probation[k2] = w2
-                    where[k2] = probation
-            else:
-                region.move_to_end(key)
+                    region.move_to_end(key)
+        except BaseException:
+            self._pw = pw
+            raise
         self._pw = pw
         n = len(items)
         self._hits += n - misses
@@ -708,7 +714,10 @@ class TinyLFUPolicy:
                 self._drop(vk, vregion)
                 victims.append(vk)
                 continue
-            # main is empty: evict from the window, never the new key
+            # main is empty: evict from the window, never the new key (an empty window: an
+            # update left one key over max_weight, which the core rejects up front)
+            if not window:
+                break
             vk = next(iter(window))
             if vk == new_key:
                 break
