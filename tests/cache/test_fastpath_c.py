@@ -282,6 +282,96 @@ def test_get_takes_the_expired_and_miss_helpers(clock: list[float]) -> None:
         c.set("k", "v", value="w")
 
 
+def _schedule(c: Cache) -> Any:
+    """Return the TTL schedule of ``c``: the run, its tail, the heap (sorted), fresh list, due."""
+    return (
+        list(c._run_keys),
+        list(c._run_when),
+        c._run_tail,
+        sorted(c._expiry_heap),
+        list(c._fresh),
+        c._due,
+    )
+
+
+def _fold_calls(code: Any) -> tuple[list[int], Callable[..., Any]]:
+    """Return a counter cell and a profile hook counting Python frames running ``code``."""
+    cell = [0]
+
+    def hook(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code is code:
+            cell[0] += 1
+
+    return cell, hook
+
+
+@pytest.mark.parametrize("policy", ["lru", "tinylfu"])
+def test_the_c_fold_leaves_the_python_folds_schedule(clock: list[float], policy: str) -> None:
+    """Folds with deadlines in and out of order, keys gone or without a TTL meanwhile, rebuilds.
+
+    Every 1,024th new key with a TTL folds the fresh list; the C set path does it in C (no
+    Python ``_fold_fresh`` frame runs), the unbound cache in Python; the schedule must be the
+    same after each fold, and the caches equal at the end.
+    """
+    py = _unbind(Cache(max_entries=400, policy=policy, monitor=Monitor()))
+    fast = _bind(Cache(max_entries=400, policy=policy, monitor=Monitor()))
+    rng = random.Random(11)
+    calls, hook = _fold_calls(Cache._fold_fresh.__code__)
+    folds = rebuilds = 0
+    run_keys = fast._run_keys
+    for i in range(20000):
+        k = f"k{i}"
+        # mostly ascending deadlines (the run), some earlier ones (the heap), some without
+        ex = rng.choice([3600, 3600, 3600, 7200, 60, 1000, None])
+        before = len(fast._fresh)
+        sys.setprofile(hook)
+        try:
+            got = fast.set(k, i, ex=ex)
+        finally:
+            sys.setprofile(None)
+        assert got == py.set(k, i, ex=ex)
+        r = rng.random()
+        j = f"k{rng.randrange(i + 1)}"
+        if r < 0.05:
+            assert fast.delete(j) == py.delete(j)
+        elif r < 0.08:
+            assert fast.set(j, "o") == py.set(j, "o")  # overwritten without a TTL
+        elif r < 0.11:
+            assert fast.set(j, "t", ex=30) == py.set(j, "t", ex=30)  # overwritten, earlier
+        elif r < 0.13:
+            assert fast.persist(j) == py.persist(j)
+        if before and not fast._fresh:  # a fold (or a rebuild) emptied it
+            folds += 1
+            assert _schedule(fast) == _schedule(py), i
+        if fast._run_keys is not run_keys:
+            rebuilds += 1
+            run_keys = fast._run_keys
+        clock[0] += 0.0005
+    assert calls[0] == 0  # every fold of the fast cache ran in C
+    assert folds >= 10 and fast._expiry_heap, folds
+    # (W-TinyLFU rejects most new keys, so its folds skip them and the schedule stays small)
+    assert rebuilds >= 1 or policy == "tinylfu", rebuilds
+    assert _schedule(fast) == _schedule(py)
+    assert _state(fast) == _state(py)
+
+
+def test_a_subclass_fold_is_called(clock: list[float]) -> None:
+    """A subclass overriding _fold_fresh keeps the C set path and still gets its own fold."""
+    seen: list[int] = []
+
+    class Sub(Cache):
+        def _fold_fresh(self) -> None:
+            seen.append(len(self._fresh))
+            super()._fold_fresh()
+
+    py = _unbind(Sub(monitor=Monitor()))
+    fast = _bind(Sub(monitor=Monitor()))
+    for i in range(3000):
+        assert fast.set(f"k{i}", i, ex=100) == py.set(f"k{i}", i, ex=100)
+    assert seen == [1024, 1024, 1024, 1024]
+    assert _schedule(fast) == _schedule(py)
+
+
 def test_fast_paths_need_an_instance_dict() -> None:
     """Binding to an object without a __dict__ raises instead of crashing later."""
     with pytest.raises((AttributeError, TypeError)):

@@ -42,6 +42,7 @@ static long long ENTRY_OVERHEAD = 0;
 static long long SCALAR_SIZE = 0;
 static long long FRESH_MAX = 0;
 static long long BIG = 0; /* _core._BIG (2**62) */
+static PyObject *orig_fold = NULL; /* Cache.__dict__["_fold_fresh"] at import (see c_fold_fresh) */
 
 /* slot offsets */
 static Py_ssize_t off_e_expire, off_e_key, off_e_lvl, off_e_plain_vw, off_e_tags, off_e_value,
@@ -53,7 +54,8 @@ static PyObject *s_data, *s_default, *s_policy_hit, *s_policy_miss, *s_policy_ad
     *s_rmw, *s_lock, *s_fresh, *s_due, *s_max_bytes, *s_get_miss, *s_get_expired, *s_set_plain,
     *s_store, *s_untag, *s_fold_fresh, *s_active_expire, *s_norm, *s_acquire, *s_release,
     *s_time, *s_estimate, *s_now_ms, *s_get, *s_set, *s_lvl, *s_tags, *s_weight, *s_hits,
-    *s_misses, *s_entries, *s_bytes, *s_evicted_size, *s_append;
+    *s_misses, *s_entries, *s_bytes, *s_evicted_size, *s_append, *s_expiry_heap, *s_run_keys, *s_run_when, *s_run_tail,
+    *s_heappush, *s_rebuild_heap, *s_expire;
 
 /* set()'s parameters, in order */
 #define NPARAMS 12
@@ -106,6 +108,15 @@ static int ensure_init(void) {
         return -1;
     }
     PyTypeObject *E = (PyTypeObject *)et, *L = (PyTypeObject *)lt;
+    PyObject *ct = PyDict_GetItemString(g, "Cache");
+    PyObject *of = (ct != NULL && PyType_Check(ct))
+                       ? PyDict_GetItemString(((PyTypeObject *)ct)->tp_dict, "_fold_fresh")
+                       : NULL;
+    if (of == NULL) {
+        Py_DECREF(mod);
+        PyErr_SetString(PyExc_RuntimeError, "_fastpath_c: _core.Cache has no _fold_fresh");
+        return -1;
+    }
     core_globals = g;
     if ((off_e_expire = slot_offset(E, "expire")) < 0 || (off_e_key = slot_offset(E, "key")) < 0 ||
         (off_e_lvl = slot_offset(E, "lvl")) < 0 ||
@@ -126,6 +137,8 @@ static int ensure_init(void) {
     }
     /* the module stays imported (sys.modules); keep its dict and the two types alive */
     Py_INCREF(g);
+    Py_INCREF(of);
+    orig_fold = of;
     Py_INCREF(E);
     Py_INCREF(L);
     EntryType = E;
@@ -495,6 +508,132 @@ static int call_method_n(PyObject *cache, PyObject *name, PyObject **argv, size_
     return 0;
 }
 
+/* `getattr(self, name)` for an attribute the instance dict must hold (new reference). */
+static PyObject *need_iattr(PyObject *dict, PyObject *name) {
+    PyObject *v = iattr(dict, name);
+    if (v == NULL && !PyErr_Occurred()) PyErr_SetObject(PyExc_AttributeError, name);
+    return v;
+}
+
+/* Cache._fold_fresh in C (lock held): the same reads, order, branches and writes, line by line
+ * (read its docstring for the why). The Python loop cost ~1k instructions a key, ~1.07k per
+ * new-key set of a filling cache (run every _FRESH_MAX keys); here a key costs a dict lookup,
+ * a slot read, a float compare and two deque appends (their bound `append`, fetched once a
+ * fold). A `_fold_fresh` of the instance or of a subclass, or a `_fresh` other than a list,
+ * calls the Python method instead; `_rebuild_heap` and `_heappush` stay Python's (read
+ * afresh, as the method reads them). Every object read is held by a strong reference while
+ * Python code can run (a str subclass key's __eq__, a tuple compare in the heap push). */
+static int fold_fresh(PyObject *cache, PyObject *dict) {
+    PyObject *own = PyDict_GetItemWithError(dict, s_fold_fresh); /* borrowed, not kept */
+    if (own == NULL && PyErr_Occurred()) return -1;
+    if (own != NULL || _PyType_Lookup(Py_TYPE(cache), s_fold_fresh) != orig_fold)
+        return call_method_n(cache, s_fold_fresh, NULL, 0);
+    PyObject *fresh = need_iattr(dict, s_fresh);
+    if (fresh == NULL) return -1;
+    if (!PyList_CheckExact(fresh)) {
+        Py_DECREF(fresh);
+        return call_method_n(cache, s_fold_fresh, NULL, 0);
+    }
+    if (PyList_GET_SIZE(fresh) == 0) { /* `if fresh:` */
+        Py_DECREF(fresh);
+        return 0;
+    }
+    int rc = -1;
+    PyObject *data = NULL, *heap = NULL, *run_keys = NULL, *run_when = NULL, *tail = NULL;
+    PyObject *kapp = NULL, *wapp = NULL, *push = NULL;
+    if ((data = need_iattr(dict, s_data)) == NULL ||
+        (heap = need_iattr(dict, s_expiry_heap)) == NULL ||
+        (run_keys = need_iattr(dict, s_run_keys)) == NULL ||
+        (run_when = need_iattr(dict, s_run_when)) == NULL ||
+        (tail = need_iattr(dict, s_run_tail)) == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(fresh); i++) { /* (the list may change) */
+        PyObject *key = PyList_GET_ITEM(fresh, i);
+        Py_INCREF(key);
+        PyObject *e; /* e = data.get(key) */
+        if (PyDict_CheckExact(data)) {
+            e = PyDict_GetItemWithError(data, key);
+            Py_XINCREF(e);
+        } else {
+            e = PyObject_CallMethodOneArg(data, s_get, key);
+            if (e == Py_None) Py_CLEAR(e);
+            else if (e == NULL) goto fail_key;
+        }
+        if (e == NULL) {
+            if (PyErr_Occurred()) goto fail_key;
+            Py_DECREF(key);
+            continue;
+        }
+        PyObject *when = Py_IS_TYPE(e, EntryType) ? slot_get(e, off_e_expire, s_expire)
+                                                  : PyObject_GetAttr(e, s_expire);
+        Py_DECREF(e);
+        if (when == NULL) goto fail_key;
+        int t = truth(when);
+        if (t > 0) {
+            int ge = (PyFloat_CheckExact(when) && PyFloat_CheckExact(tail))
+                         ? PyFloat_AS_DOUBLE(when) >= PyFloat_AS_DOUBLE(tail)
+                         : PyObject_RichCompareBool(when, tail, Py_GE);
+            if (ge > 0) {
+                PyObject *r = NULL;
+                if ((kapp != NULL || (kapp = PyObject_GetAttr(run_keys, s_append)) != NULL) &&
+                    (r = PyObject_CallOneArg(kapp, key)) != NULL) {
+                    Py_DECREF(r);
+                    if ((wapp != NULL || (wapp = PyObject_GetAttr(run_when, s_append)) != NULL) &&
+                        (r = PyObject_CallOneArg(wapp, when)) != NULL) {
+                        Py_DECREF(r);
+                        Py_INCREF(when);
+                        Py_SETREF(tail, when);
+                    } else {
+                        t = -1;
+                    }
+                } else {
+                    t = -1;
+                }
+            } else if (ge == 0) {
+                PyObject *item = NULL, *r = NULL;
+                if ((push != NULL || (push = core_global(s_heappush)) != NULL) &&
+                    (item = PyTuple_Pack(2, when, key)) != NULL) {
+                    PyObject *argv[2] = {heap, item};
+                    r = PyObject_Vectorcall(push, argv, 2, NULL);
+                }
+                Py_XDECREF(item);
+                if (r == NULL) t = -1;
+                Py_XDECREF(r);
+            } else {
+                t = -1;
+            }
+        }
+        Py_DECREF(when);
+        if (t < 0) goto fail_key;
+        Py_DECREF(key);
+        continue;
+    fail_key:
+        Py_DECREF(key);
+        goto done;
+    }
+    if (PyObject_SetAttr(cache, s_run_tail, tail) < 0) goto done;
+    if (PyList_SetSlice(fresh, 0, PY_SSIZE_T_MAX, NULL) < 0) goto done; /* fresh.clear() */
+    {
+        Py_ssize_t nh = PyObject_Size(heap), nr, nd;
+        if (nh < 0 || (nr = PyObject_Size(run_keys)) < 0 || (nd = PyObject_Size(data)) < 0)
+            goto done;
+        if (nh + nr > 3 * nd + 1024 && call_method_n(cache, s_rebuild_heap, NULL, 0) < 0)
+            goto done;
+    }
+    rc = 0;
+done:
+    Py_DECREF(fresh);
+    Py_XDECREF(data);
+    Py_XDECREF(heap);
+    Py_XDECREF(run_keys);
+    Py_XDECREF(run_when);
+    Py_XDECREF(tail);
+    Py_XDECREF(kapp);
+    Py_XDECREF(wapp);
+    Py_XDECREF(push);
+    return rc;
+}
+
 /* The new-key insert under the lock (the lock is held by the caller). Returns 0 or -1. */
 static int insert_locked(PyObject *cache, PyObject *dict, PyObject *data, PyObject *name,
                          PyObject *value, PyObject *expire, PyObject *now, PyObject *dflt,
@@ -651,7 +790,7 @@ static int insert_locked(PyObject *cache, PyObject *dict, PyObject *data, PyObje
             }
         }
         Py_DECREF(fresh);
-        if (len >= FRESH_MAX && call_method_n(cache, s_fold_fresh, NULL, 0) < 0) return -1;
+        if (len >= FRESH_MAX && fold_fresh(cache, dict) < 0) return -1;
         PyObject *due = iattr(dict, s_due);
         if (due == NULL) {
             if (!PyErr_Occurred()) PyErr_SetObject(PyExc_AttributeError, s_due);
@@ -1084,7 +1223,11 @@ PyMODINIT_FUNC PyInit__fastpath_c(void) {
         intern(&s_lvl, "lvl") || intern(&s_tags, "tags") || intern(&s_weight, "weight") ||
         intern(&s_hits, "hits") || intern(&s_misses, "misses") ||
         intern(&s_entries, "entries") || intern(&s_bytes, "bytes") ||
-        intern(&s_evicted_size, "evicted_size") || intern(&s_append, "append"))
+        intern(&s_evicted_size, "evicted_size") || intern(&s_append, "append") ||
+        intern(&s_expiry_heap, "_expiry_heap") || intern(&s_run_keys, "_run_keys") ||
+        intern(&s_run_when, "_run_when") || intern(&s_run_tail, "_run_tail") ||
+        intern(&s_heappush, "_heappush") || intern(&s_rebuild_heap, "_rebuild_heap") ||
+        intern(&s_expire, "expire"))
         return NULL;
     for (int i = 0; i < NPARAMS; i++) {
         if (intern(&param_str[i], param_names[i])) return NULL;
