@@ -372,6 +372,20 @@ def test_a_subclass_fold_is_called(clock: list[float]) -> None:
     assert _schedule(fast) == _schedule(py)
 
 
+def test_the_c_fold_appends_to_a_run_of_any_type(clock: list[float]) -> None:
+    """A run rebound to lists (not deques) takes the fold's generic ``append`` branch alike."""
+    py = _unbind(Cache(monitor=Monitor()))
+    fast = _bind(Cache(monitor=Monitor()))
+    for c in (py, fast):
+        c._run_keys, c._run_when = [], []  # type: ignore[assignment]
+    for i in range(2100):
+        ex = 100 if i % 5 else 50  # every fifth deadline earlier: the heap
+        assert fast.set(f"k{i}", i, ex=ex) == py.set(f"k{i}", i, ex=ex)
+        clock[0] += 0.001
+    assert type(fast._run_keys) is list and len(fast._run_keys) > 1024
+    assert _schedule(fast) == _schedule(py)
+
+
 def test_fast_paths_need_an_instance_dict() -> None:
     """Binding to an object without a __dict__ raises instead of crashing later."""
     with pytest.raises((AttributeError, TypeError)):
