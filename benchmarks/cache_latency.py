@@ -668,6 +668,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {w} | {ir:,.0f} | {ir / peer:.2f}x |")
         return 0
 
+    load0 = os.getloadavg()[0]
     lines: list[str] = []
     emit = lines.append
     samples = run_latency(args.rounds, args.batch)
@@ -751,10 +752,11 @@ def main(argv: list[str] | None = None) -> int:
         '`set(k, v, ex=3600)`); the "no ttl" rows are the same cache with plain `get`/`set`.\n'
         "- `get` hits and same-weight overwrites take no lock (see docs/cache.md, Concurrency); "
         "inserting a new key takes the lock and runs the policy's `add` (W-TinyLFU admission "
-        'and eviction in Python), which dominates the "set of new keys" table: the '
-        '"TinyLFUPolicy.add alone" row is that call with no cache around it, a floor the core '
-        "cannot go under; the gap between it and our rows is the core (key check, weight, "
-        "entry, lock, dict, level counters, victim bookkeeping, deadline heap).\n"
+        'and eviction, in C where built: the "(Python policy)" rows run the pure-Python one); '
+        'the "TinyLFUPolicy.add alone" row is that call with no cache around it, a floor the '
+        "core cannot go under; the gap between it and our rows is the core (the C fast path "
+        "where built: key check, weight, entry, lock, dict, level counters, victim "
+        "bookkeeping, deadline schedule).\n"
         "- The get-hit table times 10,000 reads with no write between them; the policy buffers "
         "reads (one per entry, 1,024 to 4,096, then lossy) and replays them in the next "
         "write, so that table does not charge the replay. The mixed table does: reads, "
@@ -771,9 +773,10 @@ def main(argv: list[str] | None = None) -> int:
             "# Cache latency benchmarks\n\n"
             f"Command: `{cmd.strip()}`  \n"
             f"Machine: {machine()}  \n"
-            "Numbers were taken on a **shared 2-core machine** (five other engineers were running "
-            "tests and benchmarks at the same time), so absolute ns are noisy; the ratios come "
-            "from interleaved rounds in one process and are the figures to read.\n\n"
+            "Numbers were taken on a **shared 2-core machine** (load average, 1 min, "
+            f"{load0:.2f} at the start and {os.getloadavg()[0]:.2f} at the end), so absolute ns "
+            "are noisy; the ratios come from interleaved rounds in one process and are the "
+            "figures to read.\n\n"
             "Method: see the docstring of `benchmarks/cache_latency.py` (interleaved rounds, "
             f"{args.rounds} rounds x {args.batch} calls, median and p99 of per-batch means). "
             f"Each cache holds {N_KEYS:,} keys with capacity {CAPACITY:,}; perflayer runs W-TinyLFU "
