@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -100,3 +102,31 @@ def same(rds: redis.Redis, mem: Cache) -> Compare:
         return ours[1]
 
     return run
+
+
+@pytest.fixture
+def fast_switching() -> Iterator[None]:
+    """Switch threads every microsecond, so races in the write paths actually interleave."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(old)
+
+
+def run_threads(n_threads: int, work: Callable[[int], None]) -> None:
+    """Run ``work(t)`` on ``n_threads`` threads and re-raise the first failure."""
+    errors: list[BaseException] = []
+
+    def guarded(t: int) -> None:
+        try:
+            work(t)
+        except BaseException as exc:  # re-raised below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(t,)) for t in range(n_threads)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if errors:
+        raise errors[0]

@@ -10,12 +10,12 @@ import datetime
 import gc
 import random
 import sys
-import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from tests.cache.conftest import run_threads
 
 from perflayer.cache import Cache, CacheLevel, _core
 from perflayer.cache._fastpath_c import fast_get, fast_set
@@ -397,34 +397,6 @@ def test_fast_paths_need_an_instance_dict() -> None:
 # -- threads -------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def fast_switching() -> Iterator[None]:
-    """Switch threads every microsecond, so races in the write paths actually interleave."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    yield
-    sys.setswitchinterval(old)
-
-
-def _run(n_threads: int, work: Callable[[int], None]) -> None:
-    """Run ``work(t)`` on ``n_threads`` threads and re-raise the first failure."""
-    errors: list[BaseException] = []
-
-    def guarded(t: int) -> None:
-        try:
-            work(t)
-        except BaseException as exc:  # re-raised below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=guarded, args=(t,)) for t in range(n_threads)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    if errors:
-        raise errors[0]
-
-
 @pytest.mark.parametrize("policy", ["tinylfu", "lru"])
 def test_threads_keep_bounds_counters_and_values(fast_switching: None, policy: str) -> None:
     """Threads racing get/set/delete on the C paths keep every bound, counter and value exact."""
@@ -450,7 +422,7 @@ def test_threads_keep_bounds_counters_and_values(fast_switching: None, policy: s
                 # a read sees its own key's value or nothing, never another key's entry
                 assert got is None or got in (f"v:{k}", f"w:{k}"), (k, got)
 
-    _run(n_threads, work)
+    run_threads(n_threads, work)
     data = c._data
     assert len(data) <= bound
     assert len(c._policy) == len(data)  # type: ignore[arg-type]

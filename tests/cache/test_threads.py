@@ -2,42 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-import threading
-from collections.abc import Callable, Iterator
-
 import pytest
+from tests.cache.conftest import run_threads
 
 from perflayer.cache import Cache
 from perflayer.monitor import Monitor
 
 
 @pytest.fixture(autouse=True)
-def _fast_switching() -> Iterator[None]:
-    """Switch threads every microsecond, so races in the write paths actually interleave."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    yield
-    sys.setswitchinterval(old)
-
-
-def _run(n_threads: int, work: Callable[[int], None]) -> None:
-    """Run ``work(t)`` on ``n_threads`` threads and re-raise the first failure."""
-    errors: list[BaseException] = []
-
-    def guarded(t: int) -> None:
-        try:
-            work(t)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=guarded, args=(t,)) for t in range(n_threads)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    if errors:
-        raise errors[0]
+def _fast_switching(fast_switching: None) -> None:
+    """Every test here runs with the thread switch interval at one microsecond."""
 
 
 def _check_consistent(c: Cache, bound: int) -> None:
@@ -80,7 +54,7 @@ def test_new_key_inserts_racing_reads_and_overwrites(monitor: Monitor, policy: s
                 # a read sees its own key's value or nothing, never another key's entry
                 assert got is None or got in (f"v:{k}", f"w:{k}"), (k, got)
 
-    _run(n_threads, work)
+    run_threads(n_threads, work)
     _check_consistent(c, bound)
     st = c.stats()
     assert st["evictions"]["size"] > 0
@@ -96,7 +70,7 @@ def test_same_new_key_from_many_threads_is_stored_once(monitor: Monitor) -> None
         for k in keys:
             c.set(k, f"v:{k}", ex=60)
 
-    _run(4, work)
+    run_threads(4, work)
     _check_consistent(c, 10_000)
     assert len(c) == len(keys)
     assert c.stats()["bytes"] == sum(e.weight for e in c._data.values())
@@ -130,7 +104,7 @@ def test_inserts_racing_deletes_and_incr(monitor: Monitor) -> None:
             else:
                 c.set(k, f"v:{k}", ex=3600)
 
-    _run(4, work)
+    run_threads(4, work)
     for i in range(20):
         c.delete(f"ctr{i}")
     _check_consistent(c, bound)

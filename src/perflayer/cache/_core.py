@@ -454,28 +454,12 @@ class Cache:
         done = 0
         while heap and heap[0][0] < now and done < budget:
             when, key = heapq.heappop(heap)
-            e = data.get(key)
-            if e is None or not e.expire:
-                continue
-            if e.expire <= when or e.expire < now:
-                self._remove(key, e, "expired")
-                done += 1
-            else:  # the deadline moved later since this item was pushed: reschedule
-                heapq.heappush(heap, (e.expire, key))
+            done += self._expire_item(data, heap, key, when, now)
         run_when = self._run_when
         if run_when and run_when[0] < now and done < budget:
             run_keys = self._run_keys
             while run_when and run_when[0] < now and done < budget:
-                when = run_when.popleft()
-                key = run_keys.popleft()
-                e = data.get(key)
-                if e is None or not e.expire:
-                    continue
-                if e.expire <= when or e.expire < now:
-                    self._remove(key, e, "expired")
-                    done += 1
-                else:  # moved later since: reschedule (the heap: it may precede the tail)
-                    heapq.heappush(heap, (e.expire, key))
+                done += self._expire_item(data, heap, run_keys.popleft(), run_when.popleft(), now)
             if not run_when:
                 self._run_tail = -_NEVER
         if len(heap) + len(self._run_keys) > 3 * len(data) + 1024:
@@ -483,6 +467,28 @@ class Cache:
         else:
             self._due = self._first_deadline()
         return done
+
+    def _expire_item(
+        self,
+        data: dict[str, _Entry],
+        heap: list[tuple[float, str]],
+        key: str,
+        when: float,
+        now: int,
+    ) -> int:
+        """Act on one due schedule item; return 1 if it expired a key (lock held).
+
+        Stale items (the key left, or lost its TTL) are dropped; a deadline moved later since
+        the item was scheduled is rescheduled on the heap (it may precede the run's tail).
+        """
+        e = data.get(key)
+        if e is None or not e.expire:
+            return 0
+        if e.expire <= when or e.expire < now:
+            self._remove(key, e, "expired")
+            return 1
+        heapq.heappush(heap, (e.expire, key))
+        return 0
 
     def _first_deadline(self) -> float:
         """Return the earliest deadline in the heap and the run (inf: none; lock held)."""
