@@ -130,3 +130,22 @@ def run_threads(n_threads: int, work: Callable[[int], None]) -> None:
         th.join()
     if errors:
         raise errors[0]
+
+
+def check_consistent(c: Cache, bound: int) -> None:
+    """Assert the dict, the policy, the level counters and the deadline heap agree."""
+    data = c._data
+    assert len(data) <= bound
+    assert len(c._policy) == len(data)  # type: ignore[arg-type]
+    dflt = c._default
+    assert dflt.entries == len(data)
+    assert dflt.bytes == sum(e.weight for e in data.values())
+    for k, e in data.items():
+        assert e.key == k
+        assert e.value == f"v:{k}" or e.value == f"w:{k}"
+    scheduled = c._deadline_keys()
+    assert {k for k, e in data.items() if e.expire} <= set(scheduled)
+    # stale deadlines are rebuilt away: the heap stays O(live keys), not O(inserts), and the
+    # fresh list (keys not yet in the heap) holds at most one batch
+    assert len(c._expiry_heap) <= 3 * len(data) + 1024 + 1
+    assert len(c._fresh) < 1024

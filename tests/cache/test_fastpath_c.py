@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from tests.cache.conftest import run_threads
+from tests.cache.conftest import check_consistent, run_threads
 
 from perflayer.cache import Cache, CacheLevel, _core
 from perflayer.cache._fastpath_c import fast_get, fast_set
@@ -423,16 +423,7 @@ def test_threads_keep_bounds_counters_and_values(fast_switching: None, policy: s
                 assert got is None or got in (f"v:{k}", f"w:{k}"), (k, got)
 
     run_threads(n_threads, work)
-    data = c._data
-    assert len(data) <= bound
-    assert len(c._policy) == len(data)  # type: ignore[arg-type]
-    dflt = c._default
-    assert dflt.entries == len(data)
-    assert dflt.bytes == sum(e.weight for e in data.values())
-    for k, e in data.items():
-        assert e.key == k
-        assert e.value in (f"v:{k}", f"w:{k}")
-    assert {k for k, e in data.items() if e.expire} <= set(c._deadline_keys())
+    check_consistent(c, bound)
     # every get of a str key without an expired entry counts exactly one hit or miss in C
     st = c.stats()
     assert st["hits"] + st["misses"] == sum(gets)

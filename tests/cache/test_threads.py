@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tests.cache.conftest import run_threads
+from tests.cache.conftest import check_consistent, run_threads
 
 from perflayer.cache import Cache
 from perflayer.monitor import Monitor
@@ -12,25 +12,6 @@ from perflayer.monitor import Monitor
 @pytest.fixture(autouse=True)
 def _fast_switching(fast_switching: None) -> None:
     """Every test here runs with the thread switch interval at one microsecond."""
-
-
-def _check_consistent(c: Cache, bound: int) -> None:
-    """Assert the dict, the policy, the level counters and the deadline heap agree."""
-    data = c._data
-    assert len(data) <= bound
-    assert len(c._policy) == len(data)  # type: ignore[arg-type]
-    dflt = c._default
-    assert dflt.entries == len(data)
-    assert dflt.bytes == sum(e.weight for e in data.values())
-    for k, e in data.items():
-        assert e.key == k
-        assert e.value == f"v:{k}" or e.value == f"w:{k}"
-    scheduled = c._deadline_keys()
-    assert {k for k, e in data.items() if e.expire} <= set(scheduled)
-    # stale deadlines are rebuilt away: the heap stays O(live keys), not O(inserts), and the
-    # fresh list (keys not yet in the heap) holds at most one batch
-    assert len(c._expiry_heap) <= 3 * len(data) + 1024 + 1
-    assert len(c._fresh) < 1024
 
 
 @pytest.mark.parametrize("policy", ["tinylfu", "lru"])
@@ -55,7 +36,7 @@ def test_new_key_inserts_racing_reads_and_overwrites(monitor: Monitor, policy: s
                 assert got is None or got in (f"v:{k}", f"w:{k}"), (k, got)
 
     run_threads(n_threads, work)
-    _check_consistent(c, bound)
+    check_consistent(c, bound)
     st = c.stats()
     assert st["evictions"]["size"] > 0
     assert st["entries"] == len(c)
@@ -71,7 +52,7 @@ def test_same_new_key_from_many_threads_is_stored_once(monitor: Monitor) -> None
             c.set(k, f"v:{k}", ex=60)
 
     run_threads(4, work)
-    _check_consistent(c, 10_000)
+    check_consistent(c, 10_000)
     assert len(c) == len(keys)
     assert c.stats()["bytes"] == sum(e.weight for e in c._data.values())
 
@@ -107,7 +88,7 @@ def test_inserts_racing_deletes_and_incr(monitor: Monitor) -> None:
     run_threads(4, work)
     for i in range(20):
         c.delete(f"ctr{i}")
-    _check_consistent(c, bound)
+    check_consistent(c, bound)
 
 
 def test_mass_delete_shrinks_the_deadline_heap() -> None:
