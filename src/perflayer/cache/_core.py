@@ -442,7 +442,7 @@ class Cache:
                             _heappush(heap, (when, key))
             self._run_tail = tail
             fresh.clear()
-            if len(heap) + len(run_keys) > 3 * len(data) + 1024:
+            if len(heap) + len(run_keys) > self._schedule_bound():
                 self._rebuild_heap()
 
     def _active_expire(self, now: int, budget: int = 16) -> int:
@@ -462,7 +462,7 @@ class Cache:
                 done += self._expire_item(data, heap, run_keys.popleft(), run_when.popleft(), now)
             if not run_when:
                 self._run_tail = -_NEVER
-        if len(heap) + len(self._run_keys) > 3 * len(data) + 1024:
+        if len(heap) + len(self._run_keys) > self._schedule_bound():
             self._rebuild_heap()
         else:
             self._due = self._first_deadline()
@@ -523,6 +523,15 @@ class Cache:
         self._fresh.clear()
         self._due = run_when[0] if run_when else _NEVER
 
+    def _schedule_bound(self) -> int:
+        """Return how many deadline items the schedule may hold before a rebuild (lock held).
+
+        Three times the live keys plus 1,024: stale items (evicted, deleted, overwritten keys)
+        are dropped lazily, and a rebuild (O(n log n) at worst) then runs at most once per
+        2n + 1,024 schedulings. The C fold (``_fastpath_c.c``, ``fold_fresh``) mirrors it.
+        """
+        return 3 * len(self._data) + 1024
+
     def _shrink_heap(self) -> None:
         """Rebuild the deadline schedule once deletes leave it mostly stale (lock held).
 
@@ -532,7 +541,7 @@ class Cache:
         schedule, amortized O(1) per delete.
         """
         scheduled = len(self._expiry_heap) + len(self._run_keys) + len(self._fresh)
-        if scheduled > 3 * len(self._data) + 1024:
+        if scheduled > self._schedule_bound():
             self._rebuild_heap()
 
     def _deadline_keys(self) -> list[str]:
@@ -617,7 +626,7 @@ class Cache:
             heapq.heappush(heap, (when, key))
         if when < self._due:
             self._due = when
-        if len(heap) + len(self._run_keys) > 3 * len(self._data) + 1024:
+        if len(heap) + len(self._run_keys) > self._schedule_bound():
             self._rebuild_heap()
 
     def _untag(self, key: str, tags: tuple[str, ...]) -> None:

@@ -647,6 +647,7 @@ static int fold_fresh(PyObject *cache, PyObject *dict) {
         Py_ssize_t nh = PyObject_Size(heap), nr, nd;
         if (nh < 0 || (nr = PyObject_Size(run_keys)) < 0 || (nd = PyObject_Size(data)) < 0)
             goto done;
+        /* Cache._schedule_bound(): 3 x live keys + 1,024 */
         if (nh + nr > 3 * nd + 1024 && call_method_n(cache, s_rebuild_heap, NULL, 0) < 0)
             goto done;
     }
