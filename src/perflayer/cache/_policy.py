@@ -74,7 +74,7 @@ Karedla, Love, Wherry, "Caching strategies to improve disk system performance" (
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 
 from perflayer.cache._native import native_enabled
 from perflayer.cache._protocols import Policy
@@ -224,6 +224,20 @@ _CLIMB_RESTART = 0.05
 _CLIMB_STEP = 0.0625
 _CLIMB_DECAY = 0.98
 _TRANSFER_MAX = 1_000
+# the shadow climber (see the essay, "Hill climbing"; benchmarks/prototypes/shadow_climber.py)
+_CLIMBERS = ("sample", "shadow")
+_SHADOW_MIN = 512  # the shadows hold at least this many keys (full shadows below 2 x this)
+_SHADOW_RATE_MAX = 64  # at most one key in 64 is sampled
+_SHADOW_PROBE = 0.0625  # the shadows' windows sit at the real share -/+ this (at least)
+_SHADOW_PROBE_MAX = 0.5  # a probe doubles per epoch without a decision, up to this
+_SHADOW_EPOCH = 256  # sampled accesses between two decisions
+_SHADOW_MIN_DIS = 16  # at least this many disagreements before deciding
+_SHADOW_Z2 = 9  # the lead must exceed 3 sigma of a sign test: lead**2 > 9 * n
+_SHADOW_LONG_Z2 = 4  # the long-horizon lead must agree at 2 sigma: lead**2 >= 4 * n
+_SHADOW_DECAY = 3  # counts lose 1/8 per epoch without a decision
+_SHADOW_LONG_DECAY = 5  # the long-horizon counts lose 1/32 per epoch, never reset
+_SHADOW_BUF_MAX = 4_096  # the shadows replay their reads once their buffer is longer
+_SHADOW_READ_BUFFER = 1 << 16  # never reached (see the line above): the shadows are not lossy
 _READ_BUFFER = 1_024  # the read buffer holds one read per entry, at least this many
 # why at most 4,096: the next write replays the whole buffer under the cache's lock, about
 # 1.5-2.5 us a read here (a 16,384-read replay took 25-42 ms, 131,072 0.4-0.6 s); 4,096 keeps
@@ -343,15 +357,30 @@ class TinyLFUPolicy:
         "_adjust",
         "_buf",
         "_climb_sample",
+        "_climber",
+        "_climber_moves",
+        "_dis_down",
+        "_dis_up",
         "_freq",
         "_hits",
         "_last_miss",
+        "_long_down",
+        "_long_up",
+        "_new_down",
+        "_new_up",
         "_pmax",
         "_prev_rate",
         "_probation",
         "_protected",
         "_pw",
         "_requests",
+        "_shadow_cap",
+        "_shadow_down",
+        "_shadow_probe",
+        "_shadow_seen",
+        "_shadow_step",
+        "_shadow_threshold",
+        "_shadow_up",
         "_sketch",
         "_step",
         "_total",
@@ -372,6 +401,10 @@ class TinyLFUPolicy:
     # reads, as Caffeine's read buffer does.
     hit: Callable[[Hashable], None]
     miss: Callable[[Hashable], None]
+    # the shadow climber's two shadow caches; None while it is not active (one test on the
+    # hot paths)
+    _shadow_up: TinyLFUPolicy | None
+    _shadow_down: TinyLFUPolicy | None
 
     def __init__(
         self,
@@ -381,6 +414,7 @@ class TinyLFUPolicy:
         window: float = _PERCENT_WINDOW,
         adaptive: bool = True,
         read_buffer: int | None = None,
+        climber: str = "sample",
     ) -> None:
         _check_bounds(max_entries, max_weight)
         if read_buffer is None:
@@ -389,6 +423,10 @@ class TinyLFUPolicy:
             raise ConfigError(f"window must be a fraction in [0, 1], got {window!r}")
         if isinstance(read_buffer, bool) or not isinstance(read_buffer, int) or read_buffer < 1:
             raise ConfigError(f"read_buffer must be an int >= 1, got {read_buffer!r}")
+        if not isinstance(climber, str) or climber not in _CLIMBERS:
+            raise ConfigError(f"climber must be 'sample' or 'shadow', got {climber!r}")
+        self._climber = climber
+        self._climber_moves = 0
         self.max_entries = max_entries
         self.max_weight = max_weight
         self.adaptive = adaptive
@@ -418,6 +456,7 @@ class TinyLFUPolicy:
         self._step = 0.0
         self._climb_sample = 0
         self._size_regions(window)
+        self._shadow_reset()
 
     # -- sizing ---------------------------------------------------------------------------------
 
@@ -449,6 +488,16 @@ class TinyLFUPolicy:
         maximum = self._maximum()
         return self._wmax / maximum if maximum else 1.0
 
+    @property
+    def climber(self) -> str:
+        """Return the window climber asked for: "sample" or "shadow" (see the module essay)."""
+        return self._climber
+
+    @property
+    def climber_moves(self) -> int:
+        """Return how many window moves the shadow climber made (0 while it is not active)."""
+        return self._climber_moves
+
     def __len__(self) -> int:
         """Return the number of resident keys."""
         return len(self._where)
@@ -471,6 +520,10 @@ class TinyLFUPolicy:
         # a lossy buffer allows (popleft in a loop would cost a call per read).
         items = list(buf)
         buf.clear()
+        if self._shadow_up is not None:
+            # the shadow climber sees the reads first (as the prototype does): a decision it
+            # makes moves the window before these reads are replayed
+            self._observe(items)
         get_region = self._where.get
         where = self._where
         protected = self._protected
@@ -550,7 +603,11 @@ class TinyLFUPolicy:
                 freq[k] = (c if c < cap else cap) >> 1
             self._climb_sample = max(_CLIMB_MIN, int(_CLIMB_FACTOR * sketch.capacity))
         if self.adaptive and self._requests >= self._climb_sample:
-            self._climb()
+            if self._shadow_up is None:
+                self._climb()
+            else:
+                # the shadow climber moves the window; the sample's counts only restart
+                self._hits = self._requests = 0
 
     def _demote_protected(self) -> None:
         """Move protected LRU keys to probation's MRU end until protected is within its target."""
@@ -642,6 +699,167 @@ class TinyLFUPolicy:
             where[k] = probation
             moved += 1
         self._adjust = 0
+
+    # -- the shadow climber ---------------------------------------------------------------------
+
+    def _shadow_reset(self) -> None:
+        """Build the shadow climber's state for the current bounds and share, or switch it off.
+
+        Active iff ``adaptive``, ``climber="shadow"`` and a count bound alone (the shadows count
+        entries); evaluated here, at construction, ``clear()`` and ``resize()``. The moves made
+        so far are kept.
+        """
+        cap = self.max_entries
+        if not (self.adaptive and self._climber == "shadow" and self.max_weight is None and cap):
+            self._shadow_up = self._shadow_down = None
+            return
+        # one key in r is sampled, r a power of two with cap / r >= 512, r <= 64
+        r = 1
+        while r < _SHADOW_RATE_MAX and cap // (2 * r) >= _SHADOW_MIN:
+            r *= 2
+        self._shadow_threshold = (1 << 64) if r == 1 else (1 << 64) // r
+        cap_s = max(2, cap // r)
+        self._shadow_cap = cap_s
+        self._shadow_step = max(1, round(_CLIMB_STEP * cap))
+        self._shadow_probe = _SHADOW_PROBE
+        f = self._wmax / cap
+        self._shadow_down = TinyLFUPolicy(
+            cap_s,
+            None,
+            window=min(max(0.0, f - _SHADOW_PROBE), 1.0),
+            adaptive=False,
+            read_buffer=_SHADOW_READ_BUFFER,
+        )
+        self._shadow_up = TinyLFUPolicy(
+            cap_s,
+            None,
+            window=min(max(0.0, f + _SHADOW_PROBE), 1.0),
+            adaptive=False,
+            read_buffer=_SHADOW_READ_BUFFER,
+        )
+        self._shadow_seen = 0
+        self._dis_up = self._dis_down = 0
+        self._new_up = self._new_down = 0
+        self._long_up = self._long_down = 0
+
+    def _shadow_target(self, shadow: TinyLFUPolicy, frac: float) -> None:
+        """Move ``shadow``'s window to ``frac`` of its capacity (at least 1, at most all but 1)."""
+        cap_s = self._shadow_cap
+        target = min(max(1, round(frac * cap_s)), cap_s - 1)
+        shadow._drain()
+        shadow._adjust = target - shadow._wmax
+        if shadow._adjust > 0:
+            shadow._increase_window()
+        elif shadow._adjust < 0:
+            shadow._decrease_window()
+        shadow._adjust = 0
+
+    def _shadow_retarget(self, up: TinyLFUPolicy, down: TinyLFUPolicy) -> None:
+        """Centre the shadows' windows on the real share, the probe apart on either side."""
+        f = self._wmax / self._maximum()
+        p = self._shadow_probe
+        self._shadow_target(down, f - p)
+        self._shadow_target(up, f + p)
+
+    def _observe(self, keys: Iterable[Hashable]) -> None:
+        """Feed the sampled ``keys`` to both shadows; count the accesses they disagree on."""
+        up = self._shadow_up
+        down = self._shadow_down
+        assert up is not None and down is not None  # only called while active
+        threshold = self._shadow_threshold
+        full = threshold > _MASK64
+        uw = up._where
+        dw = down._where
+        ub = up._buf.append
+        db = down._buf.append
+        du = du0 = self._dis_up
+        dd = dd0 = self._dis_down
+        seen = self._shadow_seen
+        # why try/finally: a key whose hash() or == raises stops the loop; the keys fed so
+        # far stay counted
+        try:
+            for k in keys:
+                if not full and ((hash(k) * _GOLDEN) & _MASK64) >= threshold:
+                    continue
+                seen += 1
+                hu = k in uw
+                hd = k in dw
+                ub(k)
+                if not hu:
+                    up.add(k, 1)
+                db(k)
+                if not hd:
+                    down.add(k, 1)
+                if hu != hd:
+                    if hu:
+                        du += 1
+                    else:
+                        dd += 1
+        finally:
+            self._new_up += du - du0
+            self._new_down += dd - dd0
+            self._dis_up = du
+            self._dis_down = dd
+            self._shadow_seen = seen
+        # all-hit stretches: keep the shadows' buffers short (they are never lossy)
+        if len(up._buf) > _SHADOW_BUF_MAX:
+            up._drain()
+        if len(down._buf) > _SHADOW_BUF_MAX:
+            down._drain()
+        if seen >= _SHADOW_EPOCH:
+            self._shadow_decide(up, down)
+
+    def _shadow_decide(self, up: TinyLFUPolicy, down: TinyLFUPolicy) -> None:
+        """End an epoch: move the window one step toward a significant leader, or widen the probe.
+
+        Integers only, and bounded: an epoch ends at the first replay that brings it to 256
+        sampled accesses, so the counts gain at most G = 255 + the read buffer's length per epoch
+        (one per sampled access); ``_dis_*`` lose 1/8 per epoch (reset by a move or a wider
+        probe), so stay below 8 x G; the long-horizon ``_long_*`` lose 1/32 per epoch and are
+        never reset, so stay below 32 x G (about 1.4e5 with the default buffer: squared, 2e10).
+        """
+        self._shadow_seen = 0
+        du = self._dis_up
+        dd = self._dis_down
+        n = du + dd
+        lead = du - dd
+        lu = self._long_up + self._new_up
+        ld = self._long_down + self._new_down
+        self._long_up = lu - (lu >> _SHADOW_LONG_DECAY)
+        self._long_down = ld - (ld >> _SHADOW_LONG_DECAY)
+        self._new_up = self._new_down = 0
+        ll = lu - ld
+        # the long-horizon lead must point the same way, at 2 sigma
+        agree = ll != 0 and (ll > 0) == (lead > 0) and ll * ll >= _SHADOW_LONG_Z2 * (lu + ld)
+        if agree and n >= _SHADOW_MIN_DIS and lead * lead > _SHADOW_Z2 * n:
+            cap = self._maximum()
+            step = self._shadow_step
+            if lead > 0:
+                amount = min(step, max(0, cap - 1 - self._wmax))
+            else:
+                amount = -min(step, max(0, self._wmax - 1))
+            self._dis_up = self._dis_down = 0
+            if amount:
+                self._adjust = amount
+                if amount > 0:
+                    self._increase_window()
+                else:
+                    self._decrease_window()
+                self._adjust = 0
+                self._climber_moves += 1
+                self._shadow_probe = _SHADOW_PROBE
+                self._shadow_retarget(up, down)
+                return
+            # pinned at a bound: as good as no decision (the probe may widen)
+            du = dd = 0
+        if self._shadow_probe < _SHADOW_PROBE_MAX:
+            # no decision: compare farther apart
+            self._shadow_probe = min(2 * self._shadow_probe, _SHADOW_PROBE_MAX)
+            self._shadow_retarget(up, down)
+            self._dis_up = self._dis_down = 0
+            return
+        self._dis_up = du - (du >> _SHADOW_DECAY)
+        self._dis_down = dd - (dd >> _SHADOW_DECAY)
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -745,11 +963,18 @@ class TinyLFUPolicy:
         where = self._where
         if key in where:
             return self.update(key, weight)  # update() replays the buffer first
+        h = hash(key)
         buf = self._buf
         if buf:
             if len(buf) == 1 and buf[0] == key:
                 # why: cache-aside: the only buffered read is the miss that led to this add;
-                # counting it here skips a replay
+                # counting it here skips a replay. The shadow climber sees the miss first,
+                # with its sampling test inlined: only a sampled key costs a call.
+                if (
+                    self._shadow_up is not None
+                    and ((h * _GOLDEN) & _MASK64) < self._shadow_threshold
+                ):
+                    self._observe(buf)
                 buf.clear()
                 self._requests += 1
                 self._last_miss = _NO_KEY
@@ -768,7 +993,6 @@ class TinyLFUPolicy:
                 count = last_miss != key
                 self._last_miss = _NO_KEY
         sketch = self._sketch
-        h = hash(key)
         counts = sketch._counts
         door = sketch._door
         shift = sketch._shift
@@ -911,6 +1135,7 @@ class TinyLFUPolicy:
         self._freq.clear()
         self._last_miss = _NO_KEY
         self._hits = self._requests = 0
+        self._shadow_reset()
 
     def resize(self, max_entries: int | None, max_weight: int | None) -> list[Hashable]:
         """Change the bounds (the window keeps its share) and return the keys to evict."""
@@ -923,7 +1148,11 @@ class TinyLFUPolicy:
         self._size_regions(share)
         # the protected target may have shrunk, and the window now counts in other units
         self._demote_protected()
-        return self._evict(_NO_KEY)
+        victims = self._evict(_NO_KEY)
+        # new bounds: the shadow climber starts over (or stops: a weight bound), after the
+        # regions took their new sizes
+        self._shadow_reset()
+        return victims
 
 
 def _make_lru(max_entries: int | None, max_weight: int | None) -> Policy:
