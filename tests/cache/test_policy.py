@@ -446,3 +446,338 @@ def test_a_raising_key_in_the_replay_keeps_the_protected_weight() -> None:
     with pytest.raises(TypeError):
         p.add("z", 10)
     assert p._pw == sum(p._protected.values())
+
+
+# -- the shadow climber ---------------------------------------------------------------------------
+
+
+def phases(length: int, cap: int, seed: int) -> list[int]:
+    """Return phases that alternate a loop of 1.3 x ``cap`` keys (a small window is best) and
+    re-reads of recent keys plus new keys (a large window is best)."""
+    rng = random.Random(seed)
+    keys: list[int] = []
+    span = max(2, cap * 13 // 10)
+    plen = max(4_000, 20 * cap)
+    fresh = 10**7
+    recent: list[int] = []
+    while len(keys) < length:
+        keys.extend(i % span for i in range(plen))
+        for _ in range(plen):
+            if not recent or rng.random() < 0.3:
+                recent.append(fresh)
+                keys.append(fresh)
+                fresh += 1
+            else:
+                keys.append(recent[-min(len(recent), 1 + int(rng.expovariate(3 / cap)))])
+    return keys[:length]
+
+
+def scan_hot(length: int, hot: int, seed: int) -> list[int]:
+    """Return reads of ``hot`` keys interrupted by one-off scans of new keys."""
+    rng = random.Random(seed)
+    keys: list[int] = []
+    scan = 10**6
+    while len(keys) < length:
+        if rng.random() < 0.9:
+            keys.append(rng.randrange(hot))
+        else:
+            n = rng.randrange(1, 2 * hot)
+            keys.extend(range(scan, scan + n))
+            scan += n
+    return keys[:length]
+
+
+def _stream(name: str, cap: int, length: int) -> list[int]:
+    if name == "zipf":
+        return zipf(5 * cap, length, 0.9, seed=cap)
+    if name == "loop":
+        return loop(cap * 3 // 2, length // (cap * 3 // 2) + 1)[:length]
+    if name == "recency":
+        return recency(length, seed=cap)
+    if name == "phases":
+        return phases(length, cap, seed=cap)
+    return scan_hot(length, max(2, cap // 4), seed=cap)
+
+
+def _with_writes(keys: list[int], seed: int) -> list[tuple[str, int]]:
+    """Turn reads into cache-aside reads ("r"), with some writes ("w") and deletes ("d")."""
+    rng = random.Random(seed)
+    ops: list[tuple[str, int]] = []
+    for k in keys:
+        u = rng.random()
+        ops.append(("r" if u < 0.9 else "w" if u < 0.97 else "d", k))
+    return ops
+
+
+def _replay_with_prototype(cap: int, ops: list[tuple[str, int]]) -> tuple[TinyLFUPolicy, int]:
+    """Drive ``climber="shadow"`` and the prototype alike, asserting the same answer to each call;
+    return ours and its hit count."""
+    from benchmarks.prototypes.shadow_climber import H3Policy
+
+    ours = TinyLFUPolicy(cap, None, climber="shadow")
+    # the prototype is a TinyLFUPolicy subclass with its own climber in place of the sample one
+    proto = H3Policy(cap, None, climber="sample")
+    resident: set[int] = set()
+    hits = 0
+    for i, (op, k) in enumerate(ops):
+        if op == "d":
+            ours.remove(k)
+            proto.remove(k)
+            resident.discard(k)
+            continue
+        if k in resident:
+            if op == "r":
+                ours.hit(k)
+                proto.hit(k)
+                hits += 1
+                continue
+            victims = ours.update(k, 1)
+            assert victims == proto.update(k, 1), i
+        else:
+            if op == "r":
+                ours.miss(k)
+                proto.miss(k)
+            victims = ours.add(k, 1)
+            assert victims == proto.add(k, 1), i
+            resident.add(k)
+        resident.difference_update(victims)
+        if i % 1_000 == 0:
+            assert ours.window_fraction == proto.window_fraction, i
+    assert ours.add(-1, 1) == proto.add(-1, 1)  # replays the last reads
+    assert ours.window_fraction == proto.window_fraction
+    assert ours.climber_moves == proto._h3_moves
+    for region in ("_window", "_probation", "_protected"):
+        assert list(getattr(ours, region)) == list(getattr(proto, region))
+    assert ours._freq == proto._freq
+    return ours, hits
+
+
+SHADOW_CASES = [
+    # (capacity, stream, accesses, whether the window moves): tiny caches (2, 10, 100), full
+    # shadows (600, 1,000), sampled shadows (5,000: one key in 8; 20,000: one in 32)
+    (2, "zipf", 20_000, False),
+    (2, "phases", 20_000, False),
+    (10, "phases", 20_000, True),
+    (10, "scan_hot", 20_000, False),
+    (100, "recency", 20_000, True),
+    (100, "phases", 20_000, True),
+    (100, "zipf", 20_000, False),
+    (600, "loop", 24_000, True),
+    (600, "phases", 40_000, True),
+    (600, "scan_hot", 24_000, False),
+    (1_000, "recency", 40_000, True),
+    (1_000, "zipf", 40_000, True),
+    (5_000, "phases", 200_000, True),
+    (5_000, "loop", 200_000, True),
+    pytest.param(20_000, "phases", 800_000, True, marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize(("cap", "stream", "length", "moves"), SHADOW_CASES)
+def test_shadow_climber_decides_like_the_prototype(
+    cap: int, stream: str, length: int, moves: bool
+) -> None:
+    """climber="shadow" evicts the prototype's keys and moves its window (reads, writes,
+    deletes; full and sampled shadows); the streams marked as moving do move."""
+    ops = _with_writes(_stream(stream, cap, length), seed=cap + length)
+    ours, _ = _replay_with_prototype(cap, ops)
+    assert (ours.climber_moves > 0) == moves, ours.climber_moves
+
+
+def _memo(p: TinyLFUPolicy, cap: int, keys: list[int]) -> int:
+    """Replay ``keys`` as a memo over ``p``; return the hits."""
+    m = Model(p, cap, None)
+    return sum(m.access(k) for k in keys)
+
+
+def _active(p: TinyLFUPolicy) -> bool:
+    """Return True while ``p``'s shadow climber is on (it has shadows)."""
+    return p._shadow_up is not None and p._shadow_down is not None
+
+
+def _assert_fresh_shadows(p: TinyLFUPolicy, cap_s: int, step: int) -> None:
+    """The shadow climber's state is as the constructor builds it at the current share."""
+    down, up = p._shadow_down, p._shadow_up
+    assert down is not None and up is not None
+    assert p._shadow_cap == cap_s and down.max_entries == up.max_entries == cap_s
+    assert p._shadow_step == step
+    assert len(down) == len(up) == 0
+    assert p._shadow_probe == 0.0625
+    assert p._dis_up == p._dis_down == p._long_up == p._long_down == 0
+    assert p._new_up == p._new_down == p._shadow_seen == 0
+    f = p.window_fraction
+    assert down._wmax == max(1, round(min(max(0.0, f - 0.0625), 1.0) * cap_s))
+    assert up._wmax == max(1, round(min(max(0.0, f + 0.0625), 1.0) * cap_s))
+
+
+def test_shadow_climber_samples_by_capacity() -> None:
+    """Full shadows below 1,024 entries; above, one key in R (cap / R >= 512, R <= 64)."""
+    for cap, r in [(2, 1), (1_023, 1), (1_024, 2), (5_000, 8), (20_000, 32), (10**6, 64)]:
+        p = TinyLFUPolicy(cap, None, climber="shadow")
+        assert p._shadow_threshold == (1 << 64 if r == 1 else (1 << 64) // r)
+        _assert_fresh_shadows(p, max(2, cap // r), max(1, round(0.0625 * cap)))
+        assert p.climber == "shadow" and p.climber_moves == 0
+
+
+def test_shadow_climber_clear_rebuilds_the_shadows_and_keeps_share_and_moves() -> None:
+    """clear() empties the shadows at the current window share and zeroes the counts; the share
+    and the moves made so far are kept."""
+    p = TinyLFUPolicy(1_000, None, climber="shadow")
+    _memo(p, 1_000, recency(40_000, seed=1_000))
+    moves = p.climber_moves
+    share = p.window_fraction
+    assert moves > 0 and share > 0.5
+    old = p._shadow_up
+    p.clear()
+    assert len(p) == 0 and p._shadow_up is not old
+    assert p.window_fraction == share and p.climber_moves == moves
+    _assert_fresh_shadows(p, 1_000, 62)
+    # and it keeps climbing from there: a loop larger than the cache shrinks the window
+    _memo(p, 1_000, loop(1_500, 40))
+    assert p.climber_moves > moves and p.window_fraction < share
+
+
+def test_shadow_climber_resize_rebuilds_for_the_new_capacity() -> None:
+    """resize() to a new count bound rebuilds the shadows for it (sampling, size, step) at the
+    post-resize share; the moves made so far are kept."""
+    p = TinyLFUPolicy(1_000, None, climber="shadow")
+    _memo(p, 1_000, recency(40_000, seed=1_000))
+    moves = p.climber_moves
+    share = p.window_fraction
+    p.resize(5_000, None)
+    assert p.climber_moves == moves and p.window_fraction == share
+    assert p._shadow_threshold == (1 << 64) // 8
+    _assert_fresh_shadows(p, 625, 312)
+    p.resize(300, None)
+    assert len(p) == 300
+    assert p._shadow_threshold == 1 << 64
+    _assert_fresh_shadows(p, 300, 19)
+
+
+def test_shadow_climber_is_off_when_weight_bounded_and_back_on_after() -> None:
+    """Weight-bounded (or unbounded) caches use the sample climber; a resize to a count bound
+    alone turns the shadow climber back on, at the share the sample climber left."""
+    p = TinyLFUPolicy(1_000, None, climber="shadow")
+    m = Model(p, 1_000, None)
+    for k in recency(20_000, seed=1):
+        m.access(k)
+    moves = p.climber_moves
+    assert moves > 0
+    m.evict(p.resize(1_000, 1_000))
+    m.max_weight = 1_000
+    assert not _active(p)
+    assert p.climber == "shadow"
+    assert p._prev_rate == 0.0  # the sample climber's last rate: it never ran so far
+    for k in zipf(5_000, 20_000, 0.9, seed=1):
+        m.access(k)
+    # the sample climber ran (the shadow climber made no move)
+    assert p._prev_rate > 0.0 and p.climber_moves == moves
+    m.evict(p.resize(None, None))
+    assert not _active(p)
+    m.evict(p.resize(800, None))
+    assert len(p) == 800
+    assert _active(p) and p.climber_moves == moves
+    _assert_fresh_shadows(p, 800, 50)
+
+
+def test_shadow_climber_with_a_weight_bound_decides_like_the_sample_climber() -> None:
+    """climber="shadow" under max_weight (and with adaptive=False) is the "sample" policy."""
+    keys = phases(20_000, 300, seed=3)
+    cases: list[tuple[tuple[int | None, int | None], bool]] = [
+        ((None, 600), True),
+        ((300, 600), True),
+        ((300, None), False),
+    ]
+    for bounds, adaptive in cases:
+        a = TinyLFUPolicy(*bounds, climber="shadow", adaptive=adaptive)
+        b = TinyLFUPolicy(*bounds, climber="sample", adaptive=adaptive)
+        assert not _active(a)
+        ma = Model(a, *bounds)
+        mb = Model(b, *bounds)
+        for i, k in enumerate(keys):
+            w = 1 + k % 3
+            assert ma.access(k, w) == mb.access(k, w)
+            if i % 1_000 == 0:
+                assert ma.resident == mb.resident
+                assert a.window_fraction == b.window_fraction
+        assert ma.resident == mb.resident
+        assert a.window_fraction == b.window_fraction
+        assert a.climber_moves == 0
+
+
+@pytest.mark.parametrize("bad", ["", "Shadow", "lru", None, 1, b"shadow"])
+def test_a_bad_climber_is_a_config_error(bad: object) -> None:
+    """An unknown climber raises ConfigError naming it; nothing is built."""
+    with pytest.raises(ConfigError) as error:
+        TinyLFUPolicy(10, None, climber=bad)  # type: ignore[arg-type]
+    assert str(error.value) == f"climber must be 'sample' or 'shadow', got {bad!r}"
+
+
+def test_climber_and_climber_moves_are_read_only() -> None:
+    """``climber`` returns the climber asked for, ``climber_moves`` counts moves; neither is set."""
+    assert TinyLFUPolicy(10, None).climber == "sample"
+    assert TinyLFUPolicy(10, None).climber_moves == 0
+    p = TinyLFUPolicy(10, None, climber="shadow")
+    assert p.climber == "shadow"
+    with pytest.raises(AttributeError):
+        p.climber = "sample"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        p.climber_moves = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("cap", "stream"), [(1_000, "phases"), (1_000, "recency")])
+def test_shadow_climber_beats_the_sample_climber_where_it_tracks_the_workload(
+    cap: int, stream: str
+) -> None:
+    """Where the prototype follows a phase change (loop <-> recency), and on a recency-heavy
+    stream, the shadow climber gets more hits than the sample climber."""
+    keys = _stream(stream, cap, 40 * cap)
+    shadow = TinyLFUPolicy(cap, None, climber="shadow")
+    sample = TinyLFUPolicy(cap, None)
+    assert _memo(shadow, cap, keys) > _memo(sample, cap, keys) * 1.05
+    assert shadow.climber_moves > 0
+
+
+shadow_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["access"] * 12 + ["update", "remove", "resize", "clear"]),
+        st.integers(0, 60),
+        st.integers(1, 5),
+    ),
+    max_size=1_500,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(ops=shadow_ops, max_entries=st.integers(1, 40), window=st.sampled_from([0.01, 0.5, 1.0]))
+def test_shadow_climber_keeps_the_bounds_against_a_model(
+    ops: list[tuple[str, int, int]], max_entries: int, window: float
+) -> None:
+    """Long random streams with resizes and clears: bounds hold, the new key stays, and the shadow
+    climber is on exactly while the cache is count-bounded alone."""
+    policy = TinyLFUPolicy(max_entries, None, window=window, climber="shadow")
+    m = Model(policy, max_entries, None)
+    for op, key, w in ops:
+        if op == "access":
+            m.access(key, w if m.max_weight is not None else 1)
+        elif op == "update":
+            if key in m.resident:
+                victims = policy.update(key, m.resident[key])
+                m.evict(victims, keep=key)
+        elif op == "remove":
+            policy.remove(key)
+            m.resident.pop(key, None)
+        elif op == "resize":
+            new_entries = None if key % 5 == 0 else 1 + key % 40
+            new_weight = 10 + key if key % 7 == 0 else None
+            victims = policy.resize(new_entries, new_weight)
+            m.max_entries, m.max_weight = new_entries, new_weight
+            m.evict(victims)
+        else:
+            policy.clear()
+            m.resident.clear()
+        m.check_bounds()
+        assert len(policy) == len(m.resident)
+        assert policy.weight == sum(m.resident.values())
+        active = m.max_weight is None and m.max_entries is not None
+        assert _active(policy) == active
