@@ -1,8 +1,10 @@
 """The policies' decisions are pinned: the same accesses evict the same keys, in the same order.
 
 The digests below were recorded from ``TinyLFUPolicy`` and ``LRUPolicy`` before the write-path
-work (commit 8beab83); any speed change to the policies or the cache core must reproduce them
-exactly. Keys are ints, so ``hash()`` (which the sketch uses) is the same in every process.
+work (commit 8beab83; the phase sequences with the shadow climber's introduction); any speed
+change to the policies or the cache core must reproduce them exactly. SHADOW_DIGESTS pin
+``climber="shadow"``; ``replay(..., cls=C, climber="shadow")`` reproduces them with another class.
+Keys are ints, so ``hash()`` (which the sketch uses) is the same in every process.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -91,10 +94,49 @@ def weighted() -> tuple[int | None, int | None, list[Op]]:
     return 400, 4_000, ops
 
 
+def _phases(cap: int, length: int, seed: int) -> list[Op]:
+    """Phases of 8 x ``cap`` accesses: a loop of 1.3 x ``cap`` keys, then re-reads of recent keys
+    with new keys, writes and deletes; a resize to half the entries from the middle for 1/8."""
+    rng = random.Random(seed)
+    ops: list[Op] = []
+    span = cap * 13 // 10
+    fresh = 1_000_000
+    recent: list[int] = []
+    while len(ops) < length:
+        ops.extend(("r", i % span, 1) for i in range(8 * cap))
+        for _ in range(8 * cap):
+            u = rng.random()
+            if not recent or u < 0.3:
+                recent.append(fresh)
+                k = fresh
+                fresh += 1
+            else:
+                k = recent[-min(len(recent), 1 + int(rng.expovariate(3 / cap)))]
+            ops.append(("r" if u < 0.9 else "w" if u < 0.97 else "d", k, 1))
+    del ops[length:]
+    ops.insert(length // 2 + length // 8, ("z", 0, 0))
+    ops.insert(length // 2, ("z", 0, cap // 2))
+    return ops
+
+
+def phases() -> tuple[int | None, int | None, list[Op]]:
+    """40k phase-changing reads/writes/deletes at 600 entries (the shadow climber: full shadows,
+    59 moves)."""
+    return 600, None, _phases(600, 40_000, 404)
+
+
+def phases_sampled() -> tuple[int | None, int | None, list[Op]]:
+    """100k phase-changing reads/writes/deletes at 2,500 entries (the shadow climber: one key in 4
+    sampled, 31 moves)."""
+    return 2_500, None, _phases(2_500, 100_000, 505)
+
+
 SEQUENCES: dict[str, Callable[[], tuple[int | None, int | None, list[Op]]]] = {
     "zipf_with_writes": zipf_with_writes,
     "scan_loop": scan_loop,
     "weighted": weighted,
+    "phases": phases,
+    "phases_sampled": phases_sampled,
 }
 
 
@@ -103,9 +145,19 @@ def replay(
     max_weight: int | None,
     ops: list[Op],
     cls: type[TinyLFUPolicy | LRUPolicy] = TinyLFUPolicy,
+    **options: Any,
 ) -> str:
-    """Drive a policy as the cache does; return a digest of victims, hits and final state."""
-    p = cls(max_entries, max_weight)
+    """Drive a policy as the cache does; return a digest of victims, hits and final state.
+
+    ``options`` go to the policy's constructor (``climber="shadow"`` for SHADOW_DIGESTS).
+    """
+    return drive(cls(max_entries, max_weight, **options), max_entries, max_weight, ops)
+
+
+def drive(
+    p: TinyLFUPolicy | LRUPolicy, max_entries: int | None, max_weight: int | None, ops: list[Op]
+) -> str:
+    """Drive ``p`` (built for these bounds) through ``ops``; return the digest ``replay`` does."""
     resident: dict[int, int] = {}
     victims: list[int] = []
     hits = 0
@@ -143,6 +195,29 @@ DIGESTS = {
     "zipf_with_writes": "cb9fc87e27bcfbfb845ace8b3fce8ce4",
     "scan_loop": "272f917b72503aef9f73535e310d7e23",
     "weighted": "2f034be8e1a7eedcae16277c226c8dc4",
+    # recorded with the shadow climber's introduction (the policy's decisions unchanged)
+    "phases": "2b74bc16b9d6ea5f101b6fcec452f623",
+    "phases_sampled": "a5175987a1a382ff0615cbc9aa60b363",
+}
+
+
+# the shadow climber (climber="shadow"), recorded from the Python class at its introduction;
+# "weighted" is DIGESTS' (a weight-bounded cache uses the sample climber)
+SHADOW_DIGESTS = {
+    "zipf_with_writes": "21be92cb0c39d38d58a6780d18cabbfb",
+    "scan_loop": "bc4a0d9b8df765c95e96c4e983055f5a",
+    "weighted": "2f034be8e1a7eedcae16277c226c8dc4",
+    "phases": "bdd8eaa863da5ec0b99f98a1de754eb8",
+    "phases_sampled": "213fbbd7e0d3b12a8858914060363d4a",
+}
+
+# the shadow climber's moves on each sequence, so its digests cannot pin a climber that never acts
+SHADOW_MOVES = {
+    "zipf_with_writes": 2,
+    "scan_loop": 1,
+    "weighted": 0,
+    "phases": 59,
+    "phases_sampled": 31,
 }
 
 
@@ -150,6 +225,8 @@ LRU_DIGESTS = {
     "zipf_with_writes": "53943a461227d4838d6c95f8410a6b24",
     "scan_loop": "2e278b0ce5a7531a293c5e161ded75db",
     "weighted": "4b81c65812b499ecfb4d0ce6248fde2e",
+    "phases": "2504fbffbea066e5c3834b167084bd37",
+    "phases_sampled": "2b9738847eb582bd33dcd4cce89f4d28",
 }
 
 
@@ -163,3 +240,13 @@ def test_tinylfu_evicts_the_recorded_keys(name: str) -> None:
 def test_lru_evicts_the_recorded_keys(name: str) -> None:
     """LRUPolicy, whose add() now inlines the one-victim case, evicts the recorded keys."""
     assert replay(*SEQUENCES[name](), cls=LRUPolicy) == LRU_DIGESTS[name]
+
+
+@pytest.mark.parametrize("name", sorted(SEQUENCES))
+def test_shadow_climber_evicts_the_recorded_keys(name: str) -> None:
+    """climber="shadow" evicts the keys recorded at its introduction, and moves the window as
+    often as it did then (the C class is held to the same digests by test_tinylfu_c)."""
+    max_entries, max_weight, ops = SEQUENCES[name]()
+    p = TinyLFUPolicy(max_entries, max_weight, climber="shadow")
+    assert drive(p, max_entries, max_weight, ops) == SHADOW_DIGESTS[name]
+    assert p.climber_moves == SHADOW_MOVES[name]
