@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perflayer.cache._levels import CacheLevel
 from perflayer.cache._native import native_enabled
@@ -62,7 +62,6 @@ _SCALAR_SIZE = SCALAR_SIZE
 _BIG = 2**62
 _NEG_BIG = -_BIG  # (a constant: ``-_BIG`` in the hot path allocates a new int per call)
 _getsizeof = sys.getsizeof
-_new_entry = object.__new__
 _heappush = heapq.heappush
 _NEVER = float("inf")
 # why: keys inserted with a TTL wait in a plain list (``Cache._fresh``) and join the deadline
@@ -116,8 +115,8 @@ class LevelStats:
         }
 
 
-class _Entry:
-    """One stored value with its expiry, level, weight and tags.
+class _PyEntry:
+    """One stored value with its expiry, level, weight and tags (the pure-Python entry).
 
     ``expire`` is the deadline in ms since the epoch as a float (0.0: none); a float, because
     the hot path compares it with ``time.time() * 1000`` and float/float comparison is about
@@ -147,6 +146,23 @@ class _Entry:
         # the value's weight when the entry is in the default level without tags, else -2:
         # what the lock-free SET overwrite compares in one step
         self.plain_vw = plain_vw
+
+
+# why: the C twin of _PyEntry (perflayer.cache._fastpath_c.Entry: the same attributes and
+# constructor) is born untracked by the cyclic GC while its value, key, tags and level can refer
+# to nothing that leads back to it, and tracks itself when one that can is stored (as CPython's
+# dicts do). Every _PyEntry is tracked, so each new key brought its share of the collector's
+# traversals: ~930 instructions a new-key set of a filling cache (callgrind), more in wall time.
+# Chosen once, when this module is imported (PERFLAYER_PURE_PYTHON then picks the Python class).
+if TYPE_CHECKING:
+    _Entry = _PyEntry
+else:
+    _Entry = _PyEntry
+    if native_enabled():
+        try:
+            from perflayer.cache._fastpath_c import Entry as _Entry
+        except ImportError:  # not compiled at install time: the Python class
+            pass
 
 
 def _bad_key(name: object) -> CacheKeyError:
@@ -992,16 +1008,8 @@ class Cache:
         mb = self.max_bytes
         if mb is not None and weight > mb:
             return self._set_plain(name, value, expire, vw)  # raises CacheValueTooLarge
-        # why: __new__ plus seven slot stores, ~100 ns cheaper than _Entry(...)'s Python
-        # __init__ frame (and its float() call: ``expire`` is already a float here).
-        new = _new_entry(_Entry)
-        new.key = name
-        new.expire = expire
-        dflt = new.lvl = self._default
-        new.weight = weight
-        new.tags = None
-        new.plain_vw = vw
-        new.value = value
+        dflt = self._default
+        new = _Entry(name, value, expire, dflt, weight, None, vw)
         data = self._data
         lock = self._lock
         # why: acquire + try/finally is 200-400 ns cheaper than ``with lock:`` on this VM (no

@@ -20,9 +20,12 @@
  * lock, counters, the TTL schedule) cost ~12.5k instructions; here it is C calls on the same
  * objects.
  *
+ * The entries are this module's `Entry` type (see "the entry": _core._Entry where this module is
+ * built), untracked by the cyclic GC while they can be part of no reference cycle.
+ *
  * Thread safety is Python's: the GIL. The get hit path takes no lock and runs no Python code
- * between the dict lookup and the counter/policy updates (slot reads and writes of _Entry and
- * LevelStats, the C policy's `hit`); the lock-free overwrite stores the entry's value last; the
+ * between the dict lookup and the counter/policy updates (field reads and writes of Entry and
+ * slot ones of LevelStats, the C policy's `hit`); the lock-free overwrite stores the entry's value last; the
  * new-key insert takes the cache's threading.Lock by calling its acquire/release. Every object
  * read from the cache is held by a strong reference while any Python code can run (a value's
  * __del__ runs when an entry is dropped).
@@ -34,8 +37,10 @@
 /* ------------------------------------------------------------------ module state */
 
 static int initialized = 0;
-static PyTypeObject *EntryType = NULL;  /* _core._Entry */
+static PyTypeObject EntryTypeObj;       /* Entry, _core._Entry where built (see "the entry") */
+#define EntryType (&EntryTypeObj)
 static PyTypeObject *LevelType = NULL;  /* _core.LevelStats */
+static PyTypeObject *LevelDefType = NULL; /* _core.CacheLevel */
 static PyObject *core_globals = NULL;   /* _core.__dict__ */
 static PyObject *float_1000 = NULL;     /* 1000.0 */
 static long long ENTRY_OVERHEAD = 0;
@@ -46,10 +51,22 @@ static PyObject *orig_fold = NULL; /* Cache.__dict__["_fold_fresh"] at import (s
 static PyTypeObject *DequeType = NULL; /* _core.deque (collections.deque) */
 static PyCFunction deque_append = NULL; /* deque.append's C function (METH_O), or NULL */
 
-/* slot offsets */
-static Py_ssize_t off_e_expire, off_e_key, off_e_lvl, off_e_plain_vw, off_e_tags, off_e_value,
-    off_e_weight;
-static Py_ssize_t off_l_hits, off_l_misses, off_l_entries, off_l_bytes, off_l_evicted_size;
+/* slot offsets (of the Entry struct below, and of LevelStats' and CacheLevel's __slots__) */
+#define off_e_expire offsetof(Entry, expire)
+#define off_e_key offsetof(Entry, key)
+#define off_e_lvl offsetof(Entry, lvl)
+#define off_e_plain_vw offsetof(Entry, plain_vw)
+#define off_e_tags offsetof(Entry, tags)
+#define off_e_value offsetof(Entry, value)
+#define off_e_weight offsetof(Entry, weight)
+static Py_ssize_t off_l_hits, off_l_misses, off_l_entries, off_l_bytes, off_l_evicted_size,
+    off_l_level, off_d_name, off_d_ttl;
+
+/* One stored value with its expiry, level, weight and tags: _core._Entry's seven slots. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *expire, *key, *lvl, *plain_vw, *tags, *value, *weight;
+} Entry;
 
 /* interned names */
 static PyObject *s_data, *s_default, *s_policy_hit, *s_policy_miss, *s_policy_add, *s_decode,
@@ -103,14 +120,14 @@ static int ensure_init(void) {
     PyObject *mod = PyImport_ImportModule("perflayer.cache._core");
     if (mod == NULL) return -1;
     PyObject *g = PyModule_GetDict(mod); /* borrowed */
-    PyObject *et = PyDict_GetItemString(g, "_Entry");
     PyObject *lt = PyDict_GetItemString(g, "LevelStats");
-    if (et == NULL || lt == NULL || !PyType_Check(et) || !PyType_Check(lt)) {
+    PyObject *dt = PyDict_GetItemString(g, "CacheLevel");
+    if (lt == NULL || dt == NULL || !PyType_Check(lt) || !PyType_Check(dt)) {
         Py_DECREF(mod);
-        PyErr_SetString(PyExc_RuntimeError, "_fastpath_c: _core has no _Entry/LevelStats");
+        PyErr_SetString(PyExc_RuntimeError, "_fastpath_c: _core has no LevelStats/CacheLevel");
         return -1;
     }
-    PyTypeObject *E = (PyTypeObject *)et, *L = (PyTypeObject *)lt;
+    PyTypeObject *L = (PyTypeObject *)lt, *D = (PyTypeObject *)dt;
     PyObject *ct = PyDict_GetItemString(g, "Cache");
     PyObject *of = (ct != NULL && PyType_Check(ct))
                        ? PyDict_GetItemString(((PyTypeObject *)ct)->tp_dict, "_fold_fresh")
@@ -131,12 +148,9 @@ static int ensure_init(void) {
         }
     }
     core_globals = g;
-    if ((off_e_expire = slot_offset(E, "expire")) < 0 || (off_e_key = slot_offset(E, "key")) < 0 ||
-        (off_e_lvl = slot_offset(E, "lvl")) < 0 ||
-        (off_e_plain_vw = slot_offset(E, "plain_vw")) < 0 ||
-        (off_e_tags = slot_offset(E, "tags")) < 0 || (off_e_value = slot_offset(E, "value")) < 0 ||
-        (off_e_weight = slot_offset(E, "weight")) < 0 ||
-        (off_l_hits = slot_offset(L, "hits")) < 0 ||
+    if ((off_l_hits = slot_offset(L, "hits")) < 0 ||
+        (off_l_level = slot_offset(L, "level")) < 0 || (off_d_name = slot_offset(D, "name")) < 0 ||
+        (off_d_ttl = slot_offset(D, "ttl")) < 0 ||
         (off_l_misses = slot_offset(L, "misses")) < 0 ||
         (off_l_entries = slot_offset(L, "entries")) < 0 ||
         (off_l_bytes = slot_offset(L, "bytes")) < 0 ||
@@ -152,10 +166,10 @@ static int ensure_init(void) {
     Py_INCREF(g);
     Py_INCREF(of);
     orig_fold = of;
-    Py_INCREF(E);
     Py_INCREF(L);
-    EntryType = E;
+    Py_INCREF(D);
     LevelType = L;
+    LevelDefType = D;
     Py_DECREF(mod);
     initialized = 1;
     return 0;
@@ -281,6 +295,244 @@ static int call_active_expire(PyObject *cache) {
     Py_DECREF(r);
     return 0;
 }
+
+/* ------------------------------------------------------------------ the entry
+ *
+ * `Entry` is _core._Entry where this module is built (the Python class otherwise): the same
+ * seven attributes (expire, key, lvl, plain_vw, tags, value, weight), readable, writable and
+ * deletable, holding any object, built as `Entry(key, value, expire, lvl, weight, tags,
+ * plain_vw)` with `expire` made a float as the Python class' __init__ does.
+ *
+ * Why a C type: every instance of a Python class is tracked by the cyclic GC, so each new key
+ * brought its share of the collector (gen-0/1/2 collections traverse every live entry: ~930
+ * instructions a new-key set of a filling cache in callgrind, more in wall time), where
+ * cachetools stores the value in a dict and allocates no tracked object. An object that can
+ * only refer to atomic objects (str, int, float, bytes, None, ..., and exact tuples of those)
+ * cannot be part of a reference cycle, so the collector need not see it: as CPython does for
+ * dicts and tuples, an Entry is born untracked when its seven referents are atomic, and is
+ * tracked, for good, the moment anything stores one that is not (every setter, the C fast
+ * path's overwrite and insert). An untracked entry's references then count as external roots
+ * for the collector, which is exactly right for objects that can refer to nothing.
+ *
+ * `lvl` is a LevelStats (a tracked __slots__ object); it counts as atomic when it is an exact
+ * LevelStats whose `level` is an exact CacheLevel with an exact str name and a float or None ttl:
+ * its other slots are int counters that only the cache writes, so nothing it refers to can lead
+ * back to an entry. Any other `lvl` (a subclass, a CacheLevel subclass that may carry a __dict__)
+ * tracks the entry. Tracked entries traverse and clear all seven references.
+ */
+
+/* Whether `o` can refer to nothing that could lead back to it (CPython's test for untracking a
+ * tuple, _PyObject_GC_MAY_BE_TRACKED, applied to `o` and, for an exact tuple, to its items). */
+static int atomic(PyObject *o) {
+    if (!PyObject_IS_GC(o)) return 1;
+    if (!PyTuple_CheckExact(o)) return 0;
+    if (!PyObject_GC_IsTracked(o)) return 1; /* (CPython untracks only atomic tuples) */
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(o); i++) {
+        PyObject *it = PyTuple_GET_ITEM(o, i);
+        if (it == NULL) return 0;
+        if (PyObject_IS_GC(it) && !(PyTuple_CheckExact(it) && !PyObject_GC_IsTracked(it)))
+            return 0;
+    }
+    return 1;
+}
+
+static int init_failed = 0; /* ensure_init failed once for lvl_atomic: stop retrying there */
+
+/* Whether a level counts as atomic (see above); the types come from _core (ensure_init). */
+static int lvl_atomic(PyObject *lvl) {
+    if (!initialized) {
+        if (init_failed) return 0;
+        if (ensure_init() < 0) {
+            PyErr_Clear();
+            init_failed = 1;
+            return 0;
+        }
+    }
+    if (!Py_IS_TYPE(lvl, LevelType)) return atomic(lvl);
+    PyObject *d = SLOT(lvl, off_l_level);
+    if (d == NULL || !Py_IS_TYPE(d, LevelDefType)) return 0;
+    PyObject *n = SLOT(d, off_d_name), *t = SLOT(d, off_d_ttl);
+    return n != NULL && PyUnicode_CheckExact(n) && t != NULL &&
+           (t == Py_None || PyFloat_CheckExact(t));
+}
+
+/* Track `self` before it stores `v` in its `lvl` (is_lvl) or another attribute, if `v` may lead
+ * to a cycle. Once tracked, an entry stays tracked (as a dict does). */
+static void entry_track_for(PyObject *self, PyObject *v, int is_lvl) {
+    if (v != NULL && !PyObject_GC_IsTracked(self) && !(is_lvl ? lvl_atomic(v) : atomic(v)))
+        PyObject_GC_Track(self);
+}
+
+/* A new entry of (key, value, expire, lvl, weight, tags, plain_vw); `expire` made a float. */
+static PyObject *entry_make(PyObject *const *a) {
+    PyObject *expire = a[2];
+    if (PyFloat_CheckExact(expire)) {
+        Py_INCREF(expire);
+    } else if ((expire = PyNumber_Float(expire)) == NULL) {
+        return NULL;
+    }
+    /* (PyObject_GC_New leaves it untracked, where tp_alloc would track it) */
+    Entry *e = PyObject_GC_New(Entry, EntryType);
+    if (e == NULL) {
+        Py_DECREF(expire);
+        return NULL;
+    }
+    Py_INCREF(a[0]);
+    e->key = a[0];
+    Py_INCREF(a[1]);
+    e->value = a[1];
+    e->expire = expire;
+    Py_INCREF(a[3]);
+    e->lvl = a[3];
+    Py_INCREF(a[4]);
+    e->weight = a[4];
+    Py_INCREF(a[5]);
+    e->tags = a[5];
+    Py_INCREF(a[6]);
+    e->plain_vw = a[6];
+    if (!(atomic(a[1]) && atomic(a[0]) && atomic(expire) && lvl_atomic(a[3]) &&
+          atomic(a[4]) && atomic(a[5]) && atomic(a[6])))
+        PyObject_GC_Track(e);
+    return (PyObject *)e;
+}
+
+static char *entry_kwlist[] = {"key", "value", "expire", "lvl", "weight", "tags", "plain_vw", NULL};
+
+static PyObject *entry_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    (void)type;
+    PyObject *a[7];
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOO:Entry", entry_kwlist, &a[0], &a[1],
+                                     &a[2], &a[3], &a[4], &a[5], &a[6]))
+        return NULL;
+    return entry_make(a);
+}
+
+/* Entry(...) with seven positional arguments, the way the core calls it, without a tuple. */
+static PyObject *entry_vectorcall(PyObject *type, PyObject *const *args, size_t nargsf,
+                                  PyObject *kwnames) {
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+    if (kwnames == NULL && n == 7) return entry_make(args);
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *t = PyTuple_New(n), *kw = NULL, *r = NULL;
+    if (t == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_INCREF(args[i]);
+        PyTuple_SET_ITEM(t, i, args[i]);
+    }
+    if (nkw) {
+        if ((kw = PyDict_New()) == NULL) goto out;
+        for (Py_ssize_t j = 0; j < nkw; j++) {
+            if (PyDict_SetItem(kw, PyTuple_GET_ITEM(kwnames, j), args[n + j]) < 0) goto out;
+        }
+    }
+    r = entry_new((PyTypeObject *)type, t, kw);
+out:
+    Py_DECREF(t);
+    Py_XDECREF(kw);
+    return r;
+}
+
+static int entry_traverse(Entry *self, visitproc visit, void *arg) {
+    Py_VISIT(self->expire);
+    Py_VISIT(self->key);
+    Py_VISIT(self->lvl);
+    Py_VISIT(self->plain_vw);
+    Py_VISIT(self->tags);
+    Py_VISIT(self->value);
+    Py_VISIT(self->weight);
+    return 0;
+}
+
+static int entry_clear(Entry *self) {
+    Py_CLEAR(self->expire);
+    Py_CLEAR(self->key);
+    Py_CLEAR(self->lvl);
+    Py_CLEAR(self->plain_vw);
+    Py_CLEAR(self->tags);
+    Py_CLEAR(self->value);
+    Py_CLEAR(self->weight);
+    return 0;
+}
+
+static void entry_dealloc(Entry *self) {
+    PyObject_GC_UnTrack(self); /* (a no-op for an untracked entry) */
+    entry_clear(self);
+    PyObject_GC_Del(self);
+}
+
+typedef struct {
+    const char *name;
+    Py_ssize_t offset;
+} EntryField;
+
+static EntryField entry_fields[] = {
+    {"expire", offsetof(Entry, expire)}, {"key", offsetof(Entry, key)},
+    {"lvl", offsetof(Entry, lvl)},       {"plain_vw", offsetof(Entry, plain_vw)},
+    {"tags", offsetof(Entry, tags)},     {"value", offsetof(Entry, value)},
+    {"weight", offsetof(Entry, weight)},
+};
+
+/* The getter of a field: its value, or the AttributeError of an unset __slots__ slot. */
+static PyObject *entry_get(PyObject *self, void *closure) {
+    EntryField *f = (EntryField *)closure;
+    PyObject *v = SLOT(self, f->offset);
+    if (v == NULL) {
+        PyErr_Format(PyExc_AttributeError, "'%.200s' object has no attribute '%s'",
+                     Py_TYPE(self)->tp_name, f->name);
+        return NULL;
+    }
+    Py_INCREF(v);
+    return v;
+}
+
+/* The setter of a field: track the entry first if `v` may lead to a cycle, store, release the
+ * old object last (its __del__ sees the new one stored); `del e.field` as for a slot. */
+static int entry_set(PyObject *self, PyObject *v, void *closure) {
+    EntryField *f = (EntryField *)closure;
+    PyObject *old = SLOT(self, f->offset);
+    if (v == NULL) {
+        if (old == NULL) {
+            PyErr_Format(PyExc_AttributeError, "'%.200s' object has no attribute '%s'",
+                         Py_TYPE(self)->tp_name, f->name);
+            return -1;
+        }
+    } else {
+        entry_track_for(self, v, f->offset == (Py_ssize_t)offsetof(Entry, lvl));
+        Py_INCREF(v);
+    }
+    SLOT(self, f->offset) = v;
+    Py_XDECREF(old);
+    return 0;
+}
+
+static PyGetSetDef entry_getset[] = {
+    {"expire", entry_get, entry_set, "Deadline in ms since the epoch as a float (0.0: none).",
+     &entry_fields[0]},
+    {"key", entry_get, entry_set, "The key (str).", &entry_fields[1]},
+    {"lvl", entry_get, entry_set, "The LevelStats of the entry's level.", &entry_fields[2]},
+    {"plain_vw", entry_get, entry_set,
+     "The value's weight in the default level without tags, else -2.", &entry_fields[3]},
+    {"tags", entry_get, entry_set, "The tags (tuple of str), or None.", &entry_fields[4]},
+    {"value", entry_get, entry_set, "The stored value.", &entry_fields[5]},
+    {"weight", entry_get, entry_set, "The entry's estimated size in bytes.", &entry_fields[6]},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject EntryTypeObj = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "perflayer.cache._fastpath_c.Entry",
+    .tp_basicsize = sizeof(Entry),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Entry(key, value, expire, lvl, weight, tags, plain_vw)\n--\n\n"
+              "One stored value with its expiry, level, weight and tags (_core._Entry in C; "
+              "untracked by the cyclic GC while it refers only to atomic objects).",
+    .tp_traverse = (traverseproc)entry_traverse,
+    .tp_clear = (inquiry)entry_clear,
+    .tp_dealloc = (destructor)entry_dealloc,
+    .tp_getset = entry_getset,
+    .tp_new = entry_new,
+    .tp_vectorcall = entry_vectorcall,
+};
 
 /* ------------------------------------------------------------------ the holder */
 
@@ -1033,7 +1285,8 @@ static PyObject *do_set(PyObject *cache, PyObject *dict, PyObject *const *args, 
         double x = PyFloat_AS_DOUBLE(expire), y = PyFloat_AS_DOUBLE(eexp);
         if (!(x == 0.0 || (y != 0.0 && x >= y))) goto set_plain;
         Py_INCREF(expire);
-        slot_set(e, off_e_expire, expire);
+        slot_set(e, off_e_expire, expire); /* (an exact float: atomic) */
+        entry_track_for(e, value, 0);      /* (before the store: see "the entry") */
         Py_INCREF(value);
         slot_set(e, off_e_value, value); /* (may run the old value's __del__) */
         PyObject *hit = iattr(dict, s_policy_hit);
@@ -1083,27 +1336,16 @@ static PyObject *do_set(PyObject *cache, PyObject *dict, PyObject *const *args, 
         if (PyErr_Occurred()) goto done;
         goto set_plain;
     }
-    new = EntryType->tp_alloc(EntryType, 0);
-    if (new == NULL) goto done;
     {
+        /* untracked by the cyclic GC unless the value (or the level) may lead to a cycle */
         PyObject *w = PyLong_FromLongLong(weight), *v = PyLong_FromLongLong(vw);
-        if (w == NULL || v == NULL) {
-            Py_XDECREF(w);
-            Py_XDECREF(v);
-            goto done;
+        if (w != NULL && v != NULL) {
+            PyObject *argv[7] = {name, value, expire, dflt, w, Py_None, v};
+            new = entry_make(argv);
         }
-        Py_INCREF(name);
-        SLOT(new, off_e_key) = name;
-        Py_INCREF(expire);
-        SLOT(new, off_e_expire) = expire;
-        Py_INCREF(dflt);
-        SLOT(new, off_e_lvl) = dflt;
-        SLOT(new, off_e_weight) = w;
-        Py_INCREF(Py_None);
-        SLOT(new, off_e_tags) = Py_None;
-        SLOT(new, off_e_plain_vw) = v;
-        Py_INCREF(value);
-        SLOT(new, off_e_value) = value;
+        Py_XDECREF(w);
+        Py_XDECREF(v);
+        if (new == NULL) goto done;
     }
     {
         PyObject *r = PyObject_CallMethodNoArgs(lock, s_acquire);
@@ -1237,7 +1479,7 @@ static struct PyModuleDef fastpath_module = {
 };
 
 PyMODINIT_FUNC PyInit__fastpath_c(void) {
-    if (PyType_Ready(&HolderType) < 0) return NULL;
+    if (PyType_Ready(&HolderType) < 0 || PyType_Ready(&EntryTypeObj) < 0) return NULL;
     if (float_1000 == NULL && (float_1000 = PyFloat_FromDouble(1000.0)) == NULL) return NULL;
     if (intern(&s_data, "_data") || intern(&s_default, "_default") ||
         intern(&s_policy_hit, "_policy_hit") || intern(&s_policy_miss, "_policy_miss") ||
@@ -1268,6 +1510,12 @@ PyMODINIT_FUNC PyInit__fastpath_c(void) {
     Py_INCREF(&HolderType);
     if (PyModule_AddObject(m, "Holder", (PyObject *)&HolderType) < 0) {
         Py_DECREF(&HolderType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&EntryTypeObj);
+    if (PyModule_AddObject(m, "Entry", (PyObject *)&EntryTypeObj) < 0) {
+        Py_DECREF(&EntryTypeObj);
         Py_DECREF(m);
         return NULL;
     }

@@ -1,0 +1,307 @@
+"""The C entry (_fastpath_c.Entry): untracked by the cyclic GC while it can be in no cycle.
+
+An entry whose value, key, tags and level refer to nothing that can lead back to it is left out
+of the collector's lists; storing anything that could (a container, an object) tracks it, on
+every path that writes an entry: the C fast paths, the Python methods, the locked store, the
+attribute setters. A cycle through a cached value is still collected once the cache is dropped.
+The extension is imported at module level on purpose: if it is not built, these tests fail.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from perflayer.cache import Cache, CacheLevel, _core
+from perflayer.cache._fastpath_c import Entry, fast_get, fast_set
+from perflayer.cache._size import estimate
+from perflayer.monitor import Monitor
+
+
+def _bind(c: Cache) -> Cache:
+    """Bind the C fast paths to ``c``, as Cache.__init__ does when the extension is built."""
+    c.get = fast_get(c)  # type: ignore[method-assign]
+    c.set = fast_set(c)  # type: ignore[method-assign]
+    return c
+
+
+def _unbind(c: Cache) -> Cache:
+    """Drop any instance-bound fast paths, so ``c`` runs the plain Python methods."""
+    c.__dict__.pop("get", None)
+    c.__dict__.pop("set", None)
+    return c
+
+
+BINDS = {"c": _bind, "python": _unbind}
+
+
+def _cache(bind: str, **kw: Any) -> Cache:
+    return BINDS[bind](Cache(monitor=Monitor(), **kw))
+
+
+def _tracked(c: Cache, key: str) -> bool:
+    return gc.is_tracked(c._data[key])
+
+
+class Obj:
+    """A plain object (tracked by the GC, weak-referenceable) that may point anywhere."""
+
+    def __init__(self, ref: Any = None) -> None:
+        self.ref = ref
+
+
+ATOMIC: list[Any] = ["s", "é", "", 7, 2**70, 1.5, b"b", None, True, 1 + 2j, bytearray(b"z")]
+ATOMIC += [("t", 1), ((1,), "x")]
+CONTAINERS: list[Any] = [[1], {"a": 1}, {1}, Obj(), ([],)]
+
+
+def test_the_core_uses_the_c_entry() -> None:
+    """Where the extension is built (and not disabled), the core's entries are the C type."""
+    assert _core._Entry is Entry
+
+
+@pytest.mark.parametrize("bind", BINDS)
+def test_atomic_values_leave_entries_untracked(bind: str) -> None:
+    """set (plain, ex, tags, level), mset, incr and append store untracked entries."""
+    c = _cache(bind, max_entries=1000)
+    for i, v in enumerate(ATOMIC):
+        c.set(f"a{i}", v)
+        c.set(f"x{i}", v, ex=100)
+        c.set(f"t{i}", v, tags=["t1", "t2"])
+        c.set(f"l{i}", v, level=CacheLevel.MCP_RESPONSES, px=5000)
+    c.mset({"m1": 1, "m2": "two"})
+    c.incr("n")
+    c.incrbyfloat("f", 1.5)
+    c.append("s", "abc")
+    c.rename("m1", "m3")
+    for k in c._data:
+        assert not _tracked(c, k), (k, c._data[k].value)
+
+
+@pytest.mark.parametrize("bind", BINDS)
+def test_container_values_track_entries(bind: str) -> None:
+    """A value that can refer to other objects tracks its entry on every insert path."""
+    c = _cache(bind, max_entries=1000)
+    for i, v in enumerate(CONTAINERS):
+        c.set(f"a{i}", v)
+        c.set(f"x{i}", v, ex=100)
+        c.set(f"t{i}", v, tags=["t"])
+        c.mset({f"m{i}": v})
+    for k in c._data:
+        assert _tracked(c, k), (k, c._data[k].value)
+
+
+def _same_weight_str(value: Any) -> str:
+    """Return an ASCII str weighing what ``value`` weighs (so a SET of one over the other is
+    the lock-free overwrite, which keeps the entry's weight)."""
+    return "x" * (estimate(value) - 49)
+
+
+@pytest.mark.parametrize("bind", BINDS)
+def test_a_container_stored_over_an_atomic_value_tracks_the_entry(bind: str) -> None:
+    """Every path that overwrites a value tracks the entry when the new value is a container."""
+    c = _cache(bind, max_entries=1000)
+    box = [1, 2, 3]
+    big = [box, box, box, "more"]
+    writes: dict[str, Callable[[str], Any]] = {
+        "lock-free": lambda k: c.set(k, box),
+        "lock-free with ex": lambda k: c.set(k, box, ex=200),
+        "new weight": lambda k: c.set(k, big),
+        "tags": lambda k: c.set(k, box, tags=["t"]),
+        "level": lambda k: c.set(k, box, level=CacheLevel.MCP_RESPONSES),
+        "get": lambda k: c.set(k, box, get=True),
+        "xx": lambda k: c.set(k, box, xx=True),
+        "keepttl": lambda k: c.set(k, box, keepttl=True),
+        "mset": lambda k: c.mset({k: box}),
+    }
+    for name, write in writes.items():
+        key = f"k-{name}"
+        c.set(key, _same_weight_str(box), ex=100)
+        e = c._data[key]
+        assert not gc.is_tracked(e)
+        write(key)
+        assert c._data[key] is e  # the same entry, overwritten in place
+        assert gc.is_tracked(e), name
+        assert c.get(key) is (big if name == "new weight" else box)
+
+
+@pytest.mark.parametrize("bind", BINDS)
+def test_string_commands_keep_entries_untracked(bind: str) -> None:
+    """INCR, INCRBYFLOAT and APPEND results are atomic: the overwritten entry stays untracked."""
+    c = _cache(bind, max_entries=100)
+    c.set("n", 1, ex=100)
+    c.set("s", "ab", tags=["t"])
+    c.set("f", 1.5)
+    c.incr("n")
+    c.append("s", "cd")
+    c.incrbyfloat("f", 2)
+    assert [c.get(k) for k in ("n", "s", "f")] == [2, "abcd", 3.5]
+    assert not any(_tracked(c, k) for k in ("n", "s", "f"))
+
+
+def test_entry_setters_track_for_every_attribute() -> None:
+    """Assigning any attribute an object that may lead to a cycle tracks the entry."""
+    lvl = _core.LevelStats(CacheLevel.DEFAULT)
+    for attr, bad in [
+        ("value", []),
+        ("key", Obj()),
+        ("expire", Obj()),
+        ("weight", Obj()),
+        ("plain_vw", {}),
+        ("tags", ("a", [])),
+        ("lvl", Obj()),
+        ("lvl", _core.LevelStats(CacheLevel("custom-level", ttl=5))),  # (exact: untracked)
+    ]:
+        e = Entry("k", 1, 0.0, lvl, 100, ("a", "b"), -2)
+        assert not gc.is_tracked(e)
+        setattr(e, attr, bad)
+        assert getattr(e, attr) is bad
+        assert gc.is_tracked(e) is not isinstance(bad, _core.LevelStats), attr
+    e = Entry("k", 1, 0.0, lvl, 100, None, -2)
+    e.value = ("atomic", 1)
+    e.tags = ("x",)
+    assert not gc.is_tracked(e)
+
+
+def test_a_level_that_may_refer_back_tracks_the_entry() -> None:
+    """A LevelStats of a CacheLevel subclass (which may carry a __dict__) tracks its entries."""
+
+    class MyLevel(CacheLevel):
+        pass
+
+    odd = _core.LevelStats(MyLevel("mine", ttl=10))
+    plain = _core.LevelStats(CacheLevel("plain", ttl=10))
+    assert gc.is_tracked(Entry("k", 1, 0.0, odd, 100, None, -2))
+    assert not gc.is_tracked(Entry("k", 1, 0.0, plain, 100, None, -2))
+    c = _cache("c", max_entries=10, levels=[MyLevel("mine2", ttl=10)])
+    c.set("k", 1, level="mine2")
+    assert _tracked(c, "k")
+
+
+def test_entry_construction_and_attributes_match_the_python_class() -> None:
+    """Entry takes the Python class' arguments (by position or name); expire becomes a float."""
+    lvl = _core.LevelStats(CacheLevel.DEFAULT)
+    args = ("k", "v", 5, lvl, 120, None, 33)
+    names = ("key", "value", "expire", "lvl", "weight", "tags", "plain_vw")
+    for cls in (Entry, _core._PyEntry):
+        made = [cls(*args), cls(**dict(zip(names, args, strict=True)))]
+        made.append(cls("k", "v", 5, lvl, 120, None, plain_vw=33))
+        for e in made:
+            got = (e.key, e.value, e.expire, e.lvl, e.weight, e.tags, e.plain_vw)
+            assert got == ("k", "v", 5.0, lvl, 120, None, 33)
+            assert type(e.expire) is float
+            del e.value
+            with pytest.raises(AttributeError, match="value"):
+                e.value  # noqa: B018
+            with pytest.raises(AttributeError, match="value"):
+                del e.value
+            e.value = "back"
+            assert e.value == "back"
+        with pytest.raises(TypeError):
+            cls("k", "v", 5, lvl, 120, None)  # type: ignore[call-arg]
+        with pytest.raises(ValueError):
+            cls("k", "v", "soon", lvl, 120, None, 33)
+
+
+def test_a_tracked_entry_reports_its_referents() -> None:
+    """The collector sees all seven references of a tracked entry (tp_traverse)."""
+    lvl = _core.LevelStats(CacheLevel.DEFAULT)
+    box: list[int] = []
+    e = Entry("k", box, 1.0, lvl, 120, ("t",), -2)
+    assert gc.is_tracked(e)
+    refs = gc.get_referents(e)
+    for part in ("k", box, lvl, ("t",)):
+        assert any(r is part or (r == part and type(r) is type(part)) for r in refs)
+    assert len(refs) == 7
+
+
+def _cycle_paths(c: Cache) -> dict[str, Callable[[str, Any], Any]]:
+    """Every way a value reaches an entry: new keys and overwrites, C or Python, locked or not."""
+    return {
+        "new": lambda k, v: c.set(k, v),
+        "new ex": lambda k, v: c.set(k, v, ex=100),
+        "overwrite": lambda k, v: (c.set(k, _same_weight_str(v)), c.set(k, v)),
+        "overwrite ex": lambda k, v: (c.set(k, _same_weight_str(v), ex=9), c.set(k, v, ex=9)),
+        "locked overwrite": lambda k, v: (c.set(k, 1), c.set(k, v)),
+        "tags": lambda k, v: (c.set(k, 1, tags=["t"]), c.set(k, v, tags=["t"])),
+        "mset": lambda k, v: (c.mset({k: 1}), c.mset({k: v})),
+        "rename": lambda k, v: (c.set(k + "-src", v), c.rename(k + "-src", k)),
+    }
+
+
+@pytest.mark.parametrize("bind", BINDS)
+@pytest.mark.parametrize("path", list(_cycle_paths(Cache(metrics=False))))
+def test_a_value_that_refers_to_its_cache_is_collected(bind: str, path: str) -> None:
+    """cache -> entry -> value -> cache: freed by the collector once the cache is dropped."""
+    c = _cache(bind, max_entries=100)
+    v = Obj()
+    _cycle_paths(c)[path]("k", v)
+    v.ref = c  # (after the store: the value's weight stays small)
+    assert c.get("k") is v
+    cref, vref = weakref.ref(c), weakref.ref(v)
+    del c, v
+    gc.collect()
+    assert cref() is None
+    assert vref() is None
+
+
+@pytest.mark.parametrize("bind", BINDS)
+@pytest.mark.parametrize("path", list(_cycle_paths(Cache(metrics=False))))
+def test_a_value_in_a_cycle_of_its_own_is_collected(bind: str, path: str) -> None:
+    """A list containing itself (and an object pointing to it) is freed once the cache is."""
+    c = _cache(bind, max_entries=100)
+    loop: list[Any] = []
+    loop.append(loop)
+    watch = Obj(loop)
+    loop.append(watch)
+    _cycle_paths(c)[path]("k", loop)
+    wref = weakref.ref(watch)
+    del loop, watch
+    c.delete("k-src")
+    gc.collect()
+    assert wref() is not None  # the cache keeps it
+    cref = weakref.ref(c)
+    del c
+    gc.collect()
+    assert cref() is None
+    assert wref() is None
+
+
+def test_an_entry_in_a_cycle_with_itself_is_collected() -> None:
+    """An entry whose value refers back to the entry is freed (tp_traverse and tp_clear)."""
+    lvl = _core.LevelStats(CacheLevel.DEFAULT)
+    e = Entry("k", 1, 0.0, lvl, 100, None, -2)
+    o = Obj(e)
+    e.value = o
+    oref = weakref.ref(o)
+    del e, o
+    gc.collect()
+    assert oref() is None
+
+
+def test_the_pure_python_mode_uses_the_python_entry() -> None:
+    """With PERFLAYER_PURE_PYTHON=1 at import the core keeps its Python class, which works."""
+    code = (
+        "import gc\n"
+        "from perflayer.cache import Cache, _core\n"
+        "assert _core._Entry is _core._PyEntry, _core._Entry\n"
+        "c = Cache(max_entries=10, metrics=False)\n"
+        "assert 'set' not in c.__dict__\n"
+        "c.set('a', 1, ex=100); c.set('a', 2); c.set('b', [1]); c.incr('n'); c.mset({'m': 'x'})\n"
+        "assert [c.get(k) for k in 'abnm'] == [2, [1], 1, 'x']\n"
+        "assert all(gc.is_tracked(e) for e in c._data.values())\n"
+        "print('ok')\n"
+    )
+    env = dict(os.environ, PERFLAYER_PURE_PYTHON="1")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
