@@ -53,6 +53,30 @@ class Model:
         self.check_bounds()
         return False
 
+    def step(self, op: str, key: Hashable, w: int, bounds: tuple[int | None, int | None]) -> None:
+        """Apply one op of the model tests (``bounds``: a resize's new bounds); check the policy."""
+        policy = self.policy
+        if op == "access":
+            self.access(key, w)
+        elif op == "update":
+            if key in self.resident:
+                victims = policy.update(key, w)
+                self.resident[key] = w
+                self.evict(victims, keep=key)
+        elif op == "remove":
+            policy.remove(key)
+            self.resident.pop(key, None)
+        elif op == "resize":
+            victims = policy.resize(*bounds)
+            self.max_entries, self.max_weight = bounds
+            self.evict(victims)
+        else:
+            policy.clear()
+            self.resident.clear()
+        self.check_bounds()
+        assert len(policy) == len(self.resident)  # type: ignore[arg-type]
+        assert policy.weight == sum(self.resident.values())  # type: ignore[attr-defined]
+
 
 def hit_ratio(policy: Policy, capacity: int, keys: list[int]) -> float:
     """Replay ``keys`` as a memo and return the hit ratio in percent."""
@@ -138,28 +162,9 @@ def test_bounds_always_hold_against_a_model(
     policy = make_policy(name, max_entries, max_weight)
     m = Model(policy, max_entries, max_weight)
     for op, key, w in ops:
-        if op == "access":
-            m.access(key, w)
-        elif op == "update":
-            if key in m.resident:
-                victims = policy.update(key, w)
-                m.resident[key] = w
-                m.evict(victims, keep=key)
-        elif op == "remove":
-            policy.remove(key)
-            m.resident.pop(key, None)
-        elif op == "resize":
-            new_entries = None if key % 3 == 0 else 1 + key % 10
-            new_weight = None if key % 4 == 0 else 5 + key
-            victims = policy.resize(new_entries, new_weight)
-            m.max_entries, m.max_weight = new_entries, new_weight
-            m.evict(victims)
-        else:
-            policy.clear()
-            m.resident.clear()
-        m.check_bounds()
-        assert len(policy) == len(m.resident)  # type: ignore[arg-type]
-        assert policy.weight == sum(m.resident.values())  # type: ignore[attr-defined]
+        m.step(
+            op, key, w, (None if key % 3 == 0 else 1 + key % 10, None if key % 4 == 0 else 5 + key)
+        )
         if isinstance(policy, TinyLFUPolicy):
             assert set(policy._freq) == set(m.resident)
 
@@ -738,46 +743,27 @@ def test_shadow_climber_beats_the_sample_climber_where_it_tracks_the_workload(
     assert shadow.climber_moves > 0
 
 
-shadow_ops = st.lists(
-    st.tuples(
-        st.sampled_from(["access"] * 12 + ["update", "remove", "resize", "clear"]),
-        st.integers(0, 60),
-        st.integers(1, 5),
-    ),
-    max_size=1_500,
-)
-
-
-@settings(max_examples=40, deadline=None)
-@given(ops=shadow_ops, max_entries=st.integers(1, 40), window=st.sampled_from([0.01, 0.5, 1.0]))
-def test_shadow_climber_keeps_the_bounds_against_a_model(
-    ops: list[tuple[str, int, int]], max_entries: int, window: float
-) -> None:
-    """Long random streams with resizes and clears: bounds hold, the new key stays, and the shadow
-    climber is on exactly while the cache is count-bounded alone."""
-    policy = TinyLFUPolicy(max_entries, None, window=window, climber="shadow")
-    m = Model(policy, max_entries, None)
-    for op, key, w in ops:
-        if op == "access":
-            m.access(key, w if m.max_weight is not None else 1)
-        elif op == "update":
-            if key in m.resident:
-                victims = policy.update(key, m.resident[key])
-                m.evict(victims, keep=key)
-        elif op == "remove":
-            policy.remove(key)
-            m.resident.pop(key, None)
-        elif op == "resize":
-            new_entries = None if key % 5 == 0 else 1 + key % 40
-            new_weight = 10 + key if key % 7 == 0 else None
-            victims = policy.resize(new_entries, new_weight)
-            m.max_entries, m.max_weight = new_entries, new_weight
-            m.evict(victims)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_shadow_climber_keeps_the_bounds_against_a_model(seed: int) -> None:
+    """A phase stream with writes, deletes, and a resize or clear every 2,500 ops (to count,
+    weight, both or no bounds): bounds hold, the new key stays, the shadow climber is on exactly
+    while the cache is count-bounded alone, and it moves the window."""
+    rng = random.Random(seed)
+    policy = TinyLFUPolicy(100, None, climber="shadow")
+    m = Model(policy, 100, None)
+    bounds: tuple[int | None, int | None] = (100, None)
+    for i, k in enumerate(phases(20_000, 100, seed=seed)):
+        u = rng.random()
+        if i % 2_500 == 2_499:
+            op = "clear" if u < 0.25 else "resize"
+            entries = rng.randint(1, 200)
+            weight = rng.randint(50, 300)
+            # a resize's new bounds (a clear keeps the bounds)
+            bounds = rng.choice(
+                [(entries, None), (entries, None), (None, weight), (entries, weight), (None, None)]
+            )
         else:
-            policy.clear()
-            m.resident.clear()
-        m.check_bounds()
-        assert len(policy) == len(m.resident)
-        assert policy.weight == sum(m.resident.values())
-        active = m.max_weight is None and m.max_entries is not None
-        assert _active(policy) == active
+            op = "access" if u < 0.9 else "update" if u < 0.97 else "remove"
+        m.step(op, k, 1 + k % 3, bounds)
+        assert _active(policy) == (m.max_weight is None and m.max_entries is not None)
+    assert policy.climber_moves > 0
