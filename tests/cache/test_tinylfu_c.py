@@ -36,6 +36,18 @@ def test_c_policy_evicts_the_recorded_keys(name: str, monkeypatch: pytest.Monkey
     assert digest == recorded.DIGESTS[name]
 
 
+@pytest.mark.parametrize("name", sorted(recorded.SEQUENCES))
+def test_c_shadow_climber_evicts_the_recorded_keys(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With climber="shadow" the C class reproduces SHADOW_DIGESTS and SHADOW_MOVES."""
+    monkeypatch.setattr(recorded, "TinyLFUPolicy", CTinyLFU)
+    max_entries, max_weight, ops = recorded.SEQUENCES[name]()
+    c = CTinyLFU(max_entries, max_weight, climber="shadow")
+    assert recorded.drive(c, max_entries, max_weight, ops) == recorded.SHADOW_DIGESTS[name]  # type: ignore[arg-type]
+    assert c.climber_moves == recorded.SHADOW_MOVES[name]
+
+
 # -- differential: the same calls, the same answers ---------------------------------------------
 
 Op = tuple[str, int, int]
@@ -50,10 +62,19 @@ def _run_both(
     max_entries: int | None,
     max_weight: int | None,
     str_keys: bool,
+    py_factory: Callable[[int | None, int | None], Any] | None = None,
     **options: Any,
-) -> None:
-    """Drive a Python and a C policy as the cache does and assert the same answer to each call."""
-    py = PyTinyLFU(max_entries, max_weight, **options)
+) -> tuple[Any, CTinyLFU]:
+    """Drive a Python and a C policy as the cache does and assert the same answer to each call.
+
+    The Python policy is ``PyTinyLFU(max_entries, max_weight, **options)`` unless
+    ``py_factory(max_entries, max_weight)`` builds it (the shadow-climber prototype). Returns both
+    policies, after a last write and a resize to one entry.
+    """
+    if py_factory is None:
+        py = PyTinyLFU(max_entries, max_weight, **options)
+    else:
+        py = py_factory(max_entries, max_weight)
     c = CTinyLFU(max_entries, max_weight, **options)
     resident: dict[Hashable, int] = {}
     # the core rejects a single value over max_weight up front, so no weight exceeds the bound
@@ -107,6 +128,7 @@ def _run_both(
             del resident[v]
         assert (key in py) == (key in c), step
         assert len(py) == len(c) == len(resident), step
+        assert py.window_fraction == c.window_fraction, step
     assert py.weight == c.weight
     assert py.window_fraction == c.window_fraction
     assert (py.max_entries, py.max_weight) == (c.max_entries, c.max_weight)
@@ -116,6 +138,7 @@ def _run_both(
     assert py.window_fraction == c.window_fraction
     both("resize", 1, None)
     assert len(py) == len(c) == 1
+    return py, c
 
 
 def _ops(rng: random.Random, n: int, universe: int, max_w: int, mix: str) -> list[Op]:
@@ -163,18 +186,23 @@ MIXES = {
 }
 
 
+@pytest.mark.parametrize("climber", ["sample", "shadow"])
 @pytest.mark.parametrize("str_keys", [False, True], ids=["int", "str"])
 @pytest.mark.parametrize("mix", sorted(MIXES))
 @pytest.mark.parametrize("config", CONFIGS, ids=[c[0] for c in CONFIGS])
 def test_c_policy_matches_python_on_random_ops(
-    config: tuple[str, int | None, int | None, int, int, dict[str, Any]], mix: str, str_keys: bool
+    config: tuple[str, int | None, int | None, int, int, dict[str, Any]],
+    mix: str,
+    str_keys: bool,
+    climber: str,
 ) -> None:
     """Seeded random op streams get identical answers, op by op, from both classes."""
     name, max_entries, max_weight, universe, max_w, options = config
     rng = random.Random(f"{name}/{mix}/{str_keys}")
     n = 20_000 if universe >= 1_000 else 4_000
     ops = _ops(rng, n, universe, max_w, MIXES[mix])
-    _run_both(ops, max_entries, max_weight, str_keys, **options)
+    py, c = _run_both(ops, max_entries, max_weight, str_keys, climber=climber, **options)
+    assert c.climber_moves == py.climber_moves
 
 
 def test_c_policy_matches_python_through_aging_and_climbing() -> None:
@@ -189,6 +217,11 @@ def test_c_policy_matches_python_through_aging_and_climbing() -> None:
         ops.append(("r", 10_000 + i // 3, 1))  # recency: window grows
     _run_both(ops, 500, None, False)
     _run_both(ops, None, 500, True)
+    for climber in ("sample", "shadow"):
+        # a count bound beside a weight bound: the sample climber even with climber="shadow"
+        _run_both(ops, 450, 500, True, climber=climber)
+    py, c = _run_both(ops, 500, None, False, climber="shadow")
+    assert c.climber_moves == py.climber_moves > 0
 
 
 def test_c_policy_matches_python_when_the_climber_moves_many_keys() -> None:
@@ -205,6 +238,8 @@ def test_c_policy_matches_python_when_the_climber_moves_many_keys() -> None:
     ops.extend(("r", 100_000 + i, 1) for i in range(30_000))
     ops.extend(("r", 100_000 + i, 1) for i in range(20_000, 30_000))
     _run_both(ops, 40_000, None, False, window=0.5)
+    py, c = _run_both(ops, 40_000, None, False, window=0.5, climber="shadow")
+    assert c.climber_moves == py.climber_moves > 0
 
 
 op_strategy = st.lists(
@@ -226,6 +261,7 @@ op_strategy = st.lists(
     adaptive=st.booleans(),
     read_buffer=st.one_of(st.none(), st.integers(1, 6)),
     str_keys=st.booleans(),
+    climber=st.sampled_from(["sample", "shadow"]),
 )
 def test_c_policy_matches_python_property(
     ops: list[Op],
@@ -235,10 +271,11 @@ def test_c_policy_matches_python_property(
     adaptive: bool,
     read_buffer: int | None,
     str_keys: bool,
+    climber: str,
 ) -> None:
     """Any op sequence gets the same victims, lengths, weights and window share from both."""
     ops = [(op, k, max(w, 1) if op != "z" else w) for op, k, w in ops]
-    _run_both(
+    py, c = _run_both(
         ops,
         max_entries,
         max_weight,
@@ -246,7 +283,31 @@ def test_c_policy_matches_python_property(
         window=window,
         adaptive=adaptive,
         read_buffer=read_buffer,
+        climber=climber,
     )
+    assert c.climber_moves == py.climber_moves
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    kind=st.sampled_from(["recency", "phases", "zipf"]),
+    seed=st.integers(0, 2**16),
+    max_entries=st.integers(3, 40),
+    window=st.sampled_from([0.01, 0.3, 1.0]),
+    events=st.lists(
+        st.tuples(st.integers(0, 5_999), st.sampled_from(["c", "z"]), st.integers(0, 50)),
+        max_size=4,
+    ),
+)
+def test_c_shadow_climber_matches_python_property(
+    kind: str, seed: int, max_entries: int, window: float, events: list[tuple[int, str, int]]
+) -> None:
+    """Streams long enough to move the shadow climber, with clears and resizes, move it alike."""
+    ops = _shadow_stream(kind, max_entries, 6_000, seed)
+    for at, op, w in sorted(events, reverse=True):
+        ops.insert(at, (op, 0, w))
+    py, c = _run_both(ops, max_entries, None, False, window=window, climber="shadow")
+    assert c.climber_moves == py.climber_moves
 
 
 # -- construction and errors --------------------------------------------------------------------
@@ -267,6 +328,12 @@ BAD_CONSTRUCTIONS: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
     ((10, None), {"read_buffer": True}),
     ((10, None), {"read_buffer": 2.0}),
     ((10, None), {"window": 3, "read_buffer": 0}),
+    ((10, None), {"climber": "Shadow"}),
+    ((10, None), {"climber": None}),
+    ((10, None), {"climber": 1}),
+    ((10, None), {"window": 2, "climber": "x"}),
+    ((10, None), {"read_buffer": 0, "climber": "x"}),
+    ((0, None), {"climber": "x"}),
 ]
 
 
@@ -307,6 +374,10 @@ def test_defaults_and_properties_match() -> None:
         assert c.weight == py.weight == 0
         assert c.read_buffer == _policy.read_buffer_size(bounds[0])
         assert c.adaptive is True
+        assert c.climber == py.climber == "sample"
+        assert c.climber_moves == py.climber_moves == 0
+        shadow = CTinyLFU(*bounds, climber="shadow")
+        assert shadow.climber == PyTinyLFU(*bounds, climber="shadow").climber == "shadow"
     c = CTinyLFU(10, None, adaptive=False, window=1)
     assert c.adaptive is False
     assert c.window_fraction == 1.0
@@ -470,9 +541,10 @@ def test_hits_on_removed_keys_are_harmless() -> None:
     assert len(c) == 1
 
 
-def test_reads_from_other_threads_during_writes_keep_the_bounds() -> None:
+@pytest.mark.parametrize("climber", ["sample", "shadow"])
+def test_reads_from_other_threads_during_writes_keep_the_bounds(climber: str) -> None:
     """hit/miss from two threads while the main thread writes: every interleaving stays sound."""
-    c = CTinyLFU(50, None, read_buffer=64)
+    c = CTinyLFU(50, None, read_buffer=64, climber=climber)
     start = threading.Barrier(3)
 
     def reader(seed: int) -> None:
@@ -580,3 +652,297 @@ def test_update_and_remove_keep_weights_like_python() -> None:
     """update() moves a key and changes the weight tallies exactly as the Python class does."""
     ops: list[Op] = [("w", i % 7, 1 + i % 5) for i in range(200)]
     _run_both(ops, 5, 12, False)
+
+
+# -- the shadow climber ----------------------------------------------------------------------------
+# Until the Python class has climber="shadow", the oracle is the prototype it was specified from
+# (benchmarks/prototypes/shadow_climber.py, H3Policy): for count-bounded caches without clear or
+# resize the two must make the same decisions.
+
+
+def _h3(max_entries: int | None, max_weight: int | None) -> Any:
+    from benchmarks.prototypes.shadow_climber import H3Policy
+
+    return H3Policy(max_entries, max_weight)
+
+
+def _recency(rng: random.Random, n: int, span: float, base: int = 0) -> list[int]:
+    """Keys mostly re-read shortly after they first appear: a large window wins."""
+    out: list[int] = []
+    t = base
+    for _ in range(n):
+        if rng.random() < 0.3:
+            t += 1
+            out.append(t)
+        else:
+            out.append(max(base, t - int(rng.expovariate(1 / span))))
+    return out
+
+
+def _skewed(rng: random.Random, n: int, universe: int, base: int = 0) -> list[int]:
+    """Zipf-like keys: small ids are hot (frequency wins: a small window)."""
+    return [base + min(int(universe * rng.random() ** 3), universe - 1) for _ in range(n)]
+
+
+def _shadow_stream(kind: str, cap: int, n: int, seed: int) -> list[Op]:
+    """A seeded stream of cache-aside reads (and a few writes, stray reads, deletes)."""
+    rng = random.Random(f"{kind}/{cap}/{seed}")
+    keys: list[int]
+    if kind == "zipf":
+        keys = _skewed(rng, n, 5 * cap)
+    elif kind == "loop":  # a loop a third larger than the cache
+        keys = [i % (cap + cap // 3 + 1) for i in range(n)]
+    elif kind == "scan-hot":  # a hot set of half the cache, and one-off keys
+        keys = [
+            rng.randrange(cap // 2 + 1) if rng.random() < 0.5 else 1_000_000 + i for i in range(n)
+        ]
+    elif kind == "recency":
+        keys = _recency(rng, n, max(1.0, cap / 2))
+    else:  # phases: recency, Zipf, a loop, recency again
+        q = n // 4
+        keys = (
+            _recency(rng, q, max(1.0, cap / 2))
+            + _skewed(rng, q, 3 * cap, 10**7)
+            + [2 * 10**7 + i % (2 * cap) for i in range(q)]
+            + _recency(rng, n - 3 * q, max(1.0, cap / 2), 3 * 10**7)
+        )
+    ops: list[Op] = []
+    for k in keys:
+        u = rng.random()
+        if u < 0.02:
+            ops.append(("w", k, 1))
+        elif u < 0.025:
+            ops.append(("h", k, 1))
+        elif u < 0.03:
+            ops.append(("d", k, 1))
+        else:
+            ops.append(("r", k, 1))
+    return ops
+
+
+# (capacity, accesses, stream, must the prototype move the window on it?)
+_KINDS = ("zipf", "loop", "scan-hot", "recency", "phases")
+SHADOW_CASES: list[tuple[int, int, str, bool]] = [
+    *((2, 3_000, kind, False) for kind in ("zipf", "recency", "phases")),  # pinned at one unit
+    *((10, 8_000, kind, kind in ("recency", "phases")) for kind in _KINDS),
+    *((100, 20_000, kind, kind in ("recency", "phases")) for kind in _KINDS),
+    # full shadows
+    *((640, 40_000, kind, kind != "scan-hot") for kind in _KINDS),
+    (1_000, 40_000, "phases", True),
+    # one key in 8 sampled
+    *((5_000, 100_000, kind, True) for kind in ("zipf", "loop", "recency", "phases")),
+    # one key in 16 sampled
+    *((16_000, 150_000, kind, True) for kind in ("scan-hot", "recency", "phases")),
+]
+
+
+@pytest.mark.parametrize(
+    ("cap", "n", "kind", "moves"), SHADOW_CASES, ids=[f"{c[0]}-{c[2]}" for c in SHADOW_CASES]
+)
+def test_shadow_climber_matches_the_prototype(cap: int, n: int, kind: str, moves: bool) -> None:
+    """climber="shadow" makes H3Policy's decisions: victims, window share, number of moves."""
+    ops = _shadow_stream(kind, cap, n, 1)
+    # int keys hash alike in every process, so whether the window moves is pinned
+    py, c = _run_both(ops, cap, None, False, py_factory=_h3, climber="shadow")
+    assert c.climber_moves == py._h3_moves
+    assert (c.climber_moves > 0) == moves
+    if cap <= 1_000:
+        # str keys: their hashes (so the sketch's collisions) change with PYTHONHASHSEED
+        py, c = _run_both(ops, cap, None, True, py_factory=_h3, climber="shadow")
+        assert c.climber_moves == py._h3_moves
+
+
+def _moved(cap: int, **options: Any) -> CTinyLFU:
+    """A count-bounded shadow-climbing policy after a recency stream that moved its window."""
+    c = CTinyLFU(cap, None, climber="shadow", **options)
+    for k in _recency(random.Random(cap), 30 * cap, cap / 2):
+        c.miss(k)
+        c.add(k, 1)
+        c.hit(k)
+    assert c.climber_moves > 0
+    return c
+
+
+def _expected_shadow_windows(cap: int, share: float) -> tuple[float, float]:
+    """The window shares of fresh shadows for a cache of ``cap`` entries at ``share``."""
+    r = 1
+    while r < 64 and cap // (2 * r) >= 512:
+        r *= 2
+    cap_s = max(2, cap // r)
+    shares = []
+    for w in (share - 0.0625, share + 0.0625):
+        w = min(max(0.0, w), 1.0)
+        shares.append(max(1, round(w * cap_s)) / cap_s)
+    return shares[0], shares[1]
+
+
+def test_climber_option_and_attributes() -> None:
+    """climber= reads back; the shadow climber is active only for count-bounded adaptive caches."""
+    assert CTinyLFU(10, None).climber == "sample"
+    assert CTinyLFU(10, None)._shadow_state is None
+    c = CTinyLFU(10, None, climber="shadow")
+    assert c.climber == "shadow" and c.climber_moves == 0
+    state = c._shadow_state
+    assert state is not None and state["cap"] == 10 and state["limit"] == 2**64 - 1
+    for bounds, options in [
+        ((None, 100), {}),
+        ((10, 100), {}),
+        ((None, None), {}),
+        ((10, None), {"adaptive": False}),
+    ]:
+        inactive = CTinyLFU(*bounds, climber="shadow", **options)
+        assert inactive.climber == "shadow" and inactive._shadow_state is None
+    # sample every key below 1,024 entries, one in R above (R <= 64, at least 512 keys a shadow)
+    for cap, r in [(1, 1), (1_023, 1), (1_024, 2), (16_000, 16), (65_536, 64), (10**7, 64)]:
+        state = CTinyLFU(cap, None, climber="shadow")._shadow_state
+        assert state["limit"] == 2**64 // r - 1
+        assert state["cap"] == max(2, cap // r)
+
+
+@pytest.mark.parametrize("bad", ["Shadow", "", "sample ", None, 1, b"shadow"])
+def test_a_bad_climber_is_a_config_error(bad: object) -> None:
+    """Anything but "sample" or "shadow" raises ConfigError naming the value."""
+    with pytest.raises(ConfigError) as error:
+        CTinyLFU(10, None, climber=bad)  # type: ignore[arg-type]
+    assert str(error.value) == f"climber must be 'sample' or 'shadow', got {bad!r}"
+
+
+def test_shadows_see_exactly_the_sampled_keys() -> None:
+    """A key reaches the shadows iff (hash(key) * 0x9E3779B97F4A7C15) mod 2**64 < 2**64 / R."""
+    c = CTinyLFU(16_000, None, climber="shadow")  # R = 16: shadows of 1,000 keys
+    keys = [*range(2_000), *(f"s{i}" for i in range(2_000))]
+    for k in keys:
+        c.miss(k)
+        c.add(k, 1)
+    sampled = [k for k in keys if (hash(k) * 0x9E3779B97F4A7C15) % 2**64 < 2**60]
+    assert 150 < len(sampled) < 350
+    state = c._shadow_state
+    for shadow in (state["up"], state["down"]):
+        assert len(shadow) == len(sampled)
+        assert all(k in shadow for k in sampled)
+    assert state["seen"] == len(sampled)
+
+
+def test_clear_restarts_the_shadows_and_keeps_the_share() -> None:
+    """clear() builds new empty shadows at the kept window share; the move count survives."""
+    c = _moved(100)
+    share, moves = c.window_fraction, c.climber_moves
+    old = c._shadow_state
+    c.clear()
+    state = c._shadow_state
+    assert len(c) == 0 and c.window_fraction == share and c.climber_moves == moves
+    assert state["up"] is not old["up"] and state["down"] is not old["down"]
+    assert len(state["up"]) == len(state["down"]) == 0
+    assert state["probe"] == 0.0625 and state["cap"] == 100
+    for name in ("seen", "dis_up", "dis_down", "new_up", "new_down", "long_up", "long_down"):
+        assert state[name] == 0, name
+    down, up = _expected_shadow_windows(100, share)
+    assert (state["down"].window_fraction, state["up"].window_fraction) == (down, up)
+    assert state["up"].adaptive is False and state["up"].climber == "sample"
+
+
+def test_resize_rebuilds_or_drops_the_shadows() -> None:
+    """resize() re-evaluates the bounds: new shadows for a new capacity, none when weighted."""
+    c = _moved(100)
+    moves = c.climber_moves
+    victims = c.resize(5_000, None)
+    assert victims == []
+    state = c._shadow_state
+    assert state["cap"] == 625 and state["limit"] == 2**61 - 1  # R = 8
+    assert len(state["up"]) == 0 and state["dis_up"] == state["long_down"] == 0
+    down, up = _expected_shadow_windows(5_000, c.window_fraction)
+    assert (state["down"].window_fraction, state["up"].window_fraction) == (down, up)
+    assert c.climber_moves == moves
+    c.resize(None, 300)  # weighted: the sample climber
+    assert c._shadow_state is None and c.climber == "shadow"
+    c.resize(50, None)
+    assert c._shadow_state["cap"] == 50 and c.climber_moves == moves
+    assert len(c) <= 50
+
+
+def test_shadow_keys_are_released_after_clear_resize_and_drop() -> None:
+    """Keys held only by shadows are freed when clear/resize rebuild them, or with the policy."""
+    for how in ("clear", "resize", "del"):
+        c = CTinyLFU(20, None, climber="shadow")
+        keys = [Obj(i) for i in range(200)]
+        refs = [weakref.ref(k) for k in keys]
+        for k in keys:
+            c.miss(k)
+            c.add(k, 1)
+            c.hit(k)
+        del keys, k
+        gc.collect()
+        # the real policy and both shadows keep at most 20 keys each, plus the buffered read
+        alive = sum(r() is not None for r in refs)
+        assert 20 < alive <= 61
+        if how == "clear":
+            c.clear()
+        elif how == "resize":
+            c.resize(1, None)
+            c.resize(20, None)
+            c.clear()
+        else:
+            del c
+        gc.collect()
+        assert all(r() is None for r in refs), how
+
+
+def test_a_key_held_by_a_shadow_in_a_cycle_is_collected() -> None:
+    """A key that refers to the policy, held only by its shadows, is freed by the collector."""
+    c = CTinyLFU(4, None, climber="shadow")
+    k = Obj(1)
+    k.policy = c
+    c.miss(k)
+    c.add(k, 1)
+    c.remove(k)  # gone from the real policy; the shadows still hold it
+    state = c._shadow_state
+    assert k in state["up"] or k in state["down"]
+    ref = weakref.ref(k)
+    del c, k, state
+    gc.collect()
+    assert ref() is None
+
+
+def test_hostile_keys_inside_the_shadows_raise_and_leave_the_policy_usable() -> None:
+    """A raising or re-entering __eq__ met by the shadow climber propagates; nothing breaks."""
+    c = CTinyLFU(10, None, climber="shadow")
+    a, b = Key("a", 5), Key("b", 5)  # same hash: b's lookups compare it with a
+    c.miss(a)
+    c.add(a, 1)
+    seen: list[str] = []
+
+    def reenter() -> object:
+        # writes to the real policy and to both shadows, one of which is comparing b with a
+        state = c._shadow_state
+        for call in (
+            lambda: c.add("z", 1),
+            lambda: state["up"].add("z", 1),
+            lambda: state["down"].add("z", 1),
+        ):
+            try:
+                seen.append(repr(call()))
+            except RuntimeError as exc:
+                seen.append(str(exc))
+        return None
+
+    a.on_eq = reenter
+    c.miss(b)
+    assert c.add(b, 1) == []
+    busy = "TinyLFUPolicy re-entered (add)"
+    # b is looked up in the real policy, then in the up shadow, then in the down shadow
+    assert seen == [busy, "[]", "[]", busy, busy, "[]", busy, "[]", busy]
+    a.on_eq = _boom
+    c.hit(b)
+    c.hit("x")
+    with pytest.raises(ValueError, match="boom"):
+        c.add("y", 1)  # the replay of b: the shadows compare b with a first
+    a.on_eq = None
+    c.hit([])  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        c.add("y", 1)  # an unhashable buffered read stops the shadow climber's pass
+    for k in range(40):
+        c.miss(k)
+        c.add(k, 1)
+    assert len(c) == 10
+    state = c._shadow_state
+    assert len(state["up"]) == len(state["down"]) == 10

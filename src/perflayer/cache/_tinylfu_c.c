@@ -25,6 +25,19 @@
  * - on an allocation failure the sketch degrades (a count or the doorkeeper resize is dropped)
  *   instead of raising in the middle of a write.
  *
+ * The shadow climber (climber="shadow"; the Python essay's "Hill climbing" and
+ * benchmarks/prototypes/shadow_climber.py). Its two shadows are instances of this type
+ * (adaptive=False, climber "sample", read buffer 1 << 16), held in sh_up / sh_down, which are
+ * NULL while it is off: the hot paths pay one pointer test (drain, add's cache-aside branch,
+ * climb). drain() first feeds every sampled read to both shadows (a hash, a multiply and a
+ * compare per read, then two lookups, two ring appends and an add per shadow that misses),
+ * decides at most once, then replays; add's cache-aside branch feeds the one sampled miss. The
+ * shadows are called through their own internals under their own busy flag; an exception
+ * inside (hash() or == of a key) drops that replay's reads unreplayed, as Python's _drain does.
+ * clear() and resize() build the new shadows before changing anything (a MemoryError then
+ * leaves the policy as it was) and release the old ones last. tp_traverse / tp_clear visit them,
+ * so a key that refers to the policy and is held only by a shadow is still collected.
+ *
  * Safety. The type holds strong references to its keys (nodes, the read buffer, the last miss)
  * and supports the cycle collector. hash() and == may run Python code: every mutating method
  * sets `busy` first, so a re-entrant mutating call raises RuntimeError, and it only calls
@@ -62,6 +75,7 @@
 enum { R_WINDOW = 0, R_PROBATION = 1, R_PROTECTED = 2, R_NONE = 3 };
 
 static PyObject *ConfigError = NULL;
+static PyObject *STR_SAMPLE = NULL; /* "sample", the default climber */
 
 typedef struct Node {
     struct Node *prev;
@@ -89,7 +103,7 @@ typedef struct {
     Py_ssize_t used;
 } Table;
 
-typedef struct {
+typedef struct Policy {
     PyObject_HEAD
     Region win;
     Region prob;
@@ -130,6 +144,23 @@ typedef struct {
     int64_t pmax;
     double step;
     int64_t climb_sample;
+    /* the shadow climber (see "The shadow climber" above); sh_up == NULL: not active */
+    PyObject *climber_obj;    /* the climber= string given */
+    int shadow_mode;          /* climber == "shadow" */
+    struct Policy *sh_up;     /* the shadow whose window is the real share + the probe */
+    struct Policy *sh_down;   /* ... - the probe */
+    uint64_t sh_limit;        /* a key is sampled iff (hash * GOLDEN) mod 2**64 <= sh_limit */
+    int64_t sh_cap;           /* the shadows' capacity */
+    int64_t sh_step;          /* the real window's move, in entries */
+    int64_t sh_seen;          /* sampled accesses since the last decision */
+    int64_t dis_up;           /* disagreements won by the larger window (decayed) */
+    int64_t dis_down;
+    int64_t new_up;           /* disagreements since the last decision (for the long pair) */
+    int64_t new_down;
+    int64_t long_up;          /* the long-horizon pair: decayed 1/32 a decision, never reset */
+    int64_t long_down;
+    double sh_probe;          /* the shadows' distance from the real share */
+    int64_t climber_moves;
     /* spare nodes */
     Node *freelist;
     int nfree;
@@ -161,6 +192,14 @@ static inline int64_t window_size(Policy *self)
 {
     return self->max_weight >= 0 ? self->ww : (int64_t)self->win.len;
 }
+
+/* the shadow climber's hooks (defined below, after the writes they call) */
+static int observe_key(Policy *self, PyObject *key, uint64_t h);
+static int observe_end(Policy *self);
+static int observe_one(Policy *self, PyObject *key, uint64_t h);
+
+/* Is the key of hash ``h`` one the shadow climber samples? A multiply and a compare. */
+static inline int sampled(Policy *self, uint64_t h) { return h * GOLDEN <= self->sh_limit; }
 
 /* -- regions ------------------------------------------------------------------------------- */
 
@@ -522,10 +561,16 @@ static int64_t capacity_hint(Policy *self)
     return self->max_entries < 0 ? n : i64min(self->max_entries, n);
 }
 
+/* The window's target for a share ``window`` of the maximum ``m``. */
+static int64_t window_units(double window, int64_t m)
+{
+    return m ? i64max(1, (int64_t)rint(window * (double)m)) : 0;
+}
+
 static void size_regions(Policy *self, double window)
 {
     int64_t m = maximum(self);
-    self->wmax = m ? i64max(1, (int64_t)rint(window * (double)m)) : 0;
+    self->wmax = window_units(window, m);
     self->pmax = (int64_t)(PERCENT_PROTECTED * (double)(m - self->wmax));
     self->step = CLIMB_STEP * (double)m;
     self->adjust = 0;
@@ -601,6 +646,11 @@ static void decrease_window(Policy *self)
 
 static void climb(Policy *self)
 {
+    if (self->sh_up != NULL) {
+        /* the shadow climber moves the window instead: only the sample is reset */
+        self->hits = self->requests = 0;
+        return;
+    }
     int64_t requests = self->requests;
     double rate = (double)self->hits / (double)requests;
     double change = rate - self->prev_rate;
@@ -657,7 +707,7 @@ static void maintain(Policy *self, int64_t *pending)
 
 /* Append ``key`` (a new reference is taken); drop the oldest when full. Runs no Python code
    until the ring is consistent. */
-static PyObject *Policy_record(Policy *self, PyObject *key)
+static void ring_push(Policy *self, PyObject *key)
 {
     PyObject *dropped = NULL;
     if (self->rlen < self->ralloc) {
@@ -677,7 +727,7 @@ static PyObject *Policy_record(Policy *self, PyObject *key)
         }
         PyObject **items = PyMem_Malloc((size_t)alloc * sizeof(PyObject *));
         if (items == NULL) {
-            Py_RETURN_NONE; /* lossy buffer: drop this read */
+            return; /* lossy buffer: drop this read */
         }
         for (Py_ssize_t j = 0; j < self->rlen; j++) {
             Py_ssize_t i = self->rhead + j;
@@ -704,6 +754,11 @@ static PyObject *Policy_record(Policy *self, PyObject *key)
         }
     }
     Py_XDECREF(dropped);
+}
+
+static PyObject *Policy_record(Policy *self, PyObject *key)
+{
+    ring_push(self, key);
     Py_RETURN_NONE;
 }
 
@@ -778,6 +833,23 @@ static int drain(Policy *self)
     PyObject *last_miss = NULL;
     Py_ssize_t j;
     int err = 0;
+    if (self->sh_up != NULL) {
+        /* the shadow climber sees every sampled read first (its decision may move the real
+           window before the replay); an exception there drops the reads unreplayed, as the
+           Python class does (the sampled reads before it stay counted by the climber) */
+        for (j = 0; j < n; j++) {
+            PyObject *key = reads_at(&reads, j);
+            Py_hash_t hh = PyObject_Hash(key);
+            if (hh == -1 ||
+                (sampled(self, (uint64_t)hh) && observe_key(self, key, (uint64_t)hh) < 0)) {
+                break;
+            }
+        }
+        if (j < n || observe_end(self) < 0) {
+            err = 1;
+            n = 0;
+        }
+    }
     for (j = 0; j < n; j++) {
         PyObject *key = reads_at(&reads, j);
         Py_hash_t hh = PyObject_Hash(key);
@@ -1055,17 +1127,18 @@ static int counts_as_access(Policy *self, PyObject *key, PyObject **release)
     return !eq;
 }
 
-/* TinyLFUPolicy.add for a key known absent. */
-static PyObject *do_add(Policy *self, PyObject *key, uint64_t h, int64_t weight)
+/* TinyLFUPolicy.add for a key known absent: 0 and the victims chained into *vs (their key
+   references kept), or -1 with an exception set (nothing added). */
+static int do_add_chain(Policy *self, PyObject *key, uint64_t h, int64_t weight, Chain *vs)
 {
     /* reserve first: nothing below can fail once the buffer is handled */
     if (table_reserve(&self->keys) < 0) {
         PyErr_NoMemory();
-        return NULL;
+        return -1;
     }
     Node *node = node_alloc(self);
     if (node == NULL) {
-        return NULL;
+        return -1;
     }
     int count = -1;
     PyObject *release = NULL;
@@ -1078,10 +1151,15 @@ static PyObject *do_add(Policy *self, PyObject *key, uint64_t h, int64_t weight)
             Py_DECREF(b);
             if (eq < 0) {
                 node_free(self, node);
-                return NULL;
+                return -1;
             }
         }
         if (eq) {
+            /* the shadow climber sees this sampled miss before the real policy counts it */
+            if (self->sh_up != NULL && sampled(self, h) && observe_one(self, key, h) < 0) {
+                node_free(self, node);
+                return -1;
+            }
             /* cache-aside: the only buffered read is the miss that led to this add; counting it
                here skips a replay */
             ring_clear(self);
@@ -1091,7 +1169,7 @@ static PyObject *do_add(Policy *self, PyObject *key, uint64_t h, int64_t weight)
         }
         else if (drain(self) < 0) {
             node_free(self, node);
-            return NULL;
+            return -1;
         }
     }
     if (count < 0) {
@@ -1099,7 +1177,7 @@ static PyObject *do_add(Policy *self, PyObject *key, uint64_t h, int64_t weight)
         count = counts_as_access(self, key, &release);
         if (count < 0) {
             node_free(self, node);
-            return NULL;
+            return -1;
         }
     }
     /* no Python code runs from here until the victims are returned */
@@ -1141,13 +1219,314 @@ static PyObject *do_add(Policy *self, PyObject *key, uint64_t h, int64_t weight)
     r_append(&self->win, node, R_WINDOW);
     self->ww += weight;
     self->total += weight;
-    Chain vs = {NULL, NULL, 0};
     if (window_size(self) > self->wmax || over(self)) {
-        evict(self, node, &vs);
+        evict(self, node, vs);
     }
-    PyObject *result = victims_list(self, &vs);
     Py_XDECREF(release);
-    return result;
+    return 0;
+}
+
+/* TinyLFUPolicy.add for a key known absent: the victims as a list. */
+static PyObject *do_add(Policy *self, PyObject *key, uint64_t h, int64_t weight)
+{
+    Chain vs = {NULL, NULL, 0};
+    if (do_add_chain(self, key, h, weight, &vs) < 0) {
+        return NULL;
+    }
+    return victims_list(self, &vs);
+}
+
+/* -- the shadow climber ------------------------------------------------------------------- */
+
+/* The constants of benchmarks/prototypes/shadow_climber.py's defaults (the Python class's
+   _SHADOW_* constants): see "The shadow climber" at the top of this file. */
+#define SHADOW_MIN 512        /* the shadows hold at least this many keys */
+#define SHADOW_RATE_MAX 64    /* at most one key in 64 is sampled */
+#define SHADOW_PROBE 0.0625   /* the shadows' windows sit at the real share -/+ this */
+#define SHADOW_PROBE_MAX 0.5  /* the probe doubles per decision without a move, up to this */
+#define SHADOW_STEP 0.0625    /* the real window's move, share of the capacity */
+#define SHADOW_EPOCH 256      /* sampled accesses between two decisions, at least */
+#define SHADOW_MIN_DIS 16     /* disagreements needed for a decision */
+#define SHADOW_Z2 9           /* the lead must be 3 sigma: lead**2 > 9 * n */
+#define SHADOW_LONG_Z2 4      /* the long-horizon lead must agree at 2 sigma */
+#define SHADOW_DECAY 3        /* counts lose 1/8 per decision without a move */
+#define SHADOW_LONG_DECAY 5   /* the long-horizon counts lose 1/32 per decision */
+#define SHADOW_BUF_MAX 4096   /* a shadow replays its reads once it holds more */
+#define SHADOW_READ_BUFFER ((Py_ssize_t)1 << 16) /* the shadows' buffers: never reached */
+
+static PyTypeObject PolicyType;
+static Policy *policy_create(PyTypeObject *type, int64_t me, int64_t mw, Py_ssize_t rmax,
+                             double wshare, PyObject *adaptive, int truth, PyObject *climber,
+                             int shadow_mode);
+
+/* Release victims that no caller wants (a shadow's): the keys, then the nodes. */
+static void chain_release(Policy *self, Chain *vs)
+{
+    Node *n = vs->head;
+    while (n != NULL) {
+        Node *next = n->next;
+        PyObject *k = n->key;
+        node_free(self, n);
+        Py_DECREF(k);
+        n = next;
+    }
+}
+
+/* Is ``key`` resident in shadow ``s``? 1 yes, 0 no, -1 an exception (from ==). */
+static int shadow_lookup(Policy *s, PyObject *key, uint64_t h)
+{
+    if (enter(s, "shadow") < 0) {
+        return -1;
+    }
+    Node *node;
+    int r = keys_lookup(s, key, h, &node);
+    s->busy = 0;
+    return r;
+}
+
+/* Shadow ``s`` sees an access of ``key`` (``resident``: as looked up): the read is buffered,
+   and a key not resident is added, as the prototype's _observe does. 0, or -1 on an exception. */
+static int shadow_feed(Policy *s, PyObject *key, uint64_t h, int resident)
+{
+    if (enter(s, "shadow") < 0) {
+        return -1;
+    }
+    Chain vs = {NULL, NULL, 0};
+    ring_push(s, key);
+    int r = resident ? 0 : do_add_chain(s, key, h, 1, &vs);
+    s->busy = 0;
+    chain_release(s, &vs);
+    return r;
+}
+
+/* A shadow replays its buffered reads. */
+static int shadow_drain(Policy *s)
+{
+    if (enter(s, "shadow") < 0) {
+        return -1;
+    }
+    int r = drain(s);
+    s->busy = 0;
+    return r;
+}
+
+/* The prototype's _shadow_target: move shadow ``s``'s window to ``frac`` of its capacity. */
+static int shadow_target(Policy *self, Policy *s, double frac)
+{
+    int64_t cap_s = self->sh_cap;
+    int64_t target = i64min(i64max(1, (int64_t)rint(frac * (double)cap_s)), cap_s - 1);
+    if (enter(s, "shadow") < 0) {
+        return -1;
+    }
+    int r = s->rlen ? drain(s) : 0;
+    if (r == 0) {
+        s->adjust = target - s->wmax;
+        if (s->adjust > 0) {
+            increase_window(s);
+        }
+        else if (s->adjust < 0) {
+            decrease_window(s);
+        }
+        s->adjust = 0;
+    }
+    s->busy = 0;
+    return r;
+}
+
+/* Re-centre both shadows on the real window share, -/+ the probe. */
+static int shadow_retarget(Policy *self)
+{
+    double f = (double)self->wmax / (double)maximum(self);
+    double p = self->sh_probe;
+    if (shadow_target(self, self->sh_down, f - p) < 0) {
+        return -1;
+    }
+    return shadow_target(self, self->sh_up, f + p);
+}
+
+/* a * a > b for b >= -1, without overflow. Why it is needed at all: every count below is
+   decayed once a decision (at most 8x what one replay observes for dis_*, 32x for long_*),
+   so the counts stay below 32 x the longest read buffer, far below 2**63; their squares need
+   not, for a read buffer of more than 2**26 reads. */
+static inline int square_exceeds(int64_t a, int64_t b)
+{
+    uint64_t u = a < 0 ? -(uint64_t)a : (uint64_t)a;
+    if (u > 3037000499u) { /* floor(sqrt(2**63 - 1)) */
+        return 1;
+    }
+    return (int64_t)(u * u) > b;
+}
+
+/* The prototype's _h3_decide with its default options: a sign test on the disagreements,
+   which a long-horizon pair must confirm; a move of one step, or a wider probe. */
+static int shadow_decide(Policy *self)
+{
+    self->sh_seen = 0;
+    int64_t du = self->dis_up;
+    int64_t dd = self->dis_down;
+    int64_t n = du + dd;
+    int64_t lead = du - dd;
+    int64_t lu = self->long_up + self->new_up;
+    int64_t ld = self->long_down + self->new_down;
+    self->long_up = lu - (lu >> SHADOW_LONG_DECAY);
+    self->long_down = ld - (ld >> SHADOW_LONG_DECAY);
+    int64_t ll = lu - ld;
+    int ok = ((ll > 0) == (lead > 0)) && ll != 0 &&
+             square_exceeds(ll, SHADOW_LONG_Z2 * (lu + ld) - 1); /* ll**2 >= 4 * (lu + ld) */
+    self->new_up = self->new_down = 0;
+    if (ok && n >= SHADOW_MIN_DIS && square_exceeds(lead, SHADOW_Z2 * n)) {
+        int64_t cap = maximum(self);
+        int64_t amount;
+        if (lead > 0) {
+            amount = i64min(self->sh_step, i64max(0, cap - 1 - self->wmax));
+        }
+        else {
+            amount = -i64min(self->sh_step, i64max(0, self->wmax - 1));
+        }
+        self->dis_up = self->dis_down = 0;
+        if (amount) {
+            self->adjust = amount;
+            if (amount > 0) {
+                increase_window(self);
+            }
+            else {
+                decrease_window(self);
+            }
+            self->adjust = 0;
+            self->climber_moves++;
+            self->sh_probe = SHADOW_PROBE;
+            return shadow_retarget(self);
+        }
+        /* pinned at a bound: as good as no decision (the probe may widen) */
+        du = dd = 0;
+    }
+    /* (the prototype's widen=1: its "quiet" count is reset every time it is read) */
+    if (self->sh_probe < SHADOW_PROBE_MAX) {
+        self->sh_probe = 2 * self->sh_probe < SHADOW_PROBE_MAX ? 2 * self->sh_probe
+                                                               : SHADOW_PROBE_MAX;
+        if (shadow_retarget(self) < 0) {
+            return -1;
+        }
+        self->dis_up = self->dis_down = 0;
+        return 0;
+    }
+    self->dis_up = du - (du >> SHADOW_DECAY);
+    self->dis_down = dd - (dd >> SHADOW_DECAY);
+    return 0;
+}
+
+/* The prototype's _observe, one sampled key (its hash ``h``): both shadows see it and a
+   disagreement is counted. -1 on an exception. */
+static int observe_key(Policy *self, PyObject *key, uint64_t h)
+{
+    self->sh_seen++;
+    int hu = shadow_lookup(self->sh_up, key, h);
+    if (hu < 0) {
+        return -1;
+    }
+    int hd = shadow_lookup(self->sh_down, key, h);
+    if (hd < 0 || shadow_feed(self->sh_up, key, h, hu) < 0 ||
+        shadow_feed(self->sh_down, key, h, hd) < 0) {
+        return -1;
+    }
+    if (hu != hd) {
+        if (hu) {
+            self->dis_up++;
+            self->new_up++;
+        }
+        else {
+            self->dis_down++;
+            self->new_down++;
+        }
+    }
+    return 0;
+}
+
+/* The end of the prototype's _observe: keep the shadows' buffers short (an all-hit stretch
+   only appends to them), and decide once an epoch of sampled accesses was seen. */
+static int observe_end(Policy *self)
+{
+    if (self->sh_up->rlen > SHADOW_BUF_MAX && shadow_drain(self->sh_up) < 0) {
+        return -1;
+    }
+    if (self->sh_down->rlen > SHADOW_BUF_MAX && shadow_drain(self->sh_down) < 0) {
+        return -1;
+    }
+    if (self->sh_seen >= SHADOW_EPOCH) {
+        return shadow_decide(self);
+    }
+    return 0;
+}
+
+static int observe_one(Policy *self, PyObject *key, uint64_t h)
+{
+    if (observe_key(self, key, h) < 0) {
+        return -1;
+    }
+    return observe_end(self);
+}
+
+/* Is the shadow climber active for these bounds? (It counts entries: count-bounded only.) */
+static inline int shadow_wanted(Policy *self, int64_t me, int64_t mw)
+{
+    return self->shadow_mode && self->adaptive && mw < 0 && me >= 0;
+}
+
+/* log2 of R, the prototype's _sampling(cap): one key in R is sampled, R a power of two with
+   cap / R >= SHADOW_MIN (full shadows below 2 x SHADOW_MIN entries), R <= SHADOW_RATE_MAX */
+static int shadow_rate_bits(int64_t cap)
+{
+    int k = 0;
+    while (((int64_t)1 << k) < SHADOW_RATE_MAX && cap / ((int64_t)2 << k) >= SHADOW_MIN) {
+        k++;
+    }
+    return k;
+}
+
+/* Build the two empty shadows of a count-bounded cache of ``cap`` entries whose window holds
+   ``wmax`` of them, as the prototype's constructor does; -1 with an exception set. */
+static int shadow_make(int64_t cap, int64_t wmax, Policy **up, Policy **down)
+{
+    int64_t cap_s = i64max(2, cap >> shadow_rate_bits(cap));
+    double f = (double)wmax / (double)cap;
+    double wd = f - SHADOW_PROBE;
+    double wu = f + SHADOW_PROBE;
+    wd = wd < 0.0 ? 0.0 : (wd > 1.0 ? 1.0 : wd);
+    wu = wu < 0.0 ? 0.0 : (wu > 1.0 ? 1.0 : wu);
+    *down = policy_create(&PolicyType, cap_s, -1, SHADOW_READ_BUFFER, wd, Py_False, 0, NULL, 0);
+    if (*down == NULL) {
+        return -1;
+    }
+    *up = policy_create(&PolicyType, cap_s, -1, SHADOW_READ_BUFFER, wu, Py_False, 0, NULL, 0);
+    if (*up == NULL) {
+        Py_CLEAR(*down);
+        return -1;
+    }
+    return 0;
+}
+
+/* Install new shadows (NULL, NULL: the shadow climber is off) for the current bounds with every
+   count zero; the old ones go to *old_up / *old_down, released by the caller once consistent. */
+static void shadow_install(Policy *self, Policy *up, Policy *down, Policy **old_up,
+                           Policy **old_down)
+{
+    *old_up = self->sh_up;
+    *old_down = self->sh_down;
+    self->sh_up = up;
+    self->sh_down = down;
+    if (up != NULL) {
+        int64_t cap = self->max_entries;
+        int k = shadow_rate_bits(cap);
+        /* sampled iff (hash * GOLDEN) mod 2**64 < 2**64 / 2**k */
+        self->sh_limit = UINT64_MAX >> k;
+        self->sh_cap = i64max(2, cap >> k);
+        self->sh_step = i64max(1, (int64_t)rint(SHADOW_STEP * (double)cap));
+    }
+    self->sh_seen = 0;
+    self->dis_up = self->dis_down = 0;
+    self->new_up = self->new_down = 0;
+    self->long_up = self->long_down = 0;
+    self->sh_probe = SHADOW_PROBE;
 }
 
 /* add() and update(): the buffer is replayed first (update) or once the key is known absent
@@ -1263,15 +1642,30 @@ static PyObject *Policy_clear(Policy *self, PyObject *Py_UNUSED(ignored))
     if (enter(self, "clear") < 0) {
         return NULL;
     }
-    /* the sketch first: nothing below runs Python code until forget_all releases keys */
+    /* nothing below runs Python code until forget_all releases keys */
+    table_clear(&self->counts);
+    if (self->door != NULL) {
+        memset(self->door, 0, (size_t)1 << self->dbits);
+    }
+    /* the shadow climber restarts with empty shadows at the kept window share (built first:
+       an allocation failure changes nothing) */
+    Policy *up = NULL, *down = NULL, *old_up, *old_down;
+    if (shadow_wanted(self, self->max_entries, self->max_weight) &&
+        shadow_make(self->max_entries, self->wmax, &up, &down) < 0) {
+        self->busy = 0;
+        return NULL;
+    }
     table_clear(&self->counts);
     if (self->door != NULL) {
         memset(self->door, 0, (size_t)1 << self->dbits);
     }
     self->additions = 0;
     self->hits = self->requests = 0;
+    shadow_install(self, up, down, &old_up, &old_down);
     forget_all(self);
     self->busy = 0;
+    Py_XDECREF(old_up);
+    Py_XDECREF(old_down);
     Py_RETURN_NONE;
 }
 
@@ -1327,14 +1721,25 @@ static PyObject *Policy_resize(Policy *self, PyObject *const *args, Py_ssize_t n
     if (self->rlen == 0 || drain(self) == 0) {
         int64_t m = maximum(self);
         double share = m ? (double)self->wmax / (double)m : PERCENT_WINDOW;
-        self->max_entries = me;
-        self->max_weight = mw;
-        size_regions(self, share);
-        /* the protected target may have shrunk, and the window now counts in other units */
-        demote_protected(self);
-        Chain vs = {NULL, NULL, 0};
-        evict(self, NULL, &vs);
-        result = victims_list(self, &vs);
+        /* the shadow climber, if active for the new bounds, restarts with empty shadows at the
+           new window share (built first: an allocation failure changes nothing) */
+        Policy *up = NULL, *down = NULL, *old_up = NULL, *old_down = NULL;
+        if (!shadow_wanted(self, me, mw) ||
+            shadow_make(me, window_units(share, me), &up, &down) == 0) {
+            self->max_entries = me;
+            self->max_weight = mw;
+            size_regions(self, share);
+            /* the protected target may have shrunk, and the window now counts in other units */
+            demote_protected(self);
+            Chain vs = {NULL, NULL, 0};
+            evict(self, NULL, &vs);
+            shadow_install(self, up, down, &old_up, &old_down);
+            result = victims_list(self, &vs);
+        }
+        self->busy = 0;
+        Py_XDECREF(old_up);
+        Py_XDECREF(old_down);
+        return result;
     }
     self->busy = 0;
     return result;
@@ -1345,11 +1750,11 @@ static PyObject *Policy_resize(Policy *self, PyObject *const *args, Py_ssize_t n
 static PyObject *Policy_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"max_entries", "max_weight", "window", "adaptive", "read_buffer",
-                             NULL};
+                             "climber", NULL};
     PyObject *max_entries, *max_weight;
-    PyObject *window = NULL, *adaptive = Py_True, *read_buffer = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|$OOO:TinyLFUPolicy", kwlist, &max_entries,
-                                     &max_weight, &window, &adaptive, &read_buffer)) {
+    PyObject *window = NULL, *adaptive = Py_True, *read_buffer = Py_None, *climber = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|$OOOO:TinyLFUPolicy", kwlist, &max_entries,
+                                     &max_weight, &window, &adaptive, &read_buffer, &climber)) {
         return NULL;
     }
     int64_t me, mw;
@@ -1408,10 +1813,31 @@ static PyObject *Policy_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         PyErr_Format(ConfigError, "read_buffer must be an int >= 1, got %R", read_buffer);
         return NULL;
     }
+    int shadow_mode = 0;
+    if (climber != NULL) {
+        int ok = 0;
+        if (PyUnicode_Check(climber)) {
+            shadow_mode = PyUnicode_CompareWithASCIIString(climber, "shadow") == 0;
+            ok = shadow_mode || PyUnicode_CompareWithASCIIString(climber, "sample") == 0;
+        }
+        if (!ok) {
+            PyErr_Format(ConfigError, "climber must be 'sample' or 'shadow', got %R", climber);
+            return NULL;
+        }
+    }
     int truth = PyObject_IsTrue(adaptive);
     if (truth < 0) {
         return NULL;
     }
+    return (PyObject *)policy_create(type, me, mw, rmax, wshare, adaptive, truth, climber,
+                                     shadow_mode);
+}
+
+/* A new policy for validated options (``climber`` NULL: "sample"); NULL with an exception. */
+static Policy *policy_create(PyTypeObject *type, int64_t me, int64_t mw, Py_ssize_t rmax,
+                             double wshare, PyObject *adaptive, int truth, PyObject *climber,
+                             int shadow_mode)
+{
     Policy *self = (Policy *)type->tp_alloc(type, 0);
     if (self == NULL) {
         return NULL;
@@ -1425,17 +1851,30 @@ static PyObject *Policy_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     Py_INCREF(adaptive);
     self->adaptive_obj = adaptive;
     self->adaptive = truth;
+    self->climber_obj = climber != NULL ? climber : STR_SAMPLE;
+    Py_INCREF(self->climber_obj);
+    self->shadow_mode = shadow_mode;
     if (table_init(&self->counts, 4) < 0 || table_init(&self->keys, 4) < 0) {
         Py_DECREF(self);
-        return PyErr_NoMemory();
+        PyErr_NoMemory();
+        return NULL;
     }
     self->capacity = 0;
     if (sketch_size(self, capacity_hint(self)) < 0) {
         Py_DECREF(self);
-        return PyErr_NoMemory();
+        PyErr_NoMemory();
+        return NULL;
     }
     size_regions(self, wshare);
-    return (PyObject *)self;
+    if (shadow_wanted(self, me, mw)) {
+        Policy *up, *down, *old_up, *old_down;
+        if (shadow_make(me, self->wmax, &up, &down) < 0) {
+            Py_DECREF(self);
+            return NULL;
+        }
+        shadow_install(self, up, down, &old_up, &old_down);
+    }
+    return self;
 }
 
 static int Policy_traverse(Policy *self, visitproc visit, void *arg)
@@ -1456,13 +1895,23 @@ static int Policy_traverse(Policy *self, visitproc visit, void *arg)
     }
     Py_VISIT(self->last_miss);
     Py_VISIT(self->adaptive_obj);
+    Py_VISIT(self->climber_obj);
+    Py_VISIT((PyObject *)self->sh_up);
+    Py_VISIT((PyObject *)self->sh_down);
     return 0;
 }
 
 static int Policy_tp_clear(Policy *self)
 {
     forget_all(self);
+    /* both pointers go before either shadow is released (a key's __del__ may call in) */
+    PyObject *up = (PyObject *)self->sh_up;
+    PyObject *down = (PyObject *)self->sh_down;
+    self->sh_up = self->sh_down = NULL;
+    Py_XDECREF(up);
+    Py_XDECREF(down);
     Py_CLEAR(self->adaptive_obj);
+    Py_CLEAR(self->climber_obj);
     return 0;
 }
 
@@ -1562,6 +2011,34 @@ static int Policy_set_adaptive(Policy *self, PyObject *value, void *Py_UNUSED(c)
     return 0;
 }
 
+static PyObject *Policy_get_climber(Policy *self, void *Py_UNUSED(c))
+{
+    PyObject *v = self->climber_obj ? self->climber_obj : STR_SAMPLE;
+    Py_INCREF(v);
+    return v;
+}
+
+static PyObject *Policy_get_climber_moves(Policy *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromLongLong(self->climber_moves);
+}
+
+/* For tests: the shadow climber's state, None while it is off. */
+static PyObject *Policy_get_shadow_state(Policy *self, void *Py_UNUSED(c))
+{
+    if (self->sh_up == NULL) {
+        Py_RETURN_NONE;
+    }
+    return Py_BuildValue("{sOsOsLsLsLsLsLsLsLsdsLsK}", "down", (PyObject *)self->sh_down, "up",
+                         (PyObject *)self->sh_up, "seen", (long long)self->sh_seen, "dis_up",
+                         (long long)self->dis_up, "dis_down", (long long)self->dis_down,
+                         "new_up", (long long)self->new_up, "new_down",
+                         (long long)self->new_down, "long_up", (long long)self->long_up,
+                         "long_down", (long long)self->long_down, "probe", self->sh_probe,
+                         "cap", (long long)self->sh_cap, "limit",
+                         (unsigned long long)self->sh_limit);
+}
+
 static PyMethodDef Policy_methods[] = {
     {"hit", (PyCFunction)Policy_record, METH_O,
      "Record a read of a resident key (appended to the read buffer)."},
@@ -1591,6 +2068,12 @@ static PyGetSetDef Policy_getset[] = {
      "The read buffer's length (reads kept between two writes).", NULL},
     {"adaptive", (getter)Policy_get_adaptive, (setter)Policy_set_adaptive,
      "Whether the hill climber moves capacity between window and main.", NULL},
+    {"climber", (getter)Policy_get_climber, NULL,
+     "The window climber asked for: 'sample' or 'shadow'.", NULL},
+    {"_shadow_state", (getter)Policy_get_shadow_state, NULL,
+     "For tests: the shadow climber's state (a dict), None while it is off.", NULL},
+    {"climber_moves", (getter)Policy_get_climber_moves, NULL,
+     "How many window moves the shadow climber made (0 while it is not active).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -1601,7 +2084,7 @@ static PySequenceMethods Policy_as_sequence = {
 
 PyDoc_STRVAR(Policy_doc,
              "TinyLFUPolicy(max_entries, max_weight, *, window=0.01, adaptive=True, "
-             "read_buffer=None)\n--\n\n"
+             "read_buffer=None, climber='sample')\n--\n\n"
              "Adaptive W-TinyLFU in C, decision-identical to "
              "perflayer.cache._policy.TinyLFUPolicy.");
 
@@ -1636,6 +2119,10 @@ PyMODINIT_FUNC PyInit__tinylfu_c(void)
     ConfigError = PyObject_GetAttrString(errors, "ConfigError");
     Py_DECREF(errors);
     if (ConfigError == NULL) {
+        return NULL;
+    }
+    STR_SAMPLE = PyUnicode_InternFromString("sample");
+    if (STR_SAMPLE == NULL) {
         return NULL;
     }
     if (PyType_Ready(&PolicyType) < 0) {

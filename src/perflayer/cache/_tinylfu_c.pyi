@@ -1,6 +1,7 @@
 """Typed stub of the C extension ``perflayer.cache._tinylfu_c`` (see ``_tinylfu_c.c``)."""
 
 from collections.abc import Hashable
+from typing import Any
 
 __all__ = ["TinyLFUPolicy"]
 
@@ -17,6 +18,7 @@ class TinyLFUPolicy:
         window: float = 0.01,
         adaptive: bool = True,
         read_buffer: int | None = None,
+        climber: str = "sample",
     ) -> None: ...
     def hit(self, key: Hashable, /) -> None:
         """Record a read of a resident key (appended to the read buffer)."""
@@ -51,3 +53,12 @@ class TinyLFUPolicy:
     @property
     def read_buffer(self) -> int:
         """Return the read buffer's length (reads kept between two writes)."""
+    @property
+    def climber(self) -> str:
+        """Return the window climber asked for: "sample" or "shadow"."""
+    @property
+    def climber_moves(self) -> int:
+        """Return how many window moves the shadow climber made (0 while it is not active)."""
+    @property
+    def _shadow_state(self) -> dict[str, Any] | None:
+        """For tests: the shadow climber's state, None while it is off."""
