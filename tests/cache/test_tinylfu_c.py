@@ -820,7 +820,8 @@ def test_shadows_see_exactly_the_sampled_keys() -> None:
     for shadow in (state["up"], state["down"]):
         assert len(shadow) == len(sampled)
         assert all(k in shadow for k in sampled)
-    assert state["seen"] == len(sampled)
+    # str hashes change with PYTHONHASHSEED: an epoch of 256 sampled accesses may have ended
+    assert state["seen"] == len(sampled) % 256
 
 
 def test_clear_restarts_the_shadows_and_keeps_the_share() -> None:
