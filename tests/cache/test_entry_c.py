@@ -305,3 +305,22 @@ def test_the_pure_python_mode_uses_the_python_entry() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("bind", BINDS)
+def test_the_real_clock_read_in_c_gives_the_python_deadlines(bind: str) -> None:
+    """With the core's clock left as time.time, the C paths read it in C: the same deadlines."""
+    import time
+
+    assert _core._time is time.time
+    c = _cache(bind, max_entries=10)
+    before = time.time() * 1000.0
+    c.set("k", "v", ex=100)
+    after = time.time() * 1000.0
+    e = c._data["k"]
+    assert before + 100_000.0 <= e.expire <= after + 100_000.0
+    e.expire = time.time() * 1000.0 + 3_600_000.0  # due in an hour: a hit
+    assert c.get("k") == "v"
+    e.expire = time.time() * 1000.0 - 1.0  # already due: expired on read
+    assert c.get("k") is None
+    assert "k" not in c._data
