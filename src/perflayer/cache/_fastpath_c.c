@@ -370,8 +370,9 @@ static int call_active_expire(PyObject *cache) {
 
 /* Whether `o` can refer to nothing that could lead back to it (CPython's test for untracking a
  * tuple, _PyObject_GC_MAY_BE_TRACKED, applied to `o` and, for an exact tuple, to its items). */
-static int atomic(PyObject *o) {
-    if (!PyObject_IS_GC(o)) return 1;
+static inline int atomic(PyObject *o) {
+    /* (the type's flag first: str, int, float, bytes, None answer without a call) */
+    if (!PyType_IS_GC(Py_TYPE(o)) || !PyObject_IS_GC(o)) return 1;
     if (!PyTuple_CheckExact(o)) return 0;
     if (!PyObject_GC_IsTracked(o)) return 1; /* (CPython untracks only atomic tuples) */
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(o); i++) {
