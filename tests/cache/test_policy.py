@@ -767,3 +767,39 @@ def test_shadow_climber_keeps_the_bounds_against_a_model(seed: int) -> None:
         m.step(op, k, 1 + k % 3, bounds)
         assert _active(policy) == (m.max_weight is None and m.max_entries is not None)
     assert policy.climber_moves > 0
+
+
+class _ReadingKey:
+    """An int-like key whose ``__hash__`` records a read of another key on its ``fire``-th call,
+    as another thread's ``hit`` would between two bytecodes of a write."""
+
+    def __init__(self, policy: TinyLFUPolicy, fire: int) -> None:
+        self.policy = policy
+        self.calls = 0
+        self.fire = fire
+
+    def __hash__(self) -> int:
+        self.calls += 1
+        if self.calls == self.fire:
+            self.policy.hit("other")
+        return 7
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+@pytest.mark.parametrize("fire", range(1, 8))
+def test_a_read_recorded_while_the_shadows_are_fed_does_not_break_the_write(fire: int) -> None:
+    """hit() from another thread may append to the read buffer at any point of a cache-aside add,
+    also while the shadow climber reads the miss: the add succeeds (the read may be dropped, as
+    the lossy buffer allows; iterating the deque raised "deque mutated during iteration")."""
+    p = TinyLFUPolicy(10, None, climber="shadow")
+    for k in range(10):
+        p.miss(k)
+        p.add(k, 1)
+    key = _ReadingKey(p, fire)
+    p.miss(key)
+    assert len(p.add(key, 1)) == 1
+    assert key in p and len(p) == 10
+    p.add(100, 1)  # the next write replays whatever was recorded
+    assert len(p) == 10 and 100 in p

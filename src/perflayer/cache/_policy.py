@@ -993,12 +993,14 @@ class TinyLFUPolicy:
             if len(buf) == 1 and buf[0] == key:
                 # why: cache-aside: the only buffered read is the miss that led to this add;
                 # counting it here skips a replay. The shadow climber sees the miss first,
-                # with its sampling test inlined: only a sampled key costs a call.
+                # with its sampling test inlined: only a sampled key costs a call (given the key,
+                # not the deque: a read appended meanwhile by another thread would break an
+                # iteration of the deque).
                 if (
                     self._shadow_up is not None
                     and ((h * _GOLDEN) & _MASK64) < self._shadow_threshold
                 ):
-                    self._observe(buf)
+                    self._observe((key,))
                 buf.clear()
                 self._requests += 1
                 self._last_miss = _NO_KEY
