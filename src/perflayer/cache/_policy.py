@@ -60,7 +60,10 @@ docs/benchmarks.md, "A shadow-window climber": 47 of 60 trace/size points within
 best peer, 34 with the sample climber). Limits: the shadows count entries, so a cache bounded by
 weight (or unbounded) runs the sample climber even with ``climber="shadow"``; ``clear`` and
 ``resize`` rebuild the shadows empty (at the current share, for the new capacity), and that is
-where ``adaptive`` is read for it; the shadows make reads and misses dearer ("Cost per call").
+where ``adaptive`` is read for it; the shadows hold their keys themselves, so up to
+2 x capacity / R keys (and up to 4,096 buffered reads each) that left the cache stay alive
+until the shadows drop them, ``clear`` or ``resize``; and they make reads and misses dearer
+("Cost per call").
 
 Weights. With ``max_weight`` the regions are sized in weight, otherwise in entries; both bounds
 always hold after a write, and the key just written is never returned as a victim.
