@@ -101,6 +101,10 @@ typedef struct {
     Slot *slots;
     int bits;
     Py_ssize_t used;
+    /* why: a shadow of the shadow climber holds only keys whose (hash * GOLDEN) starts with
+       ``skip`` zero bits (its sampling test); its tables index by the bits after them, or every
+       key would crowd into the first 1 / 2**skip of the slots. 0 in the real policy. */
+    int skip;
 } Table;
 
 typedef struct Policy {
@@ -172,7 +176,10 @@ static inline int64_t i64min(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t i64max(int64_t a, int64_t b) { return a > b ? a : b; }
 static inline int64_t cap15(int64_t c) { return c < COUNTER_MAX ? c : COUNTER_MAX; }
 
-static inline Py_ssize_t home(uint64_t h, int bits) { return (Py_ssize_t)((h * GOLDEN) >> (64 - bits)); }
+static inline Py_ssize_t home(uint64_t h, const Table *t)
+{
+    return (Py_ssize_t)(((h * GOLDEN) << t->skip) >> (64 - t->bits));
+}
 
 static inline int64_t maximum(Policy *self)
 {
@@ -313,7 +320,7 @@ static void table_clear(Table *t)
 static void table_place(Table *t, uint64_t h, uintptr_t val)
 {
     Py_ssize_t mask = ((Py_ssize_t)1 << t->bits) - 1;
-    Py_ssize_t i = home(h, t->bits);
+    Py_ssize_t i = home(h, t);
     while (t->slots[i].val != 0) {
         i = (i + 1) & mask;
     }
@@ -329,7 +336,7 @@ static int table_reserve(Table *t)
     if (2 * (t->used + 1) <= ((Py_ssize_t)1 << t->bits)) {
         return 0;
     }
-    Table bigger = {NULL, 0, 0};
+    Table bigger = {NULL, 0, 0, t->skip};
     if (table_init(&bigger, t->bits + 1) < 0) {
         return -1;
     }
@@ -354,7 +361,7 @@ static void table_delete_at(Table *t, Py_ssize_t i)
         if (slots[j].val == 0) {
             break;
         }
-        Py_ssize_t k = home(slots[j].hash, t->bits);
+        Py_ssize_t k = home(slots[j].hash, t);
         /* slot j may move to i unless its home lies cyclically in (i, j] */
         int stays = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
         if (!stays) {
@@ -374,7 +381,7 @@ static int keys_lookup(Policy *self, PyObject *key, uint64_t h, Node **out)
 {
     Table *t = &self->keys;
     Py_ssize_t mask = ((Py_ssize_t)1 << t->bits) - 1;
-    Py_ssize_t i = home(h, t->bits);
+    Py_ssize_t i = home(h, t);
     for (;;) {
         Node *n = (Node *)t->slots[i].val;
         if (n == NULL) {
@@ -406,7 +413,7 @@ static void keys_remove(Policy *self, Node *n)
 {
     Table *t = &self->keys;
     Py_ssize_t mask = ((Py_ssize_t)1 << t->bits) - 1;
-    Py_ssize_t i = home(n->hash, t->bits);
+    Py_ssize_t i = home(n->hash, t);
     while (t->slots[i].val != (uintptr_t)n) {
         i = (i + 1) & mask;
     }
@@ -420,7 +427,7 @@ static inline Slot *counts_find(Policy *self, uint64_t h)
 {
     Table *t = &self->counts;
     Py_ssize_t mask = ((Py_ssize_t)1 << t->bits) - 1;
-    Py_ssize_t i = home(h, t->bits);
+    Py_ssize_t i = home(h, t);
     for (;;) {
         Slot *s = &t->slots[i];
         if (s->val == 0) {
@@ -535,7 +542,7 @@ static void sketch_age(Policy *self, int64_t capacity)
     while (((Py_ssize_t)1 << bits) < 2 * (n + 1)) {
         bits++;
     }
-    Table aged = {NULL, 0, 0};
+    Table aged = {NULL, 0, 0, old->skip};
     if (table_init(&aged, bits) == 0) {
         for (Py_ssize_t i = 0; i < size; i++) {
             int64_t c = (int64_t)old->slots[i].val;
@@ -1487,7 +1494,8 @@ static int shadow_rate_bits(int64_t cap)
    ``wmax`` of them, as the prototype's constructor does; -1 with an exception set. */
 static int shadow_make(int64_t cap, int64_t wmax, Policy **up, Policy **down)
 {
-    int64_t cap_s = i64max(2, cap >> shadow_rate_bits(cap));
+    int k = shadow_rate_bits(cap);
+    int64_t cap_s = i64max(2, cap >> k);
     double f = (double)wmax / (double)cap;
     double wd = f - SHADOW_PROBE;
     double wu = f + SHADOW_PROBE;
@@ -1502,6 +1510,8 @@ static int shadow_make(int64_t cap, int64_t wmax, Policy **up, Policy **down)
         Py_CLEAR(*down);
         return -1;
     }
+    /* (empty tables: nothing to re-place) */
+    (*up)->keys.skip = (*up)->counts.skip = (*down)->keys.skip = (*down)->counts.skip = k;
     return 0;
 }
 
