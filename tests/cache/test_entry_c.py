@@ -21,8 +21,14 @@ import pytest
 
 from perflayer.cache import Cache, CacheLevel, _core
 from perflayer.cache._fastpath_c import Entry, fast_get, fast_set
+from perflayer.cache._native import native_enabled
 from perflayer.cache._size import estimate
 from perflayer.monitor import Monitor
+
+# (a suite run with PERFLAYER_PURE_PYTHON=1 keeps the Python entry: the cache-level tests skip)
+c_entry = pytest.mark.skipif(
+    not native_enabled(), reason="PERFLAYER_PURE_PYTHON: the core uses the Python entry"
+)
 
 
 def _bind(c: Cache) -> Cache:
@@ -62,11 +68,13 @@ ATOMIC += [("t", 1), ((1,), "x")]
 CONTAINERS: list[Any] = [[1], {"a": 1}, {1}, Obj(), ([],)]
 
 
+@c_entry
 def test_the_core_uses_the_c_entry() -> None:
     """Where the extension is built (and not disabled), the core's entries are the C type."""
     assert _core._Entry is Entry
 
 
+@c_entry
 @pytest.mark.parametrize("bind", BINDS)
 def test_atomic_values_leave_entries_untracked(bind: str) -> None:
     """set (plain, ex, tags, level), mset, incr and append store untracked entries."""
@@ -85,6 +93,7 @@ def test_atomic_values_leave_entries_untracked(bind: str) -> None:
         assert not _tracked(c, k), (k, c._data[k].value)
 
 
+@c_entry
 @pytest.mark.parametrize("bind", BINDS)
 def test_container_values_track_entries(bind: str) -> None:
     """A value that can refer to other objects tracks its entry on every insert path."""
@@ -104,6 +113,7 @@ def _same_weight_str(value: Any) -> str:
     return "x" * (estimate(value) - 49)
 
 
+@c_entry
 @pytest.mark.parametrize("bind", BINDS)
 def test_a_container_stored_over_an_atomic_value_tracks_the_entry(bind: str) -> None:
     """Every path that overwrites a value tracks the entry when the new value is a container."""
@@ -132,6 +142,7 @@ def test_a_container_stored_over_an_atomic_value_tracks_the_entry(bind: str) -> 
         assert c.get(key) is (big if name == "new weight" else box)
 
 
+@c_entry
 @pytest.mark.parametrize("bind", BINDS)
 def test_string_commands_keep_entries_untracked(bind: str) -> None:
     """INCR, INCRBYFLOAT and APPEND results are atomic: the overwritten entry stays untracked."""
@@ -170,6 +181,7 @@ def test_entry_setters_track_for_every_attribute() -> None:
     assert not gc.is_tracked(e)
 
 
+@c_entry
 def test_a_level_that_may_refer_back_tracks_the_entry() -> None:
     """A LevelStats of a CacheLevel subclass (which may carry a __dict__) tracks its entries."""
 
