@@ -20,6 +20,7 @@ from perflayer.cache._policy import _MASK64
 
 CFG2: dict[str, float] = {
     "far": 1,
+    "jump_frac": 0.5,  # H5Policy: a move after a widened probe goes this share of the probe
     "far_gap": 0.25,
     "far_min": 4,
     "far_max": 32,
@@ -188,3 +189,68 @@ def make_policy(c: int) -> object:
     from benchmarks.hitratio import PolicySim
 
     return PolicySim(H4Policy(c, None), c)
+
+
+class H5Policy(H3Policy):
+    """H3Policy (CFG defaults) whose move after a widened probe is CFG2["jump_frac"] x the probe.
+
+    H3Policy's ``jump`` option is ``jump_frac`` = 0.5 (same decisions); 1.0 lands the window on the leading
+    shadow's share. A move at the base probe stays one step. Only the default branches of
+    H3Policy._h3_decide are kept (backoff, keep, sym and effect off).
+    """
+
+    def _h3_decide(self) -> None:
+        self._h3_seen = 0
+        du = self._h3_dis_up
+        dd = self._h3_dis_down
+        n = du + dd
+        lead = du - dd
+        z = CFG["z"]
+        sh = CFG["long"]
+        lu = self._h3_lu + self._h3_new_up
+        ld = self._h3_ld + self._h3_new_down
+        self._h3_lu = lu - (lu >> sh)
+        self._h3_ld = ld - (ld >> sh)
+        self._h3_new_up = self._h3_new_down = 0
+        ll = lu - ld
+        lz = CFG["long_z"]
+        ok = (ll > 0) == (lead > 0) and ll != 0 and ll * ll >= lz * lz * (lu + ld)
+        if ok and n >= CFG["min_dis"] and lead * lead > z * z * n:
+            cap = self._maximum()
+            step = max(self._h3_step, round(CFG2["jump_frac"] * self._h3_probe * cap))
+            if lead > 0:
+                amount = min(step, max(0, cap - 1 - self._wmax))
+            else:
+                amount = -min(step, max(0, self._wmax - 1))
+            self._h3_dis_up = self._h3_dis_down = 0
+            if amount:
+                # one call, as H3Policy: a growth moves at most _TRANSFER_MAX keys
+                self._adjust = amount
+                if amount > 0:
+                    self._increase_window()
+                else:
+                    self._decrease_window()
+                self._adjust = 0
+                self._h3_moves += 1
+                self._h3_quiet = 0
+                self._h3_probe = CFG["probe"]
+                self._h3_retarget()
+                return
+            du = dd = 0
+        self._h3_quiet += 1
+        if self._h3_quiet >= CFG["widen"] and self._h3_probe < CFG["probe_max"]:
+            self._h3_quiet = 0
+            self._h3_probe = min(2 * self._h3_probe, CFG["probe_max"])
+            self._h3_retarget()
+            self._h3_dis_up = self._h3_dis_down = 0
+            return
+        s = CFG["decay_shift"]
+        self._h3_dis_up = du - (du >> s)
+        self._h3_dis_down = dd - (dd >> s)
+
+
+def make_h5(c: int) -> object:
+    """Return a PolicySim of an H5Policy of ``c`` entries (for /tmp harnesses)."""
+    from benchmarks.hitratio import PolicySim
+
+    return PolicySim(H5Policy(c, None), c)
