@@ -1,0 +1,139 @@
+"""Replay research columns on a subset of hit-ratio points; the peers come from a baseline log.
+
+``python -m benchmarks.prototypes.hitratio_sweep --baseline LOG [--offset N] [--points P] SPEC...``
+
+LOG is the stderr of one ``python -m benchmarks.hitratio`` run (its ``NAME SIZE col=value ...``
+lines; the columns LRU, LFU, theine, ARC, LIRS, S3FIFO and OPT are read, and tinylfu-shadow as the
+reference). ``--points`` is ``all`` or ``T@S,T@S,...``. A SPEC is one column:
+
+- ``fixed:W[,P_NAME=V...]``: TinyLFUPolicy with a fixed window share W (climbing off);
+- ``h3[:K=V,...]``: H3Policy with shadow_climber.CFG overrides;
+- ``h4[:K=V,...]`` / ``h5[:K=V,...]``: H4Policy / H5Policy (shadow_climber2; CFG or CFG2 keys);
+- ``adaptive``: AdaptivePolicy.
+
+``P_NAME=V`` in any SPEC sets ``perflayer.cache._policy._NAME`` (e.g. ``P_ADMIT_MARGIN=0``) in
+the replaying process. Every (SPEC, point) replays in a fresh process, so settings never leak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+from collections.abc import Sequence
+from multiprocessing import Pool
+
+PEERS = ("LRU", "LFU", "theine", "ARC", "LIRS", "S3FIFO")
+
+
+def baseline(path: str) -> dict[tuple[str, int], dict[str, float]]:
+    """Read the per-point lines of a hitratio run's log."""
+    rows: dict[tuple[str, int], dict[str, float]] = {}
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"^(\S+)\s+(\d+)\s+(\w.*=.*)$", line)
+            if not m or "|" in line:
+                continue
+            kv = dict(re.findall(r"([\w-]+)=\s*([\d.]+)", m.group(3)))
+            rows[(m.group(1), int(m.group(2)))] = {k: float(v) for k, v in kv.items()}
+    return rows
+
+
+def _set(over: dict[str, float], kv: str) -> None:
+    import perflayer.cache._policy as pol
+
+    k, v = kv.split("=")
+    val: float = float(v) if "." in v else int(v)
+    if k.startswith("P_"):
+        setattr(pol, k[1:], val)
+    else:
+        over[k] = val
+
+
+def make(spec: str, c: int) -> object:
+    """Build the simulator of one SPEC for a cache of ``c`` entries."""
+    from benchmarks.hitratio import PolicySim
+    from perflayer.cache._policy import TinyLFUPolicy
+
+    kind, _, rest = spec.partition(":")
+    over: dict[str, float] = {}
+    if kind == "fixed":
+        w, *ps = rest.split(",")
+        for kv in ps:
+            _set(over, kv)
+        return PolicySim(TinyLFUPolicy(c, None, window=float(w), adaptive=False), c)
+    if kind == "adaptive":
+        from perflayer.cache._policy_adaptive import AdaptivePolicy
+
+        return PolicySim(AdaptivePolicy(c, None), c)
+    for kv in filter(None, rest.split(",")):
+        _set(over, kv)
+    import benchmarks.prototypes.shadow_climber as m1
+    import benchmarks.prototypes.shadow_climber2 as m2
+
+    for k, v in over.items():
+        (m1.CFG if k in m1.CFG else m2.CFG2)[k] = v
+    if kind == "h3":
+        return PolicySim(m1.H3Policy(c, None), c)
+    if kind == "h4":
+        return m2.make_policy(c)
+    if kind == "h5":
+        return m2.make_h5(c)
+    raise SystemExit(f"unknown spec {spec!r}")
+
+
+def _job(args: tuple[str, int, str, int]) -> tuple[str, str, int, float]:
+    from benchmarks.hitratio import replay
+    from benchmarks.traces import real_traces, synthetic_traces
+
+    spec, offset, name, size = args
+    traces = ([] if offset else real_traces()) + synthetic_traces(offset)
+    keys = next(t.keys for t in traces if t.name == name)
+    return spec, name, size, replay(lambda c: make(spec, c), keys, size)  # type: ignore[arg-type,return-value]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Replay every SPEC at every chosen point; print the count within 1 point and the gap."""
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.prototypes.hitratio_sweep")
+    ap.add_argument("--baseline", required=True, help="stderr log of a benchmarks.hitratio run")
+    ap.add_argument("--offset", type=int, default=0, help="--seed-offset of that run")
+    ap.add_argument("--points", default="all", help="all, or NAME@SIZE,NAME@SIZE,...")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("specs", nargs="+")
+    a = ap.parse_args(argv)
+    base = baseline(a.baseline)
+    pts = list(base)
+    if a.points != "all":
+        want = set(a.points.split(","))
+        pts = [p for p in pts if f"{p[0]}@{p[1]}" in want]
+    work = [(sp, a.offset, n, s) for sp in a.specs for n, s in pts]
+    res: dict[tuple[str, str, int], float] = {}
+    with Pool(a.jobs, maxtasksperchild=1) as pool:
+        for spec, n, s, v in pool.imap_unordered(_job, work):
+            res[(spec, n, s)] = v
+    for spec in a.specs:
+        within = 0
+        gaps = []
+        lines = []
+        for n, s in pts:
+            b = base[(n, s)]
+            bp = max(PEERS, key=lambda p: b[p])
+            v = res[(spec, n, s)]
+            d = v - b[bp]
+            within += d >= -1.0
+            gaps.append(b["OPT"] - v)
+            ref = b.get("tinylfu-shadow", float("nan"))
+            miss = "  MISS" if d < -1 else ""
+            lines.append(
+                f"  {n:24}{s:>6} {v:6.2f} h3={ref:6.2f} d={d:+6.2f} dh3={v - ref:+6.2f}"
+                f" best={b[bp]:6.2f}({bp}){miss}"
+            )
+        print(f"== {spec}: within1 {within}/{len(pts)}  gap {statistics.fmean(gaps):.3f}")
+        print("\n".join(lines))
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
