@@ -1318,8 +1318,15 @@ static PyObject *do_set(PyObject *cache, PyObject *dict, PyObject *const *args, 
     if (e != NULL) {
         /* the lock-free overwrite that keeps the value's weight (see Cache.set): no call runs
          * between the checks and the stores; the value is stored last */
-        if (!Py_IS_TYPE(e, EntryType) || SLOT(e, off_e_plain_vw) == NULL ||
-            SLOT(e, off_e_expire) == NULL || SLOT(e, off_e_value) == NULL)
+        if (!Py_IS_TYPE(e, EntryType)) {
+            /* an entry of the Python class (perflayer.cache imported with PERFLAYER_PURE_PYTHON
+             * set, these paths bound later): the Python method decides, as for every odd case
+             * (the work done so far, weighing and _norm, has no effect it would not repeat) */
+            result = py_set(cache, args, nargsf, kwnames);
+            goto done;
+        }
+        if (SLOT(e, off_e_plain_vw) == NULL || SLOT(e, off_e_expire) == NULL ||
+            SLOT(e, off_e_value) == NULL)
             goto set_plain;
         PyObject *pvw = SLOT(e, off_e_plain_vw);
         int ovf = 0;
