@@ -86,9 +86,9 @@ tally written once), about 1.7x a cachetools set (1.95x before that inlining; th
 dict/OrderedDict work and two doorkeeper index computations). Aging: O(counters) every
 10 x capacity accesses. Climbing: O(moved keys) every sample. The shadow climber adds to every
 replayed read and cache-aside miss a sampling test (a hash, a multiply, a compare), and to a
-sampled one two shadow accesses: in this class 1.8-1.9x the amortized read and 1.2-1.5x the
-miss + add at 10,000 entries (one key in 16), 3.3-3.9x both at 500 (full shadows; interleaved
-medians; docs/policy.md has the numbers). ``LRUPolicy.hit`` is
+sampled one two shadow accesses: in this class 1.6x the instructions of an amortized read and
+1.3x of a miss + add at 10,000 entries (one key in 16), 3.0x and 3.5x at 500 (full shadows;
+callgrind, and wall-time ratios in docs/policy.md). ``LRUPolicy.hit`` is
 ``OrderedDict.move_to_end`` itself; ``LRUPolicy.add`` inlines the one-victim eviction of a full
 count-bounded cache.
 
