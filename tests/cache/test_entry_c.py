@@ -18,9 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from tests.cache.test_fastpath_c import _bind, _unbind
 
 from perflayer.cache import Cache, CacheLevel, _core
-from perflayer.cache._fastpath_c import Entry, fast_get, fast_set
+from perflayer.cache._fastpath_c import Entry
 from perflayer.cache._native import native_enabled
 from perflayer.cache._size import estimate
 from perflayer.monitor import Monitor
@@ -29,20 +30,6 @@ from perflayer.monitor import Monitor
 c_entry = pytest.mark.skipif(
     not native_enabled(), reason="PERFLAYER_PURE_PYTHON: the core uses the Python entry"
 )
-
-
-def _bind(c: Cache) -> Cache:
-    """Bind the C fast paths to ``c``, as Cache.__init__ does when the extension is built."""
-    c.get = fast_get(c)  # type: ignore[method-assign]
-    c.set = fast_set(c)  # type: ignore[method-assign]
-    return c
-
-
-def _unbind(c: Cache) -> Cache:
-    """Drop any instance-bound fast paths, so ``c`` runs the plain Python methods."""
-    c.__dict__.pop("get", None)
-    c.__dict__.pop("set", None)
-    return c
 
 
 BINDS = {"c": _bind, "python": _unbind}
