@@ -95,6 +95,7 @@ class H3Policy(TinyLFUPolicy):
                 f"H3Policy prototype: count-bounded caches only, got max_entries={max_entries!r}"
                 f" max_weight={max_weight!r}"
             )
+        kw.setdefault("climber", "sample")  # this class is the climber: the base's stays off
         super().__init__(max_entries, max_weight, **kw)  # type: ignore[arg-type]
         cap = max_entries or 0
         r = _sampling(cap)
