@@ -101,10 +101,12 @@ typedef struct {
     Slot *slots;
     int bits;
     Py_ssize_t used;
-    /* why: a shadow of the shadow climber holds only keys whose (hash * GOLDEN) starts with
-       ``skip`` zero bits (its sampling test); its tables index by the bits after them, or every
-       key would crowd into the first 1 / 2**skip of the slots. 0 in the real policy. */
-    int skip;
+    /* the slot of hash h is (h * mul) mod 2**64 >> (64 - bits): mul is GOLDEN, or in a shadow
+       of the shadow climber GOLDEN << k. Why: a shadow holds only keys whose (h * GOLDEN) starts
+       with k zero bits (its sampling test), so it indexes by the bits after them, or every key
+       would crowd into the first 1 / 2**k of the slots ((h * GOLDEN) << k == h * (GOLDEN << k)
+       mod 2**64: the real policy's lookups cost what they did) */
+    uint64_t mul;
 } Table;
 
 typedef struct Policy {
@@ -178,7 +180,7 @@ static inline int64_t cap15(int64_t c) { return c < COUNTER_MAX ? c : COUNTER_MA
 
 static inline Py_ssize_t home(uint64_t h, const Table *t)
 {
-    return (Py_ssize_t)(((h * GOLDEN) << t->skip) >> (64 - t->bits));
+    return (Py_ssize_t)((h * t->mul) >> (64 - t->bits));
 }
 
 static inline int64_t maximum(Policy *self)
@@ -336,7 +338,7 @@ static int table_reserve(Table *t)
     if (2 * (t->used + 1) <= ((Py_ssize_t)1 << t->bits)) {
         return 0;
     }
-    Table bigger = {NULL, 0, 0, t->skip};
+    Table bigger = {NULL, 0, 0, t->mul};
     if (table_init(&bigger, t->bits + 1) < 0) {
         return -1;
     }
@@ -542,7 +544,7 @@ static void sketch_age(Policy *self, int64_t capacity)
     while (((Py_ssize_t)1 << bits) < 2 * (n + 1)) {
         bits++;
     }
-    Table aged = {NULL, 0, 0, old->skip};
+    Table aged = {NULL, 0, 0, old->mul};
     if (table_init(&aged, bits) == 0) {
         for (Py_ssize_t i = 0; i < size; i++) {
             int64_t c = (int64_t)old->slots[i].val;
@@ -1511,7 +1513,7 @@ static int shadow_make(int64_t cap, int64_t wmax, Policy **up, Policy **down)
         return -1;
     }
     /* (empty tables: nothing to re-place) */
-    (*up)->keys.skip = (*up)->counts.skip = (*down)->keys.skip = (*down)->counts.skip = k;
+    (*up)->keys.mul = (*up)->counts.mul = (*down)->keys.mul = (*down)->counts.mul = GOLDEN << k;
     return 0;
 }
 
@@ -1864,6 +1866,7 @@ static Policy *policy_create(PyTypeObject *type, int64_t me, int64_t mw, Py_ssiz
     self->climber_obj = climber != NULL ? climber : STR_SAMPLE;
     Py_INCREF(self->climber_obj);
     self->shadow_mode = shadow_mode;
+    self->counts.mul = self->keys.mul = GOLDEN;
     if (table_init(&self->counts, 4) < 0 || table_init(&self->keys, 4) < 0) {
         Py_DECREF(self);
         PyErr_NoMemory();
