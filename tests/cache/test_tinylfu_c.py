@@ -947,3 +947,35 @@ def test_hostile_keys_inside_the_shadows_raise_and_leave_the_policy_usable() -> 
     assert len(c) == 10
     state = c._shadow_state
     assert len(state["up"]) == len(state["down"]) == 10
+
+
+def test_an_exception_in_a_shadows_own_replay_propagates() -> None:
+    """__eq__ raising in a shadow's replay of its buffered reads propagates; all stays sound."""
+    c = CTinyLFU(10, None, climber="shadow", read_buffer=5_000)
+    a, b = Key("a", 5), Key("b", 5)  # b's lookups compare it with a first
+    for k in (a, b):
+        c.miss(k)
+        c.add(k, 1)
+    calls = 0
+
+    def count_then_boom() -> object:
+        nonlocal calls
+        calls += 1
+        # 4,097 reads of b: the shadows' lookups call a.__eq__ twice a read, then the up
+        # shadow's buffer (over 4,096 reads) is replayed, which calls it again
+        if calls > 2 * 4_097:
+            raise ValueError("boom")
+        return None
+
+    a.on_eq = count_then_boom
+    for _ in range(4_097):
+        c.hit(b)
+    with pytest.raises(ValueError, match="boom"):
+        c.add("y", 1)
+    assert calls == 2 * 4_097 + 1
+    a.on_eq = None
+    assert len(c) == 2 and a in c and b in c and "y" not in c
+    for k in range(30):
+        c.miss(k)
+        c.add(k, 1)
+    assert len(c) == 10
