@@ -54,8 +54,12 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             rel = Path(*module.split(".")[:-1]) / path.name
             if version == "editable":
                 dest = root / "src" / rel
-                # stale builds for other interpreters are left alone; this one is replaced
-                shutil.copyfile(path, dest)
+                # stale builds for other interpreters are left alone; this one is replaced by a
+                # rename, never rewritten in place: a process that has the old one mapped (a test
+                # run during a rebuild) keeps its file instead of crashing on the new bytes
+                tmp = dest.with_name(dest.name + ".tmp")
+                shutil.copyfile(path, tmp)
+                os.replace(tmp, dest)
             else:
                 build_data["force_include"][str(path)] = str(rel)
         if version != "editable":

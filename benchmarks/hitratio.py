@@ -4,8 +4,10 @@ Run ``python -m benchmarks.hitratio`` from the repository root. Every trace in .
 and every synthetic trace of ``benchmarks.traces`` is replayed as a cache-aside memo (``get(k)``;
 on a miss ``set(k, v)``) at five cache sizes; hit ratio = hits / accesses, cold misses included.
 
-Columns: ``perflayer`` (AdaptivePolicy, ``policy="adaptive"``) and ``tinylfu`` (TinyLFUPolicy,
-the default), both driven through the Policy protocol as perflayer.Cache drives them, ``LRU`` and ``LFU`` (cachetools), ``theine`` (theine_core's Rust W-TinyLFU, replayed
+Columns: ``perflayer`` (the default policy as ``perflayer.Cache`` builds it: W-TinyLFU with the
+shadow climber), ``tinylfu-sample`` (the same with the sample climber, the
+previous default), ``adaptive`` (AdaptivePolicy, ``policy="adaptive"``), all driven through the Policy protocol
+as perflayer.Cache drives them, ``LRU`` and ``LFU`` (cachetools), ``theine`` (theine_core's Rust W-TinyLFU, replayed
 without theine's lossy Python buffers), ``ARC``, ``LIRS`` and ``S3FIFO`` (benchmarks/policies,
 from their papers) and ``OPT`` (Belady's optimum with bypass, exact).
 
@@ -31,7 +33,7 @@ from theine_core import TlfuCore, spread
 
 from benchmarks.policies import ARC, LIRS, S3FIFO, belady_hits
 from benchmarks.traces import Trace, real_traces, synthetic_traces
-from perflayer.cache._policy import TinyLFUPolicy
+from perflayer.cache._policy import TinyLFUPolicy, make_policy
 from perflayer.cache._policy_adaptive import AdaptivePolicy
 from perflayer.cache._protocols import Policy
 
@@ -100,8 +102,10 @@ class TheineSim:
 
 
 PEERS: dict[str, Callable[[int], Sim]] = {
-    "perflayer": lambda c: PolicySim(AdaptivePolicy(c, None), c),
-    "tinylfu": lambda c: PolicySim(TinyLFUPolicy(c, None), c),
+    # the default as perflayer.Cache builds it (the C class where it is compiled)
+    "perflayer": lambda c: PolicySim(make_policy("tinylfu", c, None), c),
+    "tinylfu-sample": lambda c: PolicySim(TinyLFUPolicy(c, None, climber="sample"), c),
+    "adaptive": lambda c: PolicySim(AdaptivePolicy(c, None), c),
     "LRU": lambda c: CachetoolsSim(cachetools.LRUCache, c),
     "LFU": lambda c: CachetoolsSim(cachetools.LFUCache, c),
     "theine": TheineSim,
@@ -119,7 +123,8 @@ def _shadow_prototype(c: int) -> Sim:
     return PolicySim(H3Policy(c, None), c)
 
 
-# research columns, run only when named in --policies (docs/benchmarks.md, "A shadow-window climber")
+# research columns, run only when named in --policies (docs/benchmarks.md, "A shadow-window climber"):
+# the prototype the policy's shadow climber was ported from (same decisions)
 PEERS["tinylfu-shadow"] = _shadow_prototype
 
 

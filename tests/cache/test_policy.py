@@ -720,7 +720,7 @@ def test_a_bad_climber_is_a_config_error(bad: object) -> None:
 
 def test_climber_and_climber_moves_are_read_only() -> None:
     """``climber`` returns the climber asked for, ``climber_moves`` counts moves; neither is set."""
-    assert TinyLFUPolicy(10, None).climber == "sample"  # the default, until both ports land
+    assert TinyLFUPolicy(10, None).climber == "shadow"  # the default
     assert TinyLFUPolicy(10, None, climber="sample").climber_moves == 0
     p = TinyLFUPolicy(10, None, climber="shadow")
     assert p.climber == "shadow"

@@ -32,8 +32,11 @@ def test_c_policy_evicts_the_recorded_keys(name: str, monkeypatch: pytest.Monkey
     """The C class reproduces the pinned digests of test_write_path_decisions."""
     # replay() reads the window share of instances of its module's TinyLFUPolicy
     monkeypatch.setattr(recorded, "TinyLFUPolicy", CTinyLFU)
-    digest = recorded.replay(*recorded.SEQUENCES[name](), cls=CTinyLFU)  # type: ignore[arg-type]
+    seq = recorded.SEQUENCES[name]()
+    digest = recorded.replay(*seq, cls=CTinyLFU, climber="sample")  # type: ignore[arg-type]
     assert digest == recorded.DIGESTS[name]
+    # the default is the shadow climber, in both classes
+    assert recorded.replay(*seq, cls=CTinyLFU) == recorded.SHADOW_DIGESTS[name]  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("name", sorted(recorded.SEQUENCES))
@@ -374,7 +377,7 @@ def test_defaults_and_properties_match() -> None:
         assert c.weight == py.weight == 0
         assert c.read_buffer == _policy.read_buffer_size(bounds[0])
         assert c.adaptive is True
-        assert c.climber == py.climber == "sample"
+        assert c.climber == py.climber == "shadow"
         assert c.climber_moves == py.climber_moves == 0
         shadow = CTinyLFU(*bounds, climber="shadow")
         assert shadow.climber == PyTinyLFU(*bounds, climber="shadow").climber == "shadow"
@@ -597,7 +600,8 @@ class Obj:
 
 def test_keys_are_released_after_remove_clear_eviction_and_drop() -> None:
     """Every key reference is dropped when the key leaves, and when the policy goes away."""
-    c = CTinyLFU(5, None, read_buffer=3)
+    # the sample climber: the shadow climber's shadows hold keys of their own (tested below)
+    c = CTinyLFU(5, None, read_buffer=3, climber="sample")
     keys = [Obj(i) for i in range(40)]
     refs = [weakref.ref(k) for k in keys]
     evicted: list[object] = []
@@ -778,8 +782,9 @@ def _expected_shadow_windows(cap: int, share: float) -> tuple[float, float]:
 
 def test_climber_option_and_attributes() -> None:
     """climber= reads back; the shadow climber is active only for count-bounded adaptive caches."""
-    assert CTinyLFU(10, None).climber == "sample"
-    assert CTinyLFU(10, None)._shadow_state is None
+    assert CTinyLFU(10, None).climber == "shadow"  # the default
+    assert CTinyLFU(10, None)._shadow_state is not None
+    assert CTinyLFU(10, None, climber="sample")._shadow_state is None
     c = CTinyLFU(10, None, climber="shadow")
     assert c.climber == "shadow" and c.climber_moves == 0
     state = c._shadow_state

@@ -33,37 +33,36 @@ leaves. Counters saturate at 15 when read. After 10 x capacity accesses every co
 and the doorkeeper cleared (TinyLFU's reset), so the sketch holds at most the keys seen twice in
 one sample period, and old popularity fades.
 
-Hill climbing: two climbers move capacity between window and main, chosen by ``climber=``.
-The *sample* climber ("sample", the default for now) is Caffeine's simple one: every 3 x capacity
-accesses (at least 256) it compares the sample's hit rate with the previous one and moves 6.25%
-of the capacity (protected first), on in the same direction if the hit rate rose, back if it
-fell; the step decays by 0.98 a sample and restarts when the rate jumps by 5 points. Unlike
-Caffeine's, a change below 0.5/sqrt(sample) is sampling noise and holds the split, so a flat
-workload (a loop) does not random-walk its window, and the window may take all but one unit of
-the capacity (Caffeine stops at protected), so recency-heavy workloads can reach plain LRU;
-frequency- and loop-heavy ones shrink it to one unit. At most 1,000 keys move per step. Its
+Hill climbing: two climbers move capacity between window and main, chosen by ``climber=``. The
+*sample* climber ("sample", the default before the shadow climber) is Caffeine's simple one:
+every 3 x capacity accesses (at least 256) it compares the sample's hit rate with the previous
+one and moves 6.25% of the capacity (protected first), on in the same direction if the hit rate
+rose, back if it fell; the step decays by 0.98 a sample and restarts when the rate jumps by 5
+points. Unlike Caffeine's, a change below 0.5/sqrt(sample) is sampling noise and holds the split,
+so a flat workload (a loop) does not random-walk its window, and the window may take all but one
+unit of the capacity (Caffeine stops at protected), so recency-heavy workloads can reach plain
+LRU; frequency- and loop-heavy ones shrink it to one unit. At most 1,000 keys move per step. Its
 flaw: it compares two periods, so it cannot tell a change of workload from the effect of its own
-last move, and it follows phase changes backwards. The *shadow* climber ("shadow") compares two
-windows at the same time instead: two shadow W-TinyLFUs (this class, climbing off) see a hash
-sample of the keys (one in R: R a power of two with capacity / R >= 512, at most 64; every key
-below 1,024 entries), each with capacity / R entries and a window at the real share minus / plus
-a probe (6.25%). A sampled access that only one of them hits counts for "up" or "down". Every
-256 sampled accesses the real window moves 6.25% of the capacity toward the leader if its lead
-is 3 sigma of a sign test (at least 16 disagreements) and a never-reset copy of the counts
-(decayed 1/32 an epoch) leads the same way at 2 sigma (so a short phase cannot move the window
-against the long-run gradient); the probe then resets and the shadows re-centre on the new
+last move, and it follows phase changes backwards. The *shadow* climber ("shadow", the default)
+compares two windows at the same time instead: two shadow W-TinyLFUs (this class, climbing off)
+see a hash sample of the keys (one in R: R a power of two with capacity / R >= 512, at most 64;
+every key below 1,024 entries), each with capacity / R entries and a window at the real share
+minus / plus a probe (6.25%). A sampled access that only one of them hits counts for "up" or
+"down". Every 256 sampled accesses the real window moves 6.25% of the capacity toward the leader
+if its lead is 3 sigma of a sign test (at least 16 disagreements) and a never-reset copy of the
+counts (decayed 1/32 an epoch) leads the same way at 2 sigma (so a short phase cannot move the
+window against the long-run gradient); the probe then resets and the shadows re-centre on the new
 share. Otherwise the counts decay 1/8 and the probe doubles, up to 50%: a flat stretch widens the
 comparison until it sees a difference (a loop that fits only a much larger window). Integer
-arithmetic only. Whatever the workload does next, both shadows see it, so a change of workload
-is never mistaken for the effect of a move (benchmarks/prototypes/shadow_climber.py and
+arithmetic only. Whatever the workload does next, both shadows see it, so a change of workload is
+never mistaken for the effect of a move (benchmarks/prototypes/shadow_climber.py and
 docs/benchmarks.md, "A shadow-window climber": 47 of 60 trace/size points within 1 point of the
 best peer, 34 with the sample climber). Limits: the shadows count entries, so a cache bounded by
 weight (or unbounded) runs the sample climber even with ``climber="shadow"``; ``clear`` and
 ``resize`` rebuild the shadows empty (at the current share, for the new capacity), and that is
-where ``adaptive`` is read for it; the shadows hold their keys themselves, so up to
-2 x capacity / R keys (and up to 4,096 buffered reads each) that left the cache stay alive
-until the shadows drop them, ``clear`` or ``resize``; and they make reads and misses dearer
-("Cost per call").
+where ``adaptive`` is read for it; the shadows hold their keys themselves, so up to 2 x capacity
+/ R keys (and up to 4,096 buffered reads each) that left the cache stay alive until the shadows
+drop them, ``clear`` or ``resize``; and they make reads and misses dearer ("Cost per call").
 
 Weights. With ``max_weight`` the regions are sized in weight, otherwise in entries; both bounds
 always hold after a write, and the key just written is never returned as a victim.
@@ -441,7 +440,7 @@ class TinyLFUPolicy:
         window: float = _PERCENT_WINDOW,
         adaptive: bool = True,
         read_buffer: int | None = None,
-        climber: str = "sample",
+        climber: str = "shadow",
     ) -> None:
         _check_bounds(max_entries, max_weight)
         if read_buffer is None:

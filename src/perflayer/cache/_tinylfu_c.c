@@ -75,7 +75,8 @@
 enum { R_WINDOW = 0, R_PROBATION = 1, R_PROTECTED = 2, R_NONE = 3 };
 
 static PyObject *ConfigError = NULL;
-static PyObject *STR_SAMPLE = NULL; /* "sample", the default climber */
+static PyObject *STR_SAMPLE = NULL; /* "sample", the shadows' climber (they are not adaptive) */
+static PyObject *STR_SHADOW = NULL; /* "shadow", the default climber */
 
 typedef struct Node {
     struct Node *prev;
@@ -1825,8 +1826,11 @@ static PyObject *Policy_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         PyErr_Format(ConfigError, "read_buffer must be an int >= 1, got %R", read_buffer);
         return NULL;
     }
-    int shadow_mode = 0;
-    if (climber != NULL) {
+    int shadow_mode = 1;
+    if (climber == NULL) {
+        climber = STR_SHADOW; /* the default, as the Python class's */
+    }
+    else {
         int ok = 0;
         if (PyUnicode_Check(climber)) {
             shadow_mode = PyUnicode_CompareWithASCIIString(climber, "shadow") == 0;
@@ -2132,6 +2136,10 @@ PyMODINIT_FUNC PyInit__tinylfu_c(void)
     ConfigError = PyObject_GetAttrString(errors, "ConfigError");
     Py_DECREF(errors);
     if (ConfigError == NULL) {
+        return NULL;
+    }
+    STR_SHADOW = PyUnicode_InternFromString("shadow");
+    if (STR_SHADOW == NULL) {
         return NULL;
     }
     STR_SAMPLE = PyUnicode_InternFromString("sample");

@@ -18,7 +18,7 @@ class TinyLFUPolicy:
         window: float = 0.01,
         adaptive: bool = True,
         read_buffer: int | None = None,
-        climber: str = "sample",
+        climber: str = "shadow",
     ) -> None: ...
     def hit(self, key: Hashable, /) -> None:
         """Record a read of a resident key (appended to the read buffer)."""
