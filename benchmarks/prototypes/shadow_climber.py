@@ -1,4 +1,4 @@
-"""Research prototype (not the default): TinyLFUPolicy whose window is moved by a simultaneous comparison.
+"""Research prototype of the default climber: TinyLFUPolicy whose window moves by a simultaneous comparison.
 
 Design (the defaults of CFG are the measured candidate; see docs/benchmarks.md, "A shadow-window climber"):
 - Two shadow W-TinyLFU caches (plain ``TinyLFUPolicy(adaptive=False)``) see the sampled keys: a
@@ -9,7 +9,8 @@ Design (the defaults of CFG are the measured candidate; see docs/benchmarks.md, 
   smaller missed) or ``down`` (the converse).
 - Every epoch (256 sampled accesses) a sign test: if ``up + down >= 16`` and
   ``(up - down)**2 > 9 * (up + down)`` (3 sigma, integers only) the real window moves one step
-  (6.25% of the capacity, through the existing _increase/_decrease_window) toward the leader,
+  (6.25% of the capacity, or half the probe if that is more: ``jump``, through the existing
+  _increase/_decrease_window) toward the leader,
   the probe resets to 6.25%, both shadows are re-centred and the counts reset.
 - Otherwise (or when the move is pinned at a bound) the counts decay by 1/8 and the probe
   doubles (up to 50%): a flat stretch widens the comparison until it sees a difference (a loop
@@ -42,7 +43,7 @@ CFG = {
     "min_dis": 16,  # at least this many disagreements before deciding
     "widen": 1,  # after this many epochs without a decision the probe doubles (0: never)
     "probe_max": 0.5,
-    "jump": 0,  # 1: a move goes half the probe distance (at least one step)
+    "jump": 1,  # 1: a move goes half the probe (at least one step); research-hitratio.md, 5
     "backoff": 0,  # 1: a reversal doubles the hold (epochs without decisions) after a move
     "relax": 32,  # epochs without a move that lower the back-off level by one
     "level_max": 6,

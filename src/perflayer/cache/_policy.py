@@ -48,21 +48,22 @@ compares two windows at the same time instead: two shadow W-TinyLFUs (this class
 see a hash sample of the keys (one in R: R a power of two with capacity / R >= 512, at most 64;
 every key below 1,024 entries), each with capacity / R entries and a window at the real share
 minus / plus a probe (6.25%). A sampled access that only one of them hits counts for "up" or
-"down". Every 256 sampled accesses the real window moves 6.25% of the capacity toward the leader
-if its lead is 3 sigma of a sign test (at least 16 disagreements) and a never-reset copy of the
-counts (decayed 1/32 an epoch) leads the same way at 2 sigma (so a short phase cannot move the
-window against the long-run gradient); the probe then resets and the shadows re-centre on the new
-share. Otherwise the counts decay 1/8 and the probe doubles, up to 50%: a flat stretch widens the
-comparison until it sees a difference (a loop that fits only a much larger window). Integer
-arithmetic only. Whatever the workload does next, both shadows see it, so a change of workload is
-never mistaken for the effect of a move (benchmarks/prototypes/shadow_climber.py and
-docs/benchmarks.md, "A shadow-window climber": 47 of 60 trace/size points within 1 point of the
-best peer, 34 with the sample climber). Limits: the shadows count entries, so a cache bounded by
-weight (or unbounded) runs the sample climber even with ``climber="shadow"``; ``clear`` and
-``resize`` rebuild the shadows empty (at the current share, for the new capacity), and that is
-where ``adaptive`` is read for it; the shadows hold their keys themselves, so up to 2 x capacity
-/ R keys (and up to 4,096 buffered reads each) that left the cache stay alive until the shadows
-drop them, ``clear`` or ``resize``; and they make reads and misses dearer ("Cost per call").
+"down". Every 256 sampled accesses the real window moves toward the leader (6.25% of the
+capacity, or half the probe if it has widened) if its lead is 3 sigma of a sign test (at least 16
+disagreements) and a never-reset copy of the counts (decayed 1/32 an epoch) leads the same way at
+2 sigma (so a short phase cannot move the window against the long-run gradient); the probe then
+resets and the shadows re-centre on the new share. Otherwise the counts decay 1/8 and the probe
+doubles, up to 50%: a flat stretch widens the comparison until it sees a difference (a loop that
+fits only a much larger window). Integer arithmetic only. Whatever the workload does next, both
+shadows see it, so a change of workload is never mistaken for the effect of a move
+(benchmarks/prototypes/shadow_climber.py and docs/benchmarks.md, "A shadow-window climber": 47 of
+60 trace/size points within 1 point of the best peer, 34 with the sample climber). Limits: the
+shadows count entries, so a cache bounded by weight (or unbounded) runs the sample climber even
+with ``climber="shadow"``; ``clear`` and ``resize`` rebuild the shadows empty (at the current
+share, for the new capacity), and that is where ``adaptive`` is read for it; the shadows hold
+their keys themselves, so up to 2 x capacity / R keys (and up to 4,096 buffered reads each) that
+left the cache stay alive until the shadows drop them, ``clear`` or ``resize``; and they make
+reads and misses dearer ("Cost per call").
 
 Weights. With ``max_weight`` the regions are sized in weight, otherwise in entries; both bounds
 always hold after a write, and the key just written is never returned as a victim.
@@ -859,7 +860,10 @@ class TinyLFUPolicy:
         agree = ll != 0 and (ll > 0) == (lead > 0) and ll * ll >= _SHADOW_LONG_Z2 * (lu + ld)
         if agree and n >= _SHADOW_MIN_DIS and lead * lead > _SHADOW_Z2 * n:
             cap = self._maximum()
-            step = self._shadow_step
+            # a decision at a widened probe moves half the probe (at least one step): the leader
+            # is that far away (docs/research-hitratio.md, section 5: held-out family 20 -> 23 of
+            # 30 points within 1 point of the best peer)
+            step = max(self._shadow_step, round(self._shadow_probe * cap / 2))
             if lead > 0:
                 amount = min(step, max(0, cap - 1 - self._wmax))
             else:

@@ -1368,7 +1368,8 @@ static inline int square_exceeds(int64_t a, int64_t b)
 }
 
 /* The prototype's _h3_decide with its default options: a sign test on the disagreements,
-   which a long-horizon pair must confirm; a move of one step, or a wider probe. */
+   which a long-horizon pair must confirm; a move of one step (half the probe if more), or a
+   wider probe. */
 static int shadow_decide(Policy *self)
 {
     self->sh_seen = 0;
@@ -1386,12 +1387,22 @@ static int shadow_decide(Policy *self)
     self->new_up = self->new_down = 0;
     if (ok && n >= SHADOW_MIN_DIS && square_exceeds(lead, SHADOW_Z2 * n)) {
         int64_t cap = maximum(self);
+        /* a decision at a widened probe moves half the probe, at least one step: Python's
+           max(step, round(probe * cap / 2)); probe * cap / 2 is exact in a double (the probe is
+           1/16 .. 1/2, cap < 2**53), truncation is its floor, and an exact half rounds to even */
+        double half = self->sh_probe * (double)cap / 2.0;
+        int64_t jump = (int64_t)half;
+        double frac = half - (double)jump;
+        if (frac > 0.5 || (frac == 0.5 && (jump & 1))) {
+            jump++;
+        }
+        int64_t step = i64max(self->sh_step, jump);
         int64_t amount;
         if (lead > 0) {
-            amount = i64min(self->sh_step, i64max(0, cap - 1 - self->wmax));
+            amount = i64min(step, i64max(0, cap - 1 - self->wmax));
         }
         else {
-            amount = -i64min(self->sh_step, i64max(0, self->wmax - 1));
+            amount = -i64min(step, i64max(0, self->wmax - 1));
         }
         self->dis_up = self->dis_down = 0;
         if (amount) {
