@@ -214,28 +214,16 @@ def test_bounds_hold_across_switches_against_a_model(
     m = Model(p, max_entries, None)
     rng = random.Random(0)
     for op, key, w in ops:
-        if op == "access":
-            m.access(key, w)
-        elif op == "update":
-            if key in m.resident:
-                victims = p.update(key, w)
-                m.resident[key] = w
-                m.evict(victims, keep=key)
-        elif op == "remove":
-            p.remove(key)
-            m.resident.pop(key, None)
-        elif op == "resize":
-            new_entries = 1 + key % 12
-            victims = p.resize(new_entries, None)
-            m.max_entries = new_entries
-            m.evict(victims)
-        else:
+        if op == "switch":
             before = set(m.resident)
             p._switch(rng.choice(ENGINES))
             assert {k for k in before if k in p} == before  # a switch evicts nothing
-        m.check_bounds()
-        assert len(p) == len(m.resident)
-        assert p.weight == sum(m.resident.values())
+            m.check_bounds()
+            assert len(p) == len(m.resident)
+            assert p.weight == sum(m.resident.values())
+        else:
+            # Model.step applies the op, then checks the bounds, len and weight
+            m.step(op, key, w, (1 + key % 12, None))
         for k in m.resident:
             assert k in p
 
