@@ -98,6 +98,7 @@ def test_make_policy_types(monkeypatch: pytest.MonkeyPatch) -> None:
     from perflayer.cache import _tinylfu_c
 
     assert isinstance(make_policy("lru", 1, None), LRUPolicy)
+    monkeypatch.setenv("PERFLAYER_PURE_PYTHON", "0")  # (a suite run with it set tests the rest)
     assert isinstance(make_policy("tinylfu", 1, None), _tinylfu_c.TinyLFUPolicy)
     monkeypatch.setenv("PERFLAYER_PURE_PYTHON", "1")
     assert isinstance(make_policy("tinylfu", 1, None), TinyLFUPolicy)
