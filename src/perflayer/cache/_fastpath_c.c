@@ -273,6 +273,26 @@ static PyObject *iattr(PyObject *dict, PyObject *name) {
     return v;
 }
 
+/* Call the cache's `_policy_hit(name)`; 0, or -1 with an exception. A KeyError means the key
+   left (deleted by another thread between the lookup and the hit: set-then-delete order) and is
+   not an error. */
+static int policy_hit(PyObject *dict, PyObject *name) {
+    PyObject *hit = iattr(dict, s_policy_hit);
+    if (hit == NULL) {
+        if (!PyErr_Occurred()) PyErr_SetObject(PyExc_AttributeError, s_policy_hit);
+        return -1;
+    }
+    PyObject *res = PyObject_Vectorcall(hit, &name, 1, NULL);
+    Py_DECREF(hit);
+    if (res == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_KeyError)) return -1;
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(res);
+    return 0;
+}
+
 /* A new reference to `_core.<name>` (read each call: tests and users may patch them). */
 static PyObject *core_global(PyObject *name) {
     PyObject *v = PyDict_GetItemWithError(core_globals, name);
@@ -744,22 +764,7 @@ static PyObject *do_get(PyObject *cache, PyObject *dict, PyObject *name) {
         Py_DECREF(lvl);
         if (r < 0) goto fail;
     }
-    {
-        PyObject *hit = iattr(dict, s_policy_hit);
-        if (hit == NULL) {
-            if (!PyErr_Occurred()) PyErr_SetObject(PyExc_AttributeError, s_policy_hit);
-            goto fail;
-        }
-        PyObject *res = PyObject_Vectorcall(hit, &name, 1, NULL);
-        Py_DECREF(hit);
-        if (res == NULL) {
-            /* the key left (another thread) between the lookup and the hit */
-            if (!PyErr_ExceptionMatches(PyExc_KeyError)) goto fail;
-            PyErr_Clear();
-        } else {
-            Py_DECREF(res);
-        }
-    }
+    if (policy_hit(dict, name) < 0) goto fail;
     {
         PyObject *v = slot_get(e, off_e_value, s_get);
         Py_DECREF(e);
@@ -1350,20 +1355,7 @@ static PyObject *do_set(PyObject *cache, PyObject *dict, PyObject *const *args, 
         entry_track_for(e, value, 0);      /* (before the store: see "the entry") */
         Py_INCREF(value);
         slot_set(e, off_e_value, value); /* (may run the old value's __del__) */
-        PyObject *hit = iattr(dict, s_policy_hit);
-        if (hit == NULL) {
-            if (!PyErr_Occurred()) PyErr_SetObject(PyExc_AttributeError, s_policy_hit);
-            goto done;
-        }
-        PyObject *res = PyObject_Vectorcall(hit, &name, 1, NULL);
-        Py_DECREF(hit);
-        if (res == NULL) {
-            /* removed by another thread meanwhile: set-then-delete order */
-            if (!PyErr_ExceptionMatches(PyExc_KeyError)) goto done;
-            PyErr_Clear();
-        } else {
-            Py_DECREF(res);
-        }
+        if (policy_hit(dict, name) < 0) goto done;
         /* (no active-expiry step here: an overwrite frees nothing; locked writes run it) */
         result = Py_True;
         Py_INCREF(result);
