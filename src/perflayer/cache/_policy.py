@@ -667,10 +667,14 @@ class TinyLFUPolicy:
             self._step = _CLIMB_DECAY * amount
         self._prev_rate = rate
         self._hits = self._requests = 0
-        self._adjust = int(amount)
-        if self._adjust > 0:
+        self._move_window(int(amount))
+
+    def _move_window(self, amount: int) -> None:
+        """Move ``amount`` units of capacity into the window (out of it when negative)."""
+        self._adjust = amount
+        if amount > 0:
             self._increase_window()
-        elif self._adjust < 0:
+        elif amount < 0:
             self._decrease_window()
 
     def _protected_cap(self) -> int:
@@ -774,12 +778,7 @@ class TinyLFUPolicy:
         cap_s = self._shadow_cap
         target = min(max(1, round(frac * cap_s)), cap_s - 1)
         shadow._drain()
-        shadow._adjust = target - shadow._wmax
-        if shadow._adjust > 0:
-            shadow._increase_window()
-        elif shadow._adjust < 0:
-            shadow._decrease_window()
-        shadow._adjust = 0
+        shadow._move_window(target - shadow._wmax)
 
     def _shadow_retarget(self, up: TinyLFUPolicy, down: TinyLFUPolicy) -> None:
         """Centre the shadows' windows on the real share, the probe apart on either side."""
@@ -870,12 +869,7 @@ class TinyLFUPolicy:
                 amount = -min(step, max(0, self._wmax - 1))
             self._dis_up = self._dis_down = 0
             if amount:
-                self._adjust = amount
-                if amount > 0:
-                    self._increase_window()
-                else:
-                    self._decrease_window()
-                self._adjust = 0
+                self._move_window(amount)
                 self._climber_moves += 1
                 self._shadow_probe = _SHADOW_PROBE
                 self._shadow_retarget(up, down)
