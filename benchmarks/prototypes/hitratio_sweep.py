@@ -9,7 +9,10 @@ reference). ``--points`` is ``all`` or ``T@S,T@S,...``. A SPEC is one column:
 - ``fixed:W[,P_NAME=V...]``: TinyLFUPolicy with a fixed window share W (climbing off);
 - ``h3[:K=V,...]``: H3Policy with shadow_climber.CFG overrides;
 - ``h4[:K=V,...]`` / ``h5[:K=V,...]``: H4Policy / H5Policy (shadow_climber2; CFG or CFG2 keys);
-- ``adaptive``: AdaptivePolicy.
+- ``adaptive``: AdaptivePolicy;
+- ``py:MODULE.FACTORY[,K=V...]``: a prototype from any module: a policy class is built as
+  ``FACTORY(c, None, **overrides)``, a function called as ``FACTORY(c, **overrides)``; a ``Policy``
+  is wrapped in ``PolicySim``.
 
 ``P_NAME=V`` in any SPEC sets ``perflayer.cache._policy._NAME`` (e.g. ``P_ADMIT_MARGIN=0``) in
 the replaying process. Every (SPEC, point) replays in a fresh process, so settings never leak.
@@ -63,6 +66,19 @@ def make(spec: str, c: int) -> object:
         for kv in ps:
             _set(over, kv)
         return PolicySim(TinyLFUPolicy(c, None, window=float(w), adaptive=False), c)
+    if kind == "py":
+        # py:MODULE.FACTORY[,K=V...]: FACTORY(c, **over) returns the policy (wrapped in PolicySim when
+        # it has no replay method of its own); a helper's prototype plugs in without editing this file.
+        import importlib
+
+        target, *ps = rest.split(",")
+        mod, _, fn = target.rpartition(".")
+        for kv in ps:
+            _set(over, kv)
+        factory = getattr(importlib.import_module(mod), fn)
+        # a Policy class takes (max_entries, max_weight); a function takes the entry count only
+        pol = factory(c, None, **over) if isinstance(factory, type) else factory(c, **over)
+        return pol if hasattr(pol, "access") else PolicySim(pol, c)
     if kind == "adaptive":
         from perflayer.cache._policy_adaptive import AdaptivePolicy
 
