@@ -109,6 +109,36 @@ def _job(args: tuple[str, int, str, int]) -> tuple[str, str, int, float]:
     return spec, name, size, replay(lambda c: make(spec, c), keys, size)  # type: ignore[arg-type,return-value]
 
 
+def _table(
+    specs: Sequence[str],
+    pts: list[tuple[str, int]],
+    base: dict[tuple[str, int], dict[str, float]],
+    res: dict[tuple[str, str, int], float],
+) -> None:
+    """Print the candidates' distance to the best peer, a point per row, a SPEC per column."""
+    for i, spec in enumerate(specs):
+        print(f"c{i} = {spec}")
+    print(
+        f"{'point':30} {'best':>14} {'ref':>6} "
+        + " ".join(f"{'c' + str(i):>6}" for i in range(len(specs)))
+    )
+    within = [0] * len(specs)
+    gaps: list[list[float]] = [[] for _ in specs]
+    for n, s in pts:
+        b = base[(n, s)]
+        bp = max(PEERS, key=lambda p: b[p])
+        ref = b.get("tinylfu-shadow", float("nan"))
+        cells = []
+        for i, spec in enumerate(specs):
+            d = res[(spec, n, s)] - b[bp]
+            within[i] += d >= -1.0
+            gaps[i].append(b["OPT"] - res[(spec, n, s)])
+            cells.append(f"{d:+6.2f}" + ("*" if d < -1 else " "))
+        print(f"{n + '@' + str(s):30} {b[bp]:6.2f} {bp:>7} {ref - b[bp]:+6.2f} " + "".join(cells))
+    print(f"{'within 1':52}" + "".join(f"{w:>6}  " for w in within))
+    print(f"{'gap to OPT':52}" + "".join(f"{statistics.fmean(g):6.3f} " for g in gaps))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Replay every SPEC at every chosen point; print the count within 1 point and the gap."""
     ap = argparse.ArgumentParser(prog="python -m benchmarks.prototypes.hitratio_sweep")
@@ -116,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--offset", type=int, default=0, help="--seed-offset of that run")
     ap.add_argument("--points", default="all", help="all, or NAME@SIZE,NAME@SIZE,...")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--table", action="store_true", help="one row per point, one column per SPEC")
     ap.add_argument("specs", nargs="+")
     a = ap.parse_args(argv)
     base = baseline(a.baseline)
@@ -128,6 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with Pool(a.jobs, maxtasksperchild=1) as pool:
         for spec, n, s, v in pool.imap_unordered(_job, work):
             res[(spec, n, s)] = v
+    if a.table:
+        _table(a.specs, pts, base, res)
+        return 0
     for spec in a.specs:
         within = 0
         gaps = []

@@ -1,0 +1,243 @@
+"""Research prototype: W-TinyLFU (the default shadow climber) with ghost-assisted admission.
+
+Question (docs/research-hitratio.md, "Session 6: ghost-assisted admission"): can a bounded
+*ghost* of recently evicted keys (hashes only, like S3FIFO's ghost queue) close the hit-ratio
+points no window share reaches (lirs-ps, syn-zipf-shift, syn-phases), where the frequency sketch
+keeps admitting nothing new after a shift of the hot set?
+
+``GhostPolicy`` is ``TinyLFUPolicy`` (climber "shadow", the default) whose admission test
+(candidate = the window's LRU key, victim = probation's LRU key) consults a FIFO of the hashes of
+keys that left the cache recently. Options (``CFG``; ``make(c, **overrides)`` for the sweep:
+``py:benchmarks.prototypes.ghost_admission.make,K=V,...``):
+
+- ``src``: which leaving keys enter the ghost, a bit mask: 1 a rejected candidate, 2 main's
+  victim evicted by an admitted candidate; 0 switches the ghost off (then this class decides
+  exactly as ``TinyLFUPolicy``).
+- ``size``: the ghost holds at most ``size x capacity`` hashes (at least 1), oldest out first.
+- ``mode``: what a candidate found in the ghost gets: 0 admitted without the frequency test;
+  1 admitted if ``fc + boost > fv + _ADMIT_MARGIN`` (a boost in the comparison); 2 admitted if its
+  ghost entry is younger (in ghost insertions) than ``age`` x capacity.
+- ``boost``: see mode 1.
+- ``consume``: 1 a ghost hit removes the entry.
+- ``shadows``: 1 the shadow climber's shadows are ghost policies too (so the climber measures the
+  policy it steers), 0 they stay plain ``TinyLFUPolicy``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+
+import perflayer.cache._policy as _pol
+from perflayer.cache._policy import _COUNTER_MAX, _GOLDEN, _MASK64, _NO_KEY, TinyLFUPolicy
+
+CFG: dict[str, float] = {
+    "src": 1,
+    "size": 1.0,
+    "mode": 0,
+    "boost": 0,
+    "age": 1.0,
+    "consume": 1,
+    "shadows": 1,
+}
+
+
+class GhostPolicy(TinyLFUPolicy):
+    """TinyLFUPolicy whose admission test also asks a ghost of recently evicted keys."""
+
+    __slots__ = ("_g", "_gcap", "_gcfg", "_gn", "ghost_admits")
+
+    def __init__(
+        self, max_entries: int | None, max_weight: int | None, cfg: dict[str, float] | None = None
+    ) -> None:
+        self._gcfg = dict(CFG if cfg is None else cfg)
+        self._g: OrderedDict[int, int] = OrderedDict()  # hash -> insertion serial
+        self._gn = 0
+        self._gcap = max(1, round(self._gcfg["size"] * (max_entries or 0)))
+        self.ghost_admits = 0
+        super().__init__(max_entries, max_weight)
+
+    def _shadow_reset(self) -> None:
+        super()._shadow_reset()
+        if self._shadow_up is None or not self._gcfg["shadows"]:
+            return
+        # rebuild the shadows as ghost policies at the same shares
+        for name in ("_shadow_up", "_shadow_down"):
+            old = getattr(self, name)
+            s = GhostPolicy.__new__(GhostPolicy)
+            s._gcfg = self._gcfg
+            s._g = OrderedDict()
+            s._gn = 0
+            s._gcap = max(1, round(self._gcfg["size"] * self._shadow_cap))
+            s.ghost_admits = 0
+            TinyLFUPolicy.__init__(
+                s,
+                self._shadow_cap,
+                None,
+                window=old.window_fraction,
+                adaptive=False,
+                read_buffer=_pol._SHADOW_READ_BUFFER,
+            )
+            setattr(self, name, s)
+
+    # -- the ghost ------------------------------------------------------------------------------
+
+    def _remember(self, key: Hashable, why: int) -> None:
+        """Put ``key``'s hash into the ghost if ``why`` is among the configured sources."""
+        if not (int(self._gcfg["src"]) & why):
+            return
+        g = self._g
+        h = hash(key)
+        if h in g:
+            del g[h]
+        self._gn += 1
+        g[h] = self._gn
+        if len(g) > self._gcap:
+            g.popitem(last=False)
+
+    def _admit(self, ck: Hashable, fc: int, fv: int) -> bool:
+        """Return True if candidate ``ck`` (estimate ``fc``) beats a victim of estimate ``fv``."""
+        if fc > fv + _pol._ADMIT_MARGIN:
+            return True
+        if not self._gcfg["src"]:
+            return False
+        g = self._g
+        h = hash(ck)
+        serial = g.get(h)
+        if serial is None:
+            return False
+        mode = self._gcfg["mode"]
+        if mode == 0:
+            ok = True
+        elif mode == 1:
+            ok = fc + int(self._gcfg["boost"]) > fv + _pol._ADMIT_MARGIN
+        else:
+            ok = self._gn - serial < self._gcfg["age"] * (self.max_entries or 0)
+        if ok:
+            self.ghost_admits += 1
+            if self._gcfg["consume"]:
+                del g[h]
+        return ok
+
+    # -- writes (TinyLFUPolicy's, with the admission test through _admit) -----------------------
+
+    def _evict(self, new_key: object) -> list[Hashable]:
+        """Spill the window into main through the ghost-aware filter; evict until within bounds."""
+        window = self._window
+        probation = self._probation
+        where = self._where
+        sketch = self._sketch
+        freq = self._freq
+        weighted = self.max_weight is not None
+        victims: list[Hashable] = []
+        candidates: list[tuple[Hashable, int]] = []
+        while window and (self._ww if weighted else len(window)) > self._wmax:
+            k, w = window.popitem(last=False)
+            self._ww -= w
+            candidates.append((k, w))
+        ci = 0
+        nc = len(candidates)
+        while self._over():
+            vk, vregion = self._victim(new_key)
+            if ci < nc:
+                ck, cw = candidates[ci]
+                if vregion is None:
+                    if ck == new_key:
+                        break
+                    del where[ck]
+                    sketch.put(ck, freq.pop(ck))
+                    self._total -= cw
+                    victims.append(ck)
+                    ci += 1
+                    continue
+                if ck != new_key and not self._admit(
+                    ck, min(freq[ck], _COUNTER_MAX), min(freq[vk], _COUNTER_MAX)
+                ):
+                    del where[ck]
+                    sketch.put(ck, freq.pop(ck))
+                    self._total -= cw
+                    victims.append(ck)
+                    self._remember(ck, 1)
+                    ci += 1
+                    continue
+                self._drop(vk, vregion)
+                victims.append(vk)
+                self._remember(vk, 2)
+                probation[ck] = cw
+                where[ck] = probation
+                ci += 1
+                continue
+            if vregion is not None:
+                self._drop(vk, vregion)
+                victims.append(vk)
+                continue
+            if not window:
+                break
+            vk = next(iter(window))
+            if vk == new_key:
+                break
+            self._drop(vk, window)
+            victims.append(vk)
+        for k, w in candidates[ci:]:
+            probation[k] = w
+            where[k] = probation
+        return victims
+
+    def add(self, key: Hashable, weight: int) -> list[Hashable]:
+        """Insert ``key`` into the window and return the keys to evict (never ``key``)."""
+        where = self._where
+        if key in where:
+            return self.update(key, weight)
+        h = hash(key)
+        buf = self._buf
+        if buf:
+            if len(buf) == 1 and buf[0] == key:
+                if (
+                    self._shadow_up is not None
+                    and ((h * _GOLDEN) & _MASK64) < self._shadow_threshold
+                ):
+                    self._observe((key,))
+                buf.clear()
+                self._requests += 1
+                self._last_miss = _NO_KEY
+                count = True
+            else:
+                self._drain()
+                count = self._last_miss != key
+                self._last_miss = _NO_KEY
+        else:
+            last_miss = self._last_miss
+            if last_miss is _NO_KEY:
+                count = True
+            else:
+                count = last_miss != key
+                self._last_miss = _NO_KEY
+        sketch = self._sketch
+        freq = self._freq
+        if count:
+            f = sketch.increment_and_take(key)
+            if sketch.additions >= sketch.period or self._requests >= self._climb_sample:
+                freq[key] = f
+                self._maintain()
+                f = freq[key]
+        else:
+            f = sketch.take(key)
+        freq[key] = f
+        window = self._window
+        window[key] = weight
+        where[key] = window
+        self._ww += weight
+        self._total += weight
+        if (self._ww if self.max_weight is not None else len(window)) > self._wmax or self._over():
+            return self._evict(key)
+        return []
+
+
+def make(c: int, **over: float) -> GhostPolicy:
+    """Build a GhostPolicy of ``c`` entries with ``CFG`` overridden by ``over``."""
+    cfg = dict(CFG)
+    for k, v in over.items():
+        if k not in cfg:
+            raise SystemExit(f"unknown ghost option {k!r}; expected one of {sorted(cfg)}")
+        cfg[k] = v
+    return GhostPolicy(c, None, cfg)
