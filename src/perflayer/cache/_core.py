@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from perflayer.cache._levels import CacheLevel
 from perflayer.cache._native import native_enabled
@@ -165,6 +165,24 @@ else:
             pass
 
 
+def _new_lock() -> threading.Lock:
+    """Return a new cache lock: ``_fastpath_c.Lock`` where built and enabled, else threading's.
+
+    Why: the C twin has threading.Lock's API and semantics (the Python paths use it as they
+    would a threading.Lock), and the C fast paths take it with one non-blocking C call instead
+    of calling its ``acquire``/``release`` methods: ~850 instructions and ~25 instruction-cache
+    misses less per new-key set (callgrind; see _fastpath_c.c, "the lock").
+    """
+    if native_enabled():
+        try:
+            from perflayer.cache._fastpath_c import Lock
+        except ImportError:  # not compiled at install time
+            pass
+        else:
+            return cast("threading.Lock", Lock())
+    return threading.Lock()
+
+
 def _bad_key(name: object) -> CacheKeyError:
     return CacheKeyError(f"cache keys must be str or bytes, got {type(name).__name__}: {name!r}")
 
@@ -264,7 +282,7 @@ class Cache:
         self.policy_name = policy
         self._policy: Policy = make_policy(policy, max_entries, max_bytes)
         self._decode = decode_responses
-        self._lock = threading.Lock()
+        self._lock = _new_lock()
         self._rmw = False
         self._exclusive = _Exclusive(self, self._lock)
         self._data: dict[str, _Entry] = {}

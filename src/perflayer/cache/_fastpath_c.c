@@ -25,10 +25,10 @@
  *
  * Thread safety is Python's: the GIL. The get hit path takes no lock and runs no Python code
  * between the dict lookup and the counter/policy updates (field reads and writes of Entry and
- * slot ones of LevelStats, the C policy's `hit`); the lock-free overwrite stores the entry's value last; the
- * new-key insert takes the cache's threading.Lock by calling its acquire/release. Every object
- * read from the cache is held by a strong reference while any Python code can run (a value's
- * __del__ runs when an entry is dropped).
+ * slot ones of LevelStats, the C policy's `hit`); the lock-free overwrite stores the entry's value
+ * last; the new-key insert takes the cache's lock (this module's `Lock` directly, any other lock
+ * by calling its acquire/release). Every object read from the cache is held by a strong reference
+ * while any Python code can run (a value's __del__ runs when an entry is dropped).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -600,6 +600,206 @@ static PyTypeObject EntryTypeObj = {
     .tp_getset = entry_getset,
     .tp_new = entry_new,
     .tp_vectorcall = entry_vectorcall,
+};
+
+/* ------------------------------------------------------------------ the lock
+ *
+ * `Lock` is the cache's lock where this module is built (_core._new_lock): threading.Lock's API
+ * and semantics (acquire(blocking=True, timeout=-1) -> bool, release(), locked(), the context
+ * manager; a blocking wait releases the GIL and runs signal handlers, as _thread.lock's does)
+ * over the same PyThread_type_lock. Why: the new-key insert called the cache's
+ * threading.Lock's acquire and release through their bound methods, ~850 instructions a set
+ * (method lookup, argument parsing, the timeout arithmetic) and ~25 L1 instruction-cache misses
+ * (callgrind --cache-sim), the largest single item of a new-key set; the C paths here take a
+ * `Lock` with one non-blocking PyThread_acquire_lock_timed and release it with
+ * PyThread_release_lock, and fall back to the methods for any other lock object. */
+
+typedef struct {
+    PyObject_HEAD
+    PyThread_type_lock lk;
+    char locked;
+} Lock;
+
+static PyTypeObject LockType;
+
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Take the lock: 1 acquired, 0 not (timeout or non-blocking), -1 error (a signal handler
+ * raised). `timeout` < 0: wait forever; 0: do not wait. As _threadmodule.c's acquire_timed: a
+ * non-blocking try with the GIL held first, then a wait with the GIL released, restarted with
+ * the remaining time after running the pending calls when a signal interrupts it. */
+static int lock_take(Lock *self, double timeout) {
+    PyLockStatus r = PyThread_acquire_lock_timed(self->lk, 0, 0);
+    if (r == PY_LOCK_FAILURE && timeout != 0) {
+        double deadline = timeout > 0 ? mono_s() + timeout : 0.0;
+        for (;;) {
+            long long us = -1;
+            if (timeout > 0) {
+                double left = deadline - mono_s();
+                us = left <= 0 ? 0 : (long long)(left * 1e6 + 0.999999);
+            }
+            Py_BEGIN_ALLOW_THREADS
+            r = PyThread_acquire_lock_timed(self->lk, (PY_TIMEOUT_T)us, 1);
+            Py_END_ALLOW_THREADS
+            if (r != PY_LOCK_INTR) break;
+            if (Py_MakePendingCalls() < 0) return -1;
+            if (timeout > 0 && mono_s() >= deadline) {
+                r = PyThread_acquire_lock_timed(self->lk, 0, 0);
+                break;
+            }
+        }
+    }
+    if (r == PY_LOCK_ACQUIRED) {
+        self->locked = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* The fast paths' acquire/release of the cache's lock: a `Lock` directly, anything else by its
+ * methods. 0 or -1. */
+static int cache_lock_acquire(PyObject *lock) {
+    if (Py_IS_TYPE(lock, &LockType)) {
+        Lock *l = (Lock *)lock;
+        if (PyThread_acquire_lock_timed(l->lk, 0, 0) == PY_LOCK_ACQUIRED) {
+            l->locked = 1;
+            return 0;
+        }
+        return lock_take(l, -1) > 0 ? 0 : -1;
+    }
+    PyObject *r = PyObject_CallMethodNoArgs(lock, s_acquire);
+    if (r == NULL) return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static int cache_lock_release(PyObject *lock) {
+    if (Py_IS_TYPE(lock, &LockType)) {
+        Lock *l = (Lock *)lock;
+        if (!l->locked) {
+            PyErr_SetString(PyExc_RuntimeError, "release unlocked lock");
+            return -1;
+        }
+        l->locked = 0;
+        PyThread_release_lock(l->lk);
+        return 0;
+    }
+    PyObject *r = PyObject_CallMethodNoArgs(lock, s_release);
+    if (r == NULL) return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static PyObject *lock_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    if ((args != NULL && PyTuple_GET_SIZE(args) != 0) || (kwds != NULL && PyDict_GET_SIZE(kwds))) {
+        PyErr_SetString(PyExc_TypeError, "Lock() takes no arguments");
+        return NULL;
+    }
+    Lock *self = (Lock *)type->tp_alloc(type, 0);
+    if (self == NULL) return NULL;
+    self->locked = 0;
+    self->lk = PyThread_allocate_lock();
+    if (self->lk == NULL) {
+        Py_DECREF(self);
+        PyErr_SetString(PyExc_MemoryError, "can't allocate lock");
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static void lock_dealloc(Lock *self) {
+    if (self->lk != NULL) {
+        if (self->locked) PyThread_release_lock(self->lk); /* (as _thread.lock's dealloc) */
+        PyThread_free_lock(self->lk);
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static char *lock_kwlist[] = {"blocking", "timeout", NULL};
+
+static PyObject *lock_acquire(Lock *self, PyObject *args, PyObject *kwds) {
+    int blocking = 1;
+    double timeout = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|pd:acquire", lock_kwlist, &blocking, &timeout))
+        return NULL;
+    if (!blocking && timeout != -1) {
+        PyErr_SetString(PyExc_ValueError, "can't specify a timeout for a non-blocking call");
+        return NULL;
+    }
+    if (timeout < 0 && timeout != -1) {
+        PyErr_SetString(PyExc_ValueError, "timeout value must be a non-negative number");
+        return NULL;
+    }
+    if (!blocking) {
+        timeout = 0;
+    } else if (timeout > (double)PY_TIMEOUT_MAX / 1e6) {
+        PyErr_SetString(PyExc_OverflowError, "timeout value is too large");
+        return NULL;
+    }
+    int r = lock_take(self, timeout);
+    if (r < 0) return NULL;
+    return PyBool_FromLong(r);
+}
+
+static PyObject *lock_enter(Lock *self, PyObject *unused) {
+    (void)unused;
+    if (PyThread_acquire_lock_timed(self->lk, 0, 0) == PY_LOCK_ACQUIRED) {
+        self->locked = 1;
+        Py_RETURN_TRUE;
+    }
+    int r = lock_take(self, -1);
+    if (r < 0) return NULL;
+    return PyBool_FromLong(r);
+}
+
+static PyObject *lock_release(Lock *self, PyObject *unused) {
+    (void)unused;
+    if (cache_lock_release((PyObject *)self) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *lock_exit(Lock *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)args;
+    (void)nargs;
+    if (cache_lock_release((PyObject *)self) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *lock_locked(Lock *self, PyObject *unused) {
+    (void)unused;
+    return PyBool_FromLong(self->locked);
+}
+
+static PyObject *lock_repr(Lock *self) {
+    return PyUnicode_FromFormat("<%s %s object at %p>", self->locked ? "locked" : "unlocked",
+                                Py_TYPE(self)->tp_name, self);
+}
+
+static PyMethodDef lock_methods[] = {
+    {"acquire", (PyCFunction)(void (*)(void))lock_acquire, METH_VARARGS | METH_KEYWORDS,
+     "Acquire the lock (threading.Lock.acquire): True if taken, False on timeout."},
+    {"release", (PyCFunction)lock_release, METH_NOARGS,
+     "Release the lock; RuntimeError if it is not locked."},
+    {"locked", (PyCFunction)lock_locked, METH_NOARGS, "Return whether the lock is held."},
+    {"__enter__", (PyCFunction)lock_enter, METH_NOARGS, "Acquire the lock (blocking)."},
+    {"__exit__", (PyCFunction)(void (*)(void))lock_exit, METH_FASTCALL, "Release the lock."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject LockType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "perflayer.cache._fastpath_c.Lock",
+    .tp_basicsize = sizeof(Lock),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A threading.Lock the C fast paths take without a method call (the cache's lock).",
+    .tp_new = lock_new,
+    .tp_dealloc = (destructor)lock_dealloc,
+    .tp_repr = (reprfunc)lock_repr,
+    .tp_methods = lock_methods,
 };
 
 /* ------------------------------------------------------------------ the holder */
@@ -1400,11 +1600,7 @@ static PyObject *do_set(PyObject *cache, PyObject *dict, PyObject *const *args, 
         Py_XDECREF(v);
         if (new == NULL) goto done;
     }
-    {
-        PyObject *r = PyObject_CallMethodNoArgs(lock, s_acquire);
-        if (r == NULL) goto done;
-        Py_DECREF(r);
-    }
+    if (cache_lock_acquire(lock) < 0) goto done;
     {
         PyObject *n = now;
         if (n == NULL) n = Py_None; /* (only read when ``expire`` is set, and then it is) */
@@ -1412,8 +1608,7 @@ static PyObject *do_set(PyObject *cache, PyObject *dict, PyObject *const *args, 
         /* finally: lock.release() (an exception from it replaces the pending one, as in Python) */
         PyObject *et, *ev, *tb;
         PyErr_Fetch(&et, &ev, &tb);
-        PyObject *r = PyObject_CallMethodNoArgs(lock, s_release);
-        if (r == NULL) {
+        if (cache_lock_release(lock) < 0) {
             if (et != NULL) {
                 PyObject *t2, *v2, *tb2;
                 PyErr_Fetch(&t2, &v2, &tb2);
@@ -1427,7 +1622,6 @@ static PyObject *do_set(PyObject *cache, PyObject *dict, PyObject *const *args, 
             }
             goto done;
         }
-        Py_DECREF(r);
         PyErr_Restore(et, ev, tb);
         if (rc < 0) goto done;
     }
@@ -1532,7 +1726,9 @@ static struct PyModuleDef fastpath_module = {
 };
 
 PyMODINIT_FUNC PyInit__fastpath_c(void) {
-    if (PyType_Ready(&HolderType) < 0 || PyType_Ready(&EntryTypeObj) < 0) return NULL;
+    if (PyType_Ready(&HolderType) < 0 || PyType_Ready(&EntryTypeObj) < 0 ||
+        PyType_Ready(&LockType) < 0)
+        return NULL;
     if (float_1000 == NULL && (float_1000 = PyFloat_FromDouble(1000.0)) == NULL) return NULL;
     if (intern(&s_data, "_data") || intern(&s_default, "_default") ||
         intern(&s_policy_hit, "_policy_hit") || intern(&s_policy_miss, "_policy_miss") ||
@@ -1569,6 +1765,12 @@ PyMODINIT_FUNC PyInit__fastpath_c(void) {
     Py_INCREF(&EntryTypeObj);
     if (PyModule_AddObject(m, "Entry", (PyObject *)&EntryTypeObj) < 0) {
         Py_DECREF(&EntryTypeObj);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&LockType);
+    if (PyModule_AddObject(m, "Lock", (PyObject *)&LockType) < 0) {
+        Py_DECREF(&LockType);
         Py_DECREF(m);
         return NULL;
     }

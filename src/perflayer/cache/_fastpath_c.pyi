@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Entry", "fast_get", "fast_set"]
+__all__ = ["Entry", "Lock", "fast_get", "fast_set"]
 
 class Entry:
     """One stored value with its expiry, level, weight and tags (_core._Entry in C)."""
@@ -32,3 +32,21 @@ def fast_get(cache: Any) -> Callable[[Any], Any]:
 
 def fast_set(cache: Any) -> Callable[..., Any]:
     """Return a C ``set(name, value, ...)`` bound to ``cache``, with Cache.set's semantics."""
+
+class Lock:
+    """threading.Lock's API in C: the cache's lock, taken by the C fast paths without a call."""
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Acquire the lock; True if taken, False when the timeout passed first."""
+
+    def release(self) -> None:
+        """Release the lock; RuntimeError if it is not locked."""
+
+    def locked(self) -> bool:
+        """Return whether the lock is held."""
+
+    def __enter__(self) -> bool:
+        """Acquire the lock (blocking)."""
+
+    def __exit__(self, *exc: object) -> None:
+        """Release the lock."""
