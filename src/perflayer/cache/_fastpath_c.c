@@ -1176,32 +1176,39 @@ done:
     return rc;
 }
 
-/* The new-key insert under the lock (the lock is held by the caller). Returns 0 or -1. */
+/* `due < now`, with this call's clock read as the float `now`, or (NULL) as the double `now_d`. */
+static int due_before(PyObject *due, PyObject *now, double now_d) {
+    if (now != NULL) return less(due, now);
+    if (PyFloat_CheckExact(due)) return PyFloat_AS_DOUBLE(due) < now_d;
+    PyObject *n = PyFloat_FromDouble(now_d);
+    if (n == NULL) return -1;
+    int r = PyObject_RichCompareBool(due, n, Py_LT);
+    Py_DECREF(n);
+    return r;
+}
+
+/* The new-key insert under the lock (the lock is held by the caller). Returns 0 or -1. `w` is
+ * `weight` as an int (the new entry's own), `now`/`now_d` this call's clock read (see
+ * due_before; read only when `expire` is set). */
 static int insert_locked(PyObject *cache, PyObject *dict, PyObject *data, PyObject *name,
-                         PyObject *value, PyObject *expire, PyObject *now, PyObject *dflt,
-                         PyObject *new, long long weight, long long vw) {
-    int has = PyDict_Contains(data, name);
-    if (has < 0) return -1;
-    if (has) { /* another thread stored it since the lookup above */
-        PyObject *cur = PyDict_GetItemWithError(data, name);
-        if (cur == NULL) {
-            if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, name);
-            return -1;
-        }
+                         PyObject *value, PyObject *expire, PyObject *now, double now_d,
+                         PyObject *dflt, PyObject *new, PyObject *w, long long weight,
+                         long long vw) {
+    /* `if name in data: ... else: data[name] = new`, in one lookup */
+    PyObject *cur = PyDict_SetDefault(data, name, new); /* borrowed */
+    if (cur == NULL) return -1;
+    if (cur != new) { /* another thread stored it since the lookup above */
         Py_INCREF(cur);
-        PyObject *w = PyLong_FromLongLong(weight);
         PyObject *v = PyLong_FromLongLong(vw);
         int r = -1;
-        if (w != NULL && v != NULL) {
+        if (v != NULL) {
             PyObject *argv[8] = {name, value, expire, dflt, Py_None, w, cur, v};
             r = call_method_n(cache, s_store, argv, 8);
         }
-        Py_XDECREF(w);
         Py_XDECREF(v);
         Py_DECREF(cur);
         return r;
     }
-    if (PyDict_SetItem(data, name, new) < 0) return -1;
     PyObject *add = iattr(dict, s_policy_add);
     if (add == NULL) {
         if (!PyErr_Occurred()) PyErr_SetObject(PyExc_AttributeError, s_policy_add);
@@ -1209,14 +1216,8 @@ static int insert_locked(PyObject *cache, PyObject *dict, PyObject *data, PyObje
     }
     PyObject *victims;
     {
-        PyObject *w = PyLong_FromLongLong(weight);
-        if (w == NULL) {
-            Py_DECREF(add);
-            return -1;
-        }
         PyObject *argv[2] = {name, w};
         victims = PyObject_Vectorcall(add, argv, 2, NULL);
-        Py_DECREF(w);
         Py_DECREF(add);
     }
     if (victims == NULL) return -1;
@@ -1339,7 +1340,7 @@ static int insert_locked(PyObject *cache, PyObject *dict, PyObject *data, PyObje
             return -1;
         }
         /* reuse this call's clock read, not a second one */
-        int lt = less(due, now);
+        int lt = due_before(due, now, now_d);
         if (lt < 0) {
             Py_DECREF(due);
             return -1;
@@ -1435,6 +1436,7 @@ static PyObject *do_set(PyObject *cache, PyObject *dict, PyObject *const *args, 
         return py_set(cache, args, nargsf, kwnames);
 
     PyObject *expire = NULL, *now = NULL;
+    double now_d = 0.0; /* the clock read when `now` is NULL and `expire` set (see due_before) */
     if (ex == NULL || ex == Py_None) {
         expire = PyFloat_FromDouble(0.0);
         if (expire == NULL) return NULL;
@@ -1444,9 +1446,14 @@ static PyObject *do_set(PyObject *cache, PyObject *dict, PyObject *const *args, 
         if (x == -1 && PyErr_Occurred()) return NULL;
         if (ovf || x <= 0 || x > 9223372036854775LL) return py_set(cache, args, nargsf, kwnames);
         /* float-only arithmetic, no floor (see Cache.set) */
-        now = clock_ms();
-        if (now == NULL) return NULL;
-        if (PyFloat_CheckExact(now)) {
+        int direct = clock_direct(&now_d);
+        if (direct < 0) return NULL;
+        if (direct) { /* (clock_ms' double, without its float) */
+            expire = PyFloat_FromDouble(now_d + (double)x * 1000.0);
+            if (expire == NULL) return NULL;
+        } else if ((now = clock_ms()) == NULL) {
+            return NULL;
+        } else if (PyFloat_CheckExact(now)) {
             expire = PyFloat_FromDouble(PyFloat_AS_DOUBLE(now) + (double)x * 1000.0);
         } else {
             PyObject *exms = PyFloat_FromDouble((double)x * 1000.0);
@@ -1462,7 +1469,7 @@ static PyObject *do_set(PyObject *cache, PyObject *dict, PyObject *const *args, 
     }
 
     PyObject *result = NULL;
-    PyObject *data = NULL, *e = NULL, *dflt = NULL, *new = NULL, *lock = NULL;
+    PyObject *data = NULL, *e = NULL, *dflt = NULL, *new = NULL, *lock = NULL, *w = NULL;
     Py_INCREF(value);
     {
         PyObject *decode = iattr(dict, s_decode);
@@ -1591,20 +1598,19 @@ static PyObject *do_set(PyObject *cache, PyObject *dict, PyObject *const *args, 
     }
     {
         /* untracked by the cyclic GC unless the value (or the level) may lead to a cycle */
-        PyObject *w = PyLong_FromLongLong(weight), *v = PyLong_FromLongLong(vw);
+        PyObject *v = PyLong_FromLongLong(vw);
+        w = PyLong_FromLongLong(weight); /* (the entry's, and the policy's argument) */
         if (w != NULL && v != NULL) {
             PyObject *argv[7] = {name, value, expire, dflt, w, Py_None, v};
             new = entry_make(argv);
         }
-        Py_XDECREF(w);
         Py_XDECREF(v);
         if (new == NULL) goto done;
     }
     if (cache_lock_acquire(lock) < 0) goto done;
     {
-        PyObject *n = now;
-        if (n == NULL) n = Py_None; /* (only read when ``expire`` is set, and then it is) */
-        int rc = insert_locked(cache, dict, data, name, value, expire, n, dflt, new, weight, vw);
+        int rc = insert_locked(cache, dict, data, name, value, expire, now, now_d, dflt, new, w,
+                               weight, vw);
         /* finally: lock.release() (an exception from it replaces the pending one, as in Python) */
         PyObject *et, *ev, *tb;
         PyErr_Fetch(&et, &ev, &tb);
@@ -1640,6 +1646,7 @@ set_plain: {
 }
 done:
     Py_XDECREF(lock);
+    Py_XDECREF(w);
     Py_XDECREF(new);
     Py_XDECREF(dflt);
     Py_XDECREF(e);
