@@ -364,25 +364,77 @@ def test_a_subclass_fold_is_called(clock: list[float]) -> None:
             seen.append(len(self._fresh))
             super()._fold_fresh()
 
-    py = _unbind(Sub(monitor=Monitor()))
-    fast = _bind(Sub(monitor=Monitor()))
+    # (a full LRU cache: every new key evicts the oldest, so it waits in the fresh list; the
+    # first 100 keys filled the cache and went to the run directly)
+    py = _unbind(Sub(max_entries=100, policy="lru", monitor=Monitor()))
+    fast = _bind(Sub(max_entries=100, policy="lru", monitor=Monitor()))
     for i in range(3000):
         assert fast.set(f"k{i}", i, ex=100) == py.set(f"k{i}", i, ex=100)
     assert seen == [1024, 1024, 1024, 1024]
     assert _schedule(fast) == _schedule(py)
 
 
-def test_the_c_fold_appends_to_a_run_of_any_type(clock: list[float]) -> None:
-    """A run rebound to lists (not deques) takes the fold's generic ``append`` branch alike."""
-    py = _unbind(Cache(monitor=Monitor()))
-    fast = _bind(Cache(monitor=Monitor()))
+@pytest.mark.parametrize("policy", ["lru", "tinylfu"])
+def test_a_filling_cache_schedules_new_keys_directly_and_alike(
+    clock: list[float], policy: str
+) -> None:
+    """New keys that evict nothing skip the fresh list (run or heap at once), in C as in Python.
+
+    The caches fill up (deadlines in and out of order, so run and heap; deletes and earlier
+    deadlines leaving stale items), then go on past full, where new keys take the fresh list
+    and its fold; the schedules must be equal after every call, and every live key with a TTL
+    scheduled.
+    """
+    py = _unbind(Cache(max_entries=3000, policy=policy, monitor=Monitor()))
+    fast = _bind(Cache(max_entries=3000, policy=policy, monitor=Monitor()))
+    rng = random.Random(5)
+    direct = fresh = 0
+    for i in range(6000):
+        k = f"k{i}"
+        ex = rng.choice([3600, 3600, 3600, 7200, 60, None])
+        n_fresh = len(fast._fresh)
+        assert fast.set(k, i, ex=ex) == py.set(k, i, ex=ex)
+        if ex is not None:
+            if len(fast._fresh) > n_fresh or (n_fresh and not fast._fresh):
+                fresh += 1
+            elif k in fast._data:
+                direct += 1
+        r = rng.random()
+        j = f"k{rng.randrange(i + 1)}"
+        if r < 0.1:
+            assert fast.delete(j) == py.delete(j)
+        elif r < 0.15:
+            assert fast.set(j, "t", ex=30) == py.set(j, "t", ex=30)
+        assert _schedule(fast) == _schedule(py), i
+        clock[0] += 0.0005
+    assert direct > 1000 and fresh > 1000, (direct, fresh)
+    assert _state(fast) == _state(py)
+    for c in (fast, py):
+        c.expire_now(0)  # folds the fresh list
+        scheduled = set(c._deadline_keys())
+        assert all(k in scheduled for k, e in c._data.items() if e.expire)
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_the_c_schedule_appends_to_a_run_of_any_type(clock: list[float], full: bool) -> None:
+    """A run rebound to lists (not deques) takes the generic ``append`` branch alike.
+
+    Filling, new keys are scheduled at once (Cache.set's own lines); full (each new key evicts
+    one of the keys stored first, which have no TTL), they go through the fresh list's fold.
+    """
+    py = _unbind(Cache(max_entries=3000, policy="lru", monitor=Monitor()))
+    fast = _bind(Cache(max_entries=3000, policy="lru", monitor=Monitor()))
     for c in (py, fast):
         c._run_keys, c._run_when = [], []  # type: ignore[assignment]
+        if full:
+            for i in range(3000):
+                c.set(f"old{i}", i)
     for i in range(2100):
         ex = 100 if i % 5 else 50  # every fifth deadline earlier: the heap
         assert fast.set(f"k{i}", i, ex=ex) == py.set(f"k{i}", i, ex=ex)
         clock[0] += 0.001
     assert type(fast._run_keys) is list and len(fast._run_keys) > 1024
+    assert (len(fast._fresh) == 2100 - 2048) is full
     assert _schedule(fast) == _schedule(py)
 
 

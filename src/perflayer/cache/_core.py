@@ -1061,11 +1061,25 @@ class Cache:
                 dflt.entries += n
             dflt.bytes += weight
             if expire:
-                # (see _fold_fresh for why a list, not the heap)
-                fresh = self._fresh
-                fresh.append(name)
-                if len(fresh) >= _FRESH_MAX:
-                    self._fold_fresh()
+                if not victims:
+                    # why: nothing left the cache (it is filling), so the deadline is scheduled
+                    # now, while the key, entry and float are in the CPU cache: the fresh list's
+                    # fold would look each key up again ~500 inserts later, cold in a large dict
+                    # (~0.1x of a cachetools set in CPU time, filling; benchmarks-cache-latency.md).
+                    # No bound check: this insert adds one item and one live key, so a schedule
+                    # within 3 x live + 1,024 stays within it (the checking paths rebuild the rest).
+                    if expire >= self._run_tail:
+                        self._run_keys.append(name)
+                        self._run_when.append(expire)
+                        self._run_tail = expire
+                    else:
+                        _heappush(self._expiry_heap, (expire, name))
+                else:
+                    # (see _fold_fresh for why a list, not the heap, while keys leave)
+                    fresh = self._fresh
+                    fresh.append(name)
+                    if len(fresh) >= _FRESH_MAX:
+                        self._fold_fresh()
                 due = self._due
                 # why: reuse this call's clock read, not a second ~100 ns one.
                 if due < now:

@@ -1176,6 +1176,55 @@ done:
     return rc;
 }
 
+/* `self.<name> = v` for an attribute kept in the instance __dict__ `dict`: a store in that dict
+ * when the type neither overrides __setattr__ nor has an attribute `name` (a descriptor), as
+ * object.__setattr__ then does; else the protocol. 0 or -1. */
+static int set_iattr(PyObject *cache, PyObject *dict, PyObject *name, PyObject *v) {
+    PyTypeObject *tp = Py_TYPE(cache);
+    if (tp->tp_setattro == PyObject_GenericSetAttr && _PyType_Lookup(tp, name) == NULL)
+        return PyDict_SetItem(dict, name, v);
+    return PyObject_SetAttr(cache, name, v);
+}
+
+/* The new-key insert's schedule of a cache that evicted nothing (Cache.set, "nothing left the
+ * cache"): the run if `when` is no earlier than its tail, else the heap; the same reads, order and
+ * writes as the Python lines, no bound check. 0 or -1. */
+static int schedule_new(PyObject *cache, PyObject *dict, PyObject *key, PyObject *when) {
+    PyObject *tail = need_iattr(dict, s_run_tail);
+    if (tail == NULL) return -1;
+    int ge = (PyFloat_CheckExact(when) && PyFloat_CheckExact(tail))
+                 ? PyFloat_AS_DOUBLE(when) >= PyFloat_AS_DOUBLE(tail)
+                 : PyObject_RichCompareBool(when, tail, Py_GE);
+    Py_DECREF(tail);
+    if (ge < 0) return -1;
+    if (!ge) { /* _heappush(self._expiry_heap, (expire, name)) */
+        PyObject *heap = need_iattr(dict, s_expiry_heap), *push = NULL, *item = NULL, *r = NULL;
+        if (heap != NULL && (push = core_global(s_heappush)) != NULL &&
+            (item = PyTuple_Pack(2, when, key)) != NULL) {
+            PyObject *argv[2] = {heap, item};
+            r = PyObject_Vectorcall(push, argv, 2, NULL);
+        }
+        Py_XDECREF(heap);
+        Py_XDECREF(push);
+        Py_XDECREF(item);
+        if (r == NULL) return -1;
+        Py_DECREF(r);
+        return 0;
+    }
+    PyObject *run[2] = {s_run_keys, s_run_when}, *item[2] = {key, when};
+    for (int i = 0; i < 2; i++) { /* self._run_keys.append(name); self._run_when.append(expire) */
+        PyObject *q = need_iattr(dict, run[i]);
+        if (q == NULL) return -1;
+        PyObject *r = (deque_append != NULL && Py_IS_TYPE(q, DequeType))
+                          ? deque_append(q, item[i]) /* (see fold_fresh) */
+                          : PyObject_CallMethodOneArg(q, s_append, item[i]);
+        Py_DECREF(q);
+        if (r == NULL) return -1;
+        Py_DECREF(r);
+    }
+    return set_iattr(cache, dict, s_run_tail, when); /* self._run_tail = expire */
+}
+
 /* `due < now`, with this call's clock read as the float `now`, or (NULL) as the double `now_d`. */
 static int due_before(PyObject *due, PyObject *now, double now_d) {
     if (now != NULL) return less(due, now);
@@ -1305,8 +1354,11 @@ static int insert_locked(PyObject *cache, PyObject *dict, PyObject *data, PyObje
     if (lvl_add(dflt, off_l_bytes, s_bytes, weight) < 0) return -1;
     int et = truth(expire);
     if (et < 0) return -1;
-    if (et) {
-        /* (see _fold_fresh for why a list, not the heap) */
+    if (et && !vt) {
+        /* nothing left the cache (it is filling): schedule it now (see Cache.set) */
+        if (schedule_new(cache, dict, name, expire) < 0) return -1;
+    } else if (et) {
+        /* (see _fold_fresh for why a list, not the heap, while keys leave) */
         PyObject *fresh = iattr(dict, s_fresh);
         if (fresh == NULL) {
             if (!PyErr_Occurred()) PyErr_SetObject(PyExc_AttributeError, s_fresh);
@@ -1334,6 +1386,8 @@ static int insert_locked(PyObject *cache, PyObject *dict, PyObject *data, PyObje
         }
         Py_DECREF(fresh);
         if (len >= FRESH_MAX && fold_fresh(cache, dict) < 0) return -1;
+    }
+    if (et) {
         PyObject *due = iattr(dict, s_due);
         if (due == NULL) {
             if (!PyErr_Occurred()) PyErr_SetObject(PyExc_AttributeError, s_due);
