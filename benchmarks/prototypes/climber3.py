@@ -36,10 +36,13 @@ CFG3: dict[str, float] = {
     # the pair's winner is the other extreme, the window jumps to that extreme (a restart from the
     # other side); then no jump for mm_hold epochs
     "mm_hold": 64,
-    # mm=4: as 3, from any share after mm_still epochs without a move (not only from a bound)
+    "mm_hold_all": 0,  # 1: the hold counts every epoch (0: only the epochs without a move)
+    # mm=4: as 3, from any share after mm_still epochs without a move (not only from a bound);
+    # mm=5: as 3 from the opposite bound (all the way), else as 4 (mm_frac of the way)
     "mm_still": 8,
     "mm_warm": 0,  # no jump in the first this many epochs (the slow pair's warm-up)
     "mm_agree": 0,  # 1: a jump toward an extreme also needs H3's long-horizon pair to lean that way
+    "mm_frac": 1.0,  # a jump goes this share of the way to the extreme
     "mm_once": 0,  # 1: a jump is one _increase/_decrease_window call (at most _TRANSFER_MAX keys)
 }
 
@@ -177,6 +180,8 @@ class C3Policy(H3Policy):
         if self._wmax != wmax:
             self._c3_last = 1 if self._wmax > wmax else -1
             self._c3_still = 0
+            if CFG3["mm_hold_all"] and self._c3_hold:
+                self._c3_hold -= 1
         else:
             self._c3_still += 1
             if CFG3["mm"] >= 3:
@@ -190,15 +195,21 @@ class C3Policy(H3Policy):
             return
         cap = self._maximum()
         step = self._h3_step
-        if CFG3["mm"] == 4:
+        frac = CFG3["mm_frac"]
+        at_lo = self._wmax <= step
+        at_hi = self._wmax >= cap - 1 - step
+        if CFG3["mm"] == 5 and ((side > 0 and at_lo) or (side < 0 and at_hi)):
+            # mm=5: from the opposite bound a jump goes all the way (mm=3), else as mm=4
+            frac = 1.0
+        elif CFG3["mm"] >= 4:
             # from anywhere after a still stretch, unless already within a step of that bound
             if self._c3_still < CFG3["mm_still"]:
                 return
-            lo_ok = self._wmax > 1 + step
-            hi_ok = self._wmax < cap - 1 - step
-        else:
-            lo_ok = self._wmax >= cap - 1 - step
-            hi_ok = self._wmax <= step
+            at_lo = self._wmax > 1 + step
+            at_hi = self._wmax < cap - 1 - step
+            at_lo, at_hi = at_hi, at_lo
+        hi_ok = at_lo
+        lo_ok = at_hi
         if CFG3["mm_agree"]:
             ll = self._h3_lu - self._h3_ld
             if ll * side <= 0:
@@ -209,6 +220,7 @@ class C3Policy(H3Policy):
             amount = -(self._wmax - 1)
         else:
             return
+        amount = round(amount * frac)
         # the real move: _increase/_decrease_window transfer at most _TRANSFER_MAX keys per call
         while amount:
             before = self._wmax
