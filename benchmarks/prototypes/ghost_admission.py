@@ -16,7 +16,19 @@ keys that left the cache recently. Options (``CFG``; ``make(c, **overrides)`` fo
 - ``size``: the ghost holds at most ``size x capacity`` hashes (at least 1), oldest out first.
 - ``mode``: what a candidate found in the ghost gets: 0 admitted without the frequency test;
   1 admitted if ``fc + boost > fv + _ADMIT_MARGIN`` (a boost in the comparison); 2 admitted if its
-  ghost entry is younger (in ghost insertions) than ``age`` x capacity.
+  ghost entry is younger than ``age`` x capacity *accesses* (a reuse gap shorter than the cache:
+  an LRU of this size would have kept it; a loop larger than the cache never qualifies); 3 the
+  same in ghost insertions instead of accesses; 4 mode 2 with a *direct-mapped* ghost instead of a
+  FIFO: a table of ``2**k >= dm x capacity`` slots, slot = the top k bits of the Fibonacci-spread
+  hash, each holding a 32-bit fingerprint (the low bits, never 0) and the 32-bit access clock of
+  the insertion; an insertion overwrites its slot, a hit clears it (what a C twin would keep);
+  with ``boost`` > 0 a young ghost entry only adds ``boost`` to the candidate's estimate.
+- ``dm``: see mode 4.
+- ``agemain``: 1 (mode 4) the age limit is ``age`` x main's capacity (capacity minus the window's
+  target) instead of ``age`` x capacity: the candidate just spent the window's time in the cache.
+- ``fb``: 1 feedback (mode 4): a score (clamped to +-``fbk``) gains 1 when a ghost-admitted key is
+  hit in probation and loses 1 when one is evicted unhit; while it is negative only one young ghost
+  hit in ``explore`` admits (so the score can recover).
 - ``boost``: see mode 1.
 - ``consume``: 1 a ghost hit removes the entry.
 - ``shadows``: 1 the shadow climber's shadows are ghost policies too (so the climber measures the
@@ -39,13 +51,32 @@ CFG: dict[str, float] = {
     "age": 1.0,
     "consume": 1,
     "shadows": 1,
+    "dm": 1.0,
+    "fb": 0,
+    "fbk": 16,
+    "explore": 8,
+    "win": 1,
+    "agemain": 0,
 }
 
 
 class GhostPolicy(TinyLFUPolicy):
     """TinyLFUPolicy whose admission test also asks a ghost of recently evicted keys."""
 
-    __slots__ = ("_g", "_gcap", "_gcfg", "_gn", "ghost_admits")
+    __slots__ = (
+        "_clock",
+        "_dm_fp",
+        "_dm_shift",
+        "_dm_t",
+        "_fb_n",
+        "_fb_score",
+        "_flagged",
+        "_g",
+        "_gcap",
+        "_gcfg",
+        "_gn",
+        "ghost_admits",
+    )
 
     def __init__(
         self, max_entries: int | None, max_weight: int | None, cfg: dict[str, float] | None = None
@@ -53,9 +84,20 @@ class GhostPolicy(TinyLFUPolicy):
         self._gcfg = dict(CFG if cfg is None else cfg)
         self._g: OrderedDict[int, int] = OrderedDict()  # hash -> insertion serial
         self._gn = 0
+        self._clock = 0  # accesses replayed so far
         self._gcap = max(1, round(self._gcfg["size"] * (max_entries or 0)))
         self.ghost_admits = 0
+        self._dm_init(max_entries or 0)
         super().__init__(max_entries, max_weight)
+
+    def _dm_init(self, cap: int) -> None:
+        self._flagged: set[Hashable] = set()
+        self._fb_score = 0
+        self._fb_n = 0
+        bits = max(1, (max(1, int(self._gcfg["dm"] * cap)) - 1).bit_length())
+        self._dm_shift = 64 - bits
+        self._dm_fp = [0] * (1 << bits)
+        self._dm_t = [0] * (1 << bits)
 
     def _shadow_reset(self) -> None:
         super()._shadow_reset()
@@ -68,8 +110,10 @@ class GhostPolicy(TinyLFUPolicy):
             s._gcfg = self._gcfg
             s._g = OrderedDict()
             s._gn = 0
+            s._clock = 0
             s._gcap = max(1, round(self._gcfg["size"] * self._shadow_cap))
             s.ghost_admits = 0
+            s._dm_init(self._shadow_cap)
             TinyLFUPolicy.__init__(
                 s,
                 self._shadow_cap,
@@ -86,12 +130,18 @@ class GhostPolicy(TinyLFUPolicy):
         """Put ``key``'s hash into the ghost if ``why`` is among the configured sources."""
         if not (int(self._gcfg["src"]) & why):
             return
+        if self._gcfg["mode"] == 4:
+            x = (hash(key) * _GOLDEN) & _MASK64
+            i = x >> self._dm_shift
+            self._dm_fp[i] = (x & 0xFFFFFFFF) | 1
+            self._dm_t[i] = self._clock & 0xFFFFFFFF
+            return
         g = self._g
         h = hash(key)
         if h in g:
             del g[h]
         self._gn += 1
-        g[h] = self._gn
+        g[h] = self._gn if self._gcfg["mode"] == 3 else self._clock
         if len(g) > self._gcap:
             g.popitem(last=False)
 
@@ -101,6 +151,25 @@ class GhostPolicy(TinyLFUPolicy):
             return True
         if not self._gcfg["src"]:
             return False
+        if self._gcfg["mode"] == 4:
+            x = (hash(ck) * _GOLDEN) & _MASK64
+            i = x >> self._dm_shift
+            if self._dm_fp[i] != (x & 0xFFFFFFFF) | 1:
+                return False
+            lim = (self.max_entries or 0) - (self._wmax if self._gcfg["agemain"] else 0)
+            if (self._clock - self._dm_t[i]) & 0xFFFFFFFF >= self._gcfg["age"] * lim:
+                return False
+            if self._gcfg["boost"] and fc + int(self._gcfg["boost"]) <= fv + _pol._ADMIT_MARGIN:
+                return False
+            if self._gcfg["fb"]:
+                if self._fb_score < 0:
+                    self._fb_n += 1
+                    if self._fb_n % int(self._gcfg["explore"]):
+                        return False
+                self._flagged.add(ck)
+            self.ghost_admits += 1
+            self._dm_fp[i] = 0
+            return True
         g = self._g
         h = hash(ck)
         serial = g.get(h)
@@ -111,6 +180,8 @@ class GhostPolicy(TinyLFUPolicy):
             ok = True
         elif mode == 1:
             ok = fc + int(self._gcfg["boost"]) > fv + _pol._ADMIT_MARGIN
+        elif mode == 2:
+            ok = self._clock - serial < self._gcfg["age"] * (self.max_entries or 0)
         else:
             ok = self._gn - serial < self._gcfg["age"] * (self.max_entries or 0)
         if ok:
@@ -118,6 +189,19 @@ class GhostPolicy(TinyLFUPolicy):
             if self._gcfg["consume"]:
                 del g[h]
         return ok
+
+    def _drain(self) -> None:
+        if self._flagged:
+            where = self._where
+            probation = self._probation
+            fl = self._flagged
+            k_ = int(self._gcfg["fbk"])
+            for k in list(self._buf):
+                if k in fl and where.get(k) is probation:
+                    fl.discard(k)
+                    self._fb_score = min(k_, self._fb_score + int(self._gcfg["win"]))
+        self._clock += len(self._buf)
+        super()._drain()
 
     # -- writes (TinyLFUPolicy's, with the admission test through _admit) -----------------------
 
@@ -163,6 +247,9 @@ class GhostPolicy(TinyLFUPolicy):
                 self._drop(vk, vregion)
                 victims.append(vk)
                 self._remember(vk, 2)
+                if vk in self._flagged:
+                    self._flagged.discard(vk)
+                    self._fb_score = max(-int(self._gcfg["fbk"]), self._fb_score - 1)
                 probation[ck] = cw
                 where[ck] = probation
                 ci += 1
@@ -198,6 +285,7 @@ class GhostPolicy(TinyLFUPolicy):
                 ):
                     self._observe((key,))
                 buf.clear()
+                self._clock += 1
                 self._requests += 1
                 self._last_miss = _NO_KEY
                 count = True
