@@ -43,6 +43,7 @@ CFG3: dict[str, float] = {
     "mm_warm": 0,  # no jump in the first this many epochs (the slow pair's warm-up)
     "mm_agree": 0,  # 1: a jump toward an extreme also needs H3's long-horizon pair to lean that way
     "mm_frac": 1.0,  # a jump goes this share of the way to the extreme
+    "mm_back": 0,  # 1: if H3's first move after a jump goes against it, jump back to the old share
     "mm_once": 0,  # 1: a jump is one _increase/_decrease_window call (at most _TRANSFER_MAX keys)
 }
 
@@ -65,6 +66,7 @@ class C3Policy(H3Policy):
         self._c3_hold = int(CFG3["mm_warm"])
         self._c3_jumps = 0
         self._c3_still = 0
+        self._c3_back = -1  # the share (in units) before the last jump, while it may be undone
         if CFG3["rel"]:
             self._h3_retarget()
 
@@ -178,7 +180,13 @@ class C3Policy(H3Policy):
         else:
             super()._h3_decide()
         if self._wmax != wmax:
-            self._c3_last = 1 if self._wmax > wmax else -1
+            d_moved = 1 if self._wmax > wmax else -1
+            if self._c3_back >= 0:
+                back = self._c3_back
+                self._c3_back = -1
+                if d_moved == -self._c3_last:
+                    self._c3_jump_to(back)
+            self._c3_last = d_moved
             self._c3_still = 0
             if CFG3["mm_hold_all"] and self._c3_hold:
                 self._c3_hold -= 1
@@ -221,6 +229,17 @@ class C3Policy(H3Policy):
         else:
             return
         amount = round(amount * frac)
+        old = self._wmax
+        self._c3_jump(amount)
+        self._c3_last = side
+        if CFG3["mm_back"]:
+            self._c3_back = old
+
+    def _c3_jump_to(self, units: int) -> None:
+        """Jump back to a share (``units`` of window capacity)."""
+        self._c3_jump(units - self._wmax)
+
+    def _c3_jump(self, amount: int) -> None:
         # the real move: _increase/_decrease_window transfer at most _TRANSFER_MAX keys per call
         while amount:
             before = self._wmax
@@ -237,7 +256,6 @@ class C3Policy(H3Policy):
         self._c3_jumps += 1
         self._c3_still = 0
         self._c3_hold = CFG3["mm_hold"]
-        self._c3_last = side
         self._h3_moves += 1
         self._h3_probe = CFG["probe"]
         self._h3_dis_up = self._h3_dis_down = 0
