@@ -5,12 +5,13 @@ surrogateescape, so ``b"a"`` and ``"a"`` are one key as in Redis) to an ``_Entry
 (``make_policy``) owns only the eviction order. Expiry is Redis': lazy on access, plus an
 amortized active step on every locked write (inserts, deletes, INCR, ...) that pops a few due
 keys from a heap of deadlines (no thread); ``AsyncCache.start_expiry()`` adds an optional
-asyncio task. New keys stored with a TTL reach the schedule in batches (``_fold_fresh``); a
-deadline no earlier than the last one scheduled joins the *run* (two deques in deadline order,
-no tuple per key), an earlier one the heap. One float (``_due``, a lower bound on every
-scheduled deadline) tells a write whether a step is due.
+asyncio task. New keys stored with a TTL while the cache evicts reach the schedule in batches
+(``_fold_fresh``), those of a cache still filling up at once; a deadline no earlier than the
+last one scheduled joins the *run* (two deques in deadline order, no tuple per key), an earlier
+one the heap. One float (``_due``, a lower bound on every scheduled deadline) tells a write
+whether a step is due.
 
-Concurrency: writes take one ``threading.Lock``. A read hit takes none: a dict lookup, an
+Concurrency: writes take one lock (``threading.Lock``, or its C twin ``_fastpath_c.Lock``). A read hit takes none: a dict lookup, an
 expiry check against the clock (only for keys with a TTL), an int-slot increment of the level's
 hit counter and the policy's ``hit``, which the Policy protocol requires to be lock-free. An
 overwrite that keeps the value's weight, level and tags is lock-free too (see ``set``). Both
