@@ -14,9 +14,9 @@ whether a step is due.
 Concurrency: writes take one lock (``threading.Lock``, or its C twin ``_fastpath_c.Lock``). A
 read hit takes none: a dict lookup, an expiry check against the clock (only for keys with a
 TTL), an int-slot increment of the level's hit counter and the policy's ``hit``, which the
-Policy protocol requires to be lock-free. An
-overwrite that keeps the value's weight, level and tags is lock-free too (see ``set``). Both
-rely on the GIL: no call runs between their checks and their slot stores.
+Policy protocol requires to be lock-free. An overwrite that keeps the value's weight, level and
+tags is lock-free too (see ``set``). Both rely on the GIL: no call runs between their checks and
+their slot stores.
 """
 
 from __future__ import annotations
