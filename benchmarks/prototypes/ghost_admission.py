@@ -10,6 +10,11 @@ keeps admitting nothing new after a shift of the hot set?
 keys that left the cache recently. Options (``CFG``; ``make(c, **overrides)`` for the sweep:
 ``py:benchmarks.prototypes.ghost_admission.make,K=V,...``):
 
+Results (docs/research-hitratio.md, "Session 6: ghost-assisted admission"): the defaults below
+(mode 4, dm 2, fb 1, shadows 0) raise the count within 1 point of the best peer from 47 to 51 of
+60 and from 23 to 24 of the held-out 30, but lose 1.65 points at syn-scan-mix-s100@2493: not
+landed.
+
 - ``src``: which leaving keys enter the ghost, a bit mask: 1 a rejected candidate, 2 main's
   victim evicted by an admitted candidate; 0 switches the ghost off (then this class decides
   exactly as ``TinyLFUPolicy``).
@@ -28,7 +33,7 @@ keys that left the cache recently. Options (``CFG``; ``make(c, **overrides)`` fo
   target) instead of ``age`` x capacity: the candidate just spent the window's time in the cache.
 - ``fb``: 1 feedback (mode 4): a score (clamped to +-``fbk``) gains 1 when a ghost-admitted key is
   hit in probation and loses 1 when one is evicted unhit; while it is negative only one young ghost
-  hit in ``explore`` admits (so the score can recover).
+  hit in ``explore`` admits (so the score can recover); ``win``: what a hit adds instead of 1.
 - ``boost``: see mode 1.
 - ``consume``: 1 a ghost hit removes the entry.
 - ``shadows``: 1 the shadow climber's shadows are ghost policies too (so the climber measures the
@@ -43,16 +48,17 @@ from collections.abc import Hashable
 import perflayer.cache._policy as _pol
 from perflayer.cache._policy import _COUNTER_MAX, _GOLDEN, _MASK64, _NO_KEY, TinyLFUPolicy
 
+# the defaults are the best variant measured ("C" in docs/research-hitratio.md, Session 6)
 CFG: dict[str, float] = {
     "src": 1,
     "size": 1.0,
-    "mode": 0,
+    "mode": 4,
     "boost": 0,
     "age": 1.0,
     "consume": 1,
-    "shadows": 1,
-    "dm": 1.0,
-    "fb": 0,
+    "shadows": 0,
+    "dm": 2.0,
+    "fb": 1,
     "fbk": 16,
     "explore": 8,
     "win": 1,
