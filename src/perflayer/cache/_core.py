@@ -652,18 +652,21 @@ class Cache:
             self._active_expire(_now_ms())
 
     def _push_deadline(self, when: float, key: str) -> None:
-        """Schedule ``key``'s deadline ``when``: the run if it is no earlier, else the heap."""
-        heap = self._expiry_heap
+        """Schedule ``key``'s deadline ``when``, lower ``_due`` and keep the schedule bounded."""
+        self._schedule(when, key)
+        if when < self._due:
+            self._due = when
+        if len(self._expiry_heap) + len(self._run_keys) > self._schedule_bound():
+            self._rebuild_heap()
+
+    def _schedule(self, when: float, key: str) -> None:
+        """Put ``key``'s deadline ``when`` in the run if no earlier than its tail, else the heap."""
         if when >= self._run_tail:
             self._run_keys.append(key)
             self._run_when.append(when)
             self._run_tail = when
         else:
-            heapq.heappush(heap, (when, key))
-        if when < self._due:
-            self._due = when
-        if len(heap) + len(self._run_keys) > self._schedule_bound():
-            self._rebuild_heap()
+            heapq.heappush(self._expiry_heap, (when, key))
 
     def _untag(self, key: str, tags: tuple[str, ...]) -> None:
         index = self._tags
@@ -1070,12 +1073,7 @@ class Cache:
                     # (~0.1x of a cachetools set in CPU time, filling; benchmarks-cache-latency.md).
                     # No bound check: this insert adds one item and one live key, so a schedule
                     # within 3 x live + 1,024 stays within it (the checking paths rebuild the rest).
-                    if expire >= self._run_tail:
-                        self._run_keys.append(name)
-                        self._run_when.append(expire)
-                        self._run_tail = expire
-                    else:
-                        _heappush(self._expiry_heap, (expire, name))
+                    self._schedule(expire, name)
                 else:
                     # (see _fold_fresh for why a list, not the heap, while keys leave)
                     fresh = self._fresh
