@@ -74,38 +74,11 @@ class C3Policy(H3Policy):
 
     def _observe(self, keys: object) -> None:
         if self._c3_mm:
-            from benchmarks.prototypes.shadow_climber import _GOLDEN
-            from perflayer.cache._policy import _MASK64
+            from benchmarks.prototypes.shadow_climber import feed_pair
 
-            threshold = self._h3_threshold
-            full = threshold > _MASK64
-            lo = self._c3_lo
-            hi = self._c3_hi
-            lw = lo._where
-            hw = hi._where
-            nl = nh = 0
-            for k in keys:  # type: ignore[attr-defined]
-                if not full and ((hash(k) * _GOLDEN) & _MASK64) >= threshold:
-                    continue
-                a = k in lw
-                b = k in hw
-                lo._buf.append(k)
-                if not a:
-                    lo.add(k, 1)
-                hi._buf.append(k)
-                if not b:
-                    hi.add(k, 1)
-                if a != b:
-                    if a:
-                        nl += 1
-                    else:
-                        nh += 1
+            _, nl, nh = feed_pair(self._c3_lo, self._c3_hi, keys, self._h3_threshold)
             self._c3_new_lo += nl
             self._c3_new_hi += nh
-            if len(lo._buf) > 4096:
-                lo._drain()
-            if len(hi._buf) > 4096:
-                hi._drain()
         super()._observe(keys)
 
     def _h3_retarget(self) -> None:

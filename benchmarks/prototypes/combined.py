@@ -30,8 +30,7 @@ from collections.abc import Hashable
 from benchmarks.prototypes import climber3, ghost_admission
 from benchmarks.prototypes.climber3 import C3Policy
 from benchmarks.prototypes.ghost_admission import GhostPolicy
-from benchmarks.prototypes.shadow_climber import _GOLDEN, CFG, H3Policy
-from perflayer.cache._policy import _MASK64
+from benchmarks.prototypes.shadow_climber import CFG, H3Policy
 
 
 class GhostC3Policy(C3Policy):
@@ -45,14 +44,7 @@ class GhostC3Policy(C3Policy):
 
     def add(self, key: Hashable, weight: int) -> list[Hashable]:
         """Insert ``key``: H3's sampling test first (as H3Policy.add), then the ghost's add."""
-        buf = self._buf
-        if (
-            len(buf) == 1
-            and buf[0] == key
-            and key not in self._where
-            and ((hash(key) * _GOLDEN) & _MASK64) < self._h3_threshold
-        ):
-            self._observe(buf)
+        self._observe_miss(key)
         return _GHOST_ADD(self, key, weight)
 
 

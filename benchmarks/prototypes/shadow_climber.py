@@ -63,6 +63,43 @@ def _sampling(cap: int) -> int:
     return r
 
 
+def feed_pair(
+    a: TinyLFUPolicy, b: TinyLFUPolicy, keys: object, threshold: int
+) -> tuple[int, int, int]:
+    """Replay the sampled ``keys`` into shadows ``a`` and ``b``; return (sampled, a-only, b-only).
+
+    Each shadow sees a key as a cache-aside read (a miss adds it); "a-only" counts the keys ``a``
+    held and ``b`` did not, "b-only" the reverse. Buffers over 4,096 reads are drained (the
+    shadows' buffers are never lossy). Shared by H3Policy's pair and climber3's min/max pair.
+    """
+    full = threshold > _MASK64
+    aw = a._where
+    bw = b._where
+    seen = na = nb = 0
+    for k in keys:  # type: ignore[attr-defined]
+        if not full and ((hash(k) * _GOLDEN) & _MASK64) >= threshold:
+            continue
+        seen += 1
+        ha = k in aw
+        hb = k in bw
+        a._buf.append(k)
+        if not ha:
+            a.add(k, 1)
+        b._buf.append(k)
+        if not hb:
+            b.add(k, 1)
+        if ha != hb:
+            if ha:
+                na += 1
+            else:
+                nb += 1
+    if len(a._buf) > 4096:
+        a._drain()
+    if len(b._buf) > 4096:
+        b._drain()
+    return seen, na, nb
+
+
 class H3Policy(TinyLFUPolicy):
     """TinyLFUPolicy whose window is steered by two sampled shadows at +-one step."""
 
@@ -144,42 +181,13 @@ class H3Policy(TinyLFUPolicy):
     # -- observation ------------------------------------------------------------------------
 
     def _observe(self, keys: object) -> None:
-        threshold = self._h3_threshold
-        full = threshold > _MASK64
-        up = self._h3_up
-        down = self._h3_down
-        uw = up._where
-        dw = down._where
-        du = self._h3_dis_up
-        dd = self._h3_dis_down
-        seen = self._h3_seen
-        for k in keys:  # type: ignore[attr-defined]
-            if not full and ((hash(k) * _GOLDEN) & _MASK64) >= threshold:
-                continue
-            seen += 1
-            hu = k in uw
-            hd = k in dw
-            up._buf.append(k)
-            if not hu:
-                up.add(k, 1)
-            down._buf.append(k)
-            if not hd:
-                down.add(k, 1)
-            if hu != hd:
-                if hu:
-                    du += 1
-                else:
-                    dd += 1
-        self._h3_new_up += du - self._h3_dis_up
-        self._h3_new_down += dd - self._h3_dis_down
-        self._h3_dis_up = du
-        self._h3_dis_down = dd
+        seen, du, dd = feed_pair(self._h3_up, self._h3_down, keys, self._h3_threshold)
+        self._h3_new_up += du
+        self._h3_new_down += dd
+        self._h3_dis_up += du
+        self._h3_dis_down += dd
+        seen += self._h3_seen
         self._h3_seen = seen
-        # all-hit stretches: keep the shadows' buffers short (they are never lossy)
-        if len(up._buf) > 4096:
-            up._drain()
-        if len(down._buf) > 4096:
-            down._drain()
         if seen >= self._h3_epoch:
             self._h3_decide()
 
@@ -287,6 +295,11 @@ class H3Policy(TinyLFUPolicy):
         super()._drain()
 
     def add(self, key: Hashable, weight: int) -> list[Hashable]:
+        self._observe_miss(key)
+        return super().add(key, weight)
+
+    def _observe_miss(self, key: Hashable) -> None:
+        """Show the shadows the cache-aside miss that led to ``add(key)``, if ``key`` is sampled."""
         buf = self._buf
         # the sampling test inlined: only a sampled key costs the shadows' call
         if (
@@ -296,7 +309,6 @@ class H3Policy(TinyLFUPolicy):
             and ((hash(key) * _GOLDEN) & _MASK64) < self._h3_threshold
         ):
             self._observe(buf)
-        return super().add(key, weight)
 
     def _climb(self) -> None:
         self._hits = self._requests = 0
