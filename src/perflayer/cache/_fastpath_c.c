@@ -53,6 +53,8 @@ static long long BIG = 0; /* _core._BIG (2**62) */
 static PyObject *orig_fold = NULL; /* Cache.__dict__["_fold_fresh"] at import (see fold_fresh) */
 static PyTypeObject *DequeType = NULL; /* _core.deque (collections.deque) */
 static PyCFunction deque_append = NULL; /* deque.append's C function (METH_O), or NULL */
+typedef void (*prefetch_fn)(PyObject *, Py_hash_t);
+static prefetch_fn policy_prefetch = NULL; /* _tinylfu_c's _prefetch hint (its capsule), or NULL */
 
 /* slot offsets (of the Entry struct below, and of LevelStats' and CacheLevel's __slots__) */
 #define off_e_expire offsetof(Entry, expire)
@@ -165,6 +167,12 @@ static int ensure_init(void) {
         } else {
             Py_DECREF(tt);
         }
+    }
+    {
+        /* the C policy's prefetch hint; without it (no _tinylfu_c) the set only skips the hint */
+        prefetch_fn pf = (prefetch_fn)PyCapsule_Import("perflayer.cache._tinylfu_c._prefetch", 0);
+        if (pf == NULL) PyErr_Clear();
+        policy_prefetch = pf;
     }
     core_globals = g;
     if ((off_l_hits = slot_offset(L, "hits")) < 0 ||
@@ -1489,6 +1497,20 @@ static PyObject *do_set(PyObject *cache, PyObject *dict, PyObject *const *args, 
         (a[10] && a[10] != Py_None) || (a[11] && a[11] != Py_None))
         return py_set(cache, args, nargsf, kwnames);
 
+    if (policy_prefetch != NULL && PyUnicode_CheckExact(name)) {
+        /* the policy's random reads of a new key, started now (see _tinylfu_c's _prefetch): they
+         * overlap with the clock read, the weighing and the `_data` lookup below, where they were
+         * misses to memory one after another in the policy's add (a growing cache). A hint only:
+         * an overwrite wastes three loads; nothing else changes. (str: hash() runs no Python
+         * code, and the dict lookups below would compute and cache it anyway.) */
+        Py_hash_t hh = PyObject_Hash(name);
+        PyObject *add = PyDict_GetItemWithError(dict, s_policy_add); /* borrowed */
+        if (add == NULL) {
+            PyErr_Clear(); /* (the insert reads it again, under the lock, and reports) */
+        } else if (hh != -1 && PyCFunction_Check(add) && PyCFunction_GET_SELF(add) != NULL) {
+            policy_prefetch(PyCFunction_GET_SELF(add), hh);
+        }
+    }
     PyObject *expire = NULL, *now = NULL;
     double now_d = 0.0; /* the clock read when `now` is NULL and `expire` set (see due_before) */
     if (ex == NULL || ex == Py_None) {

@@ -1,0 +1,120 @@
+"""The C set's prefetch hint of the C policy's memory changes no answer, statistic or decision.
+
+The hint (``_tinylfu_c._prefetch``, called by ``_fastpath_c``'s set before its dict lookup) only
+starts loads into the CPU caches; these tests hold the C set with it to the Python method and
+the C policy to its Python twin, and check that an unexpected ``_policy_add`` is left alone.
+The extensions are imported at module level on purpose: unbuilt, these tests fail.
+"""
+
+from __future__ import annotations
+
+import operator
+import random
+from typing import Any
+
+import pytest
+
+from perflayer.cache import Cache, _core
+from perflayer.cache import _tinylfu_c as tinylfu_c
+from perflayer.cache._fastpath_c import fast_get, fast_set
+from perflayer.cache._policy import TinyLFUPolicy
+
+T0 = 1_800_000_000.0
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Replace the core's clock by a list cell the test advances (seconds)."""
+    cell = [T0]
+    monkeypatch.setattr(_core, "_time", lambda: cell[0])
+    return cell
+
+
+def _pair(capacity: int) -> tuple[Cache, Cache]:
+    """Return a cache on the C paths and one on the Python methods, both on the C policy."""
+    fast = Cache(capacity, policy="tinylfu", metrics=False)
+    fast.get = fast_get(fast)  # type: ignore[method-assign]
+    fast.set = fast_set(fast)  # type: ignore[method-assign]
+    slow = Cache(capacity, policy="tinylfu", metrics=False)
+    slow.__dict__.pop("get", None)
+    slow.__dict__.pop("set", None)
+    return fast, slow
+
+
+def test_the_hint_is_exported_as_a_named_capsule() -> None:
+    """_tinylfu_c exports the hint under the name _fastpath_c imports it by."""
+    cap = tinylfu_c._prefetch  # type: ignore[attr-defined]
+    assert type(cap).__name__ == "PyCapsule"
+    assert "perflayer.cache._tinylfu_c._prefetch" in repr(cap)
+
+
+def test_filling_then_full_cache_matches_the_python_method(clock: list[float]) -> None:
+    """Fill past capacity with TTL and plain sets: the same keys, values, stats and TTLs."""
+    fast, slow = _pair(300)
+    assert type(fast._policy) is tinylfu_c.TinyLFUPolicy
+    rng = random.Random(5)
+    for i in range(2_000):
+        k = f"k{rng.randrange(900)}"
+        ex = rng.choice([None, 1, 5, 60])
+        for c in (fast, slow):
+            assert c.set(k, i, ex=ex) is True
+        if i % 7 == 0:
+            clock[0] += 0.5
+            probe = f"k{rng.randrange(900)}"
+            assert fast.get(probe) == slow.get(probe)
+    names = sorted(fast.keys())  # (KEYS *)
+    assert names == sorted(slow.keys())
+    for k in names:
+        assert fast.get(k) == slow.get(k)
+        assert fast.ttl(k) == slow.ttl(k)
+    assert fast.stats() == slow.stats()
+
+
+def test_residents_match_the_pure_python_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hinted C set on the C policy keeps the keys the pure-Python cache keeps, op by op."""
+    fast = Cache(200, policy="tinylfu", metrics=False)
+    fast.get = fast_get(fast)  # type: ignore[method-assign]
+    fast.set = fast_set(fast)  # type: ignore[method-assign]
+    monkeypatch.setenv("PERFLAYER_PURE_PYTHON", "1")
+    ref = Cache(200, policy="tinylfu", metrics=False)
+    monkeypatch.delenv("PERFLAYER_PURE_PYTHON")
+    assert type(fast._policy) is tinylfu_c.TinyLFUPolicy
+    assert type(ref._policy) is TinyLFUPolicy
+    rng = random.Random(9)
+    for i in range(3_000):
+        k = f"n{int(rng.paretovariate(1.2)) % 1_000}"
+        if rng.random() < 0.5:
+            assert fast.get(k) == ref.get(k), i
+        else:
+            ex = rng.choice([None, 30])
+            assert fast.set(k, i, ex=ex) is True
+            assert ref.set(k, i, ex=ex) is True
+        assert set(fast._data) == set(ref._data), i
+    assert fast.stats()["evictions"] == ref.stats()["evictions"]
+
+
+def test_a_policy_add_that_is_not_the_c_policy_is_left_alone() -> None:
+    """A builtin or Python ``_policy_add`` of another object: no hint, the set works as before."""
+    seen: list[Any] = []
+    # (operator.is_: a builtin whose bound object is a module; it answers False, no victims)
+    for add in (operator.is_, lambda k, w: seen.append((k, w))):
+        c = Cache(100, policy="tinylfu", metrics=False)
+        c.set = fast_set(c)  # type: ignore[method-assign]
+        c._policy_add = add  # type: ignore[assignment]
+        assert c.set("a", 1, ex=10) is True
+        assert c.set("b", "x") is True
+        assert c.get("a") == 1 and c.get("b") == "x"
+        assert c.stats()["entries"] == 2
+    assert seen == [("a", c._data["a"].weight), ("b", c._data["b"].weight)]
+
+
+def test_a_missing_policy_add_still_reports_from_the_insert() -> None:
+    """Without ``_policy_add`` the hint is skipped and the insert raises its AttributeError."""
+    c = Cache(100, policy="tinylfu", metrics=False)
+    c.set = fast_set(c)  # type: ignore[method-assign]
+    del c._policy_add
+    with pytest.raises(AttributeError, match="_policy_add"):
+        c.set("a", 1)
+    c._policy_add = c._policy.add
+    assert c.set("b", 2) is True
+    assert c.get("b") == 2
