@@ -43,7 +43,7 @@ def _pair(capacity: int) -> tuple[Cache, Cache]:
 
 def test_the_hint_is_exported_as_a_named_capsule() -> None:
     """_tinylfu_c exports the hint under the name _fastpath_c imports it by."""
-    cap = tinylfu_c._prefetch  # type: ignore[attr-defined]
+    cap = tinylfu_c._prefetch
     assert type(cap).__name__ == "PyCapsule"
     assert "perflayer.cache._tinylfu_c._prefetch" in repr(cap)
 

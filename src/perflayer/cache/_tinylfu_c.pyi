@@ -5,6 +5,9 @@ from typing import Any
 
 __all__ = ["TinyLFUPolicy"]
 
+# the C set's prefetch hint, a PyCapsule named "perflayer.cache._tinylfu_c._prefetch" (private)
+_prefetch: object
+
 class TinyLFUPolicy:
     """Adaptive W-TinyLFU in C, decision-identical to ``perflayer.cache._policy.TinyLFUPolicy``."""
 
