@@ -1,8 +1,9 @@
-"""The C set's prefetch hint of the C policy's memory changes no answer, statistic or decision.
+"""The C set's direct use of the C policy (prefetch hint, add) changes no answer or decision.
 
-The hint (``_tinylfu_c._prefetch``, called by ``_fastpath_c``'s set before its dict lookup) only
-starts loads into the CPU caches; these tests hold the C set with it to the Python method and
-the C policy to its Python twin, and check that an unexpected ``_policy_add`` is left alone.
+``_tinylfu_c._C_API`` gives ``_fastpath_c``'s set a prefetch hint (called before its dict lookup:
+it only starts loads into the CPU caches) and ``add`` without a method call (None, not an empty
+list, when nothing leaves). These tests hold the C set with them to the Python method and the
+C policy to its Python twin, and check that any other ``_policy_add`` is called as before.
 The extensions are imported at module level on purpose: unbuilt, these tests fail.
 """
 
@@ -41,11 +42,22 @@ def _pair(capacity: int) -> tuple[Cache, Cache]:
     return fast, slow
 
 
-def test_the_hint_is_exported_as_a_named_capsule() -> None:
-    """_tinylfu_c exports the hint under the name _fastpath_c imports it by."""
-    cap = tinylfu_c._prefetch
+def test_the_api_is_exported_as_a_named_capsule() -> None:
+    """_tinylfu_c exports its C API under the name _fastpath_c imports it by."""
+    cap = tinylfu_c._C_API
     assert type(cap).__name__ == "PyCapsule"
-    assert "perflayer.cache._tinylfu_c._prefetch" in repr(cap)
+    assert "perflayer.cache._tinylfu_c._C_API" in repr(cap)
+
+
+def test_the_method_add_still_answers_a_list() -> None:
+    """Called as a method, add answers a list, empty when nothing leaves (the C set gets None)."""
+    p = tinylfu_c.TinyLFUPolicy(3, None)
+    assert p.add("a", 1) == []
+    assert type(p.add("b", 1)) is list
+    victims: list[object] = []
+    for k in "cdefg":
+        victims += p.add(k, 1)
+    assert len(victims) == 4
 
 
 def test_filling_then_full_cache_matches_the_python_method(clock: list[float]) -> None:
@@ -106,6 +118,31 @@ def test_a_policy_add_that_is_not_the_c_policy_is_left_alone() -> None:
         assert c.get("a") == 1 and c.get("b") == "x"
         assert c.stats()["entries"] == 2
     assert seen == [("a", c._data["a"].weight), ("b", c._data["b"].weight)]
+
+
+def test_other_bound_methods_and_other_policies_as_policy_add() -> None:
+    """Another method of the C policy, or another C policy's add, is called as it was."""
+    c = Cache(100, policy="tinylfu", metrics=False)
+    c.set = fast_set(c)  # type: ignore[method-assign]
+    calls: list[tuple[str, int]] = []
+    c._policy_add = lambda k, w: calls.append((k, w)) or []  # type: ignore[assignment]
+    assert c.set("a", 1) is True
+    assert calls == [("a", c._data["a"].weight)]
+    # the bound ``update`` of the C policy: a method call (it adds an unknown key)
+    c._policy_add = c._policy.update  # type: ignore[assignment]
+    assert c.set("b", 1) is True
+    assert c.get("b") == 1
+    # another policy's ``add``: its decisions, exactly as the method gives them
+    other = tinylfu_c.TinyLFUPolicy(2, None)
+    twin = tinylfu_c.TinyLFUPolicy(2, None)
+    d = Cache(100, policy="tinylfu", metrics=False)
+    d.set = fast_set(d)  # type: ignore[method-assign]
+    d._policy_add = other.add  # type: ignore[assignment]
+    gone: list[object] = []
+    for k in ("x", "y", "z", "w"):
+        assert d.set(k, 1) is True
+        gone += twin.add(k, d._data[k].weight)  # (a new key is never its own victim)
+    assert sorted(d._data) == sorted({"x", "y", "z", "w"} - set(gone))
 
 
 def test_a_missing_policy_add_still_reports_from_the_insert() -> None:

@@ -53,8 +53,16 @@ static long long BIG = 0; /* _core._BIG (2**62) */
 static PyObject *orig_fold = NULL; /* Cache.__dict__["_fold_fresh"] at import (see fold_fresh) */
 static PyTypeObject *DequeType = NULL; /* _core.deque (collections.deque) */
 static PyCFunction deque_append = NULL; /* deque.append's C function (METH_O), or NULL */
-typedef void (*prefetch_fn)(PyObject *, Py_hash_t);
-static prefetch_fn policy_prefetch = NULL; /* _tinylfu_c's _prefetch hint (its capsule), or NULL */
+/* _tinylfu_c's C API for the new-key insert (its capsule _C_API; the same struct is declared
+ * there): the prefetch hint and `add` without a method call (see "the policy" at insert_locked) */
+typedef struct {
+    int version;
+    int (*is_policy)(PyObject *p);
+    void (*prefetch)(PyObject *p, Py_hash_t hh);
+    PyObject *(*add)(PyObject *p, PyObject *key, PyObject *weight);
+    PyCFunction add_method;
+} PolicyCAPI;
+static const PolicyCAPI *policy_capi = NULL; /* NULL: no _tinylfu_c (or another version) */
 
 /* slot offsets (of the Entry struct below, and of LevelStats' and CacheLevel's __slots__) */
 #define off_e_expire offsetof(Entry, expire)
@@ -169,10 +177,10 @@ static int ensure_init(void) {
         }
     }
     {
-        /* the C policy's prefetch hint; without it (no _tinylfu_c) the set only skips the hint */
-        prefetch_fn pf = (prefetch_fn)PyCapsule_Import("perflayer.cache._tinylfu_c._prefetch", 0);
-        if (pf == NULL) PyErr_Clear();
-        policy_prefetch = pf;
+        /* the C policy's API; without it (no _tinylfu_c) every policy is called as a method */
+        const PolicyCAPI *api = PyCapsule_Import("perflayer.cache._tinylfu_c._C_API", 0);
+        if (api == NULL) PyErr_Clear();
+        policy_capi = (api != NULL && api->version == 1) ? api : NULL;
     }
     core_globals = g;
     if ((off_l_hits = slot_offset(L, "hits")) < 0 ||
@@ -1272,7 +1280,15 @@ static int insert_locked(PyObject *cache, PyObject *dict, PyObject *data, PyObje
         return -1;
     }
     PyObject *victims;
-    {
+    if (policy_capi != NULL && PyCFunction_Check(add) &&
+        PyCFunction_GET_FUNCTION(add) == policy_capi->add_method &&
+        PyCFunction_GET_SELF(add) != NULL && policy_capi->is_policy(PyCFunction_GET_SELF(add))) {
+        /* the policy: `_policy_add` is the bound `add` of the C TinyLFUPolicy, called in C (no
+         * method call) and answering None instead of a new empty list when nothing leaves
+         * (a filling cache made, truth-tested and freed one list a key); the same decisions */
+        victims = policy_capi->add(PyCFunction_GET_SELF(add), name, w);
+        Py_DECREF(add);
+    } else {
         PyObject *argv[2] = {name, w};
         victims = PyObject_Vectorcall(add, argv, 2, NULL);
         Py_DECREF(add);
@@ -1497,7 +1513,7 @@ static PyObject *do_set(PyObject *cache, PyObject *dict, PyObject *const *args, 
         (a[10] && a[10] != Py_None) || (a[11] && a[11] != Py_None))
         return py_set(cache, args, nargsf, kwnames);
 
-    if (policy_prefetch != NULL && PyUnicode_CheckExact(name)) {
+    if (policy_capi != NULL && PyUnicode_CheckExact(name)) {
         /* the policy's random reads of a new key, started now (see _tinylfu_c's _prefetch): they
          * overlap with the clock read, the weighing and the `_data` lookup below, where they were
          * misses to memory one after another in the policy's add (a growing cache). A hint only:
@@ -1507,8 +1523,9 @@ static PyObject *do_set(PyObject *cache, PyObject *dict, PyObject *const *args, 
         PyObject *add = PyDict_GetItemWithError(dict, s_policy_add); /* borrowed */
         if (add == NULL) {
             PyErr_Clear(); /* (the insert reads it again, under the lock, and reports) */
-        } else if (hh != -1 && PyCFunction_Check(add) && PyCFunction_GET_SELF(add) != NULL) {
-            policy_prefetch(PyCFunction_GET_SELF(add), hh);
+        } else if (hh != -1 && PyCFunction_Check(add) && PyCFunction_GET_SELF(add) != NULL &&
+                   policy_capi->is_policy(PyCFunction_GET_SELF(add))) {
+            policy_capi->prefetch(PyCFunction_GET_SELF(add), hh);
         }
     }
     PyObject *expire = NULL, *now = NULL;

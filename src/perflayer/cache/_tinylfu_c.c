@@ -1556,7 +1556,7 @@ static void shadow_install(Policy *self, Policy *up, Policy *down, Policy **old_
 /* add() and update(): the buffer is replayed first (update) or once the key is known absent
    (add, which then counts a buffered miss of the same key as this write's access). */
 static PyObject *do_write(Policy *self, PyObject *const *args, Py_ssize_t nargs, const char *name,
-                       int replay_first)
+                       int replay_first, int none_if_empty)
 {
     int64_t weight;
     if (parse_key_weight(args, nargs, name, &weight) < 0 || enter(self, name) < 0) {
@@ -1575,7 +1575,22 @@ static PyObject *do_write(Policy *self, PyObject *const *args, Py_ssize_t nargs,
             }
         }
         else if (r == 0) {
-            result = do_add(self, key, (uint64_t)hh, weight);
+            if (none_if_empty) {
+                /* (see policy_add_c: None, not a new empty list, when nothing leaves) */
+                Chain vs = {NULL, NULL, 0};
+                if (do_add_chain(self, key, (uint64_t)hh, weight, &vs) == 0) {
+                    if (vs.n) {
+                        result = victims_list(self, &vs);
+                    }
+                    else {
+                        result = Py_None;
+                        Py_INCREF(result);
+                    }
+                }
+            }
+            else {
+                result = do_add(self, key, (uint64_t)hh, weight);
+            }
         }
     }
     self->busy = 0;
@@ -1585,12 +1600,12 @@ static PyObject *do_write(Policy *self, PyObject *const *args, Py_ssize_t nargs,
 
 static PyObject *Policy_add(Policy *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return do_write(self, args, nargs, "add", 0);
+    return do_write(self, args, nargs, "add", 0, 0);
 }
 
 static PyObject *Policy_update(Policy *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return do_write(self, args, nargs, "update", 1);
+    return do_write(self, args, nargs, "update", 1, 0);
 }
 
 static PyObject *Policy_remove(Policy *self, PyObject *key)
@@ -2131,19 +2146,19 @@ static PyTypeObject PolicyType = {
     .tp_as_sequence = &Policy_as_sequence,
 };
 
-/* -- the prefetch hint of the core's new-key insert --------------------------------------- */
+/* -- the C API of the core's new-key insert (perflayer.cache._fastpath_c) ------------------ */
 
 /* Start loading the memory that an add of a key of hash ``hh`` reads at random places: its home
    slot in the resident keys' table (a miss of the lookup, then the insert's slot) and in the
-   sketch's counts, and its doorkeeper byte. Exported as the capsule ``_tinylfu_c._prefetch``
-   for perflayer.cache._fastpath_c, whose set calls it first, before its own dict lookup, clock
-   read and entry: the policy's misses then overlap with that work and with each other instead
-   of stalling the add one after another. Why: in a growing cache the keys' table (16 bytes a
-   slot, at most half full: 2-4 MB at 100,000 keys) and the doorkeeper (1 MB) are far larger
-   than the CPU caches, so each of these reads was a miss to memory; perf (cpu-clock samples)
-   put ~0.3 us of a filling TTL set in keys_lookup alone, for ~50 instructions
-   (benchmarks-cache-latency.md). Changes nothing but what the CPU caches hold; an object that is
-   not exactly a TinyLFUPolicy is ignored. No Python code runs, no exception is set. */
+   sketch's counts, and its doorkeeper byte. _fastpath_c's set calls it first, before its own
+   dict lookup, clock read and entry: the policy's misses then overlap with that work and with
+   each other instead of stalling the add one after another. Why: in a growing cache the keys'
+   table (16 bytes a slot, at most half full: 2-4 MB at 100,000 keys) and the doorkeeper (1 MB)
+   are far larger than the CPU caches, so each of these reads was a miss to memory; perf
+   (cpu-clock samples) put ~0.3 us of a filling TTL set in keys_lookup alone, for ~50
+   instructions (benchmarks-cache-latency.md). Changes nothing but what the CPU caches hold; an
+   object that is not exactly a TinyLFUPolicy is ignored. No Python code runs, no exception is
+   set. */
 #if defined(__GNUC__) || defined(__clang__)
 #define PREFETCH(addr, rw) __builtin_prefetch((addr), (rw))
 #else
@@ -2167,6 +2182,31 @@ static void policy_prefetch(PyObject *p, Py_hash_t hh)
         PREFETCH(&self->counts.slots[home(h, &self->counts)], 0);
     }
 }
+
+/* ``policy.add(key, weight)`` of an exact TinyLFUPolicy (``p`` is one: the caller checks
+   ``policy_is``), without the call's argument tuple of the method and with None instead of a
+   new empty list when nothing leaves (a cache filling up: the list was made, truth-tested and
+   freed on every new key). The same decisions, errors and effects as the method; a non-empty
+   result is the method's list. New reference, or NULL with an exception set. */
+static PyObject *policy_add_c(PyObject *p, PyObject *key, PyObject *weight)
+{
+    PyObject *args[2] = {key, weight};
+    return do_write((Policy *)p, args, 2, "add", 0, 1);
+}
+
+static int policy_is(PyObject *p) { return Py_IS_TYPE(p, &PolicyType); }
+
+/* The capsule ``_tinylfu_c._C_API`` (name: "perflayer.cache._tinylfu_c._C_API"): a
+   ``PolicyCAPI``; _fastpath_c.c declares the same struct. Bump ``version`` on any change. */
+typedef struct {
+    int version;
+    int (*is_policy)(PyObject *p);
+    void (*prefetch)(PyObject *p, Py_hash_t hh);
+    PyObject *(*add)(PyObject *p, PyObject *key, PyObject *weight);
+    PyCFunction add_method; /* the C function of the method ``add`` (to recognise it bound) */
+} PolicyCAPI;
+
+static PolicyCAPI c_api = {1, policy_is, policy_prefetch, policy_add_c, (PyCFunction)Policy_add};
 
 static struct PyModuleDef tinylfu_module = {
     PyModuleDef_HEAD_INIT,
@@ -2207,9 +2247,8 @@ PyMODINIT_FUNC PyInit__tinylfu_c(void)
         Py_DECREF(m);
         return NULL;
     }
-    PyObject *cap = PyCapsule_New((void *)policy_prefetch, "perflayer.cache._tinylfu_c._prefetch",
-                                  NULL);
-    if (cap == NULL || PyModule_AddObject(m, "_prefetch", cap) < 0) {
+    PyObject *cap = PyCapsule_New(&c_api, "perflayer.cache._tinylfu_c._C_API", NULL);
+    if (cap == NULL || PyModule_AddObject(m, "_C_API", cap) < 0) {
         Py_XDECREF(cap);
         Py_DECREF(m);
         return NULL;

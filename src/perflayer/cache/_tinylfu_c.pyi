@@ -5,8 +5,8 @@ from typing import Any
 
 __all__ = ["TinyLFUPolicy"]
 
-# the C set's prefetch hint, a PyCapsule named "perflayer.cache._tinylfu_c._prefetch" (private)
-_prefetch: object
+# the C set's API (prefetch hint, add), a PyCapsule "perflayer.cache._tinylfu_c._C_API" (private)
+_C_API: object
 
 class TinyLFUPolicy:
     """Adaptive W-TinyLFU in C, decision-identical to ``perflayer.cache._policy.TinyLFUPolicy``."""
