@@ -155,3 +155,17 @@ def test_a_missing_policy_add_still_reports_from_the_insert() -> None:
     c._policy_add = c._policy.add
     assert c.set("b", 2) is True
     assert c.get("b") == 2
+
+
+def test_shared_weights_and_zero_expiry_read_as_the_python_method_makes_them() -> None:
+    """New keys' weights (shared ints in C) and no-TTL expiries (a shared 0.0) equal Python's."""
+    fast, slow = _pair(1_000)
+    values: list[Any] = [1, 2.5, "v", "vv" * 40, b"x", None, 10**30, -7, "é"]
+    for i, v in enumerate(values * 3):
+        for c in (fast, slow):
+            assert c.set(f"key{i}", v) is True
+    for i in range(len(values) * 3):
+        a, b = fast._data[f"key{i}"], slow._data[f"key{i}"]
+        assert (a.weight, a.expire, a.plain_vw) == (b.weight, b.expire, b.plain_vw)
+        assert type(a.weight) is int and type(a.expire) is float
+    assert fast.stats() == slow.stats()

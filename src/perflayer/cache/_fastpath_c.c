@@ -45,6 +45,7 @@ static PyTypeObject *LevelType = NULL;  /* _core.LevelStats */
 static PyTypeObject *LevelDefType = NULL; /* _core.CacheLevel */
 static PyObject *core_globals = NULL;   /* _core.__dict__ */
 static PyObject *float_1000 = NULL;     /* 1000.0 */
+static PyObject *float_0 = NULL;        /* 0.0, the `expire` of every key without a TTL */
 static PyObject *orig_time = NULL;      /* the builtin time.time (see clock_direct) */
 static long long ENTRY_OVERHEAD = 0;
 static long long SCALAR_SIZE = 0;
@@ -211,6 +212,24 @@ static int ensure_init(void) {
 }
 
 /* ------------------------------------------------------------------ small helpers */
+
+/* The new-key insert's weight as an int (the entry's `weight`, the policy's argument): one
+ * shared int object per weight in [ENTRY_OVERHEAD, ENTRY_OVERHEAD + WEIGHT_INTS), as CPython
+ * shares its small ints. Why: a weight (~170-1,200 for short keys and scalar values) is above
+ * CPython's small ints, so every new key made an int that stayed with its entry (32 bytes a key
+ * and an allocation, then a free when the key left) for a value most entries have in common.
+ * Ints are immutable: nothing can tell a shared one from a new one. */
+#define WEIGHT_INTS 2048
+static PyObject *weight_ints[WEIGHT_INTS];
+
+static PyObject *weight_int(long long weight) {
+    long long i = weight - ENTRY_OVERHEAD;
+    if (i < 0 || i >= WEIGHT_INTS) return PyLong_FromLongLong(weight);
+    PyObject *o = weight_ints[i];
+    if (o == NULL && (o = weight_ints[i] = PyLong_FromLongLong(weight)) == NULL) return NULL;
+    Py_INCREF(o);
+    return o;
+}
 
 #define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
 
@@ -1531,8 +1550,9 @@ static PyObject *do_set(PyObject *cache, PyObject *dict, PyObject *const *args, 
     PyObject *expire = NULL, *now = NULL;
     double now_d = 0.0; /* the clock read when `now` is NULL and `expire` set (see due_before) */
     if (ex == NULL || ex == Py_None) {
-        expire = PyFloat_FromDouble(0.0);
-        if (expire == NULL) return NULL;
+        /* one shared 0.0, as the Python method's constant: no float made (and kept) a key */
+        expire = float_0;
+        Py_INCREF(expire);
     } else if (PyLong_CheckExact(ex)) {
         int ovf = 0;
         long long x = PyLong_AsLongLongAndOverflow(ex, &ovf);
@@ -1692,7 +1712,7 @@ static PyObject *do_set(PyObject *cache, PyObject *dict, PyObject *const *args, 
     {
         /* untracked by the cyclic GC unless the value (or the level) may lead to a cycle */
         PyObject *v = PyLong_FromLongLong(vw);
-        w = PyLong_FromLongLong(weight); /* (the entry's, and the policy's argument) */
+        w = weight_int(weight); /* (the entry's, and the policy's argument) */
         if (w != NULL && v != NULL) {
             PyObject *argv[7] = {name, value, expire, dflt, w, Py_None, v};
             new = entry_make(argv);
@@ -1830,6 +1850,7 @@ PyMODINIT_FUNC PyInit__fastpath_c(void) {
         PyType_Ready(&LockType) < 0)
         return NULL;
     if (float_1000 == NULL && (float_1000 = PyFloat_FromDouble(1000.0)) == NULL) return NULL;
+    if (float_0 == NULL && (float_0 = PyFloat_FromDouble(0.0)) == NULL) return NULL;
     if (intern(&s_data, "_data") || intern(&s_default, "_default") ||
         intern(&s_policy_hit, "_policy_hit") || intern(&s_policy_miss, "_policy_miss") ||
         intern(&s_policy_add, "_policy_add") || intern(&s_decode, "_decode") ||
