@@ -14,6 +14,8 @@ restart jump of ``mm`` >= 3 only (the near climber H3 is untouched):
 - ``g_ez``: a sign test over epochs: each epoch whose new disagreements lead one way adds one
   (x64, decayed as the slow pair) to that side's epoch count; a jump also needs that count's
   lead for its side at ``g_ez`` sigma (a burst of one or two epochs is not enough).
+- ``g_eff``: an effect size: a jump also needs ``|hi - lo| x g_eff > hi + lo`` for the slow
+  pair (a lead that is significant only because both count many disagreements does not jump).
 - ``g_persist``: a jump needs the slow pair to favour the same side for this many epochs in a row.
 - ``g_age``: no jump before the cache has seen about this many x its capacity accesses (counted
   in epochs: epochs x epoch x R >= g_age x capacity).
@@ -43,6 +45,8 @@ CFG4: dict[str, float] = {
     # disagreements favoured, counts decayed as the slow pair's) at this many sigma
     "g_ez_min": 0,
     "g_ez_full": 0,  # 1: the epoch test guards only the full jumps (from the opposite bound)  # ... and at least this many (decayed) epochs favouring the side
+    "g_eff": 0,  # >0: a jump also needs the slow pair's lead x g_eff > its disagreements
+    # (an effect size: the winner holds > (K+1)/(K-1) x the loser's count)
     "g_persist": 0,  # a jump needs the slow pair's side unchanged for this many epochs
     "g_age": 0,  # no jump before about g_age x capacity accesses
     "log": 0,  # 1: record every epoch's (epoch, share, slow lo, slow hi, side) in _c4_log
@@ -57,6 +61,8 @@ class C4Policy(C3Policy):
         self._c4_epochs = 0
         self._c4_side = 0  # the slow pair's side at the last epoch
         self._c4_run = 0  # epochs in a row with that side
+        self._c4_lo = 0
+        self._c4_hi = 0
         self._c4_elo = 0  # epochs whose new disagreements favoured lo (x64, decayed)
         self._c4_ehi = 0
         self._c4_erun = 0  # signed: epochs in a row whose new disagreements lead that way
@@ -80,6 +86,9 @@ class C4Policy(C3Policy):
     def _c3_mm_side(self) -> int:
         nl = self._c3_new_lo
         nh = self._c3_new_hi
+        # the slow pair's counts the side test below sees (before this epoch's decay)
+        self._c4_lo = self._c3_lo_w + nl
+        self._c4_hi = self._c3_hi_w + nh
         if nh != nl:
             d = 1 if nh > nl else -1
             if d * self._c4_erun > 0:
@@ -126,8 +135,10 @@ class C4Policy(C3Policy):
         hi = self._c4_uhi
         d = hi - lo
         z = CFG4["g_undo_z"]
-        if lo + hi >= CFG4["g_undo_min"] and d * d > z * z * (lo + hi) and (d > 0) != (
-            self._c4_dir > 0
+        if (
+            lo + hi >= CFG4["g_undo_min"]
+            and d * d > z * z * (lo + hi)
+            and (d > 0) != (self._c4_dir > 0)
         ):
             self._c4_armed = 0
             self._c4_events.append(
@@ -154,6 +165,11 @@ class C4Policy(C3Policy):
                 if e <= 0 or e * e <= ez * ez * 64 * (self._c4_ehi + self._c4_elo):
                     return
                 if (self._c4_ehi if side > 0 else self._c4_elo) < 64 * CFG4["g_ez_min"]:
+                    return
+            if CFG4["g_eff"]:
+                lo = self._c4_lo
+                hi = self._c4_hi
+                if abs(hi - lo) * CFG4["g_eff"] <= hi + lo:
                     return
             if CFG4["g_persist"] and self._c4_run < CFG4["g_persist"]:
                 return
