@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from tests.cache.test_fastpath_c import _bind, _unbind
 
-from perflayer.cache import Cache, CacheLevel, _core
+from perflayer.cache import Cache, CacheLevel, _core, _fastpath_c
 from perflayer.cache._fastpath_c import Entry
 from perflayer.cache._native import native_enabled
 from perflayer.cache._size import estimate
@@ -323,3 +323,103 @@ def test_the_real_clock_read_in_c_gives_the_python_deadlines(bind: str) -> None:
     e.expire = time.time() * 1000.0 - 1.0  # already due: expired on read
     assert c.get("k") is None
     assert "k" not in c._data
+
+
+# -- the allocation: outside the cyclic GC's allocation count (see entry_alloc in _fastpath_c.c)
+
+uncounted = pytest.mark.skipif(
+    not _fastpath_c._ENTRY_UNCOUNTED,
+    reason="this CPython's GC layout is not the one entry_alloc copies: PyObject_GC_New is used",
+)
+
+
+def _gc_allocations(fn: Callable[[], Any]) -> int:
+    """Return how far ``fn()`` moves the collector's gen-0 count (no pass runs meanwhile)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        before = gc.get_count()[0]
+        fn()
+        return gc.get_count()[0] - before
+    finally:
+        if was:
+            gc.enable()
+
+
+@uncounted
+def test_new_entries_do_not_count_towards_a_gc_pass() -> None:
+    """10,000 entries move the gen-0 count by ~0; 10,000 lists (the control) by ~10,000."""
+    lvl = _core.LevelStats(CacheLevel.DEFAULT)
+    keep: list[Any] = []
+    assert _gc_allocations(lambda: keep.extend([[] for _ in range(10_000)])) >= 9_000
+    keep.clear()
+    made = _gc_allocations(
+        lambda: keep.extend(Entry(f"k{i}", i, 0.0, lvl, 100, None, 28) for i in range(10_000))
+    )
+    assert made < 50
+    assert len(keep) == 10_000 and not any(gc.is_tracked(e) for e in keep)
+    assert sys.getsizeof(keep[0]) == sys.getsizeof(Entry("k", [], 0.0, lvl, 1, None, -2))
+
+
+@uncounted
+@c_entry
+@pytest.mark.parametrize("bind", BINDS)
+def test_a_filling_cache_runs_no_gc_pass_of_its_own(bind: str) -> None:
+    """New keys with scalar values (TTL or not) add nothing to the gen-0 count, on both paths."""
+    c = _cache(bind, max_entries=100_000)
+
+    def fill() -> None:
+        for i in range(5_000):
+            c.set(f"t{i}", i, ex=100)
+            c.set(f"p{i}", "v")
+
+    assert _gc_allocations(fill) < 50
+    assert c.dbsize() == 10_000
+
+
+@c_entry
+@pytest.mark.parametrize("bind", BINDS)
+def test_an_uncounted_entry_then_a_list_referring_to_it_is_collected(bind: str) -> None:
+    """An entry made with an atomic value, then given a list that holds the entry: collected."""
+
+    class Box(list):  # type: ignore[type-arg]
+        """A list that takes weak references."""
+
+    lvl = _core.LevelStats(CacheLevel.DEFAULT)
+    e = Entry("k", 1, 0.0, lvl, 100, None, 28)
+    assert not gc.is_tracked(e)
+    box = Box([e])
+    e.value = box
+    assert gc.is_tracked(e)
+    bref = weakref.ref(box)
+    del e, box
+    gc.collect()
+    assert bref() is None
+    # the same through the cache: an atomic value, then a list that refers to its own entry
+    c = _cache(bind, max_entries=100)
+    assert c.set("k", 1) is True and not gc.is_tracked(c._data["k"])
+    box2 = Box()
+    assert c.set("k", box2) is True
+    box2.append(c._data["k"])
+    assert gc.is_tracked(c._data["k"])
+    bref = weakref.ref(box2)
+    cref = weakref.ref(c)
+    del box2, c
+    gc.collect()
+    assert cref() is None and bref() is None
+
+
+def test_many_entries_made_and_freed_tracked_or_not() -> None:
+    """Entries made, tracked at any point and freed in any order leave nothing behind."""
+    lvl = _core.LevelStats(CacheLevel.DEFAULT)
+    for _round in range(3):
+        es = [Entry(f"k{i}", i, 0.0, lvl, 100, None, 28) for i in range(2_000)]
+        for i, e in enumerate(es):
+            if i % 3 == 0:
+                e.value = Obj(e)  # tracked, in a cycle with its value
+            elif i % 3 == 1:
+                e.tags = ("a", "b")  # atomic: stays untracked
+        refs = [weakref.ref(e.value) for e in es[::3]]
+        del es, e
+        gc.collect()
+        assert all(r() is None for r in refs)

@@ -466,6 +466,69 @@ static void entry_track_for(PyObject *self, PyObject *v, int is_lvl) {
         PyObject_GC_Track(self);
 }
 
+/* The entry's memory. An entry is a GC-capable object (it must be, to be tracked once it holds
+ * a value that may lead to a cycle), but PyObject_GC_New counts every such allocation towards
+ * the collector's generation-0 threshold, tracked or not: a filling cache, whose entries are
+ * never freed, ran a gen-0 pass every ~700 new keys (and a gen-1 pass every ~7,000), each
+ * walking every young tracked object of the process and charged to the cache's set, where
+ * cachetools' LRUCache, which keeps no GC objects a key, runs none. So where the layout is
+ * CPython's usual one (checked at import: the GC header is the two zeroed words before an
+ * untracked object, which sys.getsizeof counts), an entry is allocated as PyObject_GC_New
+ * allocates it (PyObject_Malloc of the header and the object, the header zeroed: untracked)
+ * minus the count, and freed as PyObject_GC_Del frees it (untracked first), minus the count.
+ * PyObject_GC_Track works on it as on any GC object. An entry that is tracked later is never
+ * counted either: the count is a heuristic of how many new containers may hold cycles, and the
+ * value that made it tracked was counted when it was made. Elsewhere (the free-threaded build,
+ * an unknown layout or version) entries come from PyObject_GC_New. */
+static size_t gc_presize = 0; /* the GC header's size once checked (entry_alloc_check); 0: none */
+
+static Entry *entry_alloc(void) {
+    if (gc_presize == 0) return PyObject_GC_New(Entry, EntryType);
+    char *mem = PyObject_Malloc(gc_presize + sizeof(Entry));
+    if (mem == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    memset(mem, 0, gc_presize); /* (untracked) */
+    Entry *e = (Entry *)(mem + gc_presize);
+    PyObject_Init((PyObject *)e, EntryType);
+    return e;
+}
+
+static void entry_free(Entry *e) {
+    if (gc_presize == 0) {
+        PyObject_GC_Del(e);
+        return;
+    }
+    PyObject_Free((char *)e - gc_presize);
+}
+
+/* Set gc_presize if an untracked entry from PyObject_GC_New has the layout entry_alloc copies:
+ * the two words before it zero and sys.getsizeof(entry) == its size + those two words. Once, at
+ * import, before any entry exists. 0, or -1 with an exception set. */
+static int entry_alloc_check(void) {
+#if !defined(Py_GIL_DISABLED) && PY_VERSION_HEX >= 0x030A0000 && PY_VERSION_HEX < 0x030F0000
+    Entry *probe = PyObject_GC_New(Entry, EntryType);
+    if (probe == NULL) return -1;
+    probe->expire = probe->key = probe->lvl = probe->plain_vw = probe->tags = probe->value =
+        probe->weight = NULL;
+    size_t pre = 2 * sizeof(void *);
+    const uintptr_t *head = (const uintptr_t *)probe - 2;
+    int ok = !PyObject_GC_IsTracked((PyObject *)probe) && head[0] == 0 && head[1] == 0;
+    if (ok) {
+        PyObject *getsizeof = PySys_GetObject("getsizeof"); /* borrowed */
+        PyObject *n = getsizeof ? PyObject_CallOneArg(getsizeof, (PyObject *)probe) : NULL;
+        if (n == NULL) PyErr_Clear();
+        ok = n != NULL && PyLong_Check(n) && PyLong_AsSsize_t(n) == (Py_ssize_t)(sizeof(Entry) + pre);
+        if (PyErr_Occurred()) PyErr_Clear();
+        Py_XDECREF(n);
+    }
+    Py_DECREF(probe); /* (entry_dealloc: PyObject_GC_Del while gc_presize is still 0) */
+    gc_presize = ok ? pre : 0;
+#endif
+    return 0;
+}
+
 /* A new entry of (key, value, expire, lvl, weight, tags, plain_vw); `expire` made a float. */
 static PyObject *entry_make(PyObject *const *a) {
     PyObject *expire = a[2];
@@ -474,8 +537,8 @@ static PyObject *entry_make(PyObject *const *a) {
     } else if ((expire = PyNumber_Float(expire)) == NULL) {
         return NULL;
     }
-    /* (PyObject_GC_New leaves it untracked, where tp_alloc would track it) */
-    Entry *e = PyObject_GC_New(Entry, EntryType);
+    /* (untracked, where tp_alloc would track it; see entry_alloc) */
+    Entry *e = entry_alloc();
     if (e == NULL) {
         Py_DECREF(expire);
         return NULL;
@@ -560,7 +623,7 @@ static int entry_clear(Entry *self) {
 static void entry_dealloc(Entry *self) {
     PyObject_GC_UnTrack(self); /* (a no-op for an untracked entry) */
     entry_clear(self);
-    PyObject_GC_Del(self);
+    entry_free(self);
 }
 
 typedef struct {
@@ -1851,6 +1914,7 @@ PyMODINIT_FUNC PyInit__fastpath_c(void) {
         return NULL;
     if (float_1000 == NULL && (float_1000 = PyFloat_FromDouble(1000.0)) == NULL) return NULL;
     if (float_0 == NULL && (float_0 = PyFloat_FromDouble(0.0)) == NULL) return NULL;
+    if (entry_alloc_check() < 0) return NULL;
     if (intern(&s_data, "_data") || intern(&s_default, "_default") ||
         intern(&s_policy_hit, "_policy_hit") || intern(&s_policy_miss, "_policy_miss") ||
         intern(&s_policy_add, "_policy_add") || intern(&s_decode, "_decode") ||
@@ -1886,6 +1950,11 @@ PyMODINIT_FUNC PyInit__fastpath_c(void) {
     Py_INCREF(&EntryTypeObj);
     if (PyModule_AddObject(m, "Entry", (PyObject *)&EntryTypeObj) < 0) {
         Py_DECREF(&EntryTypeObj);
+        Py_DECREF(m);
+        return NULL;
+    }
+    /* whether entries skip the GC's allocation count (see entry_alloc; for the tests) */
+    if (PyModule_AddIntConstant(m, "_ENTRY_UNCOUNTED", gc_presize != 0) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -5,6 +5,9 @@ from typing import Any
 
 __all__ = ["Entry", "Lock", "fast_get", "fast_set"]
 
+# 1 where entries are allocated without the cyclic GC's allocation count (see entry_alloc)
+_ENTRY_UNCOUNTED: int
+
 class Entry:
     """One stored value with its expiry, level, weight and tags (_core._Entry in C)."""
 
