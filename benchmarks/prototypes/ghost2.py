@@ -20,6 +20,9 @@ accepted too):
   is pinned is refused (the frequency test's rejection stands); the pin goes when the key leaves.
 - ``gate``: 1 ghost admissions need a score >= 0 (no exploration while negative; the score then
   recovers only by regret slots expiring, so ``gate=1`` needs ``rgdecay``).
+- ``fclr``: 1 a key's ghost-admission flag is cleared whenever the key leaves the cache (as a bit
+  on the node would be); 0 as ``GhostPolicy``, which clears it only on a probation hit or when the
+  key is displaced by an admitted candidate (a key evicted another way keeps it in the set).
 - ``rgdecay``: every ``rgdecay`` x capacity accesses the score moves one step toward 0 (0: never).
 """
 
@@ -28,8 +31,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Hashable
 
-from benchmarks.prototypes.ghost_admission import CFG, GhostPolicy
 import perflayer.cache._policy as _pol
+from benchmarks.prototypes.ghost_admission import CFG, GhostPolicy
 from perflayer.cache._policy import _GOLDEN, _MASK64
 
 CFG2: dict[str, float] = {
@@ -40,6 +43,7 @@ CFG2: dict[str, float] = {
     "rgp": 0,
     "gate": 0,
     "rgdecay": 0,
+    "fclr": 0,
 }
 
 
@@ -92,9 +96,8 @@ class RegretPolicy(GhostPolicy):
         if rc["rg"]:
             if rc["gate"] and self._fb_score < 0:
                 return False
-            if rc["rgp"] and self._pinned:
-                if self._lastv in self._pinned:
-                    return False
+            if rc["rgp"] and self._pinned and self._lastv in self._pinned:
+                return False
         n = self.ghost_admits
         ok = super()._admit(ck, fc, fv)
         self._last_ghost = self.ghost_admits != n
@@ -108,6 +111,8 @@ class RegretPolicy(GhostPolicy):
                 i = x >> self._r_shift
                 self._r_fp[i] = (x & 0xFFFFFFFF) | 1
                 self._r_t[i] = self._clock & 0xFFFFFFFF
+            # only the victim of this admission (a new key admitted untested is not a ghost's)
+            self._last_ghost = False
         super()._remember(key, why)
 
     def add(self, key: Hashable, weight: int) -> list[Hashable]:
@@ -130,6 +135,9 @@ class RegretPolicy(GhostPolicy):
                 s = self._fb_score
                 self._fb_score = s - 1 if s > 0 else s + 1 if s < 0 else 0
         out = super().add(key, weight)
+        if rc["fclr"] and self._flagged:
+            for v in out:
+                self._flagged.discard(v)
         if self._pinned:
             for v in out:
                 self._pinned.discard(v)
