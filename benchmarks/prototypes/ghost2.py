@@ -6,6 +6,11 @@ entries: in a Zipf phase right after a loop phase, its ghost admissions displace
 next loop phase needs, and its feedback score never sees that cost (it only counts flagged keys hit
 or evicted unhit). Does charging the score when a displaced victim comes back fix it?
 
+Result (docs/research-hitratio.md, "Session 7"): ``make(c, rg=1, boost=3, fclr=1)`` ("E") raises
+the count within 1 point of the best peer 47 -> 50 of 60, 23 -> 24 held out, 21 -> 22 fresh, and
+loses at most 0.71 points against the default on any point; ``ghost2_spec.SpecPolicy`` is its
+specification re-implemented (identical replays).
+
 ``RegretPolicy`` is ``GhostPolicy`` with these extra options (``CFG2``; ``make(c, **overrides)`` for
 the sweep: ``py:benchmarks.prototypes.ghost2.make,K=V,...``; every ``ghost_admission.CFG`` key is
 accepted too):
