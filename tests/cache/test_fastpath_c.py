@@ -317,7 +317,7 @@ def test_the_c_fold_leaves_the_python_folds_schedule(clock: list[float], policy:
     fast = _bind(Cache(max_entries=400, policy=policy, monitor=Monitor()))
     rng = random.Random(11)
     calls, hook = _fold_calls(Cache._fold_fresh.__code__)
-    folds = rebuilds = 0
+    folds = rebuilds = heap_used = 0
     run_keys = fast._run_keys
     for i in range(20000):
         k = f"k{i}"
@@ -346,9 +346,12 @@ def test_the_c_fold_leaves_the_python_folds_schedule(clock: list[float], policy:
         if fast._run_keys is not run_keys:
             rebuilds += 1
             run_keys = fast._run_keys
+        heap_used += bool(fast._expiry_heap)
         clock[0] += 0.0005
     assert calls[0] == 0  # every fold of the fast cache ran in C
-    assert folds >= 10 and fast._expiry_heap, folds
+    # (the heap was in play: whether it is empty at the very end depends on which keys W-TinyLFU
+    # kept, i.e. on the hash seed; the end state had no heap item under 1 seed in ~50)
+    assert folds >= 10 and heap_used, (folds, heap_used)
     # (W-TinyLFU rejects most new keys, so its folds skip them and the schedule stays small)
     assert rebuilds >= 1 or policy == "tinylfu", rebuilds
     assert _schedule(fast) == _schedule(py)

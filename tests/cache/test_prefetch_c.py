@@ -169,3 +169,57 @@ def test_shared_weights_and_zero_expiry_read_as_the_python_method_makes_them() -
         assert (a.weight, a.expire, a.plain_vw) == (b.weight, b.expire, b.plain_vw)
         assert type(a.weight) is int and type(a.expire) is float
     assert fast.stats() == slow.stats()
+
+
+# -- LRUPolicy.add's filling case in C (lru_fill in _fastpath_c.c) ------------------------------
+
+
+@pytest.mark.parametrize("bounds", [{"max_entries": 50}, {"max_bytes": 20_000}, {}])
+def test_an_lru_cache_filling_and_full_matches_the_python_method(
+    clock: list[float], bounds: dict[str, int]
+) -> None:
+    """Fill an LRU cache past its bound: the same order, total, keys and stats on both paths."""
+    fast = Cache(policy="lru", metrics=False, **bounds)  # type: ignore[arg-type]
+    fast.get = fast_get(fast)  # type: ignore[method-assign]
+    fast.set = fast_set(fast)  # type: ignore[method-assign]
+    slow = Cache(policy="lru", metrics=False, **bounds)  # type: ignore[arg-type]
+    slow.__dict__.pop("get", None)
+    slow.__dict__.pop("set", None)
+    rng = random.Random(3)
+    for i in range(600):
+        k = f"k{rng.randrange(120)}"
+        ex = rng.choice([None, 5])
+        for c in (fast, slow):
+            assert c.set(k, i, ex=ex) is True
+        if i % 5 == 0:
+            probe = f"k{rng.randrange(120)}"
+            assert fast.get(probe) == slow.get(probe)
+            clock[0] += 0.25
+        assert list(fast._policy._order.items()) == list(slow._policy._order.items()), i
+        assert fast._policy._total == slow._policy._total
+    assert fast.stats() == slow.stats()
+
+
+def test_an_lru_subclass_or_odd_state_takes_the_method() -> None:
+    """A subclass's add, or a total too large for C, is called as a method: the same answers."""
+    from perflayer.cache._policy import LRUPolicy
+
+    calls: list[str] = []
+
+    class Counting(LRUPolicy):
+        def add(self, key: Any, weight: int) -> list[Any]:
+            calls.append(key)
+            return super().add(key, weight)
+
+    c = Cache(10, policy="lru", metrics=False)
+    c.set = fast_set(c)  # type: ignore[method-assign]
+    c._policy = Counting(10, None)
+    c._policy_add = c._policy.add  # type: ignore[method-assign]
+    assert c.set("a", 1) is True
+    assert calls == ["a"]
+    d = Cache(10, policy="lru", metrics=False)
+    d.set = fast_set(d)  # type: ignore[method-assign]
+    d._policy._total = 2**70  # (beyond C's int64: the method does the arithmetic)
+    assert d.set("b", 1) is True
+    assert d._policy._total == 2**70 + d._data["b"].weight
+    assert list(d._policy._order) == ["b"]

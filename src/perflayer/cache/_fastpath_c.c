@@ -64,6 +64,10 @@ typedef struct {
     PyCFunction add_method;
 } PolicyCAPI;
 static const PolicyCAPI *policy_capi = NULL; /* NULL: no _tinylfu_c (or another version) */
+/* _policy.LRUPolicy, its `add` function and slot offsets (see lru_fill); lru_add_fn NULL: off */
+static PyTypeObject *LRUType = NULL;
+static PyObject *lru_add_fn = NULL;
+static Py_ssize_t off_lru_order, off_lru_total, off_lru_max_entries, off_lru_max_weight;
 
 /* slot offsets (of the Entry struct below, and of LevelStats' and CacheLevel's __slots__) */
 #define off_e_expire offsetof(Entry, expire)
@@ -182,6 +186,28 @@ static int ensure_init(void) {
         const PolicyCAPI *api = PyCapsule_Import("perflayer.cache._tinylfu_c._C_API", 0);
         if (api == NULL) PyErr_Clear();
         policy_capi = (api != NULL && api->version == 1) ? api : NULL;
+    }
+    {
+        /* LRUPolicy.add's filling case in C (lru_fill); without it LRU adds are method calls */
+        PyObject *pm = PyImport_ImportModule("perflayer.cache._policy");
+        PyObject *lt2 = pm ? PyObject_GetAttrString(pm, "LRUPolicy") : NULL;
+        PyObject *af = (lt2 != NULL && PyType_Check(lt2))
+                           ? PyDict_GetItemString(((PyTypeObject *)lt2)->tp_dict, "add")
+                           : NULL; /* borrowed */
+        PyTypeObject *T = (PyTypeObject *)lt2;
+        if (af != NULL && PyFunction_Check(af) &&
+            (off_lru_order = slot_offset(T, "_order")) >= 0 &&
+            (off_lru_total = slot_offset(T, "_total")) >= 0 &&
+            (off_lru_max_entries = slot_offset(T, "max_entries")) >= 0 &&
+            (off_lru_max_weight = slot_offset(T, "max_weight")) >= 0) {
+            Py_INCREF(af);
+            lru_add_fn = af;
+            Py_INCREF(T);
+            LRUType = T;
+        }
+        PyErr_Clear();
+        Py_XDECREF(lt2);
+        Py_XDECREF(pm);
     }
     core_globals = g;
     if ((off_l_hits = slot_offset(L, "hits")) < 0 ||
@@ -1334,6 +1360,54 @@ static int due_before(PyObject *due, PyObject *now, double now_d) {
     return r;
 }
 
+/* LRUPolicy.add(key, w) of an exact LRUPolicy `p` for a str key, in C, in the one case of a cache
+ * filling up: the key absent, no weight bound, room for one more key. Then the method's effects
+ * in its order (`order.get(key)`, `order[key] = w`, `self._total += w`) and its answer `[]` as
+ * None (0 victims: see policy_add_c). Returns 1 done, 0 not that case (nothing changed: the
+ * caller calls the method), -1 an error. Why: a filling LRU cache's add was a Python frame
+ * (~3,800 instructions) around the same two OrderedDict calls. */
+static int lru_fill(PyObject *p, PyObject *key, PyObject *w) {
+    PyObject *order = SLOT(p, off_lru_order), *tot = SLOT(p, off_lru_total);
+    PyObject *me = SLOT(p, off_lru_max_entries), *mw = SLOT(p, off_lru_max_weight);
+    if (order == NULL || !PyODict_CheckExact(order) || tot == NULL || !PyLong_CheckExact(tot) ||
+        me == NULL || mw != Py_None || !PyLong_CheckExact(w))
+        return 0;
+    int ovf = 0;
+    if (me != Py_None) {
+        if (!PyLong_CheckExact(me)) return 0;
+        long long m = PyLong_AsLongLongAndOverflow(me, &ovf);
+        if (ovf || (m == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            return 0;
+        }
+        if ((long long)PyDict_GET_SIZE(order) + 1 > m) return 0; /* it would evict */
+    }
+    long long t = PyLong_AsLongLongAndOverflow(tot, &ovf);
+    if (ovf || (t == -1 && PyErr_Occurred()) || t > ((long long)1 << 62) ||
+        t < -((long long)1 << 62)) {
+        PyErr_Clear();
+        return 0;
+    }
+    long long wv = PyLong_AsLongLongAndOverflow(w, &ovf);
+    if (ovf || (wv == -1 && PyErr_Occurred()) || wv > ((long long)1 << 61) ||
+        wv < -((long long)1 << 61)) {
+        PyErr_Clear();
+        return 0;
+    }
+    /* old = order.get(key) (an OrderedDict keeps its items in its dict) */
+    PyObject *old = PyDict_GetItemWithError(order, key);
+    if (old != NULL) return 0; /* resident: the method moves it */
+    if (PyErr_Occurred()) return -1;
+    PyObject *nt = PyLong_FromLongLong(t + wv);
+    if (nt == NULL) return -1;
+    if (PyODict_SetItem(order, key, w) < 0) { /* order[key] = weight */
+        Py_DECREF(nt);
+        return -1;
+    }
+    slot_set(p, off_lru_total, nt); /* self._total += weight */
+    return 1;
+}
+
 /* The new-key insert under the lock (the lock is held by the caller). Returns 0 or -1. `w` is
  * `weight` as an int (the new entry's own), `now`/`now_d` this call's clock read (see
  * due_before; read only when `expire` is set). */
@@ -1371,8 +1445,23 @@ static int insert_locked(PyObject *cache, PyObject *dict, PyObject *data, PyObje
         victims = policy_capi->add(PyCFunction_GET_SELF(add), name, w);
         Py_DECREF(add);
     } else {
-        PyObject *argv[2] = {name, w};
-        victims = PyObject_Vectorcall(add, argv, 2, NULL);
+        int done = 0;
+        if (lru_add_fn != NULL && PyMethod_Check(add) && PyMethod_GET_FUNCTION(add) == lru_add_fn &&
+            Py_IS_TYPE(PyMethod_GET_SELF(add), LRUType)) {
+            /* the bound LRUPolicy.add: a filling cache's add in C (lru_fill) */
+            done = lru_fill(PyMethod_GET_SELF(add), name, w);
+            if (done < 0) {
+                Py_DECREF(add);
+                return -1;
+            }
+        }
+        if (done) {
+            victims = Py_None;
+            Py_INCREF(victims);
+        } else {
+            PyObject *argv[2] = {name, w};
+            victims = PyObject_Vectorcall(add, argv, 2, NULL);
+        }
         Py_DECREF(add);
     }
     if (victims == NULL) return -1;
