@@ -12,9 +12,9 @@ on one trace (share, moves, probe, hit ratio of each stretch).
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from benchmarks.prototypes.shadow_climber import CFG, H3Policy
+from benchmarks.prototypes.shadow_climber import CFG, H3Policy, set_options
 
 CFG3: dict[str, float] = {
     # a move needs the lead to be this many sigma more when it reverses the previous move
@@ -239,50 +239,78 @@ class C3Policy(H3Policy):
 
 def c3(c: int, **over: float) -> C3Policy:
     """Build a C3Policy for ``c`` entries after applying CFG / CFG3 overrides (the sweep's factory)."""
-    for k, v in over.items():
-        if k in CFG3:
-            CFG3[k] = v
-        elif k in CFG:
-            CFG[k] = v
-        else:
-            raise ValueError(f"climber3: unknown option {k!r}")
+    set_options("climber3", over, CFG3, CFG)
     return C3Policy(c, None)
 
 
-def trajectory(name: str, size: int, over: dict[str, float], every: int = 5000) -> None:
-    """Print the window share and the stretch hit ratio every ``every`` accesses on one trace."""
+def trajectory(
+    name: str,
+    size: int,
+    over: dict[str, float],
+    every: int = 5000,
+    make: Callable[..., C3Policy] | None = None,
+    events: Callable[[C3Policy], list[str]] | None = None,
+    counts: Callable[[C3Policy], str] | None = None,
+) -> None:
+    """Print the window share and the stretch hit ratio every ``every`` accesses on one trace.
+
+    ``make`` builds the policy (``c3``); ``events(policy)`` is a growing list of event lines
+    (printed where they happened), ``counts(policy)`` more counts for the summary line.
+    """
     from benchmarks.hitratio import PolicySim
     from benchmarks.traces import real_traces, synthetic_traces
 
     offset = int(over.pop("offset", 0))
     traces = ([] if offset else real_traces()) + synthetic_traces(offset)
     keys = next(t.keys for t in traces if t.name == name)
-    pol = c3(size, **over)
+    pol = (make or c3)(size, **over)
     sim = PolicySim(pol, size)
-    hits = total = 0
-    row = []
+    hits = total = nev = 0
+    row: list[str] = []
     for i, k in enumerate(keys, 1):
         if sim.access(k):
             hits += 1
             total += 1
+        if events is not None and len(events(pol)) > nev:
+            row.extend(f"[{i // 1000}k {e}]" for e in events(pol)[nev:])
+            nev = len(events(pol))
         if i % every == 0:
             row.append(f"{i // 1000}k:{pol._wmax / size:.2f}/{100 * hits / every:.0f}")
             hits = 0
+    more = f" {counts(pol)}" if counts is not None else ""
     print(
-        f"{name}@{size} {100 * total / len(keys):.2f} moves={pol._h3_moves} jumps={pol._c3_jumps}"
+        f"{name}@{size} {100 * total / len(keys):.2f} moves={pol._h3_moves}"
+        f" jumps={pol._c3_jumps}{more}"
     )
-    for j in range(0, len(row), 10):
-        print("  " + " ".join(row[j : j + 10]))
+    line: list[str] = []
+    for cell in row:
+        if cell.startswith("["):
+            if line:
+                print("  " + " ".join(line))
+                line = []
+            print("    " + cell)
+            continue
+        line.append(cell)
+        if len(line) == 10:
+            print("  " + " ".join(line))
+            line = []
+    if line:
+        print("  " + " ".join(line))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``TRACE SIZE [K=V...]``: print one trajectory."""
+def parse_args(argv: Sequence[str] | None) -> tuple[str, int, dict[str, float]]:
+    """Return (trace, size, options) of ``TRACE SIZE [K=V...]``."""
     args = list(sys.argv[1:] if argv is None else argv)
     over: dict[str, float] = {}
     for kv in args[2:]:
         k, v = kv.split("=")
         over[k] = float(v) if "." in v else int(v)
-    trajectory(args[0], int(args[1]), over)
+    return args[0], int(args[1]), over
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``TRACE SIZE [K=V...]``: print one trajectory."""
+    trajectory(*parse_args(argv))
     return 0
 
 

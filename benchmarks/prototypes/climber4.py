@@ -28,12 +28,12 @@ picks a held-out family.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
+from typing import cast
 
 from benchmarks.prototypes import climber3
 from benchmarks.prototypes.climber3 import CFG3, C3Policy
-from benchmarks.prototypes.shadow_climber import CFG
+from benchmarks.prototypes.shadow_climber import CFG, set_options
 
 CFG4: dict[str, float] = {
     "g_undo": 0,  # 1: a jump is undone when the pair's count since the jump favours the other side
@@ -197,70 +197,26 @@ class C4Policy(C3Policy):
 
 def c4(c: int, **over: float) -> C4Policy:
     """Build a C4Policy for ``c`` entries after applying CFG / CFG3 / CFG4 overrides."""
-    for k, v in over.items():
-        if k in CFG4:
-            CFG4[k] = v
-        elif k in CFG3:
-            CFG3[k] = v
-        elif k in CFG:
-            CFG[k] = v
-        else:
-            raise ValueError(f"climber4: unknown option {k!r}")
+    set_options("climber4", over, CFG4, CFG3, CFG)
     return C4Policy(c, None)
 
 
 def trajectory(name: str, size: int, over: dict[str, float], every: int = 5000) -> None:
-    """Print the share and stretch hit ratio every ``every`` accesses, and every jump/undo."""
-    from benchmarks.hitratio import PolicySim
-    from benchmarks.traces import real_traces, synthetic_traces
-
-    offset = int(over.pop("offset", 0))
-    traces = ([] if offset else real_traces()) + synthetic_traces(offset)
-    keys = next(t.keys for t in traces if t.name == name)
-    pol = c4(size, **over)
-    sim = PolicySim(pol, size)
-    hits = total = 0
-    row = []
-    nev = 0
-    for i, k in enumerate(keys, 1):
-        if sim.access(k):
-            hits += 1
-            total += 1
-        if len(pol._c4_events) > nev:
-            for e in pol._c4_events[nev:]:
-                row.append(f"[{i // 1000}k {e}]")
-            nev = len(pol._c4_events)
-        if i % every == 0:
-            row.append(f"{i // 1000}k:{pol._wmax / size:.2f}/{100 * hits / every:.0f}")
-            hits = 0
-    print(
-        f"{name}@{size} {100 * total / len(keys):.2f} moves={pol._h3_moves}"
-        f" jumps={pol._c3_jumps} undos={pol._c4_undos}"
+    """Print climber3's trajectory of a C4Policy, with every jump and undo where it happened."""
+    climber3.trajectory(
+        name,
+        size,
+        over,
+        every,
+        make=c4,
+        events=lambda p: cast(C4Policy, p)._c4_events,
+        counts=lambda p: f"undos={cast(C4Policy, p)._c4_undos}",
     )
-    line: list[str] = []
-    for cell in row:
-        if cell.startswith("["):
-            if line:
-                print("  " + " ".join(line))
-                line = []
-            print("    " + cell)
-            continue
-        line.append(cell)
-        if len(line) == 10:
-            print("  " + " ".join(line))
-            line = []
-    if line:
-        print("  " + " ".join(line))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``TRACE SIZE [K=V...]``: print one trajectory."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    over: dict[str, float] = {}
-    for kv in args[2:]:
-        k, v = kv.split("=")
-        over[k] = float(v) if "." in v else int(v)
-    trajectory(args[0], int(args[1]), over)
+    trajectory(*climber3.parse_args(argv))
     return 0
 
 

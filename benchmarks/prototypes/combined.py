@@ -30,7 +30,7 @@ from collections.abc import Hashable
 from benchmarks.prototypes import climber3, ghost_admission
 from benchmarks.prototypes.climber3 import C3Policy
 from benchmarks.prototypes.ghost_admission import GhostPolicy
-from benchmarks.prototypes.shadow_climber import CFG, H3Policy
+from benchmarks.prototypes.shadow_climber import CFG, H3Policy, set_options
 
 
 class GhostC3Policy(C3Policy):
@@ -70,16 +70,5 @@ assert set(vars(H3Policy)) & {"_dm_init", "_remember", "_admit", "_evict", "_sha
 def make(c: int, **over: float) -> GhostC3Policy:
     """Build a GhostC3Policy of ``c`` entries; ``over`` sets ghost, CFG and CFG3 options."""
     gcfg = dict(ghost_admission.CFG)
-    for k, v in over.items():
-        if k in gcfg:
-            gcfg[k] = v
-        elif k in climber3.CFG3:
-            climber3.CFG3[k] = v
-        elif k in CFG:
-            CFG[k] = v
-        else:
-            raise ValueError(
-                f"combined: unknown option {k!r}; expected a key of ghost_admission.CFG,"
-                " climber3.CFG3 or shadow_climber.CFG"
-            )
+    set_options("combined", over, gcfg, climber3.CFG3, CFG)
     return GhostC3Policy(c, None, gcfg)

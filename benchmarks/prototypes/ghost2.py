@@ -38,6 +38,7 @@ from collections.abc import Hashable
 
 import perflayer.cache._policy as _pol
 from benchmarks.prototypes.ghost_admission import CFG, GhostPolicy
+from benchmarks.prototypes.shadow_climber import set_options
 from perflayer.cache._policy import _GOLDEN, _MASK64
 
 CFG2: dict[str, float] = {
@@ -153,13 +154,5 @@ def make(c: int, **over: float) -> RegretPolicy:
     """Build a RegretPolicy of ``c`` entries with ``CFG`` / ``CFG2`` overridden by ``over``."""
     cfg = dict(CFG)
     rcfg = dict(CFG2)
-    for k, v in over.items():
-        if k in cfg:
-            cfg[k] = v
-        elif k in rcfg:
-            rcfg[k] = v
-        else:
-            raise SystemExit(
-                f"unknown ghost2 option {k!r}; expected one of {sorted(cfg) + sorted(rcfg)}"
-            )
+    set_options("ghost2", over, cfg, rcfg)
     return RegretPolicy(c, None, cfg, rcfg)

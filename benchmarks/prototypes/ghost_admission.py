@@ -46,6 +46,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 
 import perflayer.cache._policy as _pol
+from benchmarks.prototypes.shadow_climber import set_options
 from perflayer.cache._policy import _COUNTER_MAX, _GOLDEN, _MASK64, _NO_KEY, TinyLFUPolicy
 
 # the defaults are the best variant measured ("C" in docs/research-hitratio.md, Session 6)
@@ -330,8 +331,5 @@ class GhostPolicy(TinyLFUPolicy):
 def make(c: int, **over: float) -> GhostPolicy:
     """Build a GhostPolicy of ``c`` entries with ``CFG`` overridden by ``over``."""
     cfg = dict(CFG)
-    for k, v in over.items():
-        if k not in cfg:
-            raise SystemExit(f"unknown ghost option {k!r}; expected one of {sorted(cfg)}")
-        cfg[k] = v
+    set_options("ghost", over, cfg)
     return GhostPolicy(c, None, cfg)

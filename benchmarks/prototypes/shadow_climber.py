@@ -24,7 +24,7 @@ Count-bounded caches only (the shadows count entries); clear/resize do not reset
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 
 from perflayer.cache._policy import _MASK64, TinyLFUPolicy
 
@@ -53,6 +53,21 @@ CFG = {
     "long_z": 2,  # ... and be this many sigma significant (0: its sign only)
     "effect": 0,  # the lead must also exceed this many 1/1000ths of the (decayed) sampled accesses
 }
+
+
+def set_options(who: str, over: Mapping[str, float], *tables: dict[str, float]) -> None:
+    """Set each item of ``over`` in the first of ``tables`` that has its key (the prototypes' factories).
+
+    An unknown key exits with a message naming ``who`` and every known option.
+    """
+    for k, v in over.items():
+        for table in tables:
+            if k in table:
+                table[k] = v
+                break
+        else:
+            known = sorted({key for table in tables for key in table})
+            raise SystemExit(f"unknown {who} option {k!r}; expected one of {known}")
 
 
 def _sampling(cap: int) -> int:
