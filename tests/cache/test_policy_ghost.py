@@ -87,7 +87,7 @@ def test_ghost_tables_are_sized_from_max_entries_when_first_needed() -> None:
         p.add(k, 1)
     assert p._gtab is not None and p._rtab is not None
     assert (len(p._gtab), len(p._rtab)) == (8_192, 4_096)
-    for q in (TinyLFUPolicy(100, None), TinyLFUPolicy(None, 100, ghost=True)):
+    for q in (TinyLFUPolicy(100, None, ghost=False), TinyLFUPolicy(None, 100)):
         for k in range(1_000):
             q.add(k, 1)
         assert q._gage == 0 and q._gtab is None and q._rtab is None

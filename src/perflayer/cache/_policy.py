@@ -41,8 +41,10 @@ goes ahead (exploration, so the score can recover). Every other path is unchange
 shadows of the climber run without it. Both tables are built at the first admission test (a
 cache that never fills never pays for them): 24-48 bytes per ``max_entries``. On the synthetic
 families it raises the count of points within 1 point of the best peer 47 -> 50 of 60, 23 -> 24
-and 21 -> 22 of 30; its worst loss against the plain policy is 0.71 points. Opt-in in this class
-until the C twin makes the same decisions.
+and 21 -> 22 of 30; its worst loss against the plain policy is 0.71 points. On by default, in
+this class and its C twin; ``ghost=False`` is the plain policy (the one the pinned DIGESTS and
+SHADOW_DIGESTS of tests/cache/test_write_path_decisions.py record, and the one ``adaptive``'s
+engines keep: they were tuned with it).
 
 Sketch aging. ``FrequencySketch`` counts non-resident keys by ``hash(key)`` (so they are never
 kept alive): a first sighting only sets a byte in the *doorkeeper* (a one-hash bytearray Bloom
@@ -492,7 +494,7 @@ class TinyLFUPolicy:
         adaptive: bool = True,
         read_buffer: int | None = None,
         climber: str = "shadow",
-        ghost: bool = False,
+        ghost: bool = True,
     ) -> None:
         _check_bounds(max_entries, max_weight)
         if read_buffer is None:

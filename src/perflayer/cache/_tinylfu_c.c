@@ -23,7 +23,17 @@
  *   gets there: it rejects a value over max_weight up front).
  * - weights and bounds are C int64 (a bound >= 2**63 is a ConfigError, a weight must be an int).
  * - on an allocation failure the sketch degrades (a count or the doorkeeper resize is dropped)
- *   instead of raising in the middle of a write.
+ *   instead of raising in the middle of a write; so does the ghost (its tables not built: it
+ *   turns off until the next clear or resize), where the Python class raises MemoryError.
+ * - while keys are flagged by ghost admissions, drain's probation-hit pass looks each read up in
+ *   the keys' table (hash() and == of resident keys), Python's in its set of flagged keys (==
+ *   of flagged keys only): a hostile key can raise in one and not the other.
+ *
+ * Ghost admission with regret (the Python essay's paragraph of that name): a flag per node (a
+ * count of flagged nodes lets drain skip its pass while there are none), the ghost and regret
+ * tables as uint64 slots (fingerprint << 32 | clock) built at the first admission test that
+ * needs them, a 32-bit access clock advanced where `requests` is, the score and the
+ * exploration counter. The shadows of the climber run without it (ghost 0).
  *
  * The shadow climber (climber="shadow"; the Python essay's "Hill climbing" and
  * benchmarks/prototypes/shadow_climber.py). Its two shadows are instances of this type
@@ -1963,7 +1973,7 @@ static PyObject *Policy_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
                              "climber", "ghost", NULL};
     PyObject *max_entries, *max_weight;
     PyObject *window = NULL, *adaptive = Py_True, *read_buffer = Py_None, *climber = NULL;
-    PyObject *ghost = Py_False;
+    PyObject *ghost = Py_True;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|$OOOOO:TinyLFUPolicy", kwlist, &max_entries,
                                      &max_weight, &window, &adaptive, &read_buffer, &climber,
                                      &ghost)) {
@@ -2324,7 +2334,7 @@ static PySequenceMethods Policy_as_sequence = {
 
 PyDoc_STRVAR(Policy_doc,
              "TinyLFUPolicy(max_entries, max_weight, *, window=0.01, adaptive=True, "
-             "read_buffer=None, climber='shadow', ghost=False)\n--\n\n"
+             "read_buffer=None, climber='shadow', ghost=True)\n--\n\n"
              "Adaptive W-TinyLFU in C, decision-identical to "
              "perflayer.cache._policy.TinyLFUPolicy.");
 

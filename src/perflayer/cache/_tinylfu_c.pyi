@@ -22,7 +22,7 @@ class TinyLFUPolicy:
         adaptive: bool = True,
         read_buffer: int | None = None,
         climber: str = "shadow",
-        ghost: bool = False,
+        ghost: bool = True,
     ) -> None: ...
     def hit(self, key: Hashable, /) -> None:
         """Record a read of a resident key (appended to the read buffer)."""
