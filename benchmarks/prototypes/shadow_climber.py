@@ -149,6 +149,9 @@ class H3Policy(TinyLFUPolicy):
                 f" max_weight={max_weight!r}"
             )
         kw.setdefault("climber", "sample")  # this class is the climber: the base's stays off
+        kw.setdefault(
+            "ghost", False
+        )  # the policy it was measured on (Session 7's ghost came later)
         super().__init__(max_entries, max_weight, **kw)  # type: ignore[arg-type]
         cap = max_entries or 0
         r = _sampling(cap)
@@ -179,7 +182,9 @@ class H3Policy(TinyLFUPolicy):
     @staticmethod
     def _shadow(cap_s: int, frac: float) -> TinyLFUPolicy:
         w = min(max(0.0, frac), 1.0)
-        return TinyLFUPolicy(cap_s, None, window=w, adaptive=False, read_buffer=1 << 16)
+        return TinyLFUPolicy(
+            cap_s, None, window=w, adaptive=False, read_buffer=1 << 16, ghost=False
+        )
 
     def _shadow_target(self, p: TinyLFUPolicy, frac: float) -> None:
         """Move shadow ``p``'s window to ``frac`` of its capacity (one unit at least)."""

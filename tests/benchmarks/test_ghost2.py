@@ -50,10 +50,10 @@ def test_regret_off_is_session_6_variant_c() -> None:
     assert a == b
 
 
-def test_ghost_off_is_the_default_policy() -> None:
+def test_ghost_off_is_the_plain_policy() -> None:
     keys = zipf_shift()[:30_000]
     a = _trail(PolicySim(ghost2.make(978, src=0), 978), keys)
-    b = _trail(PolicySim(TinyLFUPolicy(978, None), 978), keys)
+    b = _trail(PolicySim(TinyLFUPolicy(978, None, ghost=False), 978), keys)
     assert a == b
 
 

@@ -520,7 +520,8 @@ def _replay_with_prototype(cap: int, ops: list[tuple[str, int]]) -> tuple[TinyLF
     return ours and its hit count."""
     from benchmarks.prototypes.shadow_climber import H3Policy
 
-    ours = TinyLFUPolicy(cap, None, climber="shadow")
+    # (the prototype predates the ghost admission: both run without it)
+    ours = TinyLFUPolicy(cap, None, climber="shadow", ghost=False)
     # the prototype is a TinyLFUPolicy subclass with its own climber in place of the sample one
     proto = H3Policy(cap, None, climber="sample")
     resident: set[int] = set()

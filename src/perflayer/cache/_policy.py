@@ -25,6 +25,27 @@ brought it in, while the victim's next access is usually still pending; on a loo
 the cache that +1 would admit every candidate and collapse to LRU (0% on the LIRS loop).
 Caffeine's 4-bit count-min counters hide this bias through saturation and noise; we remove it.
 
+Ghost admission with regret (``ghost=True``; docs/research-hitratio.md, Session 7, section 4,
+and its prototype benchmarks/prototypes/ghost2.py, "E"). The margin also rejects a key that
+comes back again and again while the victims' counts stay higher (a working set that shifted). So
+a count-bounded cache remembers its rejected candidates in a *ghost*: a direct-mapped table of
+2 x ``max_entries`` slots (a 32-bit fingerprint and the 32-bit access clock). A candidate the
+frequency test rejects is admitted anyway when its fingerprint is in the ghost, rejected fewer
+than ``max_entries`` accesses ago, and it lacks at most one count (``fc + 3 > fv + 1``); it is then
+*flagged* until its first probation hit. A feedback score in [-16, 16] judges these admissions:
+a flagged key's probation hit adds 1, a flagged key displaced by an admission subtracts 1, and a
+victim displaced by a ghost admission is written to a *regret* table (``max_entries`` slots) and
+subtracts 1 when it misses again within 2 x ``max_entries`` accesses (the cost the flags cannot
+see: the displaced key was needed). While the score is negative only one eligible admission in 8
+goes ahead (exploration, so the score can recover). Every other path is unchanged; the
+shadows of the climber run without it. Both tables are built at the first admission test (a
+cache that never fills never pays for them): 24-48 bytes per ``max_entries``. On the synthetic
+families it raises the count of points within 1 point of the best peer 47 -> 50 of 60, 23 -> 24
+and 21 -> 22 of 30; its worst loss against the plain policy is 0.71 points. On by default, in
+this class and its C twin; ``ghost=False`` is the plain policy (the one the pinned DIGESTS and
+SHADOW_DIGESTS of tests/cache/test_write_path_decisions.py record, and the one ``adaptive``'s
+engines keep: they were tuned with it).
+
 Sketch aging. ``FrequencySketch`` counts non-resident keys by ``hash(key)`` (so they are never
 kept alive): a first sighting only sets a byte in the *doorkeeper* (a one-hash bytearray Bloom
 filter), a second one allocates a counter in a dict. A key that becomes resident takes its count
@@ -100,6 +121,7 @@ Karedla, Love, Wherry, "Caching strategies to improve disk system performance" (
 
 from __future__ import annotations
 
+from array import array
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterable
 
@@ -265,11 +287,29 @@ _SHADOW_DECAY = 3  # counts lose 1/8 per epoch without a decision
 _SHADOW_LONG_DECAY = 5  # the long-horizon counts lose 1/32 per epoch, never reset
 _SHADOW_BUF_MAX = 4_096  # the shadows replay their reads once their buffer is longer
 _SHADOW_READ_BUFFER = 1 << 16  # never reached (see the line above): the shadows are not lossy
+# ghost admission with regret (see the essay, "Ghost admission"; docs/research-hitratio.md,
+# Session 7, section 4)
+_GHOST_FACTOR = 2  # the ghost table has 2 x max_entries slots (rounded up to a power of two)
+_REGRET_FACTOR = 1  # the regret table has max_entries slots (likewise)
+_REGRET_AGE = 2  # a displaced victim back within 2 x max_entries accesses is a regret
+_SCORE_MAX = 16  # the feedback score stays in [-16, 16]
+_EXPLORE = 8  # while the score is negative, one eligible ghost admission in 8 goes ahead
+_GHOST_BOOST = 3  # a ghost admission needs fc + 3 > fv + _ADMIT_MARGIN
+_MASK32 = 0xFFFFFFFF
 _READ_BUFFER = 1_024  # the read buffer holds one read per entry, at least this many
 # why at most 4,096: the next write replays the whole buffer under the cache's lock, about
 # 1.5-2.5 us a read here (a 16,384-read replay took 25-42 ms, 131,072 0.4-0.6 s); 4,096 keeps
 # the hit-ratio gain of a per-entry buffer on the benchmark traces (docs/benchmarks.md)
 _READ_BUFFER_MAX = 4_096  # and at most this many
+
+
+def _ghost_table(slots: int) -> tuple[array[int], int]:
+    """Return an empty direct-mapped table of at least ``slots`` (>= 2) slots and its shift.
+
+    A slot is ``fingerprint << 32 | clock`` (0: empty): a fingerprint is never 0.
+    """
+    bits = max(1, (max(1, slots) - 1).bit_length())
+    return array("Q", bytes(8 << bits)), 64 - bits
 
 
 class FrequencySketch:
@@ -389,6 +429,13 @@ class TinyLFUPolicy:
         "_dis_down",
         "_dis_up",
         "_freq",
+        "_gage",
+        "_gexplore",
+        "_ghost_admits",
+        "_ghost_on",
+        "_gscore",
+        "_gshift",
+        "_gtab",
         "_hits",
         "_last_miss",
         "_long_down",
@@ -400,7 +447,10 @@ class TinyLFUPolicy:
         "_probation",
         "_protected",
         "_pw",
+        "_regrets",
         "_requests",
+        "_rshift",
+        "_rtab",
         "_shadow_cap",
         "_shadow_down",
         "_shadow_probe",
@@ -410,7 +460,9 @@ class TinyLFUPolicy:
         "_shadow_up",
         "_sketch",
         "_step",
+        "_tick",
         "_total",
+        "_unproven",
         "_where",
         "_window",
         "_wmax",
@@ -442,6 +494,7 @@ class TinyLFUPolicy:
         adaptive: bool = True,
         read_buffer: int | None = None,
         climber: str = "shadow",
+        ghost: bool = True,
     ) -> None:
         _check_bounds(max_entries, max_weight)
         if read_buffer is None:
@@ -452,7 +505,17 @@ class TinyLFUPolicy:
             raise ConfigError(f"read_buffer must be an int >= 1, got {read_buffer!r}")
         if not isinstance(climber, str) or climber not in _CLIMBERS:
             raise ConfigError(f"climber must be 'sample' or 'shadow', got {climber!r}")
+        if not isinstance(ghost, bool):
+            raise ConfigError(f"ghost must be True or False, got {ghost!r}")
         self._climber = climber
+        self._ghost_on = ghost
+        # ghost admission's state (the essay, "Ghost admission"): the access clock is never
+        # reset; the tables are sized from max_entries
+        self._tick = 0
+        self._ghost_admits = self._regrets = 0
+        self._unproven: set[Hashable] = set()  # the flagged keys: ghost-admitted, unproven
+        self._gscore = self._gexplore = 0
+        self._ghost_reset(max_entries)
         self._climber_moves = 0
         self.max_entries = max_entries
         self.max_weight = max_weight
@@ -486,6 +549,82 @@ class TinyLFUPolicy:
         self._shadow_reset()
 
     # -- sizing ---------------------------------------------------------------------------------
+
+    def _ghost_reset(self, max_entries: int | None) -> None:
+        """Forget the ghost and regret tables; the next admission test builds them, empty."""
+        # the age limit doubles as the switch: 0 (ghost off, or no entry bound) never admits
+        # through the ghost nor charges a regret, and never builds the tables
+        self._gage = (max_entries or 0) if self._ghost_on else 0
+        # why lazily: the tables cost 24-48 bytes per max_entries; a cache that never fills
+        # never runs an admission test, so it never reads them (built at the first rejection,
+        # they hold exactly what tables built up front would)
+        self._gtab: array[int] | None = None
+        self._rtab: array[int] | None = None
+        self._gshift = self._rshift = 64
+
+    @property
+    def _ghost_state(self) -> tuple[int, int, int, int, int]:
+        """For tests: (ghost admissions, regrets, score, exploration counter, flagged keys)."""
+        return (
+            self._ghost_admits,
+            self._regrets,
+            self._gscore,
+            self._gexplore,
+            len(self._unproven),
+        )
+
+    def _ghost_build(self) -> array[int]:
+        """Build the empty ghost and regret tables for the entry bound; return the ghost's."""
+        cap = self._gage
+        gtab, self._gshift = _ghost_table(_GHOST_FACTOR * cap)
+        self._rtab, self._rshift = _ghost_table(_REGRET_FACTOR * cap)
+        self._gtab = gtab
+        return gtab
+
+    @property
+    def ghost(self) -> bool:
+        """Return True if ghost admission with regret is on (see the module essay)."""
+        return self._ghost_on
+
+    def _ghost_pass(self, gi: int, v: int, fc: int, fv: int) -> bool:
+        """Finish event 1's ghost test for a candidate whose fingerprint is in G's slot ``gi``."""
+        if (self._tick - v) & _MASK32 >= self._gage or fc + _GHOST_BOOST <= fv + _ADMIT_MARGIN:
+            return False
+        if self._gscore < 0:
+            # a negative score still lets one eligible admission in _EXPLORE through
+            self._gexplore += 1
+            if self._gexplore % _EXPLORE:
+                return False
+        gtab = self._gtab
+        assert gtab is not None  # the caller read slot gi
+        gtab[gi] = 0
+        self._ghost_admits += 1
+        return True
+
+    def _ghost_reject(self, ck: Hashable, x: int, fc: int, fv: int) -> bool:
+        """Event 1 for a candidate the frequency test rejected (``x``: its spread hash).
+
+        Return True for a ghost admission (the candidate is flagged), else remember the
+        candidate in the ghost and return False.
+        """
+        gtab = self._gtab
+        if gtab is None:
+            gtab = self._ghost_build()
+        gi = x >> self._gshift
+        fp = (x & _MASK32) | 1
+        v = gtab[gi]
+        if v >> 32 == fp and self._ghost_pass(gi, v, fc, fv):
+            self._unproven.add(ck)
+            return True
+        gtab[gi] = fp << 32 | (self._tick & _MASK32)
+        return False
+
+    def _regret_put(self, key: Hashable) -> None:
+        """Remember ``key``, displaced by a ghost admission, in the regret table."""
+        rtab = self._rtab
+        assert rtab is not None  # built with the ghost's, before any ghost admission
+        x = (hash(key) * _GOLDEN) & _MASK64
+        rtab[x >> self._rshift] = ((x & _MASK32) | 1) << 32 | (self._tick & _MASK32)
 
     def _maximum(self) -> int:
         """Return the bound regions are sized in: weight if weighted, else entries (0: none)."""
@@ -547,6 +686,17 @@ class TinyLFUPolicy:
         # a lossy buffer allows (popleft in a loop would cost a call per read).
         items = list(buf)
         buf.clear()
+        unproven = self._unproven
+        if unproven:
+            # a probation hit proves a ghost-admitted key: the score gains, before the shadow
+            # climber's decision can move keys between regions
+            where_get = self._where.get
+            probation = self._probation
+            for key in items:
+                if key in unproven and where_get(key) is probation:
+                    unproven.discard(key)
+                    if self._gscore < _SCORE_MAX:
+                        self._gscore += 1
         if self._shadow_up is not None:
             # the shadow climber sees the reads first (as the prototype does): a decision it
             # makes moves the window before these reads are replayed
@@ -612,6 +762,7 @@ class TinyLFUPolicy:
         self._hits += n - misses
         requests = self._requests + n
         self._requests = requests
+        self._tick += n
         self._last_miss = last_miss
         additions = sketch.additions + n
         sketch.additions = additions
@@ -760,6 +911,7 @@ class TinyLFUPolicy:
             window=min(max(0.0, f - _SHADOW_PROBE), 1.0),
             adaptive=False,
             read_buffer=_SHADOW_READ_BUFFER,
+            ghost=False,
         )
         self._shadow_up = TinyLFUPolicy(
             cap_s,
@@ -767,6 +919,7 @@ class TinyLFUPolicy:
             window=min(max(0.0, f + _SHADOW_PROBE), 1.0),
             adaptive=False,
             read_buffer=_SHADOW_READ_BUFFER,
+            ghost=False,
         )
         self._shadow_seen = 0
         self._dis_up = self._dis_down = 0
@@ -935,19 +1088,33 @@ class TinyLFUPolicy:
                     victims.append(ck)
                     ci += 1
                     continue
-                if ck != new_key and min(freq[ck], _COUNTER_MAX) <= (
-                    min(freq[vk], _COUNTER_MAX) + _ADMIT_MARGIN
-                ):
-                    # rejected: the candidate leaves
-                    del where[ck]
-                    sketch.put(ck, freq.pop(ck))
-                    self._total -= cw
-                    victims.append(ck)
-                    ci += 1
-                    continue
+                ghost = False
+                if ck != new_key:
+                    fc = min(freq[ck], _COUNTER_MAX)
+                    fv = min(freq[vk], _COUNTER_MAX)
+                    if fc <= fv + _ADMIT_MARGIN:
+                        # the frequency test rejects: a recently rejected candidate may still
+                        # enter through the ghost (the essay, "Ghost admission")
+                        if self._gage:
+                            ghost = self._ghost_reject(ck, (hash(ck) * _GOLDEN) & _MASK64, fc, fv)
+                        if not ghost:
+                            # rejected: the candidate leaves
+                            del where[ck]
+                            sketch.put(ck, freq.pop(ck))
+                            self._total -= cw
+                            victims.append(ck)
+                            ci += 1
+                            continue
                 # admitted: the victim leaves and the candidate enters probation
                 self._drop(vk, vregion)
                 victims.append(vk)
+                if ghost:
+                    self._regret_put(vk)  # a regret if it comes back soon
+                if vk in self._unproven:
+                    # a ghost-admitted key displaced before any probation hit
+                    self._unproven.discard(vk)
+                    if self._gscore > -_SCORE_MAX:
+                        self._gscore -= 1
                 probation[ck] = cw
                 where[ck] = probation
                 ci += 1
@@ -969,6 +1136,11 @@ class TinyLFUPolicy:
         for k, w in candidates[ci:]:
             probation[k] = w
             where[k] = probation
+        unproven = self._unproven
+        if unproven:
+            # a key's flag leaves with it
+            for k in victims:
+                unproven.discard(k)
         return victims
 
     def _victim(self, new_key: object) -> tuple[Hashable, OrderedDict[Hashable, int] | None]:
@@ -988,6 +1160,19 @@ class TinyLFUPolicy:
         if key in where:
             return self.update(key, weight)  # update() replays the buffer first
         h = hash(key)
+        x = (h * _GOLDEN) & _MASK64
+        # a regret: a victim displaced by a ghost admission is back soon (before the replay and
+        # the clock, as specified); an empty slot (always, with the ghost off) costs one test
+        rtab = self._rtab
+        if rtab is not None:
+            ri = x >> self._rshift
+            v = rtab[ri]
+            if v and v >> 32 == (x & _MASK32) | 1:
+                rtab[ri] = 0
+                if (self._tick - v) & _MASK32 < _REGRET_AGE * self._gage:
+                    self._regrets += 1
+                    if self._gscore > -_SCORE_MAX:
+                        self._gscore -= 1
         buf = self._buf
         if buf:
             if len(buf) == 1 and buf[0] == key:
@@ -996,13 +1181,11 @@ class TinyLFUPolicy:
                 # with its sampling test inlined: only a sampled key costs a call (given the key,
                 # not the deque: a read appended meanwhile by another thread would break an
                 # iteration of the deque).
-                if (
-                    self._shadow_up is not None
-                    and ((h * _GOLDEN) & _MASK64) < self._shadow_threshold
-                ):
+                if self._shadow_up is not None and x < self._shadow_threshold:
                     self._observe((key,))
                 buf.clear()
                 self._requests += 1
+                self._tick += 1
                 self._last_miss = _NO_KEY
                 count = True
             else:
@@ -1022,7 +1205,7 @@ class TinyLFUPolicy:
         counts = sketch._counts
         door = sketch._door
         shift = sketch._shift
-        i = ((h * _GOLDEN) & _MASK64) >> shift
+        i = x >> shift
         if count:
             # FrequencySketch.increment_and_take, inlined
             c = counts.pop(h, None)
@@ -1077,15 +1260,24 @@ class TinyLFUPolicy:
                 fv = freq[vk]
                 if fv > _COUNTER_MAX:
                     fv = _COUNTER_MAX
+                ghost = False
                 if fc <= fv + _ADMIT_MARGIN:
-                    # rejected: the candidate leaves (FrequencySketch.put, inlined)
-                    del where[ck]
                     hc = hash(ck)
-                    c = freq.pop(ck) - door[((hc * _GOLDEN) & _MASK64) >> shift]
-                    if c > 0:
-                        counts[hc] = c
-                    self._total += weight - cw
-                    return [ck]
+                    xc = (hc * _GOLDEN) & _MASK64
+                    # the ghost test (as in _evict), then the rejection
+                    if self._gage:
+                        ghost = self._ghost_reject(ck, xc, fc, fv)
+                    if not ghost:
+                        unproven = self._unproven
+                        if unproven:
+                            unproven.discard(ck)
+                        # rejected: the candidate leaves (FrequencySketch.put, inlined)
+                        del where[ck]
+                        c = freq.pop(ck) - door[xc >> shift]
+                        if c > 0:
+                            counts[hc] = c
+                        self._total += weight - cw
+                        return [ck]
                 # admitted: the victim leaves and the candidate enters probation
                 vw = probation.pop(vk)
                 del where[vk]
@@ -1096,6 +1288,13 @@ class TinyLFUPolicy:
                 self._total += weight - vw
                 probation[ck] = cw
                 where[ck] = probation
+                if ghost:
+                    self._regret_put(vk)
+                unproven = self._unproven
+                if unproven and vk in unproven:
+                    unproven.discard(vk)
+                    if self._gscore > -_SCORE_MAX:
+                        self._gscore -= 1
                 return [vk]
             if n == wmax + 1 and len(where) <= max_entries:
                 # why: a cache filling up, inlined from _evict(): the window's LRU key moves to
@@ -1148,6 +1347,7 @@ class TinyLFUPolicy:
         region = self._where.get(key)
         if region is not None:
             self._drop(key, region)
+            self._unproven.discard(key)
 
     def clear(self) -> None:
         """Forget every key and every count; keep the bounds and the window share."""
@@ -1161,6 +1361,9 @@ class TinyLFUPolicy:
         self._freq.clear()
         self._last_miss = _NO_KEY
         self._hits = self._requests = 0
+        self._ghost_reset(self.max_entries)
+        self._unproven.clear()
+        self._gscore = self._gexplore = 0
         self._shadow_reset()
 
     def resize(self, max_entries: int | None, max_weight: int | None) -> list[Hashable]:
@@ -1175,6 +1378,8 @@ class TinyLFUPolicy:
         # the protected target may have shrunk, and the window now counts in other units
         self._demote_protected()
         victims = self._evict(_NO_KEY)
+        # new bounds: the ghost and regret tables are rebuilt empty for them (flags stay)
+        self._ghost_reset(max_entries)
         # new bounds: the shadow climber starts over (or stops: a weight bound), after the
         # regions took their new sizes
         self._shadow_reset()

@@ -556,7 +556,7 @@ class _TinyShadow:
 
     def __init__(self, c: int) -> None:
         # the simulations keep the 1,024-read buffer their switching rule was tuned with
-        self.p = TinyLFUPolicy(c, None, read_buffer=_READ_BUFFER, climber="sample")
+        self.p = TinyLFUPolicy(c, None, read_buffer=_READ_BUFFER, climber="sample", ghost=False)
 
     def access(self, x: Hashable) -> bool:
         p = self.p
@@ -573,7 +573,7 @@ def _new_engine(name: str, c: int, buf: deque[Hashable], window: float = 0.01) -
         return _LIRSEngine(c, buf)
     if name == "arc":
         return _ARCEngine(c, buf)
-    p = TinyLFUPolicy(c, None, window=window, climber="sample")
+    p = TinyLFUPolicy(c, None, window=window, climber="sample", ghost=False)
     p._buf = buf
     p.hit = p.miss = buf.append
     return p
@@ -637,8 +637,9 @@ class AdaptivePolicy:
             self.engine = start
 
     def _make_tiny(self, max_entries: int | None, max_weight: int | None) -> TinyLFUPolicy:
-        # the sample climber: the policy this one was measured with (docs/benchmarks.md)
-        p = TinyLFUPolicy(max_entries, max_weight, climber="sample")
+        # the sample climber without the ghost: the policy this one was measured with
+        # (docs/benchmarks.md)
+        p = TinyLFUPolicy(max_entries, max_weight, climber="sample", ghost=False)
         p._buf = self._buf
         p.hit = p.miss = self._buf.append
         return p

@@ -23,7 +23,17 @@
  *   gets there: it rejects a value over max_weight up front).
  * - weights and bounds are C int64 (a bound >= 2**63 is a ConfigError, a weight must be an int).
  * - on an allocation failure the sketch degrades (a count or the doorkeeper resize is dropped)
- *   instead of raising in the middle of a write.
+ *   instead of raising in the middle of a write; so does the ghost (its tables not built: it
+ *   turns off until the next clear or resize), where the Python class raises MemoryError.
+ * - while keys are flagged by ghost admissions, drain's probation-hit pass looks each read up in
+ *   the keys' table (hash() and == of resident keys), Python's in its set of flagged keys (==
+ *   of flagged keys only): a hostile key can raise in one and not the other.
+ *
+ * Ghost admission with regret (the Python essay's paragraph of that name): a flag per node (a
+ * count of flagged nodes lets drain skip its pass while there are none), the ghost and regret
+ * tables as uint64 slots (fingerprint << 32 | clock) built at the first admission test that
+ * needs them, a 32-bit access clock advanced where `requests` is, the score and the
+ * exploration counter. The shadows of the climber run without it (ghost 0).
  *
  * The shadow climber (climber="shadow"; the Python essay's "Hill climbing" and
  * benchmarks/prototypes/shadow_climber.py). Its two shadows are instances of this type
@@ -71,6 +81,14 @@
 #define COUNT_SAT ((int64_t)1 << 30)
 #define RING_MIN 64
 #define FREELIST_MAX 256
+/* ghost admission with regret (the Python essay's "Ghost admission with regret") */
+#define GHOST_FACTOR 2 /* the ghost table: >= 2 x max_entries slots, a power of two */
+#define REGRET_FACTOR 1 /* the regret table: >= max_entries slots */
+#define REGRET_AGE 2    /* a displaced victim back within 2 x max_entries accesses: a regret */
+#define SCORE_MAX 16    /* the feedback score stays in [-16, 16] */
+#define EXPLORE 8       /* while it is negative, one eligible ghost admission in 8 goes ahead */
+#define GHOST_BOOST 3   /* a ghost admission needs fc + 3 > fv + ADMIT_MARGIN */
+#define GHOST_BITS_MAX 40 /* a larger table is an allocation failure (the ghost turns off) */
 
 enum { R_WINDOW = 0, R_PROBATION = 1, R_PROTECTED = 2, R_NONE = 3 };
 
@@ -86,6 +104,7 @@ typedef struct Node {
     int64_t weight;
     int64_t freq;
     int region;
+    int flag; /* ghost-admitted, no probation hit yet */
 } Node;
 
 typedef struct {
@@ -168,6 +187,20 @@ typedef struct Policy {
     int64_t long_down;
     double sh_probe;          /* the shadows' distance from the real share */
     int64_t climber_moves;
+    /* ghost admission with regret: the tables are NULL until the first admission test that
+       needs them (gage 0: off, never built) */
+    int ghost;          /* ghost= given */
+    int64_t gage;       /* the ghost's age limit: max_entries while on and count-bounded, else 0 */
+    uint64_t *gtab;     /* 2**gbits slots of fingerprint << 32 | clock (0: empty) */
+    int gbits;
+    uint64_t *rtab;     /* the regret table, 2**rbits slots alike */
+    int rbits;
+    uint32_t tick;      /* the access clock: advanced as requests is, never reset */
+    int64_t gscore;     /* the feedback score, in [-SCORE_MAX, SCORE_MAX] */
+    int64_t gexplore;   /* eligible ghost admissions tried while the score was negative */
+    int64_t ghost_admits;
+    int64_t regrets;
+    Py_ssize_t nflag;   /* flagged resident nodes: drain() skips its pass while 0 */
     /* spare nodes */
     Node *freelist;
     int nfree;
@@ -507,6 +540,101 @@ static inline void sketch_put(Policy *self, uint64_t h, int64_t estimate)
 
 static int bit_length(uint64_t x) { return x ? 64 - __builtin_clzll(x) : 0; }
 
+/* -- ghost admission with regret ----------------------------------------------------------- */
+
+/* Forget the ghost and regret tables (the next admission test builds them) and set the age limit
+   for the entry bound ``me`` (-1: None). */
+static void ghost_reset(Policy *self, int64_t me)
+{
+    PyMem_Free(self->gtab);
+    PyMem_Free(self->rtab);
+    self->gtab = self->rtab = NULL;
+    self->gage = (self->ghost && me > 0) ? me : 0;
+}
+
+static int table_bits(uint64_t slots)
+{
+    int b = bit_length((slots ? slots : 1) - 1);
+    return b < 1 ? 1 : b;
+}
+
+/* Build both empty tables for the age limit; on an allocation failure the ghost turns off
+   (gage 0) instead of failing the write: only hit ratios suffer. 0 if built. */
+static int ghost_build(Policy *self)
+{
+    uint64_t cap = (uint64_t)self->gage;
+    int gb = table_bits(GHOST_FACTOR * cap);
+    int rb = table_bits(REGRET_FACTOR * cap);
+    if (gb <= GHOST_BITS_MAX && rb <= GHOST_BITS_MAX) {
+        self->gtab = PyMem_Calloc((size_t)1 << gb, sizeof(uint64_t));
+        self->rtab = PyMem_Calloc((size_t)1 << rb, sizeof(uint64_t));
+    }
+    if (self->gtab == NULL || self->rtab == NULL) {
+        ghost_reset(self, -1);
+        return -1;
+    }
+    self->gbits = gb;
+    self->rbits = rb;
+    return 0;
+}
+
+/* Event 1 for a candidate ``c`` the frequency test rejected: 1 for a ghost admission (``c`` is
+   flagged), else 0 and ``c`` is remembered in the ghost. */
+static int ghost_admit(Policy *self, Node *c, int64_t fc, int64_t fv)
+{
+    if (self->gage == 0 || (self->gtab == NULL && ghost_build(self) < 0)) {
+        return 0;
+    }
+    uint64_t x = c->hash * GOLDEN;
+    size_t gi = (size_t)(x >> (64 - self->gbits));
+    uint32_t fp = (uint32_t)x | 1;
+    uint64_t v = self->gtab[gi];
+    if ((uint32_t)(v >> 32) == fp && (uint64_t)(uint32_t)(self->tick - (uint32_t)v) <
+                                         (uint64_t)self->gage &&
+        fc + GHOST_BOOST > fv + ADMIT_MARGIN) {
+        int ok = 1;
+        if (self->gscore < 0) {
+            /* a negative score still lets one eligible admission in EXPLORE through */
+            self->gexplore++;
+            ok = self->gexplore % EXPLORE == 0;
+        }
+        if (ok) {
+            self->gtab[gi] = 0;
+            self->ghost_admits++;
+            c->flag = 1;
+            self->nflag++;
+            return 1;
+        }
+    }
+    self->gtab[gi] = ((uint64_t)fp << 32) | self->tick;
+    return 0;
+}
+
+/* Event 2: remember the victim of hash ``h`` displaced by a ghost admission. */
+static inline void regret_put(Policy *self, uint64_t h)
+{
+    uint64_t x = h * GOLDEN;
+    self->rtab[x >> (64 - self->rbits)] = ((uint64_t)((uint32_t)x | 1) << 32) | self->tick;
+}
+
+/* Event 4: a miss of the key of hash ``h`` (before the replay and the clock). */
+static inline void regret_check(Policy *self, uint64_t h)
+{
+    uint64_t x = h * GOLDEN;
+    size_t ri = (size_t)(x >> (64 - self->rbits));
+    uint64_t v = self->rtab[ri];
+    if (v && (uint32_t)(v >> 32) == ((uint32_t)x | 1)) {
+        self->rtab[ri] = 0;
+        if ((uint64_t)(uint32_t)(self->tick - (uint32_t)v) <
+            (uint64_t)REGRET_AGE * (uint64_t)self->gage) {
+            self->regrets++;
+            if (self->gscore > -SCORE_MAX) {
+                self->gscore--;
+            }
+        }
+    }
+}
+
 /* FrequencySketch._size; returns -1 (no exception set) if the doorkeeper was not resized. */
 static int sketch_size(Policy *self, int64_t capacity)
 {
@@ -843,7 +971,30 @@ static int drain(Policy *self)
     PyObject *last_miss = NULL;
     Py_ssize_t j;
     int err = 0;
-    if (self->sh_up != NULL) {
+    if (self->nflag > 0) {
+        /* a probation hit proves a ghost-admitted key: the score gains, before the shadow
+           climber's decision can move keys between regions; an exception drops the reads
+           unreplayed */
+        for (j = 0; j < n && self->nflag > 0; j++) {
+            PyObject *key = reads_at(&reads, j);
+            Py_hash_t hh = PyObject_Hash(key);
+            Node *node;
+            int r = hh == -1 ? -1 : keys_lookup(self, key, (uint64_t)hh, &node);
+            if (r < 0) {
+                err = 1;
+                n = 0;
+                break;
+            }
+            if (r == 1 && node->flag && node->region == R_PROBATION) {
+                node->flag = 0;
+                self->nflag--;
+                if (self->gscore < SCORE_MAX) {
+                    self->gscore++;
+                }
+            }
+        }
+    }
+    if (!err && self->sh_up != NULL) {
         /* the shadow climber sees every sampled read first (its decision may move the real
            window before the replay); an exception there drops the reads unreplayed, as the
            Python class does (the sampled reads before it stay counted by the climber) */
@@ -898,6 +1049,7 @@ static int drain(Policy *self)
     /* j reads were replayed */
     self->hits += j - misses;
     self->requests += j;
+    self->tick += (uint32_t)j;
     self->additions += j;
     PyObject *old_last = NULL;
     if (j > 0) {
@@ -938,6 +1090,10 @@ static inline void chain_push(Chain *c, Node *n)
 /* A resident key leaves (not yet released): TinyLFUPolicy._drop. */
 static void drop(Policy *self, Node *n)
 {
+    if (n->flag) {
+        n->flag = 0;
+        self->nflag--;
+    }
     r_unlink(region_of(self, n), n);
     keys_remove(self, n);
     sketch_put(self, n->hash, n->freq);
@@ -953,6 +1109,10 @@ static void drop(Policy *self, Node *n)
 /* A candidate (in no region) leaves. */
 static void discard(Policy *self, Node *n)
 {
+    if (n->flag) {
+        n->flag = 0;
+        self->nflag--;
+    }
     keys_remove(self, n);
     sketch_put(self, n->hash, n->freq);
     self->total -= n->weight;
@@ -1008,16 +1168,27 @@ static void evict(Policy *self, Node *new_node, Chain *out)
                 c = next;
                 continue;
             }
+            int ghost = 0;
             if (c != new_node && cap15(c->freq) <= cap15(v->freq) + ADMIT_MARGIN) {
-                /* rejected: the candidate leaves */
-                discard(self, c);
-                chain_push(out, c);
-                c = next;
-                continue;
+                /* a recently rejected candidate may still enter through the ghost */
+                ghost = ghost_admit(self, c, cap15(c->freq), cap15(v->freq));
+                if (!ghost) {
+                    /* rejected: the candidate leaves */
+                    discard(self, c);
+                    chain_push(out, c);
+                    c = next;
+                    continue;
+                }
             }
             /* admitted: the victim leaves and the candidate enters probation */
+            if (v->flag && self->gscore > -SCORE_MAX) {
+                self->gscore--; /* a ghost-admitted key displaced before any probation hit */
+            }
             drop(self, v);
             chain_push(out, v);
+            if (ghost) {
+                regret_put(self, v->hash); /* a regret if it comes back soon */
+            }
             r_append(&self->prob, c, R_PROBATION);
             c = next;
             continue;
@@ -1150,6 +1321,9 @@ static int do_add_chain(Policy *self, PyObject *key, uint64_t h, int64_t weight,
     if (node == NULL) {
         return -1;
     }
+    if (self->rtab != NULL) {
+        regret_check(self, h);
+    }
     int count = -1;
     PyObject *release = NULL;
     if (self->rlen) {
@@ -1174,6 +1348,7 @@ static int do_add_chain(Policy *self, PyObject *key, uint64_t h, int64_t weight,
                here skips a replay */
             ring_clear(self);
             self->requests++;
+            self->tick++;
             set_last_miss(self, NULL, &release);
             count = 1;
         }
@@ -1225,6 +1400,7 @@ static int do_add_chain(Policy *self, PyObject *key, uint64_t h, int64_t weight,
     node->hash = h;
     node->weight = weight;
     node->freq = f;
+    node->flag = 0;
     table_place(&self->keys, h, (uintptr_t)node);
     r_append(&self->win, node, R_WINDOW);
     self->ww += weight;
@@ -1267,7 +1443,7 @@ static PyObject *do_add(Policy *self, PyObject *key, uint64_t h, int64_t weight)
 static PyTypeObject PolicyType;
 static Policy *policy_create(PyTypeObject *type, int64_t me, int64_t mw, Py_ssize_t rmax,
                              double wshare, PyObject *adaptive, int truth, PyObject *climber,
-                             int shadow_mode);
+                             int shadow_mode, int ghost);
 
 /* Release victims that no caller wants (a shadow's): the keys, then the nodes. */
 static void chain_release(Policy *self, Chain *vs)
@@ -1515,11 +1691,11 @@ static int shadow_make(int64_t cap, int64_t wmax, Policy **up, Policy **down)
     double wu = f + SHADOW_PROBE;
     wd = wd < 0.0 ? 0.0 : (wd > 1.0 ? 1.0 : wd);
     wu = wu < 0.0 ? 0.0 : (wu > 1.0 ? 1.0 : wu);
-    *down = policy_create(&PolicyType, cap_s, -1, SHADOW_READ_BUFFER, wd, Py_False, 0, NULL, 0);
+    *down = policy_create(&PolicyType, cap_s, -1, SHADOW_READ_BUFFER, wd, Py_False, 0, NULL, 0, 0);
     if (*down == NULL) {
         return -1;
     }
-    *up = policy_create(&PolicyType, cap_s, -1, SHADOW_READ_BUFFER, wu, Py_False, 0, NULL, 0);
+    *up = policy_create(&PolicyType, cap_s, -1, SHADOW_READ_BUFFER, wu, Py_False, 0, NULL, 0, 0);
     if (*up == NULL) {
         Py_CLEAR(*down);
         return -1;
@@ -1663,6 +1839,7 @@ static void forget_all(Policy *self)
     }
     table_clear(&self->keys);
     self->ww = self->pw = self->total = 0;
+    self->nflag = 0; /* the flags go with the nodes */
     PyObject *lm = self->last_miss;
     self->last_miss = NULL;
     ring_clear(self);
@@ -1700,6 +1877,8 @@ static PyObject *Policy_clear(Policy *self, PyObject *Py_UNUSED(ignored))
     }
     self->additions = 0;
     self->hits = self->requests = 0;
+    ghost_reset(self, self->max_entries);
+    self->gscore = self->gexplore = 0;
     shadow_install(self, up, down, &old_up, &old_down);
     forget_all(self);
     self->busy = 0;
@@ -1772,6 +1951,8 @@ static PyObject *Policy_resize(Policy *self, PyObject *const *args, Py_ssize_t n
             demote_protected(self);
             Chain vs = {NULL, NULL, 0};
             evict(self, NULL, &vs);
+            /* new bounds: the ghost and regret tables are rebuilt empty (the flags stay) */
+            ghost_reset(self, me);
             shadow_install(self, up, down, &old_up, &old_down);
             result = victims_list(self, &vs);
         }
@@ -1789,11 +1970,13 @@ static PyObject *Policy_resize(Policy *self, PyObject *const *args, Py_ssize_t n
 static PyObject *Policy_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"max_entries", "max_weight", "window", "adaptive", "read_buffer",
-                             "climber", NULL};
+                             "climber", "ghost", NULL};
     PyObject *max_entries, *max_weight;
     PyObject *window = NULL, *adaptive = Py_True, *read_buffer = Py_None, *climber = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|$OOOO:TinyLFUPolicy", kwlist, &max_entries,
-                                     &max_weight, &window, &adaptive, &read_buffer, &climber)) {
+    PyObject *ghost = Py_True;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|$OOOOO:TinyLFUPolicy", kwlist, &max_entries,
+                                     &max_weight, &window, &adaptive, &read_buffer, &climber,
+                                     &ghost)) {
         return NULL;
     }
     int64_t me, mw;
@@ -1867,18 +2050,22 @@ static PyObject *Policy_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
             return NULL;
         }
     }
+    if (!PyBool_Check(ghost)) {
+        PyErr_Format(ConfigError, "ghost must be True or False, got %R", ghost);
+        return NULL;
+    }
     int truth = PyObject_IsTrue(adaptive);
     if (truth < 0) {
         return NULL;
     }
     return (PyObject *)policy_create(type, me, mw, rmax, wshare, adaptive, truth, climber,
-                                     shadow_mode);
+                                     shadow_mode, ghost == Py_True);
 }
 
 /* A new policy for validated options (``climber`` NULL: "sample"); NULL with an exception. */
 static Policy *policy_create(PyTypeObject *type, int64_t me, int64_t mw, Py_ssize_t rmax,
                              double wshare, PyObject *adaptive, int truth, PyObject *climber,
-                             int shadow_mode)
+                             int shadow_mode, int ghost)
 {
     Policy *self = (Policy *)type->tp_alloc(type, 0);
     if (self == NULL) {
@@ -1896,6 +2083,8 @@ static Policy *policy_create(PyTypeObject *type, int64_t me, int64_t mw, Py_ssiz
     self->climber_obj = climber != NULL ? climber : STR_SAMPLE;
     Py_INCREF(self->climber_obj);
     self->shadow_mode = shadow_mode;
+    self->ghost = ghost;
+    ghost_reset(self, me);
     self->counts.mul = self->keys.mul = GOLDEN;
     if (table_init(&self->counts, 4) < 0 || table_init(&self->keys, 4) < 0) {
         Py_DECREF(self);
@@ -1967,6 +2156,8 @@ static void Policy_dealloc(Policy *self)
     PyMem_Free(self->door);
     PyMem_Free(self->ring);
     PyMem_Free(self->spare);
+    PyMem_Free(self->gtab);
+    PyMem_Free(self->rtab);
     while (self->freelist != NULL) {
         Node *next = self->freelist->next;
         PyMem_Free(self->freelist);
@@ -2082,6 +2273,18 @@ static PyObject *Policy_get_shadow_state(Policy *self, void *Py_UNUSED(c))
                          (unsigned long long)self->sh_limit);
 }
 
+static PyObject *Policy_get_ghost(Policy *self, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(self->ghost);
+}
+
+/* For tests: (ghost admissions, regrets, score, exploration counter, flagged keys). */
+static PyObject *Policy_get_ghost_state(Policy *self, void *Py_UNUSED(c))
+{
+    return Py_BuildValue("(LLLLn)", (long long)self->ghost_admits, (long long)self->regrets,
+                         (long long)self->gscore, (long long)self->gexplore, self->nflag);
+}
+
 static PyMethodDef Policy_methods[] = {
     {"hit", (PyCFunction)Policy_record, METH_O,
      "Record a read of a resident key (appended to the read buffer)."},
@@ -2117,6 +2320,10 @@ static PyGetSetDef Policy_getset[] = {
      "For tests: the shadow climber's state (a dict), None while it is off.", NULL},
     {"climber_moves", (getter)Policy_get_climber_moves, NULL,
      "How many window moves the shadow climber made (0 while it is not active).", NULL},
+    {"ghost", (getter)Policy_get_ghost, NULL,
+     "Whether ghost admission with regret is on (see the Python module essay).", NULL},
+    {"_ghost_state", (getter)Policy_get_ghost_state, NULL,
+     "For tests: (ghost admissions, regrets, score, exploration counter, flagged keys).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -2127,7 +2334,7 @@ static PySequenceMethods Policy_as_sequence = {
 
 PyDoc_STRVAR(Policy_doc,
              "TinyLFUPolicy(max_entries, max_weight, *, window=0.01, adaptive=True, "
-             "read_buffer=None, climber='sample')\n--\n\n"
+             "read_buffer=None, climber='shadow', ghost=True)\n--\n\n"
              "Adaptive W-TinyLFU in C, decision-identical to "
              "perflayer.cache._policy.TinyLFUPolicy.");
 

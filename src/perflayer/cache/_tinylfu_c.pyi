@@ -22,6 +22,7 @@ class TinyLFUPolicy:
         adaptive: bool = True,
         read_buffer: int | None = None,
         climber: str = "shadow",
+        ghost: bool = True,
     ) -> None: ...
     def hit(self, key: Hashable, /) -> None:
         """Record a read of a resident key (appended to the read buffer)."""
@@ -62,6 +63,12 @@ class TinyLFUPolicy:
     @property
     def climber_moves(self) -> int:
         """Return how many window moves the shadow climber made (0 while it is not active)."""
+    @property
+    def ghost(self) -> bool:
+        """Return True if ghost admission with regret is on."""
+    @property
+    def _ghost_state(self) -> tuple[int, int, int, int, int]:
+        """For tests: (ghost admissions, regrets, score, exploration counter, flagged keys)."""
     @property
     def _shadow_state(self) -> dict[str, Any] | None:
         """For tests: the shadow climber's state, None while it is off."""
