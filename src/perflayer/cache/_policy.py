@@ -1264,9 +1264,20 @@ class TinyLFUPolicy:
                 if fc <= fv + _ADMIT_MARGIN:
                     hc = hash(ck)
                     xc = (hc * _GOLDEN) & _MASK64
-                    # the ghost test (as in _evict), then the rejection
+                    # the ghost test (_ghost_reject, inlined: a rejection is the commonest
+                    # outcome here; only a fingerprint match costs a call), then the rejection
                     if self._gage:
-                        ghost = self._ghost_reject(ck, xc, fc, fv)
+                        gtab = self._gtab
+                        if gtab is None:
+                            gtab = self._ghost_build()
+                        gi = xc >> self._gshift
+                        fp = (xc & _MASK32) | 1
+                        v = gtab[gi]
+                        if v >> 32 == fp and self._ghost_pass(gi, v, fc, fv):
+                            self._unproven.add(ck)
+                            ghost = True
+                        else:
+                            gtab[gi] = fp << 32 | (self._tick & _MASK32)
                     if not ghost:
                         unproven = self._unproven
                         if unproven:
