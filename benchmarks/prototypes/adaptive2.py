@@ -23,6 +23,11 @@ candidate "today's default as the engine". Options (``CFG``):
 - ``full``: caches of up to this many entries simulate every key (``_FULL_SHADOW``, 2,048).
 - ``cands``: which engines may be chosen: a bit per engine of ``ENGINES`` (1 tinylfu, 2 lirs,
   4 arc); 7 all (an engine outside the set is still simulated, never adopted).
+- ``samp``: 1 caches larger than ``full`` sample their keys and migrate on a switch (as
+  ``adaptive``); 0 they run the TinyLFU engine alone, without simulations (today's default).
+- ``escale``, ``emin``, ``keeph``: with ``escale`` > 0 an epoch is ``escale`` x the mini cache's
+  entries (at least ``emin``, at most ``epoch``); with ``keeph`` = 1 the decay per epoch is
+  ``decay ** (epoch / 256)``, so the horizon in sampled accesses stays ~4,096 at any epoch.
 - ``bias``: a challenger's lead must also exceed ``bias`` x the decayed accesses when the current
   engine is TinyLFU (0: the rule as it is): a thumb on the default's side of the scale.
 
@@ -57,6 +62,10 @@ CFG: dict[str, float] = {
     "cands": 7,
     "bias": 0.0,
     "old": 0,
+    "escale": 0.0,
+    "emin": 64,
+    "keeph": 0,
+    "samp": 1,
 }
 
 # TinyLFUPolicy keyword arguments of the three flavours (``eng`` / ``sim``)
@@ -102,6 +111,8 @@ class Adaptive2(_ad.AdaptivePolicy):
         # (accesses seen, engine) at every switch, for the write-up
         self.history: list[tuple[int, str]] = []
         self._t = 0
+        # set to a list to record (accesses seen, engine, the epoch's 8 hit-pattern counts)
+        self.log: list[tuple[int, str, list[int]]] | None = None
         self._engine: _ad._Engine = self._make_tiny(max_entries, max_weight)
         self._setup_shadows()
 
@@ -131,10 +142,23 @@ class Adaptive2(_ad.AdaptivePolicy):
             self._epoch = 0
             return
         full = int(cfg["full"])
+        if c > full and not cfg["samp"]:
+            # samp=0: a cache too large for full shadows runs its TinyLFU engine alone
+            self._threshold = 0
+            self._epoch = 0
+            return
         rate = 1.0 if c <= full else full / c
         mini = max(1, round(c * rate))
         self._threshold = 1 << 64 if rate >= 1.0 else int(rate * (1 << 64))
         self._epoch = int(cfg["epoch"])
+        if cfg["escale"]:
+            # a small cache decides on shorter epochs: mini x escale sampled accesses, at least
+            # emin, at most the epoch option
+            self._epoch = max(int(cfg["emin"]), min(self._epoch, round(cfg["escale"] * mini)))
+        # the decay per epoch; keeph keeps the horizon in sampled accesses for shorter epochs
+        self._decay = float(cfg["decay"])
+        if cfg["keeph"]:
+            self._decay **= self._epoch / cfg["epoch"]
         self._hold = max(_ad._WARMUP, -(-int(cfg["warm"]) * mini // self._epoch))
         sim, srb = int(cfg["sim"]), int(cfg["srb"])
         self._objs = [
@@ -153,10 +177,12 @@ class Adaptive2(_ad.AdaptivePolicy):
     def _decide(self, keep: object) -> list[Hashable]:
         # AdaptivePolicy._decide with the constants from cfg (and the cands / bias options)
         cfg = self.cfg
-        decay = float(cfg["decay"])
+        decay = self._decay
         z = float(cfg["z"])
         pat = self._pat
         self._pat = [0] * 8
+        if self.log is not None:
+            self.log.append((self._t, self.engine, pat))
         engines = _ad.ENGINES
         n = len(engines)
         cur = engines.index(self.engine)
