@@ -49,6 +49,7 @@ CFG5: dict[str, float] = {
     "undo": 1,  # 1: the undo of a jump whose since-jump count turns against it
     "partial": 1,  # 0: no partial jumps (only full restarts from the opposite bound)
     "full": 1,  # 0: no full jumps
+    "warm": 0,  # no jump (full or partial) in the first this many epochs (Session 8, 8.4)
 }
 
 
@@ -176,7 +177,7 @@ class A5Policy(TinyLFUPolicy):
         if self._a_hold:
             self._a_hold -= 1
             return
-        if not side:
+        if not side or self._a_epochs <= CFG5["warm"]:
             return
         cap = self._maximum()
         step = self._shadow_step
