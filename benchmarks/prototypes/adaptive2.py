@@ -28,6 +28,9 @@ candidate "today's default as the engine". Options (``CFG``):
 - ``escale``, ``emin``, ``keeph``: with ``escale`` > 0 an epoch is ``escale`` x the mini cache's
   entries (at least ``emin``, at most ``epoch``); with ``keeph`` = 1 the decay per epoch is
   ``decay ** (epoch / 256)``, so the horizon in sampled accesses stays ~4,096 at any epoch.
+- ``hmax``: the back-off doubles at most this many times (``_HOLD_MAX``, 8).
+- ``urgent``: > 0 a challenger leading by more than ``urgent`` x the decayed accesses may win
+  during a hold (the usual significance test still applies).
 - ``bias``: a challenger's lead must also exceed ``bias`` x the decayed accesses when the current
   engine is TinyLFU (0: the rule as it is): a thumb on the default's side of the scale.
 
@@ -66,6 +69,8 @@ CFG: dict[str, float] = {
     "emin": 64,
     "keeph": 0,
     "samp": 1,
+    "hmax": _ad._HOLD_MAX,
+    "urgent": 0.0,
 }
 
 # TinyLFUPolicy keyword arguments of the three flavours (``eng`` / ``sim``)
@@ -200,9 +205,12 @@ class Adaptive2(_ad.AdaptivePolicy):
         if self._quiet >= cfg["relax"] and self._level:
             self._level -= 1
             self._quiet = 0
+        urgent = float(cfg["urgent"])
         if self._hold > 0:
             self._hold -= 1
-            return []
+            # urgent > 0: a lead of more than urgent x the decayed accesses overrides the hold
+            if not urgent or max(score) - score[cur] <= urgent * self._weight:
+                return []
         full = self._threshold > _ad._MASK64
         margin = float(cfg["margin"]) + (float(cfg["bias"]) if cur == 0 else 0.0)
         floor = margin * self._weight
@@ -227,7 +235,7 @@ class Adaptive2(_ad.AdaptivePolicy):
         self.switches += 1
         self.history.append((self._t, name))
         self._hold = int(self.cfg["hold"]) << self._level
-        self._level = min(self._level + 1, _ad._HOLD_MAX)
+        self._level = min(self._level + 1, int(self.cfg["hmax"]))
         self._quiet = 0
 
     def _switch(self, name: str) -> None:
@@ -258,3 +266,43 @@ class Adaptive2(_ad.AdaptivePolicy):
 def make(c: int, **over: float) -> PolicySim:
     """Build the simulator of an ``Adaptive2`` cache of ``c`` entries (``CFG`` overrides)."""
     return PolicySim(Adaptive2(c, None, **over), c)
+
+
+def cost(sizes: tuple[int, ...] = (500, 978, 2_000, 5_000), rounds: int = 3) -> None:
+    """Print the median ns per access of the default, ``adaptive``, A and B, and their ratios.
+
+    One process, the policies interleaved, ``rounds`` rounds over the first 60,000 accesses of
+    syn-zipf-shift: ``python -m benchmarks.prototypes.adaptive2``.
+    """
+    import statistics
+    import time
+    from collections.abc import Callable
+
+    from benchmarks.traces import zipf_shift
+
+    keys = zipf_shift()[:60_000]
+    makers: dict[str, Callable[[int], PolicySim]] = {
+        "default": lambda c: PolicySim(TinyLFUPolicy(c, None), c),
+        "adaptive": lambda c: PolicySim(_ad.AdaptivePolicy(c, None), c),
+        "A": lambda c: make(c),
+        "B (samp=0)": lambda c: make(c, samp=0),
+    }
+    for c in sizes:
+        runs: dict[str, list[float]] = {name: [] for name in makers}
+        for _ in range(rounds):
+            for name, mk in makers.items():
+                access = mk(c).access
+                t = time.perf_counter_ns()
+                for k in keys:
+                    access(k)
+                runs[name].append((time.perf_counter_ns() - t) / len(keys))
+        med = {name: statistics.median(v) for name, v in runs.items()}
+        print(
+            f"c={c:>6} "
+            + "  ".join(f"{n} {v:8.0f} ns ({v / med['default']:.2f}x)" for n, v in med.items()),
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    cost()
