@@ -31,6 +31,9 @@ candidate "today's default as the engine". Options (``CFG``):
 - ``hmax``: the back-off doubles at most this many times (``_HOLD_MAX``, 8).
 - ``urgent``: > 0 a challenger leading by more than ``urgent`` x the decayed accesses may win
   during a hold (the usual significance test still applies).
+- ``long``: > 0 a challenger must also lead a long-horizon copy of the scores (decayed by
+  ``long`` per 256 sampled accesses, never reset) at ``lz`` standard deviations of the sign
+  test, as the shadow climber's long-horizon check does (0: off).
 - ``bias``: a challenger's lead must also exceed ``bias`` x the decayed accesses when the current
   engine is TinyLFU (0: the rule as it is): a thumb on the default's side of the scale.
 
@@ -71,6 +74,8 @@ CFG: dict[str, float] = {
     "samp": 1,
     "hmax": _ad._HOLD_MAX,
     "urgent": 0.0,
+    "long": 0.0,
+    "lz": 2.0,
 }
 
 # TinyLFUPolicy keyword arguments of the three flavours (``eng`` / ``sim``)
@@ -141,6 +146,10 @@ class Adaptive2(_ad.AdaptivePolicy):
         self._level = 0
         self._quiet = 0
         self._hold = 0
+        # the long-horizon copies of the scores and disagreement counts (the ``long`` option)
+        self._lscore = [0.0] * len(_ad.ENGINES)
+        self._lvar = [[0.0] * len(_ad.ENGINES) for _ in _ad.ENGINES]
+        self._ldecay = 0.0
         c = self.max_entries
         if c is None or self.max_weight is not None:
             self._threshold = 0
@@ -162,8 +171,10 @@ class Adaptive2(_ad.AdaptivePolicy):
             self._epoch = max(int(cfg["emin"]), min(self._epoch, round(cfg["escale"] * mini)))
         # the decay per epoch; keeph keeps the horizon in sampled accesses for shorter epochs
         self._decay = float(cfg["decay"])
+        self._ldecay = float(cfg["long"])
         if cfg["keeph"]:
             self._decay **= self._epoch / cfg["epoch"]
+            self._ldecay **= self._epoch / cfg["epoch"]
         self._hold = max(_ad._WARMUP, -(-int(cfg["warm"]) * mini // self._epoch))
         sim, srb = int(cfg["sim"]), int(cfg["srb"])
         self._objs = [
@@ -199,6 +210,16 @@ class Adaptive2(_ad.AdaptivePolicy):
             row = var[i]
             for j in range(n):
                 row[j] = row[j] * d2 + sum(c for p, c in enumerate(pat) if (p >> i ^ p >> j) & 1)
+        ld = self._ldecay
+        if ld:
+            lscore, lvar, ld2 = self._lscore, self._lvar, ld * ld
+            for i in range(n):
+                lscore[i] = lscore[i] * ld + sum(c for p, c in enumerate(pat) if p >> i & 1)
+                row = lvar[i]
+                for j in range(n):
+                    row[j] = row[j] * ld2 + sum(
+                        c for p, c in enumerate(pat) if (p >> i ^ p >> j) & 1
+                    )
         self._weight = self._weight * decay + self._seen
         self._seen = 0
         self._quiet += 1
@@ -222,6 +243,11 @@ class Adaptive2(_ad.AdaptivePolicy):
                 continue
             gain = score[j] - score[cur]
             if gain > lead and gain > floor and gain * gain > z * z * var[cur][j]:
+                if ld:
+                    # the long horizon must agree, at lz standard deviations
+                    lg = self._lscore[j] - self._lscore[cur]
+                    if lg <= 0 or lg * lg <= cfg["lz"] ** 2 * self._lvar[cur][j]:
+                        continue
                 best, lead = j, gain
         if best == cur:
             return []
