@@ -6,6 +6,12 @@ and simulation are the old ``climber="sample", ghost=False`` policy (34 of 60 po
 does it get when both are today's default ``TinyLFUPolicy(c, None)`` (shadow climber, ghost
 admission, per-entry read buffer), and which points does it still miss?
 
+Result (docs/research-adaptive.md): ``make(c)`` ("A") is 54 of 60 points within 1 point of the best
+peer (the default 50, ``adaptive`` 49) and 25 / 26 / 25 of 30 held out, but up to 5.45 points
+below the default on syn-scan-mix, mostly above 2,048 entries, where a switch migrates the keys
+into a fresh engine without history; ``samp=0,escale=0.5,keeph=1`` ("D") is 57 of 60 and still
+1.14 below the default at syn-scan-mix@1598. No variant passed the no-loss guard.
+
 ``Adaptive2`` is ``AdaptivePolicy`` with its constants and its TinyLFU flavours made options
 (``make(c, **overrides)``, for the sweep:
 ``py:benchmarks.prototypes.adaptive2.make,K=V,...``); ``make(c)`` with no overrides is the
