@@ -14,7 +14,8 @@ reference). ``--points`` is ``all`` or ``T@S,T@S,...``. A SPEC is one column:
   ``FACTORY(c, None, **overrides)``, a function called as ``FACTORY(c, **overrides)``; a ``Policy``
   is wrapped in ``PolicySim``.
 
-``P_NAME=V`` in any SPEC sets ``perflayer.cache._policy._NAME`` (e.g. ``P_ADMIT_MARGIN=0``) in
+``P_NAME=V`` in any SPEC sets ``perflayer.cache._policy._NAME`` (e.g. ``P_ADMIT_MARGIN=0``; a name the
+module lacks is an error) in
 the replaying process. Every (SPEC, point) replays in a fresh process, so settings never leak.
 """
 
@@ -47,11 +48,30 @@ def _set(over: dict[str, float], kv: str) -> None:
     import perflayer.cache._policy as pol
 
     k, v = kv.split("=")
-    val: float = float(v) if "." in v else int(v)
+    val: float
+    if v in ("True", "False"):  # a flag, e.g. ``ghost=False``
+        val = v == "True"
+    else:
+        val = float(v) if "." in v else int(v)
     if k.startswith("P_"):
+        # why: a misspelt constant (``P__NAME``) would set a new, unused attribute and silently
+        # replay the default (session 8 lost a run to it)
+        if not hasattr(pol, k[1:]):
+            # not SystemExit: raised in a pool worker, that would hang the pool
+            raise ValueError(f"{k}: perflayer.cache._policy has no constant {k[1:]!r}")
         setattr(pol, k[1:], val)
     else:
         over[k] = val
+
+
+def _check_constants(spec: str) -> None:
+    """Exit with a clear message if SPEC sets a ``P_NAME`` the policy module does not have."""
+    import perflayer.cache._policy as pol
+
+    for kv in re.split(r"[,:]", spec):
+        k, eq, _ = kv.partition("=")
+        if eq and k.startswith("P_") and not hasattr(pol, k[1:]):
+            raise SystemExit(f"{spec}: perflayer.cache._policy has no constant {k[1:]!r}")
 
 
 def make(spec: str, c: int) -> object:
@@ -154,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.points != "all":
         want = set(a.points.split(","))
         pts = [p for p in pts if f"{p[0]}@{p[1]}" in want]
+    for sp in a.specs:  # fail before any replay, not in a worker
+        _check_constants(sp)
     work = [(sp, a.offset, n, s) for sp in a.specs for n, s in pts]
     res: dict[tuple[str, str, int], float] = {}
     with Pool(a.jobs, maxtasksperchild=1) as pool:
