@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from benchmarks.prototypes.shadow_climber import CFG, H3Policy, set_options
 
@@ -251,11 +252,13 @@ def trajectory(
     make: Callable[..., C3Policy] | None = None,
     events: Callable[[C3Policy], list[str]] | None = None,
     counts: Callable[[C3Policy], str] | None = None,
+    summary: Callable[[Any], str] | None = None,
 ) -> None:
     """Print the window share and the stretch hit ratio every ``every`` accesses on one trace.
 
     ``make`` builds the policy (``c3``); ``events(policy)`` is a growing list of event lines
-    (printed where they happened), ``counts(policy)`` more counts for the summary line.
+    (printed where they happened), ``counts(policy)`` more counts for the summary line;
+    ``summary(policy)`` replaces its C3Policy counts (moves, jumps) for another policy.
     """
     from benchmarks.hitratio import PolicySim
     from benchmarks.traces import real_traces, synthetic_traces
@@ -278,10 +281,8 @@ def trajectory(
             row.append(f"{i // 1000}k:{pol._wmax / size:.2f}/{100 * hits / every:.0f}")
             hits = 0
     more = f" {counts(pol)}" if counts is not None else ""
-    print(
-        f"{name}@{size} {100 * total / len(keys):.2f} moves={pol._h3_moves}"
-        f" jumps={pol._c3_jumps}{more}"
-    )
+    head = summary(pol) if summary else f"moves={pol._h3_moves} jumps={pol._c3_jumps}"
+    print(f"{name}@{size} {100 * total / len(keys):.2f} {head}{more}")
     line: list[str] = []
     for cell in row:
         if cell.startswith("["):

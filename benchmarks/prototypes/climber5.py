@@ -30,10 +30,11 @@ share and the hit ratio of every 5,000-access stretch, every jump and undo; ``of
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Hashable, Iterable, Sequence
+from typing import cast
 
 import perflayer.cache._policy as pol
+from benchmarks.prototypes import climber3
 from benchmarks.prototypes.shadow_climber import feed_pair
 from perflayer.cache._policy import TinyLFUPolicy
 
@@ -244,39 +245,21 @@ def make(c: int, a: int = 1, ghost: int = 1, epoch: int = 0, **over: float) -> A
 
 
 def trajectory(name: str, size: int, over: dict[str, float], every: int = 5000) -> None:
-    """Print the window share and the stretch hit ratio every ``every`` accesses, and the jumps."""
-    from benchmarks.hitratio import PolicySim
-    from benchmarks.traces import real_traces, synthetic_traces
-
-    offset = int(over.pop("offset", 0))
-    traces = ([] if offset else real_traces()) + synthetic_traces(offset)
-    keys = next(t.keys for t in traces if t.name == name)
-    p = make(size, **over)  # type: ignore[arg-type]
-    sim = PolicySim(p, size)
-    hits = total = nev = 0
-    cells: list[str] = []
-    for i, k in enumerate(keys, 1):
-        if sim.access(k):
-            hits += 1
-            total += 1
-        if len(p._a_events) > nev:
-            cells.extend(f"[{i // 1000}k {e}]" for e in p._a_events[nev:])
-            nev = len(p._a_events)
-        if i % every == 0:
-            cells.append(f"{i // 1000}k:{p._wmax / size:.2f}/{100 * hits / every:.0f}")
-            hits = 0
-    print(f"{name}@{size} {100 * total / len(keys):.2f} moves={p._climber_moves}")
-    print("  " + " ".join(cells))
+    """Print climber3's trajectory of an A5Policy, with every jump where it happened."""
+    climber3.trajectory(
+        name,
+        size,
+        over,
+        every,
+        make=make,  # type: ignore[arg-type]
+        events=lambda p: cast(A5Policy, p)._a_events,
+        summary=lambda p: f"moves={cast(A5Policy, p)._climber_moves}",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``TRACE SIZE [K=V...]``: print one trajectory."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    over: dict[str, float] = {}
-    for kv in args[2:]:
-        k, v = kv.split("=")
-        over[k] = float(v) if "." in v else int(v)
-    trajectory(args[0], int(args[1]), over)
+    trajectory(*climber3.parse_args(argv))
     return 0
 
 
