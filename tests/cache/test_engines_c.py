@@ -1,0 +1,288 @@
+"""The C engines of _engines_c make the Python engines' decisions, hold their keys, leak none.
+
+The extension is imported at module level on purpose: if it is not built (``make test`` builds
+it), these tests fail instead of skipping.
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+import sys
+from collections import deque
+from collections.abc import Hashable
+from typing import Any
+
+import pytest
+from benchmarks.traces import synthetic_traces
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from perflayer.cache._engines_c import ARCEngine as CARC
+from perflayer.cache._policy import _READ_BUFFER
+from perflayer.cache._policy_adaptive import _ARCEngine as PyARC
+
+# one step: (operation, key, weight or size); keys are small ints so streams revisit them
+Op = tuple[str, int, int]
+
+
+def _arc_state(e: Any) -> tuple[Any, ...]:
+    if isinstance(e, CARC):
+        lists = e._lists()
+    else:
+        lists = (list(e.t1), list(e.t2), list(e.b1), list(e.b2))
+    return (lists, e.order(), len(e), e.weight, e.p, e.c)
+
+
+def _step(e: Any, op: Op) -> Any:
+    """Apply one step; return what it returned, or the exception's type."""
+    name, key, arg = op
+    try:
+        if name == "read":
+            e._buf.append(key)
+            return None
+        if name == "add":
+            return e.add(key, arg)
+        if name == "update":
+            return e.update(key, arg)
+        if name == "remove":
+            return e.remove(key)
+        if name == "clear":
+            return e.clear()
+        if name == "resize":
+            return e.resize(arg, None)
+        if name == "prepend":
+            # the adoption's use: non-resident keys only
+            keys = [k for k in range(key, key + arg) if k not in e]
+            return e.prepend(keys)
+        if name == "contains":
+            return key in e
+        raise AssertionError(name)
+    except Exception as exc:  # compared by type: both must raise the same
+        return type(exc)
+
+
+def _replay(ops: list[Op], c: int) -> None:
+    py, cc = PyARC(c), CARC(c)
+    for i, op in enumerate(ops):
+        assert _step(cc, op) == _step(py, op), (i, op)
+        assert _arc_state(cc) == _arc_state(py), (i, op)
+
+
+_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("read"), st.integers(0, 30), st.just(0)),
+        st.tuples(st.sampled_from(["add", "update"]), st.integers(0, 30), st.integers(1, 5)),
+        st.tuples(st.just("remove"), st.integers(0, 30), st.just(0)),
+        st.tuples(st.just("contains"), st.integers(0, 30), st.just(0)),
+        st.tuples(st.just("resize"), st.just(0), st.integers(1, 12)),
+        st.tuples(st.just("prepend"), st.integers(0, 30), st.integers(0, 4)),
+        st.tuples(st.just("clear"), st.just(0), st.just(0)),
+    ),
+    max_size=120,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ops, st.integers(1, 10))
+def test_arc_differential(ops: list[Op], c: int) -> None:
+    """Random calls: identical results, lists (ghosts included), order, weight and p."""
+    _replay(ops, c)
+
+
+def test_arc_long_seeded_stream() -> None:
+    """A long seeded stream over a skewed key space, mostly adds and reads, some of everything."""
+    rng = random.Random(20261128)
+    ops: list[Op] = []
+    for _ in range(20_000):
+        r = rng.random()
+        key = int(rng.paretovariate(1.2)) % 400
+        if r < 0.45:
+            ops.append(("read", key, 0))
+        elif r < 0.9:
+            ops.append(("add", key, rng.randint(1, 3)))
+        elif r < 0.95:
+            ops.append(("remove", key, 0))
+        elif r < 0.97:
+            ops.append(("prepend", key, rng.randint(1, 5)))
+        elif r < 0.995:
+            ops.append(("resize", 0, rng.randint(20, 120)))
+        else:
+            ops.append(("clear", 0, 0))
+    _replay(ops, 64)
+
+
+@pytest.mark.parametrize("size_index", [0, 2])
+@pytest.mark.parametrize("trace", ["syn-recency", "syn-scan-mix"])
+def test_arc_trace_simulation(trace: str, size_index: int) -> None:
+    """access() on a benchmark trace: the same hits, lists and p as the Python simulation."""
+    t = next(t for t in synthetic_traces() if t.name == trace)
+    c = t.sizes[size_index]
+    py, cc = PyARC(c), CARC(c)
+    keys = t.keys[:60_000]
+    hits_py = [py.access(k) for k in keys]
+    hits_c = [cc.access(k) for k in keys]
+    assert hits_c == hits_py
+    assert _arc_state(cc) == _arc_state(py)
+
+
+def test_arc_load_then_adopt_style_calls() -> None:
+    """load() and prepend() as AdaptivePolicy uses them, then p set from a simulation."""
+    items: list[tuple[Hashable, int]] = [(k, k % 3 + 1) for k in range(20)]
+    py, cc = PyARC(32), CARC(32)
+    for e in (py, cc):
+        e.load(items)
+        e.prepend([100, 101, 102])
+        e.p = 7.5
+    assert _arc_state(cc) == _arc_state(py)
+    rng = random.Random(3)
+    for _ in range(500):
+        k = rng.randrange(60)
+        assert cc.add(k, 1) == py.add(k, 1)
+        assert _arc_state(cc) == _arc_state(py)
+
+
+def test_arc_shared_buffer_is_drained() -> None:
+    """Reads appended to the shared deque are replayed by the next locked call, then cleared."""
+    buf: deque[Hashable] = deque(maxlen=_READ_BUFFER)
+    e = CARC(4, buf)
+    assert e._buf is buf
+    for k in "abcd":
+        e.add(k, 1)
+    buf.extend(["a", "zz", "b"])
+    e._drain()
+    assert not buf
+    assert e._lists() == (["c", "d"], ["a", "b"], [], [])
+    assert CARC(3)._buf.maxlen == _READ_BUFFER
+
+
+def test_arc_hit_keeps_the_argument_key_object() -> None:
+    """A T1 hit moves the key to T2 as the argument object, as OrderedDict's del + insert."""
+    e, p = CARC(4), PyARC(4)
+    for x in (e, p):
+        x.add(1, 1)
+        x.add(1.0, 2)
+    assert e.order() == p.order() == [(1.0, 2)]
+    assert type(e.order()[0][0]) is type(p.order()[0][0]) is float
+
+
+def test_arc_errors() -> None:
+    """Misuse raises a clear error naming the bad value; the engine is unchanged."""
+    e = CARC(4)
+    e.add("a", 1)
+    with pytest.raises(TypeError):
+        e.add([1], 1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="weight must be an int"):
+        e.add("b", 1.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        e.remove({})  # type: ignore[arg-type]
+    with pytest.raises(AssertionError):
+        e.resize(None, None)
+    with pytest.raises(AssertionError):
+        e.resize(4, 10)
+    with pytest.raises(ValueError, match="-1"):
+        CARC(-1)
+    with pytest.raises(TypeError, match="'x'"):
+        CARC("x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="'a'"):
+        e.prepend(["a"])
+    with pytest.raises(ValueError, match="empty"):
+        e.load([("b", 1)])
+    with pytest.raises(ValueError, match="twice"):
+        CARC(4).load([("b", 1), ("b", 2)])
+    with pytest.raises(ValueError, match="99"):
+        e.p = 99
+    assert e.order() == [("a", 1)]
+    assert e.weight == 1
+    z, pz = CARC(0), PyARC(0)
+    with pytest.raises(KeyError):
+        pz.add("a", 1)
+    with pytest.raises(KeyError):
+        z.add("a", 1)
+    assert len(z) == 0 and z._lists() == ([], [], [], [])
+
+
+class _Reenter:
+    """A key whose __eq__ calls back into the engine."""
+
+    engine: Any = None
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __hash__(self) -> int:
+        return 7  # every instance collides: == runs on every lookup
+
+    def __eq__(self, other: object) -> bool:
+        if _Reenter.engine is not None:
+            _Reenter.engine.add(object(), 1)
+        return isinstance(other, _Reenter) and other.n == self.n
+
+
+def test_arc_reentrant_call_raises() -> None:
+    """A mutating call from a key's __eq__ raises RuntimeError; the engine stays consistent."""
+    e = CARC(4)
+    e.add(_Reenter(1), 1)
+    _Reenter.engine = e
+    try:
+        with pytest.raises(RuntimeError, match="re-entrant"):
+            e.add(_Reenter(2), 1)
+    finally:
+        _Reenter.engine = None
+    assert len(e) == 1
+    e.add(_Reenter(2), 1)
+    assert len(e) == 2
+
+
+def test_arc_holds_and_releases_references() -> None:
+    """Keys are held while known (resident or ghost) and released when forgotten: no leak."""
+    key = ("k", 12345)
+    base = sys.getrefcount(key)
+    e = CARC(8)
+    for _ in range(1_000):
+        e.add(key, 1)
+        e._buf.append(key)
+        e._drain()
+        e.remove(key)
+        e.add(key, 2)
+        e.prepend([])
+        e.clear()
+    assert sys.getrefcount(key) == base
+    e.load([(key, 1)])
+    assert sys.getrefcount(key) == base + 1
+    del e
+    gc.collect()
+    assert sys.getrefcount(key) == base
+
+
+def test_arc_no_leak_over_a_churning_stream() -> None:
+    """Many distinct keys through a small engine (ghosts dropped): the live objects stay bounded."""
+    e = CARC(16)
+    gc.collect()
+    for i in range(2_000):
+        e.add(str(i), 1)  # warm the freelist and the table
+    gc.collect()
+    before = len(gc.get_objects()) + sys.getallocatedblocks()
+    for i in range(20_000):
+        e.add(str(i), 1)
+        e.access(str(-i))
+    gc.collect()
+    after = len(gc.get_objects()) + sys.getallocatedblocks()
+    assert after - before < 500
+
+
+def test_arc_cycle_through_a_key_is_collected() -> None:
+    """A key that refers to its engine, held only by the engine, is collected with it."""
+    import weakref
+
+    class K:
+        pass
+
+    e = CARC(4)
+    k = K()
+    k.e = e  # type: ignore[attr-defined]
+    e.add(k, 1)
+    r = weakref.ref(k)
+    del k, e
+    gc.collect()
+    assert r() is None
