@@ -1,11 +1,12 @@
 /*
  * perflayer.cache._engines_c: C twins of the adaptive policy's engines
- * (perflayer/cache/_policy_adaptive.py; read that module's essay first). So far: ARCEngine, the
- * twin of _ARCEngine (Megiddo and Modha, FAST 2003). For every sequence of calls it returns the
- * same victims in the same order, the same order() and the same ghost lists as the Python class
- * (tests/cache/test_engines_c.py checks it step by step). AdaptivePolicy does not use it yet:
- * the LIRS twin and the adoption path (a copy of a simulation, with its weights replaced) are
- * still to come.
+ * (perflayer/cache/_policy_adaptive.py; read that module's essay first): ARCEngine, the twin of
+ * _ARCEngine (Megiddo and Modha, FAST 2003), and LIRSEngine, the twin of _LIRSEngine (Jiang and
+ * Zhang, SIGMETRICS 2002; its layout is described above its code below). For every sequence of
+ * calls each returns the same victims in the same order, the same order() and the same internal
+ * lists (ghosts, stack, history) as the Python class (tests/cache/test_engines_c.py checks it
+ * step by step). AdaptivePolicy does not use them yet: its adoption path copies a simulation
+ * (copy.deepcopy) and replaces its weights (``wt``), which these types do not support yet.
  *
  * Layout: every key the engine knows (resident in T1 or T2, or a ghost in B1 or B2) has one
  * node; each of the four lists is an intrusive circular doubly linked list with a sentinel
@@ -17,10 +18,13 @@
  * node keeps its place in the table and takes the argument as its key object, so order()
  * returns the very objects Python's would.
  *
- * Where this differs from the Python class (never on AdaptivePolicy's calls):
+ * Where these differ from the Python classes (never on AdaptivePolicy's calls):
  * - the capacity is an int >= 0 (a negative or non-int one is a ValueError / TypeError here;
- *   Python fails later with a KeyError from an empty OrderedDict). With capacity 0 an add of a
- *   new key raises KeyError("dictionary is empty") and changes nothing, as Python's does.
+ *   Python's ARC fails later with a KeyError from an empty OrderedDict). With capacity 0 ARC's
+ *   add of a new key raises KeyError("dictionary is empty") and changes nothing, as Python's.
+ * - access() (a simulation step) keeps no weights, as Python's; where Python then raises
+ *   KeyError from ``wt`` (an add or remove of a key that only access() made resident) these
+ *   take the weight as 1.
  * - weights are C int64 (TypeError for a non-int, OverflowError beyond).
  * - prepend() of a resident key raises ValueError naming it (Python's puts it in T1 twice or
  *   counts its weight twice); load() into an engine that knows keys, or with a repeated key,
@@ -38,6 +42,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -67,7 +72,7 @@ typedef struct {
 
 typedef struct {
     uint64_t hash;
-    Node *node; /* NULL: empty */
+    void *node; /* a Node * or an LNode *; NULL: empty */
 } Slot;
 
 typedef struct {
@@ -164,7 +169,7 @@ static int table_init(Table *t, int bits)
     return 0;
 }
 
-static void table_place(Table *t, uint64_t h, Node *n)
+static void table_place(Table *t, uint64_t h, void *n)
 {
     Py_ssize_t mask = ((Py_ssize_t)1 << t->bits) - 1;
     Py_ssize_t i = home(h, t);
@@ -197,11 +202,11 @@ static int table_reserve(Table *t)
     return 0;
 }
 
-static void table_remove(Table *t, Node *n)
+static void table_remove(Table *t, void *n, uint64_t h)
 {
     Slot *slots = t->slots;
     Py_ssize_t mask = ((Py_ssize_t)1 << t->bits) - 1;
-    Py_ssize_t i = home(n->hash, t);
+    Py_ssize_t i = home(h, t);
     while (slots[i].node != n) {
         i = (i + 1) & mask;
     }
@@ -296,7 +301,7 @@ static Node *node_new(ARC *self, PyObject *key, uint64_t h, int list)
 static PyObject *node_drop(ARC *self, Node *n)
 {
     l_unlink(&self->lists[n->list], n);
-    table_remove(&self->keys, n);
+    table_remove(&self->keys, n, n->hash);
     PyObject *key = n->key;
     if (self->nfree < FREELIST_MAX) {
         n->next = self->freelist;
@@ -1061,10 +1066,1066 @@ static PyTypeObject ARCType = {
     .tp_as_sequence = &ARC_as_sequence,
 };
 
+/* -- LIRS ----------------------------------------------------------------------------------- */
+
+/* LIRSEngine, the twin of _LIRSEngine (Jiang and Zhang, SIGMETRICS 2002). A node per key in
+   Python's ``state`` dict, threaded on the stack ``s`` (s-links) and on at most one of the
+   resident-HIR queue ``q`` and the non-resident history ``nonres`` (o-links). Python keeps a key
+   object per OrderedDict, so a node keeps two: ``skey`` (the stack's; NULL off the stack) and
+   ``okey`` (q's or nonres's; NULL in neither), each set where Python inserts the argument and
+   kept where Python moves an entry, so order() and the victims are the very objects Python's
+   would return. Keys that leave are released only at the end of the call (``dead``), so no
+   Python code (a __del__) runs while the lists are being relinked. */
+
+#define LIR 0
+#define HIR 1
+#define NONRES 2
+#define OQ 1
+#define ONR 2
+#define NONRES_FACTOR 3
+#define NONRES_MIN 1024
+
+typedef struct LNode {
+    struct LNode *sprev;
+    struct LNode *snext;
+    struct LNode *oprev;
+    struct LNode *onext;
+    PyObject *skey; /* strong; NULL: not on the stack */
+    PyObject *okey; /* strong; NULL: in neither q nor nonres */
+    uint64_t hash;
+    int64_t weight;
+    int state;
+    int olist; /* 0, OQ or ONR */
+} LNode;
+
+typedef struct {
+    LNode head;
+    Py_ssize_t len;
+} LList;
+
+typedef struct {
+    PyObject_HEAD
+    LList s;  /* the LIRS stack: head.snext is the bottom, head.sprev the top */
+    LList q;  /* resident HIR keys: head.onext is the victim */
+    LList nr; /* non-resident keys, oldest first */
+    Table keys;
+    int64_t c;
+    int64_t l_hirs;
+    int64_t l_lirs;
+    int64_t n_lir;
+    int64_t n_res;
+    int64_t weight;
+    PyObject *buf;
+    int busy;
+    PyObject **dead;
+    Py_ssize_t ndead;
+    Py_ssize_t adead;
+    LNode *freelist;
+    int nfree;
+} LIRS;
+
+/* Release ``obj`` at the end of the call (at once if there is no memory to remember it). */
+static void defer(LIRS *self, PyObject *obj)
+{
+    if (self->ndead == self->adead) {
+        Py_ssize_t a = self->adead ? 2 * self->adead : 16;
+        PyObject **d = PyMem_Realloc(self->dead, (size_t)a * sizeof(PyObject *));
+        if (d == NULL) {
+            Py_DECREF(obj);
+            return;
+        }
+        self->dead = d;
+        self->adead = a;
+    }
+    self->dead[self->ndead++] = obj;
+}
+
+/* Release the deferred keys (the engine is consistent: a __del__ may call in). */
+static void flush(LIRS *self)
+{
+    while (self->ndead) {
+        PyObject *obj = self->dead[--self->ndead];
+        Py_DECREF(obj);
+    }
+}
+
+static void ll_init(LList *l)
+{
+    l->head.sprev = l->head.snext = &l->head;
+    l->head.oprev = l->head.onext = &l->head;
+    l->len = 0;
+}
+
+/* the stack */
+static inline void s_link_end(LIRS *self, LNode *n)
+{
+    LNode *h = &self->s.head;
+    n->sprev = h->sprev;
+    n->snext = h;
+    h->sprev->snext = n;
+    h->sprev = n;
+    self->s.len++;
+}
+
+static inline void s_link_out(LIRS *self, LNode *n)
+{
+    n->sprev->snext = n->snext;
+    n->snext->sprev = n->sprev;
+    self->s.len--;
+}
+
+/* s[key] = None for a node off the stack (the argument becomes the stack's key object) */
+static inline void s_append(LIRS *self, LNode *n, PyObject *key)
+{
+    Py_INCREF(key);
+    n->skey = key;
+    s_link_end(self, n);
+}
+
+static inline void s_move_to_end(LIRS *self, LNode *n)
+{
+    s_link_out(self, n);
+    s_link_end(self, n);
+}
+
+static inline void s_remove(LIRS *self, LNode *n)
+{
+    s_link_out(self, n);
+    defer(self, n->skey);
+    n->skey = NULL;
+}
+
+static inline LNode *s_first(LIRS *self) { return self->s.len ? self->s.head.snext : NULL; }
+
+/* q and nonres */
+static inline LList *o_list(LIRS *self, int which) { return which == OQ ? &self->q : &self->nr; }
+
+static inline void o_link_end(LList *l, LNode *n)
+{
+    LNode *h = &l->head;
+    n->oprev = h->oprev;
+    n->onext = h;
+    h->oprev->onext = n;
+    h->oprev = n;
+    l->len++;
+}
+
+static inline void o_link_front(LList *l, LNode *n)
+{
+    LNode *h = &l->head;
+    n->onext = h->onext;
+    n->oprev = h;
+    h->onext->oprev = n;
+    h->onext = n;
+    l->len++;
+}
+
+static inline void o_link_out(LList *l, LNode *n)
+{
+    n->oprev->onext = n->onext;
+    n->onext->oprev = n->oprev;
+    l->len--;
+}
+
+/* Append ``n`` (in neither list) to ``which`` with ``key``, a reference the call steals. */
+static inline void o_append_steal(LIRS *self, LNode *n, int which, PyObject *key)
+{
+    n->okey = key;
+    n->olist = which;
+    o_link_end(o_list(self, which), n);
+}
+
+static inline void o_remove(LIRS *self, LNode *n)
+{
+    o_link_out(o_list(self, n->olist), n);
+    n->olist = 0;
+    defer(self, n->okey);
+    n->okey = NULL;
+}
+
+static inline LNode *o_first(LList *l) { return l->len ? l->head.onext : NULL; }
+
+/* A new node (room reserved by the caller), in the table, in no list. */
+static LNode *lnode_new(LIRS *self, uint64_t h)
+{
+    LNode *n = self->freelist;
+    if (n != NULL) {
+        self->freelist = n->snext;
+        self->nfree--;
+    }
+    else {
+        n = PyMem_Malloc(sizeof(LNode));
+        if (n == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+    }
+    n->skey = n->okey = NULL;
+    n->hash = h;
+    n->weight = 1;
+    n->state = HIR;
+    n->olist = 0;
+    table_place(&self->keys, h, n);
+    return n;
+}
+
+/* Forget the node: off every list, out of the table, its keys released at the end. */
+static void lnode_drop(LIRS *self, LNode *n)
+{
+    if (n->skey != NULL) {
+        s_remove(self, n);
+    }
+    if (n->olist) {
+        o_remove(self, n);
+    }
+    table_remove(&self->keys, n, n->hash);
+    if (self->nfree < FREELIST_MAX) {
+        n->snext = self->freelist;
+        self->freelist = n;
+        self->nfree++;
+    }
+    else {
+        PyMem_Free(n);
+    }
+}
+
+/* 1 if the node ``n`` (maybe freed: never dereferenced) is still in the table under ``h``. */
+static int table_has(Table *t, uint64_t h, void *n)
+{
+    Py_ssize_t mask = ((Py_ssize_t)1 << t->bits) - 1;
+    for (Py_ssize_t i = home(h, t); t->slots[i].node != NULL; i = (i + 1) & mask) {
+        if (t->slots[i].node == n) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int lfind(LIRS *self, PyObject *key, uint64_t *hp, LNode **out)
+{
+    Py_hash_t hh = PyObject_Hash(key);
+    if (hh == -1) {
+        return -1;
+    }
+    uint64_t h = (uint64_t)hh;
+    *hp = h;
+    Table *t = &self->keys;
+    Py_ssize_t mask = ((Py_ssize_t)1 << t->bits) - 1;
+    for (Py_ssize_t i = home(h, t);; i = (i + 1) & mask) {
+        LNode *n = t->slots[i].node;
+        if (n == NULL) {
+            *out = NULL;
+            return 0;
+        }
+        if (t->slots[i].hash == h) {
+            PyObject *k = n->skey != NULL ? n->skey : n->okey;
+            if (k == key) {
+                *out = n;
+                return 1;
+            }
+            Py_INCREF(k);
+            int r = PyObject_RichCompareBool(k, key, Py_EQ);
+            Py_DECREF(k);
+            if (r < 0) {
+                return -1;
+            }
+            if (r) {
+                *out = n;
+                return 1;
+            }
+        }
+    }
+}
+
+static void lirs_size(LIRS *self, int64_t c)
+{
+    self->c = c;
+    self->l_hirs = c > 1 ? (int64_t)((double)c * 0.01) : 0;
+    if (c > 1 && self->l_hirs < 1) {
+        self->l_hirs = 1;
+    }
+    self->l_lirs = c - self->l_hirs;
+}
+
+static int lenter(LIRS *self)
+{
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "LIRSEngine: re-entrant call (from a key's __hash__ or __eq__)");
+        return -1;
+    }
+    self->busy = 1;
+    return 0;
+}
+
+static inline void lleave(LIRS *self)
+{
+    self->busy = 0;
+    flush(self);
+}
+
+static void lprune(LIRS *self)
+{
+    LNode *n;
+    while ((n = s_first(self)) != NULL) {
+        if (n->state == LIR) {
+            return;
+        }
+        s_remove(self, n);
+        if (n->state == NONRES) {
+            lnode_drop(self, n);
+        }
+    }
+}
+
+static int demote_bottom_lir(LIRS *self)
+{
+    lprune(self);
+    LNode *n = s_first(self);
+    if (n == NULL) {
+        PyErr_SetString(PyExc_KeyError, "dictionary is empty");
+        return -1;
+    }
+    PyObject *k = n->skey;
+    Py_INCREF(k);
+    s_remove(self, n);
+    n->state = HIR;
+    o_append_steal(self, n, OQ, k);
+    self->n_lir--;
+    lprune(self);
+    return 0;
+}
+
+/* _evict_hir; the victim's key is appended to ``out`` with its weight taken off (``out`` NULL:
+   a simulation step). 0, or -1 with an exception. */
+static int evict_hir(LIRS *self, PyObject *out)
+{
+    LNode *n = o_first(&self->q);
+    if (n == NULL) {
+        PyErr_SetString(PyExc_KeyError, "dictionary is empty");
+        return -1;
+    }
+    if (out != NULL) {
+        self->weight -= n->weight;
+        if (PyList_Append(out, n->okey) < 0) {
+            return -1;
+        }
+    }
+    if (n->skey != NULL) {
+        o_link_out(&self->q, n);
+        n->state = NONRES;
+        n->olist = ONR;
+        o_link_end(&self->nr, n);
+    }
+    else {
+        lnode_drop(self, n);
+    }
+    self->n_res--;
+    return 0;
+}
+
+static int lhit(LIRS *self, LNode *n, PyObject *key)
+{
+    if (n->state == LIR) {
+        s_move_to_end(self, n);
+        lprune(self);
+    }
+    else if (n->skey != NULL) {
+        s_move_to_end(self, n);
+        o_remove(self, n);
+        n->state = LIR;
+        self->n_lir++;
+        if (self->n_lir > self->l_lirs) {
+            return demote_bottom_lir(self);
+        }
+        lprune(self);
+    }
+    else {
+        s_append(self, n, key);
+        o_link_out(&self->q, n);
+        o_link_end(&self->q, n);
+    }
+    return 0;
+}
+
+/* _insert of the non-resident ``key`` (``n``: its NONRES node, or NULL). Returns its node, or
+   NULL with an exception. */
+static LNode *linsert(LIRS *self, PyObject *key, uint64_t h, LNode *n, PyObject *out)
+{
+    if (table_reserve(&self->keys) < 0) {
+        return NULL;
+    }
+    if (self->n_lir < self->l_lirs && (self->n_res < self->c || self->q.len)) {
+        if (self->n_res >= self->c && evict_hir(self, out) < 0) {
+            return NULL;
+        }
+        if (n != NULL) {
+            o_remove(self, n);
+        }
+        else if ((n = lnode_new(self, h)) == NULL) {
+            return NULL;
+        }
+        n->state = LIR;
+        if (n->skey == NULL) {
+            s_append(self, n, key);
+        }
+        else {
+            s_move_to_end(self, n);
+        }
+        self->n_lir++;
+        self->n_res++;
+        return n;
+    }
+    while (self->n_res >= self->c && self->n_res > 0) {
+        if (self->q.len == 0 && demote_bottom_lir(self) < 0) {
+            return NULL;
+        }
+        if (evict_hir(self, out) < 0) {
+            return NULL;
+        }
+    }
+    self->n_res++;
+    if (n != NULL && !table_has(&self->keys, h, n)) {
+        /* the evictions above pruned the key's own history off the stack: it arrives as new */
+        n = NULL;
+    }
+    if (n != NULL) {
+        o_remove(self, n);
+        s_move_to_end(self, n);
+        n->state = LIR;
+        self->n_lir++;
+        if (demote_bottom_lir(self) < 0) {
+            return NULL;
+        }
+    }
+    else {
+        if ((n = lnode_new(self, h)) == NULL) {
+            return NULL;
+        }
+        n->state = HIR;
+        s_append(self, n, key);
+        Py_INCREF(key);
+        o_append_steal(self, n, OQ, key);
+    }
+    int64_t lim = NONRES_FACTOR * self->c > NONRES_MIN ? NONRES_FACTOR * self->c : NONRES_MIN;
+    if (self->nr.len > lim + 16) {
+        /* bound the history: forget the oldest non-resident keys */
+        for (int64_t j = self->nr.len - lim; j > 0; j--) {
+            lnode_drop(self, o_first(&self->nr));
+        }
+    }
+    return n;
+}
+
+static PyObject *lirs_do_add(LIRS *self, PyObject *key, int64_t weight, int simulate)
+{
+    uint64_t h;
+    LNode *n;
+    int f = lfind(self, key, &h, &n);
+    if (f < 0) {
+        return NULL;
+    }
+    if (f && n->state != NONRES) {
+        if (lhit(self, n, key) < 0) {
+            return NULL;
+        }
+        if (simulate) {
+            Py_RETURN_TRUE;
+        }
+        self->weight += weight - n->weight;
+        n->weight = weight;
+        return PyList_New(0);
+    }
+    if (simulate) {
+        n = linsert(self, key, h, f ? n : NULL, NULL);
+        if (n == NULL) {
+            return NULL;
+        }
+        n->weight = 1;
+        Py_RETURN_FALSE;
+    }
+    PyObject *out = PyList_New(0);
+    if (out == NULL) {
+        return NULL;
+    }
+    n = linsert(self, key, h, f ? n : NULL, out);
+    if (n == NULL) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    n->weight = weight;
+    self->weight += weight;
+    return out;
+}
+
+static int lirs_drain(LIRS *self)
+{
+    Py_ssize_t size = PyObject_Size(self->buf);
+    if (size <= 0) {
+        return (int)size;
+    }
+    PyObject *items = PySequence_List(self->buf);
+    if (items == NULL) {
+        return -1;
+    }
+    PyObject *r = PyObject_CallMethod(self->buf, "clear", NULL);
+    if (r == NULL) {
+        Py_DECREF(items);
+        return -1;
+    }
+    Py_DECREF(r);
+    Py_ssize_t m = PyList_GET_SIZE(items);
+    for (Py_ssize_t j = 0; j < m; j++) {
+        PyObject *k = PyList_GET_ITEM(items, j);
+        uint64_t h;
+        LNode *n;
+        int f = lfind(self, k, &h, &n);
+        if (f < 0 || (f && n->state != NONRES && lhit(self, n, k) < 0)) {
+            Py_DECREF(items);
+            return -1;
+        }
+    }
+    defer(self, items);
+    return 0;
+}
+
+static PyObject *LIRS_access(LIRS *self, PyObject *key)
+{
+    if (lenter(self) < 0) {
+        return NULL;
+    }
+    PyObject *r = lirs_do_add(self, key, 1, 1);
+    lleave(self);
+    return r;
+}
+
+static PyObject *LIRS_add(LIRS *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "add() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    int64_t w;
+    if (parse_weight(args[1], &w) < 0 || lenter(self) < 0) {
+        return NULL;
+    }
+    PyObject *r = lirs_drain(self) < 0 ? NULL : lirs_do_add(self, args[0], w, 0);
+    lleave(self);
+    return r;
+}
+
+static PyObject *LIRS_drain(LIRS *self, PyObject *Py_UNUSED(ignored))
+{
+    if (lenter(self) < 0) {
+        return NULL;
+    }
+    int r = lirs_drain(self);
+    lleave(self);
+    if (r < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *LIRS_remove(LIRS *self, PyObject *key)
+{
+    if (lenter(self) < 0) {
+        return NULL;
+    }
+    uint64_t h;
+    LNode *n = NULL;
+    int f = lirs_drain(self);
+    if (f == 0) {
+        f = lfind(self, key, &h, &n);
+    }
+    if (f > 0 && n->state != NONRES) {
+        self->weight -= n->weight;
+        if (n->state == LIR) {
+            self->n_lir--;
+        }
+        lnode_drop(self, n);
+        self->n_res--;
+        lprune(self);
+    }
+    lleave(self);
+    if (f < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static void lforget_all(LIRS *self)
+{
+    Table *t = &self->keys;
+    Py_ssize_t size = t->slots != NULL ? (Py_ssize_t)1 << t->bits : 0;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        LNode *n = t->slots[i].node;
+        if (n == NULL) {
+            continue;
+        }
+        t->slots[i].node = NULL;
+        if (n->skey != NULL) {
+            defer(self, n->skey);
+        }
+        if (n->okey != NULL) {
+            defer(self, n->okey);
+        }
+        if (self->nfree < FREELIST_MAX) {
+            n->snext = self->freelist;
+            self->freelist = n;
+            self->nfree++;
+        }
+        else {
+            PyMem_Free(n);
+        }
+    }
+    t->used = 0;
+    ll_init(&self->s);
+    ll_init(&self->q);
+    ll_init(&self->nr);
+    self->n_lir = self->n_res = self->weight = 0;
+}
+
+static PyObject *LIRS_clear(LIRS *self, PyObject *Py_UNUSED(ignored))
+{
+    if (lenter(self) < 0) {
+        return NULL;
+    }
+    PyObject *r = PyObject_CallMethod(self->buf, "clear", NULL);
+    if (r != NULL) {
+        Py_DECREF(r);
+        lforget_all(self);
+    }
+    lleave(self);
+    if (r == NULL) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *LIRS_resize(LIRS *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "resize() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (lenter(self) < 0) {
+        return NULL;
+    }
+    PyObject *out = NULL;
+    int64_t c;
+    if (lirs_drain(self) < 0) {
+        goto done;
+    }
+    if (args[0] == Py_None || args[1] != Py_None) {
+        PyErr_Format(PyExc_AssertionError,
+                     "LIRSEngine.resize: needs an entry bound and no weight bound, got %R, %R",
+                     args[0], args[1]);
+        goto done;
+    }
+    if (parse_capacity(args[0], &c) < 0 || (out = PyList_New(0)) == NULL) {
+        goto done;
+    }
+    lirs_size(self, c);
+    while (self->n_lir > self->l_lirs) {
+        if (demote_bottom_lir(self) < 0) {
+            Py_CLEAR(out);
+            goto done;
+        }
+    }
+    while (self->n_res > self->c) {
+        if ((self->q.len == 0 && demote_bottom_lir(self) < 0) || evict_hir(self, out) < 0) {
+            Py_CLEAR(out);
+            goto done;
+        }
+    }
+done:
+    lleave(self);
+    return out;
+}
+
+static int append_pair(PyObject *out, PyObject *key, int64_t w)
+{
+    PyObject *t = Py_BuildValue("(OL)", key, (long long)w);
+    if (t == NULL) {
+        return -1;
+    }
+    int r = PyList_Append(out, t);
+    Py_DECREF(t);
+    return r;
+}
+
+static PyObject *LIRS_order(LIRS *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *out = PyList_New(0);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (LNode *n = self->q.head.onext; n != &self->q.head; n = n->onext) {
+        if (append_pair(out, n->okey, n->weight) < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+    }
+    for (LNode *n = self->s.head.snext; n != &self->s.head; n = n->snext) {
+        if (n->state == LIR && append_pair(out, n->skey, n->weight) < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+static PyObject *LIRS_lists(LIRS *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *s = PyList_New(0), *q = PyList_New(0), *nr = PyList_New(0), *st = PyDict_New();
+    if (s == NULL || q == NULL || nr == NULL || st == NULL) {
+        goto fail;
+    }
+    for (LNode *n = self->s.head.snext; n != &self->s.head; n = n->snext) {
+        if (PyList_Append(s, n->skey) < 0) {
+            goto fail;
+        }
+    }
+    for (LNode *n = self->q.head.onext; n != &self->q.head; n = n->onext) {
+        if (PyList_Append(q, n->okey) < 0) {
+            goto fail;
+        }
+    }
+    for (LNode *n = self->nr.head.onext; n != &self->nr.head; n = n->onext) {
+        if (PyList_Append(nr, n->okey) < 0) {
+            goto fail;
+        }
+    }
+    Py_ssize_t size = (Py_ssize_t)1 << self->keys.bits;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        LNode *n = self->keys.slots[i].node;
+        if (n == NULL) {
+            continue;
+        }
+        PyObject *v = PyLong_FromLong(n->state);
+        if (v == NULL || PyDict_SetItem(st, n->skey != NULL ? n->skey : n->okey, v) < 0) {
+            Py_XDECREF(v);
+            goto fail;
+        }
+        Py_DECREF(v);
+    }
+    return Py_BuildValue("(NNNN)", s, q, nr, st);
+fail:
+    Py_XDECREF(s);
+    Py_XDECREF(q);
+    Py_XDECREF(nr);
+    Py_XDECREF(st);
+    return NULL;
+}
+
+static PyObject *LIRS_load(LIRS *self, PyObject *items)
+{
+    PyObject *seq = PySequence_Fast(items, "LIRSEngine.load: items must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    if (self->keys.used) {
+        Py_DECREF(seq);
+        PyErr_Format(PyExc_ValueError,
+                     "LIRSEngine.load: the engine must be empty, it knows %zd keys",
+                     self->keys.used);
+        return NULL;
+    }
+    if (lenter(self) < 0) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    Py_ssize_t m = PySequence_Fast_GET_SIZE(seq);
+    PyObject **it = PySequence_Fast_ITEMS(seq);
+    int64_t n_hir = m - self->l_lirs > 0 ? m - self->l_lirs : 0;
+    int ok = 0;
+    for (Py_ssize_t j = 0; j < m; j++) {
+        PyObject *pair = it[j];
+        if (!(PyTuple_Check(pair) || PyList_Check(pair)) || PySequence_Fast_GET_SIZE(pair) != 2) {
+            PyErr_Format(PyExc_TypeError,
+                         "LIRSEngine.load: items must be (key, weight) pairs, got %R", pair);
+            goto done;
+        }
+        PyObject *k = PySequence_Fast_GET_ITEM(pair, 0);
+        int64_t wv;
+        uint64_t h;
+        LNode *n;
+        int f;
+        if (parse_weight(PySequence_Fast_GET_ITEM(pair, 1), &wv) < 0 ||
+            (f = lfind(self, k, &h, &n)) < 0) {
+            goto done;
+        }
+        if (f) {
+            PyErr_Format(PyExc_ValueError, "LIRSEngine.load: key %R appears twice", k);
+            goto done;
+        }
+        if (table_reserve(&self->keys) < 0 || (n = lnode_new(self, h)) == NULL) {
+            goto done;
+        }
+        n->weight = wv;
+        self->weight += wv;
+        self->n_res++;
+        if (j < n_hir) {
+            n->state = HIR;
+            Py_INCREF(k);
+            o_append_steal(self, n, OQ, k);
+        }
+        else {
+            n->state = LIR;
+            s_append(self, n, k);
+            self->n_lir++;
+        }
+    }
+    ok = 1;
+done:
+    if (!ok) {
+        lforget_all(self); /* an engine that was empty stays empty */
+    }
+    lleave(self);
+    Py_DECREF(seq);
+    if (!ok) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *LIRS_prepend(LIRS *self, PyObject *keys)
+{
+    PyObject *seq = PySequence_Fast(keys, "LIRSEngine.prepend: keys must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    if (lenter(self) < 0) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    Py_ssize_t m = PySequence_Fast_GET_SIZE(seq);
+    PyObject **it = PySequence_Fast_ITEMS(seq);
+    int ok = 0;
+    for (Py_ssize_t j = m - 1; j >= 0; j--) {
+        PyObject *k = it[j];
+        uint64_t h;
+        LNode *n;
+        int f = lfind(self, k, &h, &n);
+        if (f < 0) {
+            goto done;
+        }
+        if (f && n->state != NONRES) {
+            PyErr_Format(PyExc_ValueError, "LIRSEngine.prepend: key %R is resident already", k);
+            goto done;
+        }
+        if (f) {
+            /* out of the stack, a hit does not make it LIR over the simulated LIR keys */
+            o_remove(self, n);
+            s_remove(self, n);
+        }
+        else if (table_reserve(&self->keys) < 0 || (n = lnode_new(self, h)) == NULL) {
+            goto done;
+        }
+        n->state = HIR;
+        Py_INCREF(k);
+        n->okey = k;
+        n->olist = OQ;
+        o_link_front(&self->q, n);
+        n->weight = 1;
+        self->weight += 1;
+        self->n_res++;
+    }
+    ok = 1;
+done:
+    lleave(self);
+    Py_DECREF(seq);
+    if (!ok) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *LIRS_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"c", "buf", NULL};
+    PyObject *cap, *buf = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:LIRSEngine", kwlist, &cap, &buf)) {
+        return NULL;
+    }
+    int64_t c;
+    if (parse_capacity(cap, &c) < 0) {
+        return NULL;
+    }
+    if (buf == Py_None) {
+        buf = PyObject_CallFunction(DequeType, "(()n)", (Py_ssize_t)READ_BUFFER);
+        if (buf == NULL) {
+            return NULL;
+        }
+    }
+    else {
+        Py_INCREF(buf);
+    }
+    LIRS *self = (LIRS *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        Py_DECREF(buf);
+        return NULL;
+    }
+    ll_init(&self->s);
+    ll_init(&self->q);
+    ll_init(&self->nr);
+    self->buf = buf;
+    lirs_size(self, c);
+    if (table_init(&self->keys, 4) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static int LIRS_traverse(LIRS *self, visitproc visit, void *arg)
+{
+    Table *t = &self->keys;
+    Py_ssize_t size = t->slots != NULL ? (Py_ssize_t)1 << t->bits : 0;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        LNode *n = t->slots[i].node;
+        if (n != NULL) {
+            Py_VISIT(n->skey);
+            Py_VISIT(n->okey);
+        }
+    }
+    for (Py_ssize_t j = 0; j < self->ndead; j++) {
+        Py_VISIT(self->dead[j]);
+    }
+    Py_VISIT(self->buf);
+    return 0;
+}
+
+static int LIRS_tp_clear(LIRS *self)
+{
+    lforget_all(self);
+    Py_CLEAR(self->buf);
+    flush(self);
+    return 0;
+}
+
+static void LIRS_dealloc(LIRS *self)
+{
+    PyObject_GC_UnTrack(self);
+    LIRS_tp_clear(self);
+    PyMem_Free(self->keys.slots);
+    PyMem_Free(self->dead);
+    while (self->freelist != NULL) {
+        LNode *next = self->freelist->snext;
+        PyMem_Free(self->freelist);
+        self->freelist = next;
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static Py_ssize_t LIRS_len(LIRS *self) { return (Py_ssize_t)self->n_res; }
+
+static int LIRS_contains(LIRS *self, PyObject *key)
+{
+    uint64_t h;
+    LNode *n;
+    int was_busy = self->busy;
+    self->busy = 1;
+    Py_INCREF(key);
+    int f = lfind(self, key, &h, &n);
+    Py_DECREF(key);
+    self->busy = was_busy;
+    if (f <= 0) {
+        return f;
+    }
+    return n->state != NONRES;
+}
+
+static PyObject *LIRS_get_int(LIRS *self, void *field)
+{
+    return PyLong_FromLongLong(*(int64_t *)((char *)self + (size_t)field));
+}
+
+static PyObject *LIRS_get_buf(LIRS *self, void *Py_UNUSED(c))
+{
+    Py_INCREF(self->buf);
+    return self->buf;
+}
+
+static int LIRS_set_buf(LIRS *self, PyObject *v, void *Py_UNUSED(c))
+{
+    if (v == NULL || !PyObject_TypeCheck(v, (PyTypeObject *)DequeType)) {
+        PyErr_Format(PyExc_TypeError, "LIRSEngine._buf must be a collections.deque, got %R",
+                     v == NULL ? Py_None : v);
+        return -1;
+    }
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "LIRSEngine: re-entrant call");
+        return -1;
+    }
+    Py_INCREF(v);
+    Py_SETREF(self->buf, v);
+    return 0;
+}
+
+#define LIRS_INT(name, doc)                                                                     \
+    {#name, (getter)LIRS_get_int, NULL, doc, (void *)offsetof(LIRS, name)}
+
+static PyGetSetDef LIRS_getset[] = {
+    LIRS_INT(weight, "The sum of the resident keys' weights."),
+    LIRS_INT(c, "The capacity in entries."),
+    {"max_entries", (getter)LIRS_get_int, NULL, "The capacity in entries (as c).",
+     (void *)offsetof(LIRS, c)},
+    LIRS_INT(l_hirs, "The HIR share: max(1, 1% of c), 0 for c <= 1."),
+    LIRS_INT(l_lirs, "The LIR set's target size: c - l_hirs."),
+    LIRS_INT(n_lir, "The number of LIR keys."),
+    LIRS_INT(n_res, "The number of resident keys."),
+    {"_buf", (getter)LIRS_get_buf, (setter)LIRS_set_buf, "The read buffer (a deque).", NULL},
+    {NULL},
+};
+
+static PyMethodDef LIRS_methods[] = {
+    {"access", (PyCFunction)LIRS_access, METH_O,
+     "Simulate one read-or-insert of ``x``; return True on a hit."},
+    {"add", (PyCFunction)(void (*)(void))LIRS_add, METH_FASTCALL,
+     "Insert or touch ``key`` with ``weight``; return the evicted keys."},
+    {"update", (PyCFunction)(void (*)(void))LIRS_add, METH_FASTCALL,
+     "As add(): record a new weight for ``key``; return the evicted keys."},
+    {"remove", (PyCFunction)LIRS_remove, METH_O, "Forget the resident ``key``."},
+    {"clear", (PyCFunction)LIRS_clear, METH_NOARGS, "Forget every key and the buffered reads."},
+    {"resize", (PyCFunction)(void (*)(void))LIRS_resize, METH_FASTCALL,
+     "Change the capacity to ``max_entries``; return the evicted keys."},
+    {"order", (PyCFunction)LIRS_order, METH_NOARGS,
+     "Return the resident (key, weight) pairs, least valuable first (HIR, then LIR bottom-up)."},
+    {"load", (PyCFunction)LIRS_load, METH_O,
+     "Fill an empty engine with (key, weight) items (least valuable first)."},
+    {"prepend", (PyCFunction)LIRS_prepend, METH_O,
+     "Make ``keys`` (least valuable first) resident HIR keys at the victim end, weight 1."},
+    {"_drain", (PyCFunction)LIRS_drain, METH_NOARGS, "Replay the buffered reads."},
+    {"_lists", (PyCFunction)LIRS_lists, METH_NOARGS,
+     "Return (stack, q, nonres, {key: state}), each list oldest first (for tests)."},
+    {NULL},
+};
+
+static PySequenceMethods LIRS_as_sequence = {
+    .sq_length = (lenfunc)LIRS_len,
+    .sq_contains = (objobjproc)LIRS_contains,
+};
+
+static PyTypeObject LIRSType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "perflayer.cache._engines_c.LIRSEngine",
+    .tp_doc = "LIRS over entries in C, decision-identical to _policy_adaptive._LIRSEngine.",
+    .tp_basicsize = sizeof(LIRS),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = LIRS_new,
+    .tp_dealloc = (destructor)LIRS_dealloc,
+    .tp_traverse = (traverseproc)LIRS_traverse,
+    .tp_clear = (inquiry)LIRS_tp_clear,
+    .tp_methods = LIRS_methods,
+    .tp_getset = LIRS_getset,
+    .tp_as_sequence = &LIRS_as_sequence,
+};
+
 static struct PyModuleDef engines_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "perflayer.cache._engines_c",
-    .m_doc = "C twins of perflayer.cache._policy_adaptive's engines (ARCEngine so far).",
+    .m_doc = "C twins of perflayer.cache._policy_adaptive's engines: ARCEngine, LIRSEngine.",
     .m_size = -1,
 };
 
@@ -1082,6 +2143,9 @@ PyMODINIT_FUNC PyInit__engines_c(void)
     if (PyType_Ready(&ARCType) < 0) {
         return NULL;
     }
+    if (PyType_Ready(&LIRSType) < 0) {
+        return NULL;
+    }
     PyObject *m = PyModule_Create(&engines_module);
     if (m == NULL) {
         return NULL;
@@ -1089,6 +2153,12 @@ PyMODINIT_FUNC PyInit__engines_c(void)
     Py_INCREF(&ARCType);
     if (PyModule_AddObject(m, "ARCEngine", (PyObject *)&ARCType) < 0) {
         Py_DECREF(&ARCType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&LIRSType);
+    if (PyModule_AddObject(m, "LIRSEngine", (PyObject *)&LIRSType) < 0) {
+        Py_DECREF(&LIRSType);
         Py_DECREF(m);
         return NULL;
     }
