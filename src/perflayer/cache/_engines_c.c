@@ -55,6 +55,7 @@
 #define B2 3
 
 static PyObject *DequeType = NULL; /* collections.deque */
+static PyObject *STR_CLEAR = NULL; /* "clear" */
 
 typedef struct Node {
     struct Node *prev;
@@ -404,7 +405,7 @@ static int drain(ARC *self)
     if (items == NULL) {
         return -1;
     }
-    PyObject *r = PyObject_CallMethod(self->buf, "clear", NULL);
+    PyObject *r = PyObject_CallMethodNoArgs(self->buf, STR_CLEAR);
     if (r == NULL) {
         Py_DECREF(items);
         return -1;
@@ -661,7 +662,7 @@ static PyObject *ARC_clear(ARC *self, PyObject *Py_UNUSED(ignored))
     if (enter(self) < 0) {
         return NULL;
     }
-    PyObject *r = PyObject_CallMethod(self->buf, "clear", NULL);
+    PyObject *r = PyObject_CallMethodNoArgs(self->buf, STR_CLEAR);
     if (r == NULL) {
         self->busy = 0;
         return NULL;
@@ -1568,7 +1569,7 @@ static int lirs_drain(LIRS *self)
     if (items == NULL) {
         return -1;
     }
-    PyObject *r = PyObject_CallMethod(self->buf, "clear", NULL);
+    PyObject *r = PyObject_CallMethodNoArgs(self->buf, STR_CLEAR);
     if (r == NULL) {
         Py_DECREF(items);
         return -1;
@@ -1691,7 +1692,7 @@ static PyObject *LIRS_clear(LIRS *self, PyObject *Py_UNUSED(ignored))
     if (lenter(self) < 0) {
         return NULL;
     }
-    PyObject *r = PyObject_CallMethod(self->buf, "clear", NULL);
+    PyObject *r = PyObject_CallMethodNoArgs(self->buf, STR_CLEAR);
     if (r != NULL) {
         Py_DECREF(r);
         lforget_all(self);
@@ -2138,6 +2139,10 @@ PyMODINIT_FUNC PyInit__engines_c(void)
     DequeType = PyObject_GetAttrString(col, "deque");
     Py_DECREF(col);
     if (DequeType == NULL) {
+        return NULL;
+    }
+    STR_CLEAR = PyUnicode_InternFromString("clear");
+    if (STR_CLEAR == NULL) {
         return NULL;
     }
     if (PyType_Ready(&ARCType) < 0) {

@@ -1,0 +1,170 @@
+"""Cost per access of the adaptive policy's engines: the C twins (_engines_c) vs the Python ones.
+
+Run: ``.venv/bin/python -m benchmarks.engines_c [--rounds N] [--keys N] [--instructions]``
+
+Two workloads on one seeded skewed trace (Pareto ranks over 4,000 keys, a cache of 500):
+"access", the miniature simulation's step (``engine.access(k)``), and "add", the real engine's
+write path with one buffered read replayed per write (``buf.append(k); engine.add(k, 1)``).
+
+Timing (default): per round, each (workload, engine, implementation) runs the whole trace once on
+a fresh engine, in a rotating order, timed in this thread's CPU time; we report the median ns
+per access and the ratio C / Python of the medians. The machine has 2 cores shared by several
+engineers running benchmarks: absolute ns are noisy, the ratios are what count.
+
+``--instructions`` counts instructions with callgrind instead (deterministic): each
+(workload, engine, implementation) runs once under valgrind, and a second run that builds
+everything but skips the loop is subtracted; the difference divided by the keys is the
+instructions per access.
+
+Results (2026-11-28, this VM, Python 3.11, gcc -O2 via setuptools; commit of this note):
+
+``.venv/bin/python -m benchmarks.engines_c --instructions --keys 20000`` (deterministic)::
+
+    workload engine     python          c  c/python
+    access   arc        2169.3      309.1     0.142
+    access   lirs       3868.2      355.1     0.092
+    add      arc        6391.4     1817.0     0.284
+    add      lirs      10878.7     1914.7     0.176
+
+``nice -n 5 .venv/bin/python -m benchmarks.engines_c --rounds 5 --keys 100000`` (CPU time, 2
+shared cores, noisy; ratios only)::
+
+    workload engine     python          c  c/python
+    access   arc         228.0       32.6     0.143
+    access   lirs        544.8       47.8     0.088
+    add      arc        1388.0      355.4     0.256
+    add      lirs       1774.9      273.2     0.154
+
+The C "add" row is mostly the shared buffer's replay protocol (``list(buf)``, ``buf.clear()``
+and a new result list per call, as the Python engines do), not the engine's own work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+from perflayer.cache._engines_c import ARCEngine as CARC
+from perflayer.cache._engines_c import LIRSEngine as CLIRS
+from perflayer.cache._policy_adaptive import _ARCEngine as PyARC
+from perflayer.cache._policy_adaptive import _LIRSEngine as PyLIRS
+
+CAPACITY = 500
+UNIVERSE = 4_000
+IMPLS: dict[str, dict[str, Any]] = {
+    "arc": {"python": PyARC, "c": CARC},
+    "lirs": {"python": PyLIRS, "c": CLIRS},
+}
+WORKLOADS = ("access", "add")
+
+
+def trace(n: int) -> list[int]:
+    """Return ``n`` seeded keys, Pareto-ranked over ``UNIVERSE`` keys (a skewed, shifting mix)."""
+    rng = random.Random(20261128)
+    return [int(rng.paretovariate(0.8)) % UNIVERSE for _ in range(n)]
+
+
+def runner(workload: str, cls: Any, keys: list[int]) -> Callable[[], None]:
+    """Return a function that runs ``keys`` through a fresh engine of ``cls``."""
+
+    def run_access() -> None:
+        e = cls(CAPACITY)
+        access = e.access
+        for k in keys:
+            access(k)
+
+    def run_add() -> None:
+        e = cls(CAPACITY)
+        append = e._buf.append
+        add = e.add
+        for k in keys:
+            append(k)
+            add(k, 1)
+
+    return run_access if workload == "access" else run_add
+
+
+def timing(rounds: int, n: int) -> dict[tuple[str, str, str], float]:
+    """Return the median ns per access of every (workload, engine, implementation)."""
+    keys = trace(n)
+    cases = [(w, e, i) for w in WORKLOADS for e in IMPLS for i in IMPLS[e]]
+    samples: dict[tuple[str, str, str], list[float]] = {c: [] for c in cases}
+    for r in range(rounds):
+        shift = r % len(cases)
+        for case in cases[shift:] + cases[:shift]:
+            w, e, i = case
+            fn = runner(w, IMPLS[e][i], keys)
+            t0 = time.thread_time_ns()
+            fn()
+            samples[case].append((time.thread_time_ns() - t0) / n)
+    return {c: statistics.median(v) for c, v in samples.items()}
+
+
+def _callgrind(args: list[str]) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "cg.out")
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable]
+        env = dict(os.environ, PYTHONHASHSEED="0")
+        subprocess.run(
+            [*cmd, "-m", "benchmarks.engines_c", *args],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        with open(out, encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("summary:") or line.startswith("totals:"):
+                    return int(line.split()[1])
+    raise RuntimeError("callgrind wrote no totals")
+
+
+def instructions(n: int) -> dict[tuple[str, str, str], float]:
+    """Return the instructions per access of every (workload, engine, implementation)."""
+    result = {}
+    for w in WORKLOADS:
+        for e in IMPLS:
+            for i in IMPLS[e]:
+                full = _callgrind(["--one", w, e, i, "--keys", str(n)])
+                base = _callgrind(["--one", w, e, i, "--keys", str(n), "--skip"])
+                result[(w, e, i)] = (full - base) / n
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the per-access cost of each engine, C vs Python, and the ratios."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--keys", type=int, default=100_000)
+    ap.add_argument("--instructions", action="store_true")
+    ap.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--skip", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.one:  # one callgrind run: build everything, run the loop unless --skip
+        w, e, i = a.one
+        fn = runner(w, IMPLS[e][i], trace(a.keys))
+        if not a.skip:
+            fn()
+        return
+    if a.instructions:
+        res, unit = instructions(a.keys), "instr/access"
+    else:
+        res, unit = timing(a.rounds, a.keys), "ns/access (median)"
+    print(f"capacity {CAPACITY}, {a.keys} keys over {UNIVERSE}; {unit}")
+    print(f"{'workload':8} {'engine':6} {'python':>10} {'c':>10} {'c/python':>9}")
+    for w in WORKLOADS:
+        for e in IMPLS:
+            py, c = res[(w, e, "python")], res[(w, e, "c")]
+            print(f"{w:8} {e:6} {py:10.1f} {c:10.1f} {c / py:9.3f}")
+
+
+if __name__ == "__main__":
+    main()
