@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from perflayer.cache._engines_c import ARCEngine as CARC
 from perflayer.cache._engines_c import LIRSEngine as CLIRS
 from perflayer.cache._policy import _READ_BUFFER
+from perflayer.cache._policy_adaptive import AdaptivePolicy, _order
 from perflayer.cache._policy_adaptive import _ARCEngine as PyARC
 from perflayer.cache._policy_adaptive import _LIRSEngine as PyLIRS
 
@@ -397,3 +398,76 @@ def test_lirs_shared_buffer_is_drained() -> None:
         assert not e._buf
     assert cc._buf is not buf and py._buf is buf
     assert _lirs_state(cc) == _lirs_state(py)
+
+
+# -- AdaptivePolicy on the C engines: the same decisions as on the Python ones ------------------
+
+
+def _drive_adaptive(keys: list[int], size: int) -> tuple[list[Any], list[str], int, list[type]]:
+    p = AdaptivePolicy(size, None)
+    types = [type(o) for o in p._objs]
+    out: list[Any] = []
+    engines: list[str] = []
+    for i, k in enumerate(keys):
+        if k in p:
+            p.hit(k)
+            continue
+        p.miss(k)
+        out.append(p.add(k, 1 + k % 3))
+        if i % 997 == 0:
+            p.remove(keys[i // 2])
+            out.append(_order(p._engine))
+        engines.append(p.engine)
+    out.append(_order(p._engine))
+    return out, engines, p.switches, types
+
+
+@pytest.mark.parametrize(
+    ("trace", "size_index"),
+    # full shadows (adoption of LIRS and ARC), then sampled (migration to ARC, to LIRS)
+    [("syn-scan-mix", 0), ("syn-phases", 0), ("syn-recency", 2), ("syn-tenants", 3)],
+)
+def test_adaptive_policy_same_decisions_on_c_engines(
+    trace: str, size_index: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AdaptivePolicy with the C engines evicts, switches and adopts as with the Python ones."""
+    t = next(t for t in synthetic_traces() if t.name == trace)
+    keys, size = t.keys[:80_000], t.sizes[size_index]
+    monkeypatch.setenv("PERFLAYER_PURE_PYTHON", "1")
+    py = _drive_adaptive(keys, size)
+    monkeypatch.delenv("PERFLAYER_PURE_PYTHON")
+    cc = _drive_adaptive(keys, size)
+    assert py[3][1:] == [PyLIRS, PyARC]
+    assert cc[3][1:] == [CLIRS, CARC]
+    assert cc[2] == py[2] >= 1  # at least one switch: the adoption or the migration ran
+    assert cc[1] == py[1]
+    assert cc[0] == py[0]
+
+
+@pytest.mark.parametrize("engine", ["arc", "lirs"])
+def test_copy_is_independent_and_set_weights(engine: str) -> None:
+    """copy() shares the key objects, not the structure; set_weights() is the adoption's wt."""
+    _py, c_cls, state = _PAIRS[engine]
+    e = c_cls(16)
+    rng = random.Random(9)
+    for _ in range(400):
+        e.access(rng.randrange(50))
+    before = state(e)
+    buf: deque[Hashable] = deque(maxlen=_READ_BUFFER)
+    twin = e.copy(buf)
+    assert twin._buf is buf and e._buf is not buf
+    assert state(twin)[:3] == before[:3]
+    for k in range(60, 90):
+        twin.add(k, 1)
+    assert state(e) == before
+    keys = [k for k, _w in twin.order()]
+    twin.set_weights({keys[0]: 5, "absent": 9})
+    assert twin.order()[0] == (keys[0], 5)
+    assert twin.weight == 5 + len(keys) - 1
+    with pytest.raises(TypeError, match="dict"):
+        twin.set_weights([(keys[0], 1)])
+    with pytest.raises(TypeError, match="deque"):
+        e.copy([])
+    del e
+    gc.collect()
+    assert state(twin)[2] == len(keys)

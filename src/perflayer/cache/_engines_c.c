@@ -1025,6 +1025,104 @@ static PyGetSetDef ARC_getset[] = {
     {NULL},
 };
 
+/* A new empty engine of ``type`` with capacity ``c`` on the read buffer ``buf`` (None: a new
+   deque). New reference, or NULL with an exception. */
+static PyObject *new_buffer(PyObject *buf)
+{
+    if (buf == Py_None) {
+        return PyObject_CallFunction(DequeType, "(()n)", (Py_ssize_t)READ_BUFFER);
+    }
+    if (!PyObject_TypeCheck(buf, (PyTypeObject *)DequeType)) {
+        PyErr_Format(PyExc_TypeError, "buf must be a collections.deque or None, got %R", buf);
+        return NULL;
+    }
+    Py_INCREF(buf);
+    return buf;
+}
+
+/* Look each resident key up in the dict ``mapping`` (missing: 1), as AdaptivePolicy's adoption
+   sets ``wt = {k: real.get(k, 1) for k, _w in order()}``. */
+static int weight_of(PyObject *mapping, PyObject *key, int64_t *out)
+{
+    PyObject *w = PyDict_GetItemWithError(mapping, key);
+    if (w == NULL) {
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        *out = 1;
+        return 0;
+    }
+    Py_INCREF(w);
+    int r = parse_weight(w, out);
+    Py_DECREF(w);
+    return r;
+}
+
+static PyObject *ARC_copy(ARC *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs > 1) {
+        PyErr_Format(PyExc_TypeError, "copy() takes at most 1 argument (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *buf = new_buffer(nargs ? args[0] : Py_None);
+    if (buf == NULL) {
+        return NULL;
+    }
+    ARC *o = (ARC *)Py_TYPE(self)->tp_alloc(Py_TYPE(self), 0);
+    if (o == NULL) {
+        Py_DECREF(buf);
+        return NULL;
+    }
+    for (int l = 0; l < 4; l++) {
+        l_init(&o->lists[l]);
+    }
+    o->buf = buf;
+    o->c = self->c;
+    o->p = self->p;
+    o->weight = self->weight;
+    if (table_init(&o->keys, self->keys.bits) < 0) {
+        Py_DECREF(o);
+        return NULL;
+    }
+    for (int l = 0; l < 4; l++) {
+        List *lst = &self->lists[l];
+        for (Node *n = lst->head.next; n != &lst->head; n = n->next) {
+            Node *m = node_new(o, n->key, n->hash, l); /* the same bits: room for all */
+            if (m == NULL) {
+                Py_DECREF(o);
+                return NULL;
+            }
+            m->weight = n->weight;
+        }
+    }
+    return (PyObject *)o;
+}
+
+static PyObject *ARC_set_weights(ARC *self, PyObject *mapping)
+{
+    if (!PyDict_Check(mapping)) {
+        PyErr_Format(PyExc_TypeError, "ARCEngine.set_weights: needs a dict, got %R", mapping);
+        return NULL;
+    }
+    if (enter(self) < 0) {
+        return NULL;
+    }
+    int64_t total = 0;
+    for (int l = T1; l <= T2; l++) {
+        List *lst = &self->lists[l];
+        for (Node *n = lst->head.next; n != &lst->head; n = n->next) {
+            if (weight_of(mapping, n->key, &n->weight) < 0) {
+                self->busy = 0;
+                return NULL;
+            }
+            total += n->weight;
+        }
+    }
+    self->weight = total;
+    self->busy = 0;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef ARC_methods[] = {
     {"access", (PyCFunction)ARC_access, METH_O,
      "Simulate one read-or-insert of ``x``; return True on a hit."},
@@ -1043,6 +1141,10 @@ static PyMethodDef ARC_methods[] = {
     {"prepend", (PyCFunction)ARC_prepend, METH_O,
      "Make ``keys`` (least valuable first) resident at T1's LRU end, weight 1."},
     {"_drain", (PyCFunction)ARC_drain, METH_NOARGS, "Replay the buffered reads."},
+    {"copy", (PyCFunction)(void (*)(void))ARC_copy, METH_FASTCALL,
+     "Return a copy (the same key objects) on the read buffer ``buf`` (default: a new deque)."},
+    {"set_weights", (PyCFunction)ARC_set_weights, METH_O,
+     "Set every resident key's weight to ``mapping.get(key, 1)`` (a dict)."},
     {"_lists", (PyCFunction)ARC_lists, METH_NOARGS,
      "Return the keys of T1, T2, B1 and B2, each LRU first (for tests)."},
     {NULL},
@@ -2081,6 +2183,107 @@ static PyGetSetDef LIRS_getset[] = {
     {NULL},
 };
 
+/* The copy's node of the source's node ``n``: the same slot index (the tables are identical). */
+static LNode *twin_of(Table *src, Table *dst, LNode *n)
+{
+    Py_ssize_t mask = ((Py_ssize_t)1 << src->bits) - 1;
+    Py_ssize_t i = home(n->hash, src);
+    while (src->slots[i].node != n) {
+        i = (i + 1) & mask;
+    }
+    return dst->slots[i].node;
+}
+
+static PyObject *LIRS_copy(LIRS *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs > 1) {
+        PyErr_Format(PyExc_TypeError, "copy() takes at most 1 argument (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *buf = new_buffer(nargs ? args[0] : Py_None);
+    if (buf == NULL) {
+        return NULL;
+    }
+    LIRS *o = (LIRS *)Py_TYPE(self)->tp_alloc(Py_TYPE(self), 0);
+    if (o == NULL) {
+        Py_DECREF(buf);
+        return NULL;
+    }
+    ll_init(&o->s);
+    ll_init(&o->q);
+    ll_init(&o->nr);
+    o->buf = buf;
+    if (table_init(&o->keys, self->keys.bits) < 0) {
+        Py_DECREF(o);
+        return NULL;
+    }
+    Py_ssize_t size = (Py_ssize_t)1 << self->keys.bits;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        LNode *n = self->keys.slots[i].node;
+        if (n == NULL) {
+            continue;
+        }
+        LNode *m = PyMem_Malloc(sizeof(LNode));
+        if (m == NULL) {
+            Py_DECREF(o); /* lforget_all frees the nodes placed so far */
+            return PyErr_NoMemory();
+        }
+        *m = *n;
+        Py_XINCREF(m->skey);
+        Py_XINCREF(m->okey);
+        o->keys.slots[i].hash = n->hash;
+        o->keys.slots[i].node = m;
+        o->keys.used++;
+    }
+    for (LNode *n = self->s.head.snext; n != &self->s.head; n = n->snext) {
+        s_link_end(o, twin_of(&self->keys, &o->keys, n));
+    }
+    for (LNode *n = self->q.head.onext; n != &self->q.head; n = n->onext) {
+        o_link_end(&o->q, twin_of(&self->keys, &o->keys, n));
+    }
+    for (LNode *n = self->nr.head.onext; n != &self->nr.head; n = n->onext) {
+        o_link_end(&o->nr, twin_of(&self->keys, &o->keys, n));
+    }
+    o->c = self->c;
+    o->l_hirs = self->l_hirs;
+    o->l_lirs = self->l_lirs;
+    o->n_lir = self->n_lir;
+    o->n_res = self->n_res;
+    o->weight = self->weight;
+    return (PyObject *)o;
+}
+
+static PyObject *LIRS_set_weights(LIRS *self, PyObject *mapping)
+{
+    if (!PyDict_Check(mapping)) {
+        PyErr_Format(PyExc_TypeError, "LIRSEngine.set_weights: needs a dict, got %R", mapping);
+        return NULL;
+    }
+    if (lenter(self) < 0) {
+        return NULL;
+    }
+    int64_t total = 0;
+    int ok = 1;
+    for (LNode *n = self->q.head.onext; ok && n != &self->q.head; n = n->onext) {
+        ok = weight_of(mapping, n->okey, &n->weight) == 0;
+        total += n->weight;
+    }
+    for (LNode *n = self->s.head.snext; ok && n != &self->s.head; n = n->snext) {
+        if (n->state == LIR) {
+            ok = weight_of(mapping, n->skey, &n->weight) == 0;
+            total += n->weight;
+        }
+    }
+    if (ok) {
+        self->weight = total;
+    }
+    lleave(self);
+    if (!ok) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef LIRS_methods[] = {
     {"access", (PyCFunction)LIRS_access, METH_O,
      "Simulate one read-or-insert of ``x``; return True on a hit."},
@@ -2099,6 +2302,10 @@ static PyMethodDef LIRS_methods[] = {
     {"prepend", (PyCFunction)LIRS_prepend, METH_O,
      "Make ``keys`` (least valuable first) resident HIR keys at the victim end, weight 1."},
     {"_drain", (PyCFunction)LIRS_drain, METH_NOARGS, "Replay the buffered reads."},
+    {"copy", (PyCFunction)(void (*)(void))LIRS_copy, METH_FASTCALL,
+     "Return a copy (the same key objects) on the read buffer ``buf`` (default: a new deque)."},
+    {"set_weights", (PyCFunction)LIRS_set_weights, METH_O,
+     "Set every resident key's weight to ``mapping.get(key, 1)`` (a dict)."},
     {"_lists", (PyCFunction)LIRS_lists, METH_NOARGS,
      "Return (stack, q, nonres, {key: state}), each list oldest first (for tests)."},
     {NULL},
