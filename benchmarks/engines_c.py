@@ -54,14 +54,49 @@ from typing import Any
 
 from perflayer.cache._engines_c import ARCEngine as CARC
 from perflayer.cache._engines_c import LIRSEngine as CLIRS
+from perflayer.cache._policy_adaptive import AdaptivePolicy
 from perflayer.cache._policy_adaptive import _ARCEngine as PyARC
 from perflayer.cache._policy_adaptive import _LIRSEngine as PyLIRS
 
 CAPACITY = 500
 UNIVERSE = 4_000
+
+
+def _adaptive(pure: bool) -> Callable[[int], Any]:
+    """Return a factory of AdaptivePolicy on the Python (``pure``) or the C LIRS/ARC engines."""
+
+    def make(c: int) -> Any:
+        old = os.environ.get("PERFLAYER_PURE_PYTHON")
+        os.environ["PERFLAYER_PURE_PYTHON"] = "1" if pure else "0"
+        try:
+            return _PureSwitch(AdaptivePolicy(c, None), pure)
+        finally:
+            if old is None:
+                del os.environ["PERFLAYER_PURE_PYTHON"]
+            else:
+                os.environ["PERFLAYER_PURE_PYTHON"] = old
+
+    return make
+
+
+class _PureSwitch:
+    """An AdaptivePolicy whose add runs with PERFLAYER_PURE_PYTHON as at its construction."""
+
+    def __init__(self, p: Any, pure: bool) -> None:
+        self.p = p
+        self.flag = "1" if pure else "0"
+        self._buf = p._buf
+
+    def add(self, key: Any, weight: int) -> list[Any]:
+        os.environ["PERFLAYER_PURE_PYTHON"] = self.flag  # a switch builds its engine now
+        victims: list[Any] = self.p.add(key, weight)
+        return victims
+
+
 IMPLS: dict[str, dict[str, Any]] = {
     "arc": {"python": PyARC, "c": CARC},
     "lirs": {"python": PyLIRS, "c": CLIRS},
+    "adaptive": {"python": _adaptive(True), "c": _adaptive(False)},
 }
 WORKLOADS = ("access", "add")
 
@@ -70,6 +105,11 @@ def trace(n: int) -> list[int]:
     """Return ``n`` seeded keys, Pareto-ranked over ``UNIVERSE`` keys (a skewed, shifting mix)."""
     rng = random.Random(20261128)
     return [int(rng.paretovariate(0.8)) % UNIVERSE for _ in range(n)]
+
+
+def _pairs() -> list[tuple[str, str]]:
+    """Return the (workload, engine) pairs: both workloads per engine, "add" for AdaptivePolicy."""
+    return [(w, e) for w in WORKLOADS for e in IMPLS if w == "add" or e != "adaptive"]
 
 
 def runner(workload: str, cls: Any, keys: list[int]) -> Callable[[], None]:
@@ -95,7 +135,7 @@ def runner(workload: str, cls: Any, keys: list[int]) -> Callable[[], None]:
 def timing(rounds: int, n: int) -> dict[tuple[str, str, str], float]:
     """Return the median ns per access of every (workload, engine, implementation)."""
     keys = trace(n)
-    cases = [(w, e, i) for w in WORKLOADS for e in IMPLS for i in IMPLS[e]]
+    cases = [(w, e, i) for w, e in _pairs() for i in IMPLS[e]]
     samples: dict[tuple[str, str, str], list[float]] = {c: [] for c in cases}
     for r in range(rounds):
         shift = r % len(cases)
@@ -130,12 +170,11 @@ def _callgrind(args: list[str]) -> int:
 def instructions(n: int) -> dict[tuple[str, str, str], float]:
     """Return the instructions per access of every (workload, engine, implementation)."""
     result = {}
-    for w in WORKLOADS:
-        for e in IMPLS:
-            for i in IMPLS[e]:
-                full = _callgrind(["--one", w, e, i, "--keys", str(n)])
-                base = _callgrind(["--one", w, e, i, "--keys", str(n), "--skip"])
-                result[(w, e, i)] = (full - base) / n
+    for w, e in _pairs():
+        for i in IMPLS[e]:
+            full = _callgrind(["--one", w, e, i, "--keys", str(n)])
+            base = _callgrind(["--one", w, e, i, "--keys", str(n), "--skip"])
+            result[(w, e, i)] = (full - base) / n
     return result
 
 
@@ -159,11 +198,10 @@ def main(argv: list[str] | None = None) -> None:
     else:
         res, unit = timing(a.rounds, a.keys), "ns/access (median)"
     print(f"capacity {CAPACITY}, {a.keys} keys over {UNIVERSE}; {unit}")
-    print(f"{'workload':8} {'engine':6} {'python':>10} {'c':>10} {'c/python':>9}")
-    for w in WORKLOADS:
-        for e in IMPLS:
-            py, c = res[(w, e, "python")], res[(w, e, "c")]
-            print(f"{w:8} {e:6} {py:10.1f} {c:10.1f} {c / py:9.3f}")
+    print(f"{'workload':8} {'engine':8} {'python':>10} {'c':>10} {'c/python':>9}")
+    for w, e in _pairs():
+        py, c = res[(w, e, "python")], res[(w, e, "c")]
+        print(f"{w:8} {e:8} {py:10.1f} {c:10.1f} {c / py:9.3f}")
 
 
 if __name__ == "__main__":

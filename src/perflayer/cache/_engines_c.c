@@ -360,6 +360,11 @@ static int enter(ARC *self)
                         "ARCEngine: re-entrant call (from a key's __hash__ or __eq__)");
         return -1;
     }
+    if (self->buf == NULL) { /* reached from a __del__ after the cycle collector's tp_clear */
+        PyErr_SetString(PyExc_RuntimeError,
+                        "ARCEngine: used after the garbage collector cleared it");
+        return -1;
+    }
     self->busy = 1;
     return 0;
 }
@@ -775,7 +780,8 @@ static PyObject *ARC_load(ARC *self, PyObject *items)
     }
     if (self->keys.used) {
         Py_DECREF(seq);
-        PyErr_Format(PyExc_ValueError, "ARCEngine.load: the engine must be empty, it knows %zd keys",
+        PyErr_Format(PyExc_ValueError,
+                     "ARCEngine.load: the engine must be empty, it knows %zd keys",
                      self->keys.used);
         return NULL;
     }
@@ -1457,6 +1463,11 @@ static int lenter(LIRS *self)
                         "LIRSEngine: re-entrant call (from a key's __hash__ or __eq__)");
         return -1;
     }
+    if (self->buf == NULL) { /* reached from a __del__ after the cycle collector's tp_clear */
+        PyErr_SetString(PyExc_RuntimeError,
+                        "LIRSEngine: used after the garbage collector cleared it");
+        return -1;
+    }
     self->busy = 1;
     return 0;
 }
@@ -1509,10 +1520,10 @@ static int evict_hir(LIRS *self, PyObject *out)
         return -1;
     }
     if (out != NULL) {
-        self->weight -= n->weight;
         if (PyList_Append(out, n->okey) < 0) {
             return -1;
         }
+        self->weight -= n->weight;
     }
     if (n->skey != NULL) {
         o_link_out(&self->q, n);
