@@ -7,7 +7,9 @@ it), these tests fail instead of skipping.
 from __future__ import annotations
 
 import gc
+import os
 import random
+import subprocess
 import sys
 from collections import deque
 from collections.abc import Hashable
@@ -471,3 +473,60 @@ def test_copy_is_independent_and_set_weights(engine: str) -> None:
     del e
     gc.collect()
     assert state(twin)[2] == len(keys)
+
+
+# a key whose __hash__ empties the caller's list (and, for load, each list pair): the engines must
+# copy the argument and hold each key across the lookup (this used to be a use-after-free)
+_MUTATING_ARGS = """
+import gc, sys
+from perflayer.cache._engines_c import ARCEngine, LIRSEngine
+cls = {"arc": ARCEngine, "lirs": LIRSEngine}[sys.argv[1]]
+outer = []
+class K:
+    def __init__(self, i): self.i = i; self.pair = None
+    def __hash__(self):
+        outer.clear()
+        if self.pair is not None:
+            self.pair.clear()
+        return self.i
+    def __eq__(self, o): return self is o
+e = cls(100)
+if sys.argv[2] == "prepend":
+    outer.extend(K(i) for i in range(50))
+    e.prepend(outer)
+else:
+    for i in range(50):
+        k = K(i)
+        k.pair = [k, 1]
+        outer.append(k.pair)
+    del k
+    e.load(outer)
+gc.collect()
+order = e.order()
+assert len(e) == 50 and sorted(k.i for k, _ in order) == list(range(50)), order
+assert all(w == 1 for _, w in order) and e.weight == 50
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("method", ["prepend", "load"])
+@pytest.mark.parametrize("engine", ["arc", "lirs"])
+def test_load_and_prepend_survive_a_key_that_empties_the_argument(engine: str, method: str) -> None:
+    r = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", _MUTATING_ARGS, engine, method],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONMALLOC": "debug"},
+        check=False,
+    )
+    assert (r.returncode, r.stdout.strip()) == (0, "ok"), r.stderr
+
+
+@pytest.mark.parametrize("cls", [CARC, CLIRS])
+def test_failed_load_leaves_the_engine_empty(cls: Any) -> None:
+    e = cls(8)
+    with pytest.raises(TypeError, match="weight must be an int"):
+        e.load([("a", 1), ("b", "x")])
+    assert (len(e), e.order(), e.weight) == (0, [], 0)
+    e.load([("a", 2), ("b", 3)])
+    assert (e.order(), e.weight) == ([("a", 2), ("b", 3)], 5)

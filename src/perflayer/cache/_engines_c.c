@@ -582,6 +582,20 @@ static int parse_weight(PyObject *w, int64_t *out)
     return 0;
 }
 
+/* An owned tuple copy of a sequence argument: load() and prepend() run keys' __hash__ and __eq__,
+ * which may mutate the caller's list, so they must never read its items through borrowed
+ * pointers (PySequence_Fast_ITEMS of a list). */
+static PyObject *owned_items(PyObject *obj, const char *msg)
+{
+    PyObject *seq = PySequence_Fast(obj, msg);
+    if (seq == NULL) {
+        return NULL;
+    }
+    PyObject *tup = PySequence_Tuple(seq);
+    Py_DECREF(seq);
+    return tup;
+}
+
 static int parse_capacity(PyObject *v, int64_t *out)
 {
     if (!PyLong_Check(v) || PyBool_Check(v)) {
@@ -774,7 +788,7 @@ static PyObject *ARC_lists(ARC *self, PyObject *Py_UNUSED(ignored))
 
 static PyObject *ARC_load(ARC *self, PyObject *items)
 {
-    PyObject *seq = PySequence_Fast(items, "ARCEngine.load: items must be a sequence");
+    PyObject *seq = owned_items(items, "ARCEngine.load: items must be a sequence");
     if (seq == NULL) {
         return NULL;
     }
@@ -789,20 +803,19 @@ static PyObject *ARC_load(ARC *self, PyObject *items)
         Py_DECREF(seq);
         return NULL;
     }
-    Py_ssize_t m = PySequence_Fast_GET_SIZE(seq);
-    PyObject **it = PySequence_Fast_ITEMS(seq);
+    Py_ssize_t m = PyTuple_GET_SIZE(seq);
     int ok = 0;
+    PyObject *k = NULL, *w = NULL; /* strong: a key's __hash__/__eq__ may empty a list pair */
     for (Py_ssize_t j = 0; j < m; j++) {
-        PyObject *pair = it[j];
-        PyObject *k, *w;
+        PyObject *pair = PyTuple_GET_ITEM(seq, j);
         int64_t wv;
         if (!(PyTuple_Check(pair) || PyList_Check(pair)) || PySequence_Fast_GET_SIZE(pair) != 2) {
             PyErr_Format(PyExc_TypeError,
                          "ARCEngine.load: items must be (key, weight) pairs, got %R", pair);
             goto done;
         }
-        k = PySequence_Fast_GET_ITEM(pair, 0);
-        w = PySequence_Fast_GET_ITEM(pair, 1);
+        k = Py_NewRef(PySequence_Fast_GET_ITEM(pair, 0));
+        w = Py_NewRef(PySequence_Fast_GET_ITEM(pair, 1));
         uint64_t h;
         Node *n;
         int f;
@@ -818,9 +831,16 @@ static PyObject *ARC_load(ARC *self, PyObject *items)
         }
         n->weight = wv;
         self->weight += wv;
+        Py_CLEAR(k);
+        Py_CLEAR(w);
     }
     ok = 1;
 done:
+    Py_XDECREF(k);
+    Py_XDECREF(w);
+    if (!ok) {
+        forget_all(self); /* an engine that was empty stays empty */
+    }
     self->busy = 0;
     Py_DECREF(seq);
     if (!ok) {
@@ -831,7 +851,7 @@ done:
 
 static PyObject *ARC_prepend(ARC *self, PyObject *keys)
 {
-    PyObject *seq = PySequence_Fast(keys, "ARCEngine.prepend: keys must be a sequence");
+    PyObject *seq = owned_items(keys, "ARCEngine.prepend: keys must be a sequence");
     if (seq == NULL) {
         return NULL;
     }
@@ -839,11 +859,10 @@ static PyObject *ARC_prepend(ARC *self, PyObject *keys)
         Py_DECREF(seq);
         return NULL;
     }
-    Py_ssize_t m = PySequence_Fast_GET_SIZE(seq);
-    PyObject **it = PySequence_Fast_ITEMS(seq);
+    Py_ssize_t m = PyTuple_GET_SIZE(seq);
     int ok = 0;
     for (Py_ssize_t j = m - 1; j >= 0; j--) {
-        PyObject *k = it[j];
+        PyObject *k = PyTuple_GET_ITEM(seq, j); /* the owned tuple holds it */
         uint64_t h;
         Node *n;
         int f = find(self, k, &h, &n);
@@ -1935,7 +1954,7 @@ fail:
 
 static PyObject *LIRS_load(LIRS *self, PyObject *items)
 {
-    PyObject *seq = PySequence_Fast(items, "LIRSEngine.load: items must be a sequence");
+    PyObject *seq = owned_items(items, "LIRSEngine.load: items must be a sequence");
     if (seq == NULL) {
         return NULL;
     }
@@ -1950,24 +1969,24 @@ static PyObject *LIRS_load(LIRS *self, PyObject *items)
         Py_DECREF(seq);
         return NULL;
     }
-    Py_ssize_t m = PySequence_Fast_GET_SIZE(seq);
-    PyObject **it = PySequence_Fast_ITEMS(seq);
+    Py_ssize_t m = PyTuple_GET_SIZE(seq);
     int64_t n_hir = m - self->l_lirs > 0 ? m - self->l_lirs : 0;
     int ok = 0;
+    PyObject *k = NULL, *w = NULL; /* strong: a key's __hash__/__eq__ may empty a list pair */
     for (Py_ssize_t j = 0; j < m; j++) {
-        PyObject *pair = it[j];
+        PyObject *pair = PyTuple_GET_ITEM(seq, j);
         if (!(PyTuple_Check(pair) || PyList_Check(pair)) || PySequence_Fast_GET_SIZE(pair) != 2) {
             PyErr_Format(PyExc_TypeError,
                          "LIRSEngine.load: items must be (key, weight) pairs, got %R", pair);
             goto done;
         }
-        PyObject *k = PySequence_Fast_GET_ITEM(pair, 0);
+        k = Py_NewRef(PySequence_Fast_GET_ITEM(pair, 0));
+        w = Py_NewRef(PySequence_Fast_GET_ITEM(pair, 1));
         int64_t wv;
         uint64_t h;
         LNode *n;
         int f;
-        if (parse_weight(PySequence_Fast_GET_ITEM(pair, 1), &wv) < 0 ||
-            (f = lfind(self, k, &h, &n)) < 0) {
+        if (parse_weight(w, &wv) < 0 || (f = lfind(self, k, &h, &n)) < 0) {
             goto done;
         }
         if (f) {
@@ -1990,9 +2009,13 @@ static PyObject *LIRS_load(LIRS *self, PyObject *items)
             s_append(self, n, k);
             self->n_lir++;
         }
+        Py_CLEAR(k);
+        Py_CLEAR(w);
     }
     ok = 1;
 done:
+    Py_XDECREF(k);
+    Py_XDECREF(w);
     if (!ok) {
         lforget_all(self); /* an engine that was empty stays empty */
     }
@@ -2006,7 +2029,7 @@ done:
 
 static PyObject *LIRS_prepend(LIRS *self, PyObject *keys)
 {
-    PyObject *seq = PySequence_Fast(keys, "LIRSEngine.prepend: keys must be a sequence");
+    PyObject *seq = owned_items(keys, "LIRSEngine.prepend: keys must be a sequence");
     if (seq == NULL) {
         return NULL;
     }
@@ -2014,11 +2037,10 @@ static PyObject *LIRS_prepend(LIRS *self, PyObject *keys)
         Py_DECREF(seq);
         return NULL;
     }
-    Py_ssize_t m = PySequence_Fast_GET_SIZE(seq);
-    PyObject **it = PySequence_Fast_ITEMS(seq);
+    Py_ssize_t m = PyTuple_GET_SIZE(seq);
     int ok = 0;
     for (Py_ssize_t j = m - 1; j >= 0; j--) {
-        PyObject *k = it[j];
+        PyObject *k = PyTuple_GET_ITEM(seq, j); /* the owned tuple holds it */
         uint64_t h;
         LNode *n;
         int f = lfind(self, k, &h, &n);
