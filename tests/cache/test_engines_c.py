@@ -530,3 +530,42 @@ def test_failed_load_leaves_the_engine_empty(cls: Any) -> None:
     assert (len(e), e.order(), e.weight) == (0, [], 0)
     e.load([("a", 2), ("b", 3)])
     assert (e.order(), e.weight) == ([("a", 2), ("b", 3)], 5)
+
+
+class _EqRaises:
+    """A key whose __eq__ raises once armed (its hash collides with ``other``)."""
+
+    def __init__(self, other: str) -> None:
+        self.h = hash(other)
+        self.armed = False
+
+    def __hash__(self) -> int:
+        return self.h
+
+    def __eq__(self, o: object) -> bool:
+        if self.armed:
+            raise ValueError("eq failed")
+        return self is o
+
+
+@pytest.mark.parametrize("cls", [CARC, CLIRS])
+def test_failed_set_weights_changes_nothing(cls: Any) -> None:
+    e = cls(8)
+    for k in "abcd":
+        e.add(k, 5)
+    before = (e.order(), e.weight)
+    with pytest.raises(TypeError, match="weight must be an int, got 'x'"):
+        e.set_weights({"a": 1, "b": 1, "c": "x"})
+    assert (e.order(), e.weight) == before
+    with pytest.raises(OverflowError, match="total weight overflows int64"):
+        e.set_weights({"a": 2**62, "b": 2**62, "c": 1})
+    assert (e.order(), e.weight) == before
+    bad = _EqRaises("c")
+    mapping: dict[Any, int] = {bad: 7, "a": 2}
+    bad.armed = True
+    with pytest.raises(ValueError, match="eq failed"):
+        e.set_weights(mapping)
+    assert (e.order(), e.weight) == before
+    e.set_weights({"a": 2, "d": 3})
+    assert sorted(e.order()) == [("a", 2), ("b", 1), ("c", 1), ("d", 3)]
+    assert e.weight == 7

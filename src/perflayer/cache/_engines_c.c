@@ -1132,20 +1132,43 @@ static PyObject *ARC_set_weights(ARC *self, PyObject *mapping)
     if (enter(self) < 0) {
         return NULL;
     }
+    /* read every new weight first, commit only when all are good: no half-set weights */
+    Py_ssize_t m = n_res(self);
+    int64_t *ws = PyMem_Malloc((size_t)(m > 0 ? m : 1) * sizeof(int64_t));
+    if (ws == NULL) {
+        self->busy = 0;
+        return PyErr_NoMemory();
+    }
     int64_t total = 0;
+    Py_ssize_t j = 0;
+    for (int l = T1; l <= T2; l++) {
+        List *lst = &self->lists[l];
+        for (Node *n = lst->head.next; n != &lst->head; n = n->next, j++) {
+            if (weight_of(mapping, n->key, &ws[j]) < 0) {
+                goto fail;
+            }
+            if (__builtin_add_overflow(total, ws[j], &total)) {
+                PyErr_SetString(PyExc_OverflowError,
+                                "ARCEngine.set_weights: the total weight overflows int64");
+                goto fail;
+            }
+        }
+    }
+    j = 0;
     for (int l = T1; l <= T2; l++) {
         List *lst = &self->lists[l];
         for (Node *n = lst->head.next; n != &lst->head; n = n->next) {
-            if (weight_of(mapping, n->key, &n->weight) < 0) {
-                self->busy = 0;
-                return NULL;
-            }
-            total += n->weight;
+            n->weight = ws[j++];
         }
     }
+    PyMem_Free(ws);
     self->weight = total;
     self->busy = 0;
     Py_RETURN_NONE;
+fail:
+    PyMem_Free(ws);
+    self->busy = 0;
+    return NULL;
 }
 
 static PyMethodDef ARC_methods[] = {
@@ -2295,21 +2318,55 @@ static PyObject *LIRS_set_weights(LIRS *self, PyObject *mapping)
     if (lenter(self) < 0) {
         return NULL;
     }
+    /* read every new weight first, commit only when all are good: no half-set weights */
+    Py_ssize_t cap = 1;
+    for (LNode *n = self->q.head.onext; n != &self->q.head; n = n->onext) {
+        cap++;
+    }
+    for (LNode *n = self->s.head.snext; n != &self->s.head; n = n->snext) {
+        cap += n->state == LIR;
+    }
+    int64_t *ws = PyMem_Malloc((size_t)cap * sizeof(int64_t));
+    if (ws == NULL) {
+        lleave(self);
+        return PyErr_NoMemory();
+    }
     int64_t total = 0;
+    Py_ssize_t j = 0;
     int ok = 1;
     for (LNode *n = self->q.head.onext; ok && n != &self->q.head; n = n->onext) {
-        ok = weight_of(mapping, n->okey, &n->weight) == 0;
-        total += n->weight;
+        ok = weight_of(mapping, n->okey, &ws[j]) == 0;
+        if (ok && __builtin_add_overflow(total, ws[j], &total)) {
+            ok = 0;
+        }
+        j++;
     }
     for (LNode *n = self->s.head.snext; ok && n != &self->s.head; n = n->snext) {
         if (n->state == LIR) {
-            ok = weight_of(mapping, n->skey, &n->weight) == 0;
-            total += n->weight;
+            ok = weight_of(mapping, n->skey, &ws[j]) == 0;
+            if (ok && __builtin_add_overflow(total, ws[j], &total)) {
+                ok = 0;
+            }
+            j++;
         }
     }
+    if (!ok && !PyErr_Occurred()) {
+        PyErr_SetString(PyExc_OverflowError,
+                        "LIRSEngine.set_weights: the total weight overflows int64");
+    }
     if (ok) {
+        j = 0;
+        for (LNode *n = self->q.head.onext; n != &self->q.head; n = n->onext) {
+            n->weight = ws[j++];
+        }
+        for (LNode *n = self->s.head.snext; n != &self->s.head; n = n->snext) {
+            if (n->state == LIR) {
+                n->weight = ws[j++];
+            }
+        }
         self->weight = total;
     }
+    PyMem_Free(ws);
     lleave(self);
     if (!ok) {
         return NULL;
