@@ -569,3 +569,56 @@ def test_failed_set_weights_changes_nothing(cls: Any) -> None:
     e.set_weights({"a": 2, "d": 3})
     assert sorted(e.order()) == [("a", 2), ("b", 1), ("c", 1), ("d", 3)]
     assert e.weight == 7
+
+
+# the cycle collector's tp_clear drops the read buffer; run it directly (ctypes) and check that
+# every call then refuses or works on the empty engine instead of touching the NULL buffer
+_AFTER_TP_CLEAR = """
+import ctypes, sys
+from collections import deque
+from perflayer.cache._engines_c import ARCEngine, LIRSEngine
+cls = {"arc": ARCEngine, "lirs": LIRSEngine}[sys.argv[1]]
+get_slot = ctypes.pythonapi.PyType_GetSlot
+get_slot.restype = ctypes.c_void_p
+get_slot.argtypes = [ctypes.py_object, ctypes.c_int]
+Py_tp_clear = 51
+tp_clear = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object)(get_slot(cls, Py_tp_clear))
+e = cls(4)
+e.add("a", 1)
+tp_clear(e)
+calls = {
+    "get _buf": lambda: e._buf,
+    "set _buf": lambda: setattr(e, "_buf", deque()),
+    "add": lambda: e.add("b", 1),
+    "access": lambda: e.access("b"),
+    "set_weights": lambda: e.set_weights({}),
+    "prepend": lambda: e.prepend(["z"]),
+}
+for name, f in calls.items():
+    try:
+        f()
+        print(name, "ok")
+    except RuntimeError as x:
+        print(name, x)
+print("len", len(e), e.order(), e.weight)
+"""
+
+
+@pytest.mark.parametrize("engine", ["arc", "lirs"])
+def test_buf_after_the_collectors_tp_clear_raises(engine: str) -> None:
+    r = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", _AFTER_TP_CLEAR, engine],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONMALLOC": "debug"},
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    name = {"arc": "ARCEngine", "lirs": "LIRSEngine"}[engine]
+    msg = f"{name}: used after the garbage collector cleared it"
+    lines = r.stdout.splitlines()
+    assert lines[:-1] == [
+        f"{call} {msg}"
+        for call in ("get _buf", "set _buf", "add", "access", "set_weights", "prepend")
+    ]
+    assert lines[-1] == "len 0 [] 0"

@@ -1020,6 +1020,11 @@ static int ARC_set_p(ARC *self, PyObject *v, void *Py_UNUSED(c))
 
 static PyObject *ARC_get_buf(ARC *self, void *Py_UNUSED(c))
 {
+    if (self->buf == NULL) { /* reached from a __del__ after the cycle collector's tp_clear */
+        PyErr_SetString(PyExc_RuntimeError,
+                        "ARCEngine: used after the garbage collector cleared it");
+        return NULL;
+    }
     Py_INCREF(self->buf);
     return self->buf;
 }
@@ -1033,6 +1038,11 @@ static int ARC_set_buf(ARC *self, PyObject *v, void *Py_UNUSED(c))
     }
     if (self->busy) {
         PyErr_SetString(PyExc_RuntimeError, "ARCEngine: re-entrant call");
+        return -1;
+    }
+    if (self->buf == NULL) { /* cleared by the cycle collector: the engine stays unusable */
+        PyErr_SetString(PyExc_RuntimeError,
+                        "ARCEngine: used after the garbage collector cleared it");
         return -1;
     }
     Py_INCREF(v);
@@ -2203,6 +2213,11 @@ static PyObject *LIRS_get_int(LIRS *self, void *field)
 
 static PyObject *LIRS_get_buf(LIRS *self, void *Py_UNUSED(c))
 {
+    if (self->buf == NULL) { /* reached from a __del__ after the cycle collector's tp_clear */
+        PyErr_SetString(PyExc_RuntimeError,
+                        "LIRSEngine: used after the garbage collector cleared it");
+        return NULL;
+    }
     Py_INCREF(self->buf);
     return self->buf;
 }
@@ -2216,6 +2231,11 @@ static int LIRS_set_buf(LIRS *self, PyObject *v, void *Py_UNUSED(c))
     }
     if (self->busy) {
         PyErr_SetString(PyExc_RuntimeError, "LIRSEngine: re-entrant call");
+        return -1;
+    }
+    if (self->buf == NULL) { /* cleared by the cycle collector: the engine stays unusable */
+        PyErr_SetString(PyExc_RuntimeError,
+                        "LIRSEngine: used after the garbage collector cleared it");
         return -1;
     }
     Py_INCREF(v);
