@@ -622,3 +622,23 @@ def test_buf_after_the_collectors_tp_clear_raises(engine: str) -> None:
         for call in ("get _buf", "set _buf", "add", "access", "set_weights", "prepend")
     ]
     assert lines[-1] == "len 0 [] 0"
+
+
+@pytest.mark.parametrize("cls", [CARC, CLIRS])
+def test_weight_total_overflow_raises_and_changes_nothing(cls: Any) -> None:
+    e = cls(4)
+    e.add("a", 2**62)
+    e.add("b", 1)
+    before = (e.order(), e.weight, len(e))
+    with pytest.raises(OverflowError, match="total weight would overflow int64"):
+        e.add("c", 2**62)  # a new key
+    assert (e.order(), e.weight, len(e)) == before
+    with pytest.raises(OverflowError, match="total weight would overflow int64"):
+        e.update("b", 2**62)  # a resident key: no hit is recorded either
+    assert (e.order(), e.weight, len(e)) == before
+    e.update("a", 2**62 + 5)  # replaces a's weight: the total fits
+    assert e.weight == 2**62 + 6
+    f = cls(4)
+    with pytest.raises(OverflowError, match="total weight would overflow int64"):
+        f.load([("a", 2**62), ("b", 2**62)])
+    assert (len(f), f.order(), f.weight) == (0, [], 0)

@@ -526,6 +526,20 @@ static Node *insert(ARC *self, PyObject *key, uint64_t h, Node *n, PyObject *out
     return x;
 }
 
+/* The resident total after a key's weight goes from ``old`` to ``weight`` (``old`` 0 for a new
+key, evictions not counted), or -1 with OverflowError when it leaves int64: checked before any
+change, so a refused add() changes nothing. */
+static int new_total(const char *who, int64_t total, int64_t old, int64_t weight, int64_t *out)
+{
+    if (__builtin_sub_overflow(total, old, out) || __builtin_add_overflow(*out, weight, out)) {
+        PyErr_Format(PyExc_OverflowError,
+                     "%s: the total weight would overflow int64 (total %lld, weight %lld)", who,
+                     (long long)total, (long long)weight);
+        return -1;
+    }
+    return 0;
+}
+
 /* add's body after the drain; ``simulate``: access(x), a simulation step that keeps no weights
 (Python's access() leaves ``wt`` and ``weight`` alone; a new key shows weight 1 in order(), as
 Python's wt.get(k, 1)). */
@@ -535,6 +549,11 @@ static PyObject *do_add(ARC *self, PyObject *key, int64_t weight, int simulate)
     Node *n;
     int f = find(self, key, &h, &n);
     if (f < 0) {
+        return NULL;
+    }
+    int64_t total;
+    if (!simulate && new_total("ARCEngine.add", self->weight,
+                               f && n->list <= T2 ? n->weight : 0, weight, &total) < 0) {
         return NULL;
     }
     if (f && n->list <= T2) {
@@ -824,6 +843,10 @@ static PyObject *ARC_load(ARC *self, PyObject *items)
         }
         if (f) {
             PyErr_Format(PyExc_ValueError, "ARCEngine.load: key %R appears twice", k);
+            goto done;
+        }
+        int64_t total;
+        if (new_total("ARCEngine.load", self->weight, 0, wv, &total) < 0) {
             goto done;
         }
         if (table_reserve(&self->keys) < 0 || (n = node_new(self, k, h, T2)) == NULL) {
@@ -1691,6 +1714,11 @@ static PyObject *lirs_do_add(LIRS *self, PyObject *key, int64_t weight, int simu
     if (f < 0) {
         return NULL;
     }
+    int64_t total;
+    if (!simulate && new_total("LIRSEngine.add", self->weight,
+                               f && n->state != NONRES ? n->weight : 0, weight, &total) < 0) {
+        return NULL;
+    }
     if (f && n->state != NONRES) {
         if (lhit(self, n, key) < 0) {
             return NULL;
@@ -2024,6 +2052,10 @@ static PyObject *LIRS_load(LIRS *self, PyObject *items)
         }
         if (f) {
             PyErr_Format(PyExc_ValueError, "LIRSEngine.load: key %R appears twice", k);
+            goto done;
+        }
+        int64_t total;
+        if (new_total("LIRSEngine.load", self->weight, 0, wv, &total) < 0) {
             goto done;
         }
         if (table_reserve(&self->keys) < 0 || (n = lnode_new(self, h)) == NULL) {
