@@ -5,8 +5,10 @@
  * Zhang, SIGMETRICS 2002; its layout is described above its code below). For every sequence of
  * calls each returns the same victims in the same order, the same order() and the same internal
  * lists (ghosts, stack, history) as the Python class (tests/cache/test_engines_c.py checks it
- * step by step). AdaptivePolicy does not use them yet: its adoption path copies a simulation
- * (copy.deepcopy) and replaces its weights (``wt``), which these types do not support yet.
+ * step by step). AdaptivePolicy runs them when the extension is built (PERFLAYER_PURE_PYTHON
+ * selects the Python classes); its adoption path uses copy() and set_weights(). Weights are
+ * int64: where Python's int would grow past it, add(), update(), load() and set_weights() raise
+ * OverflowError and change nothing (the one place the twins may differ).
  *
  * Layout: every key the engine knows (resident in T1 or T2, or a ghost in B1 or B2) has one
  * node; each of the four lists is an intrusive circular doubly linked list with a sentinel
