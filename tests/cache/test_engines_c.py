@@ -642,3 +642,32 @@ def test_weight_total_overflow_raises_and_changes_nothing(cls: Any) -> None:
     with pytest.raises(OverflowError, match="total weight would overflow int64"):
         f.load([("a", 2**62), ("b", 2**62)])
     assert (len(f), f.order(), f.weight) == (0, [], 0)
+
+
+def test_lirs_lists_survives_a_key_that_removes_itself_while_hashed() -> None:
+    e = CLIRS(8)
+    armed = [False]
+
+    class K:
+        def __init__(self, i: int) -> None:
+            self.i = i
+
+        def __hash__(self) -> int:
+            if armed[0]:
+                armed[0] = False
+                e.remove(self)  # frees the node while _lists() fills its dict
+                armed[0] = True
+            return self.i
+
+        def __eq__(self, o: object) -> bool:
+            return self is o
+
+    keys = [K(i) for i in range(6)]
+    for k in keys:
+        e.add(k, 1)
+    armed[0] = True
+    states = e._lists()[3]
+    armed[0] = False
+    assert sorted(k.i for k in states) == list(range(6))  # the snapshot taken before the calls
+    assert len(e) == 0 and e.weight == 0
+    gc.collect()

@@ -1975,6 +1975,7 @@ static PyObject *LIRS_order(LIRS *self, PyObject *Py_UNUSED(ignored))
 static PyObject *LIRS_lists(LIRS *self, PyObject *Py_UNUSED(ignored))
 {
     PyObject *s = PyList_New(0), *q = PyList_New(0), *nr = PyList_New(0), *st = PyDict_New();
+    PyObject *pairs = NULL;
     if (s == NULL || q == NULL || nr == NULL || st == NULL) {
         goto fail;
     }
@@ -1993,21 +1994,35 @@ static PyObject *LIRS_lists(LIRS *self, PyObject *Py_UNUSED(ignored))
             goto fail;
         }
     }
+    /* snapshot (key, state) pairs first: filling the dict runs keys' __hash__, which may call
+     * remove() and free nodes or move slots while the table is walked */
     Py_ssize_t size = (Py_ssize_t)1 << self->keys.bits;
-    for (Py_ssize_t i = 0; i < size; i++) {
+    pairs = PyList_New(0);
+    if (pairs == NULL) {
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; self->keys.slots != NULL && i < size; i++) {
         LNode *n = self->keys.slots[i].node;
         if (n == NULL) {
             continue;
         }
-        PyObject *v = PyLong_FromLong(n->state);
-        if (v == NULL || PyDict_SetItem(st, n->skey != NULL ? n->skey : n->okey, v) < 0) {
-            Py_XDECREF(v);
+        PyObject *pair = Py_BuildValue("(Oi)", n->skey != NULL ? n->skey : n->okey, n->state);
+        if (pair == NULL || PyList_Append(pairs, pair) < 0) {
+            Py_XDECREF(pair);
             goto fail;
         }
-        Py_DECREF(v);
+        Py_DECREF(pair);
     }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pairs); i++) {
+        PyObject *pair = PyList_GET_ITEM(pairs, i); /* pairs is ours alone: no one mutates it */
+        if (PyDict_SetItem(st, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1)) < 0) {
+            goto fail;
+        }
+    }
+    Py_DECREF(pairs);
     return Py_BuildValue("(NNNN)", s, q, nr, st);
 fail:
+    Py_XDECREF(pairs);
     Py_XDECREF(s);
     Py_XDECREF(q);
     Py_XDECREF(nr);
