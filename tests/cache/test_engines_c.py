@@ -642,6 +642,11 @@ def test_weight_total_overflow_raises_and_changes_nothing(cls: Any) -> None:
     with pytest.raises(OverflowError, match="total weight would overflow int64"):
         f.load([("a", 2**62), ("b", 2**62)])
     assert (len(f), f.order(), f.weight) == (0, [], 0)
+    g = cls(8)
+    g.add("a", 2**63 - 2)
+    with pytest.raises(OverflowError, match="total weight would overflow int64"):
+        g.prepend(["x", "y", "z"])
+    assert (g.order(), g.weight) == ([("a", 2**63 - 2)], 2**63 - 2)
 
 
 def test_lirs_lists_survives_a_key_that_removes_itself_while_hashed() -> None:

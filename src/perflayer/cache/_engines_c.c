@@ -886,6 +886,10 @@ static PyObject *ARC_prepend(ARC *self, PyObject *keys)
     }
     Py_ssize_t m = PyTuple_GET_SIZE(seq);
     int ok = 0;
+    int64_t total; /* each key adds weight 1: refuse up front what could overflow */
+    if (new_total("ARCEngine.prepend", self->weight, 0, (int64_t)m, &total) < 0) {
+        goto done;
+    }
     for (Py_ssize_t j = m - 1; j >= 0; j--) {
         PyObject *k = PyTuple_GET_ITEM(seq, j); /* the owned tuple holds it */
         uint64_t h;
@@ -2121,6 +2125,10 @@ static PyObject *LIRS_prepend(LIRS *self, PyObject *keys)
     }
     Py_ssize_t m = PyTuple_GET_SIZE(seq);
     int ok = 0;
+    int64_t total; /* each key adds weight 1: refuse up front what could overflow */
+    if (new_total("LIRSEngine.prepend", self->weight, 0, (int64_t)m, &total) < 0) {
+        goto done;
+    }
     for (Py_ssize_t j = m - 1; j >= 0; j--) {
         PyObject *k = PyTuple_GET_ITEM(seq, j); /* the owned tuple holds it */
         uint64_t h;
