@@ -27,6 +27,7 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 EXTENSIONS = [
     ("perflayer.cache._tinylfu_c", "src/perflayer/cache/_tinylfu_c.c"),
     ("perflayer.cache._fastpath_c", "src/perflayer/cache/_fastpath_c.c"),
+    ("perflayer.cache._engines_c", "src/perflayer/cache/_engines_c.c"),
 ]
 
 

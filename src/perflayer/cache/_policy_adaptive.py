@@ -45,6 +45,12 @@ Engines. ``TinyLFUPolicy`` (the first engine), ``_LIRSEngine`` (Jiang and Zhang,
 keys, oldest dropped first) and ``_ARCEngine`` (Megiddo and Modha, FAST 2003). LIRS and ARC
 count entries only, so a weight-bounded (``max_weight``) or unbounded cache runs TinyLFU alone,
 without simulations, and resizing to a weight bound switches back to TinyLFU.
+LIRS and ARC, as engines and as simulations, are the C twins of these classes
+(``perflayer.cache._engines_c``: the same decisions, tests/cache/test_engines_c.py; about 0.1x
+their cost per simulated access, benchmarks/engines_c.py) when the extension is built and
+``PERFLAYER_PURE_PYTHON`` is not set; the TinyLFU engine and simulation stay Python (adoption
+copies their internals). An adopted C simulation is copied with ``copy()``, which shares the key
+objects where ``copy.deepcopy`` of a Python one copies them.
 
 Concurrency and the read path: as TinyLFU's. ``hit`` and ``miss`` are the C ``append`` of one
 bounded deque that every engine shares for the policy's life, so the core's bound ``policy.hit``
@@ -63,12 +69,21 @@ TinyLFU's. That is why "tinylfu", not "adaptive", is the default.
 from __future__ import annotations
 
 import copy
+import importlib
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterable
-from typing import Protocol
+from types import ModuleType
+from typing import Any, Protocol
 
+from perflayer.cache._native import native_enabled
 from perflayer.cache._policy import _READ_BUFFER, TinyLFUPolicy, _check_bounds
 from perflayer.errors import ConfigError
+
+_ENGINES_C: ModuleType | None
+try:  # the C twins of the LIRS and ARC engines (hatch_build.py); absent without a compiler
+    _ENGINES_C = importlib.import_module("perflayer.cache._engines_c")
+except ImportError:
+    _ENGINES_C = None
 
 __all__ = ["ENGINES", "AdaptivePolicy"]
 
@@ -568,11 +583,32 @@ class _TinyShadow:
         return False
 
 
-def _new_engine(name: str, c: int, buf: deque[Hashable], window: float = 0.01) -> _Engine:
-    if name == "lirs":
-        return _LIRSEngine(c, buf)
-    if name == "arc":
-        return _ARCEngine(c, buf)
+def _engine_class(name: str, native: bool = True) -> Any:
+    """Return the class of the LIRS or ARC engine: the C twin when built and allowed, else Python.
+
+    The C classes (``perflayer.cache._engines_c``) make exactly the Python classes' decisions
+    (tests/cache/test_engines_c.py) at a fraction of the cost (benchmarks/engines_c.py);
+    ``PERFLAYER_PURE_PYTHON=1`` in the environment, read when an engine is built, selects Python.
+    """
+    if native and _ENGINES_C is not None and native_enabled():
+        return _ENGINES_C.LIRSEngine if name == "lirs" else _ENGINES_C.ARCEngine
+    return _LIRSEngine if name == "lirs" else _ARCEngine
+
+
+def _is_arc(engine: object) -> bool:
+    """Return True for an ARC engine, Python or C."""
+    return isinstance(engine, _ARCEngine) or (
+        _ENGINES_C is not None and isinstance(engine, _ENGINES_C.ARCEngine)
+    )
+
+
+def _new_engine(
+    name: str, c: int, buf: deque[Hashable], window: float = 0.01, *, native: bool = False
+) -> _Engine:
+    """Return a fresh engine ``name`` on the shared read buffer (C LIRS/ARC if ``native``)."""
+    if name in ("lirs", "arc"):
+        engine: _Engine = _engine_class(name, native)(c, buf)
+        return engine
     p = TinyLFUPolicy(c, None, window=window, climber="sample", ghost=False)
     p._buf = buf
     p.hit = p.miss = buf.append
@@ -582,26 +618,26 @@ def _new_engine(name: str, c: int, buf: deque[Hashable], window: float = 0.01) -
 def _order(engine: _Engine) -> list[tuple[Hashable, int]]:
     if isinstance(engine, TinyLFUPolicy):
         return _tiny_order(engine)
-    assert isinstance(engine, (_LIRSEngine, _ARCEngine))
-    return engine.order()
+    # a LIRS or ARC engine, Python or C
+    order: list[tuple[Hashable, int]] = engine.order()  # type: ignore[attr-defined]
+    return order
 
 
 def _load(engine: _Engine, keys: list[tuple[Hashable, int]]) -> None:
     if isinstance(engine, TinyLFUPolicy):
         for k, w in keys:
             engine.add(k, w)
-    else:
-        assert isinstance(engine, (_LIRSEngine, _ARCEngine))
-        engine.load(keys)
+    else:  # a LIRS or ARC engine, Python or C
+        engine.load(keys)  # type: ignore[attr-defined]
 
 
 # Candidate engines, in order of preference on a tie.
 ENGINES: tuple[str, ...] = ("tinylfu", "lirs", "arc")
 _START = "tinylfu"
-_SHADOWS: dict[str, Callable[[int], _TinyShadow | _LIRSEngine | _ARCEngine]] = {
+_SHADOWS: dict[str, Callable[[int], Any]] = {
     "tinylfu": _TinyShadow,
-    "lirs": _LIRSEngine,
-    "arc": _ARCEngine,
+    "lirs": lambda c: _engine_class("lirs")(c),
+    "arc": lambda c: _engine_class("arc")(c),
 }
 
 
@@ -633,7 +669,7 @@ class AdaptivePolicy:
         self._engine: _Engine = self._make_tiny(max_entries, max_weight)
         self._setup_shadows()
         if start != "tinylfu" and self._shadows:
-            self._engine = _new_engine(start, self.max_entries or 1, self._buf)
+            self._engine = _new_engine(start, self.max_entries or 1, self._buf, native=True)
             self.engine = start
 
     def _make_tiny(self, max_entries: int | None, max_weight: int | None) -> TinyLFUPolicy:
@@ -647,7 +683,7 @@ class AdaptivePolicy:
     def _setup_shadows(self) -> None:
         """Size the sampling and the mini-caches for the current bounds (none if weighted)."""
         self._shadows: list[tuple[str, Callable[[Hashable], bool]]] = []
-        self._objs: list[_TinyShadow | _LIRSEngine | _ARCEngine] = []
+        self._objs: list[Any] = []  # _TinyShadow, then the LIRS and ARC engines (C or Python)
         self._pat = [0] * 8  # this epoch's sampled accesses by hit pattern (bit i: engine i)
         self._score = [0.0] * len(ENGINES)  # decayed simulated hits
         # decayed (squared weights) counts of sampled accesses engines i and j disagree on
@@ -798,6 +834,14 @@ class AdaptivePolicy:
             tiny._pw = sum(tiny._protected.values())
             tiny._total = total
             new = tiny
+        elif not isinstance(shadow, (_LIRSEngine, _ARCEngine)):
+            # a C engine: a copy that shares the key objects, then the same three steps
+            twin = shadow.copy(buf)
+            for k in [k for k, _w in twin.order() if k not in real]:
+                twin.remove(k)
+            twin.prepend([k for k in real if k not in twin])
+            twin.set_weights(real)
+            new = twin
         else:
             other = copy.deepcopy(shadow)
             other._buf = buf
@@ -827,12 +871,12 @@ class AdaptivePolicy:
         # switch in the middle of a recency phase does not start on a 1% window
         shadow = self._objs[ENGINES.index(name)] if self._objs else None
         window = shadow.p.window_fraction if isinstance(shadow, _TinyShadow) else 0.01
-        new = _new_engine(name, c, self._buf, window)
+        new = _new_engine(name, c, self._buf, window, native=True)
         _load(new, items)
         if isinstance(new, TinyLFUPolicy):
             new._hits = new._requests = 0  # the load's writes are not a sample of the trace
-        elif isinstance(new, _ARCEngine) and isinstance(shadow, _ARCEngine):
-            new.p = min(float(c), shadow.p * c / shadow.c)
+        elif shadow is not None and _is_arc(new) and _is_arc(shadow):
+            new.p = min(float(c), shadow.p * c / shadow.c)  # type: ignore[attr-defined]
         self._engine = new
         self._switched(name)
 
