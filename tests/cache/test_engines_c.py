@@ -233,28 +233,34 @@ def test_arc_hit_keeps_the_argument_key_object() -> None:
     assert type(e.order()[0][0]) is type(p.order()[0][0]) is float
 
 
-def test_arc_errors() -> None:
-    """Misuse raises a clear error naming the bad value; the engine is unchanged."""
-    e = CARC(4)
+def _misuse(cls: Any) -> Any:
+    """The misuse both C engines refuse alike; return the engine (holding ``a``, weight 1)."""
+    e = cls(4)
     e.add("a", 1)
     with pytest.raises(TypeError):
-        e.add([1], 1)  # type: ignore[arg-type]
+        e.add([1], 1)
     with pytest.raises(TypeError, match="weight must be an int"):
-        e.add("b", 1.5)  # type: ignore[arg-type]
+        e.add("b", 1.5)
     with pytest.raises(TypeError):
-        e.remove({})  # type: ignore[arg-type]
+        e.remove({})
     with pytest.raises(AssertionError):
         e.resize(None, None)
     with pytest.raises(AssertionError):
         e.resize(4, 10)
     with pytest.raises(ValueError, match="-1"):
-        CARC(-1)
-    with pytest.raises(TypeError, match="'x'"):
-        CARC("x")  # type: ignore[arg-type]
+        cls(-1)
     with pytest.raises(ValueError, match="'a'"):
         e.prepend(["a"])
     with pytest.raises(ValueError, match="empty"):
         e.load([("b", 1)])
+    return e
+
+
+def test_arc_errors() -> None:
+    """Misuse raises a clear error naming the bad value; the engine is unchanged."""
+    e = _misuse(CARC)
+    with pytest.raises(TypeError, match="'x'"):
+        CARC("x")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="twice"):
         CARC(4).load([("b", 1), ("b", 2)])
     with pytest.raises(ValueError, match="99"):
@@ -362,24 +368,7 @@ def test_cycle_through_a_key_is_collected(cls: Any) -> None:
 
 def test_lirs_errors() -> None:
     """Misuse raises a clear error naming the bad value; the engine is unchanged."""
-    e = CLIRS(4)
-    e.add("a", 1)
-    with pytest.raises(TypeError):
-        e.add([1], 1)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="weight must be an int"):
-        e.add("b", 1.5)  # type: ignore[arg-type]
-    with pytest.raises(TypeError):
-        e.remove({})  # type: ignore[arg-type]
-    with pytest.raises(AssertionError):
-        e.resize(None, None)
-    with pytest.raises(AssertionError):
-        e.resize(4, 10)
-    with pytest.raises(ValueError, match="-1"):
-        CLIRS(-1)
-    with pytest.raises(ValueError, match="'a'"):
-        e.prepend(["a"])
-    with pytest.raises(ValueError, match="empty"):
-        e.load([("b", 1)])
+    e = _misuse(CLIRS)
     fresh = CLIRS(4)
     with pytest.raises(ValueError, match="twice"):
         fresh.load([("b", 1), ("b", 2)])
