@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from benchmarks.hitratio import PolicySim
-from benchmarks.prototypes import climber5, climber6
+from benchmarks.prototypes import climber5, climber6, large
 
 import perflayer.cache._policy as pol
 from perflayer.cache._policy import TinyLFUPolicy
@@ -112,3 +112,15 @@ def test_the_guard_leaves_full_jumps_and_the_other_side_alone() -> None:
 def test_unknown_option_is_refused_by_name() -> None:
     with pytest.raises(SystemExit, match="bogus"):
         climber6.make(600, bogus=1)
+
+
+def test_large_is_the_default_below_its_split_and_without_candidates() -> None:
+    """large.make: the default policy up to ``low`` entries; above, with TinyLFU as the only
+    candidate engine, the full-shadow selection never switches and replays as the default."""
+    keys = _keys(6_000)
+    small = large.make(600)
+    assert type(small.policy) is TinyLFUPolicy
+    sim = large.make(2_100, cands=1)
+    assert isinstance(sim.policy, large.LargePolicy)
+    assert [sim.access(k) for k in keys] == _trail(TinyLFUPolicy(2_100, None), 2_100, keys)
+    assert sim.policy.switches == 0
