@@ -1,0 +1,106 @@
+"""The adaptive3 prototype replays as documented (docs/research-adaptive.md, Session 9).
+
+Deterministic replays of integer keys only (no clocks, no threads): without its new options it
+is adaptive2's candidate D; it keeps its bound through its switches and still leaves TinyLFU for
+LIRS on a loop larger than the cache; its regret account holds it to the default on a stream of
+short phases where D falls more than three points below the default.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Hashable, Sequence
+
+import pytest
+from benchmarks.hitratio import PolicySim
+from benchmarks.prototypes import adaptive2, adaptive3
+from benchmarks.traces import _zipf_sampler, zipf_shift
+
+from perflayer.cache._policy import TinyLFUPolicy
+from perflayer.errors import ConfigError
+
+# adaptive2's candidate D: full shadows and adoption up to 2,048 entries, short epochs
+D = {"samp": 0, "escale": 0.5, "keeph": 1}
+# the Session 9 rule: D with the default's own read buffer in the TinyLFU simulation and the
+# regret account against it
+RULE = {**D, "srb": 0, "acct": 0.003, "ret": 0.5, "a0": 0.5}
+
+
+def _trail(sim: PolicySim, keys: Sequence[Hashable]) -> list[bool]:
+    """Return the hit/miss of every access."""
+    return [sim.access(k) for k in keys]
+
+
+def _phases(seed: int, c: int, n: int = 40) -> list[int]:
+    """Return syn-scan-mix in miniature: Zipf stretches, one-off scans and loops read twice."""
+    rng = random.Random(seed)
+    draw = _zipf_sampler(3 * c, 0.8, rng)
+    keys: list[int] = []
+    fresh, loop = 1_000_000, 500_000
+    for _ in range(n):
+        r = rng.random()
+        if r < 0.4:
+            keys.extend(draw() for _ in range(2 * c))
+        elif r < 0.7:
+            keys.extend(range(fresh, fresh + 3 * c // 2))
+            fresh += 3 * c // 2
+        else:
+            keys.extend(list(range(loop, loop + 3 * c // 2)) * 2)
+    return keys
+
+
+def test_without_new_options_it_is_adaptive2() -> None:
+    """With no adaptive3 option it makes exactly adaptive2's decisions (C or Python LIRS/ARC)."""
+    c = 300
+    keys = zipf_shift()[:12_000]
+    ref = adaptive2.make(c, **D)
+    expected = _trail(ref, keys)
+    assert ref.policy.switches > 0
+    for nat in (0, 1):
+        proto = adaptive3.make(c, nat=nat, **D)
+        assert _trail(proto, keys) == expected
+        assert proto.policy.history == ref.policy.history
+
+
+def test_leaves_tinylfu_for_lirs_on_a_loop_larger_than_the_cache() -> None:
+    """On a loop 1.5x the cache, between one-off keys, it adopts LIRS and keeps its bound."""
+    c = 200
+    # the loop's keys alternate with keys never seen again (the default's ghost admission alone
+    # already keeps most of a bare loop)
+    keys = [k for i in range(6_000) for k in (i % 300, 1_000_000 + i)]
+    sim = adaptive3.make(c, **RULE)
+    policy = sim.policy
+    hits = 0
+    for i, k in enumerate(keys):
+        hits += sim.access(k)  # PolicySim raises if a victim list breaks the bound
+        if i % 500 == 0:
+            assert len(policy) == len(sim.resident) <= c
+    assert [name for _t, name in policy.history] == ["lirs"]
+    assert policy.engine == "lirs"
+    default = sum(_trail(PolicySim(TinyLFUPolicy(c, None), c), keys))
+    assert hits >= default
+
+
+def test_the_account_holds_it_to_the_default_where_d_loses() -> None:
+    """On short phases D falls 3 points below the default; the account keeps it within budget."""
+    c = 100
+    keys = _phases(6, c)
+    default = sum(_trail(PolicySim(TinyLFUPolicy(c, None), c), keys))
+    d = sum(_trail(adaptive3.make(c, **D), keys))
+    sim = adaptive3.make(c, **RULE)
+    policy = sim.policy
+    hits = sum(_trail(sim, keys))
+    assert default - d > 0.03 * len(keys)
+    # the account's deficit is the default's hits minus the real cache's, up to the accesses
+    # not yet decided on (less than an epoch and the read buffer)
+    slack = policy._epoch + len(policy._buf)
+    assert abs((default - hits) - policy._deficit) <= slack
+    budget = RULE["acct"] * len(keys) + RULE["a0"] * c
+    assert default - hits <= budget + slack
+    assert policy.locked > 0
+
+
+def test_make_names_an_unknown_option() -> None:
+    """An unknown option raises ConfigError naming it."""
+    with pytest.raises(ConfigError, match="'nope'"):
+        adaptive3.make(100, nope=1)
