@@ -6,6 +6,11 @@ with every option at 0 it decides exactly as ``A5Policy``. ``limit`` switches th
 caches of up to that many entries (they are then the default policy itself), so a sweep over the
 points above 2,048 entries measures the size split's upper half.
 
+Result (Session 9, 3-epoch median, points above 2,048 entries): ``eff=0.03`` removes every late
+partial-jump loss of A+E and keeps its syn-phases closes: within 1 point of the best peer 18 -> 19 /
+16 -> 16 / 15 -> 16 / 14 -> 14 (60 points, offsets 100, 200, 300), worst point -0.49 against the
+default; not a win by the bar (ties on two families).
+
 Options (``CFG6``, ``K=V`` of the sweep's ``py:benchmarks.prototypes.climber6.make`` spec):
 
 - ``eff``: a *partial* jump also needs the slow pair's lead (``hi - lo`` toward the side, the

@@ -13,6 +13,11 @@
   guard);
 - ``c > full``: the TinyLFU engine alone (``engine`` as above, no simulations).
 
+Result (Session 9): F' and G close cache2k-web07@5121 but lose held-out syn-phases / syn-tenants /
+syn-scan-mix points to their switching (G: 19 of 21 points above 2,048 entries on the 60, 15 of 18
+on offset 100 against the default's 18 and 16). ``cost()`` (``python -m benchmarks.prototypes.large``)
+times them against the default.
+
 Options: ``low``, ``engine`` (0/1), every ``adaptive2.CFG`` key (F's values are the defaults here),
 and with ``engine=1`` the climber5/climber6 keys (``eff`` 0.03 by default; ``epoch``).
 """
