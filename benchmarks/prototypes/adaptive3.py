@@ -6,6 +6,12 @@ alone above) is 57 of 60 points within 1 point of the best peer, but up to 4.64 
 default* on syn-scan-mix, whose short phases are each won by a different engine. Which switching
 rule keeps D's gains and never falls more than a point below the default?
 
+Result (docs/research-adaptive.md, Session 9): rule G, ``make(c, samp=0, escale=0.5, keeph=1,
+srb=0, acct=0.004, ret=0.5, a0=0.25, sync=0.02)``, is 57 / 28 / 26 / 26 points within 1 of the
+best peer on the 60 / offset 100 / 200 / 300 families (the default 50 / 24 / 22 / 22, D 57 / 28 /
+26 / 26) with better gaps to OPT on each, and at worst 0.87 / 0.58 / 0.55 / 0.62 points below the
+default. ``srb=0`` makes the TinyLFU simulation the default's exact twin, so the account is exact.
+
 ``Adaptive3`` is ``adaptive2.Adaptive2`` plus the options below (``CFG3``; ``make(c, **opts)``
 for the sweep: ``py:benchmarks.prototypes.adaptive3.make,K=V,...``). With every new option at
 its default (0) it makes exactly ``Adaptive2``'s decisions (tests/benchmarks/test_adaptive3.py).
