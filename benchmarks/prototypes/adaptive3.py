@@ -184,7 +184,6 @@ class Adaptive3(Adaptive2):
 
     def _leads(self, j: int, pat: list[int]) -> bool:
         """Return True if engine j will lead the current one significantly after this epoch."""
-        n = len(_ad.ENGINES)
         cur = _ad.ENGINES.index(self.engine)
         decay = self._decay
         sj = self._score[j] * decay + sum(c for p, c in enumerate(pat) if p >> j & 1)
@@ -195,7 +194,6 @@ class Adaptive3(Adaptive2):
         weight = self._weight * decay + self._seen
         gain = sj - sc
         z = float(self.cfg["z"])
-        del n
         return gain > float(self.cfg["margin"]) * weight and gain * gain > z * z * v
 
     def _resync(self, keep: object) -> None:
