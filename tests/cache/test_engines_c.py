@@ -377,6 +377,31 @@ def test_lirs_errors() -> None:
     assert e.weight == 1
 
 
+@pytest.mark.parametrize("cls", [CARC, CLIRS])
+def test_errors_name_the_engine(cls: Any) -> None:
+    """The methods both engines share name the engine that refused, and change nothing."""
+    name = cls.__name__
+    e = cls(4)
+    e.add("a", 1)
+    with pytest.raises(ValueError, match=f"^{name}: the capacity must be >= 0, got -1$"):
+        cls(-1)
+    with pytest.raises(TypeError, match=f"^{name}: the capacity must be an int, got 'x'$"):
+        e.resize("x", None)
+    with pytest.raises(AssertionError, match=f"^{name}.resize: needs an entry bound"):
+        e.resize(4, 10)
+    with pytest.raises(TypeError, match=f"^{name}.load: items must be a sequence$"):
+        cls(4).load(7)
+    with pytest.raises(TypeError, match=f"^{name}.prepend: keys must be a sequence$"):
+        e.prepend(7)
+    with pytest.raises(TypeError, match=f"^{name}.set_weights: needs a dict, got"):
+        e.set_weights([])
+    with pytest.raises(TypeError, match=f"^{name}._buf must be a collections.deque"):
+        e._buf = []
+    with pytest.raises(OverflowError, match=f"^{name}.add: the total weight would overflow"):
+        e.add("b", 2**63 - 1)
+    assert e.order() == [("a", 1)] and e.weight == 1 and e.c == e.max_entries == 4
+
+
 def test_lirs_shared_buffer_is_drained() -> None:
     """Reads appended to the shared deque are replayed by the next locked call, then cleared."""
     buf: deque[Hashable] = deque(maxlen=_READ_BUFFER)
