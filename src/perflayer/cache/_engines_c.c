@@ -276,7 +276,7 @@ typedef struct {
 
 /* Called with each resident key (least valuable first) and its weight field; 0, or -1 with an
    exception (the walk stops). */
-typedef int (*resident_fn)(void *ctx, PyObject *key, int64_t *weight);
+typedef int (*visit_fn)(void *ctx, PyObject *key, int64_t *weight);
 
 /* The steps each engine supplies (``node``: its Node * or LNode *). No step but find and hit
    runs Python code, unless it says so. */
@@ -285,9 +285,12 @@ typedef struct EngineOps {
     void (*init)(Engine *e); /* the empty lists, on a freshly allocated (zeroed) object */
     int (*find)(Engine *e, PyObject *key, uint64_t *h, void **node); /* as table_find */
     int (*resident)(void *node);
-    /* add/update (after the drain) or, ``simulate``, access() */
-    PyObject *(*add)(Engine *e, PyObject *key, int64_t weight, int simulate);
-    int (*hit)(Engine *e, void *node, PyObject *key); /* a buffered read of a resident key */
+    int64_t *(*weight)(void *node);                   /* the node's weight field */
+    int (*hit)(Engine *e, void *node, PyObject *key); /* a read of a resident key */
+    /* make the non-resident ``key`` (its history node ``ghost``, or NULL) resident; victims into
+       ``out`` (NULL: a simulation step, no weights) with their weights taken off; its node, or
+       NULL with an exception */
+    void *(*insert)(Engine *e, PyObject *key, uint64_t h, void *ghost, PyObject *out);
     void (*release)(Engine *e, PyObject *obj); /* drop a reference now or at leave() */
     void (*leave)(Engine *e);                  /* the end of a mutating call */
     /* forget a resident node: a key to release after leave(), or NULL */
@@ -295,7 +298,7 @@ typedef struct EngineOps {
     void (*clear)(Engine *e);      /* clear(): forget every key (ARC also resets p) */
     void (*forget_all)(Engine *e); /* forget every key (a failed load(), tp_clear) */
     int (*resize)(Engine *e, int64_t c, PyObject *out); /* victims into ``out`` */
-    int (*each_resident)(Engine *e, resident_fn fn, void *ctx);
+    int (*each_resident)(Engine *e, visit_fn fn, void *ctx);
     /* place the new key ``key`` (room reserved), the j-th of m loaded items, its weight set */
     int (*load_one)(Engine *e, PyObject *key, uint64_t h, int64_t weight, Py_ssize_t j,
                     Py_ssize_t m);
@@ -518,24 +521,75 @@ static int engine_drain(Engine *e)
     return 0;
 }
 
-typedef PyObject *(*add_fn)(Engine *e, PyObject *key, int64_t weight, int simulate);
-typedef void (*leave_fn)(Engine *e);
+/* The hot paths, access(x) and add(key, weight), are inline functions that each type's method
+   calls with its own ``ops``, a constant there: GCC folds ops->find, ops->insert, ... to direct
+   calls and inlines the find with its table probe (an out-of-line find cost ~7% more
+   instructions per access(), benchmarks/engines_c.py --instructions). */
 
-/* access(x) and add(key, weight), the hot paths: each type's method calls these with its own
-   ops->add and ops->leave as constants, so they inline to direct calls (through ``e->ops`` the
-   simulation step cost ~10% more instructions, benchmarks/engines_c.py --instructions). */
-static inline PyObject *engine_access(Engine *e, PyObject *key, add_fn add, leave_fn leave)
+/* add's body after the drain; ``simulate``: access(x), a simulation step that keeps no weights
+(Python's access() leaves ``wt`` and ``weight`` alone; a new key shows weight 1 in order(), as
+Python's wt.get(k, 1)). The new total is checked before any change: a refused add() changes
+nothing. */
+static inline PyObject *engine_step(Engine *e, PyObject *key, int64_t weight, int simulate,
+                                    const EngineOps *ops)
+{
+    uint64_t h;
+    void *n;
+    int f = ops->find(e, key, &h, &n);
+    if (f < 0) {
+        return NULL;
+    }
+    int resident = f && ops->resident(n);
+    int64_t total;
+    if (!simulate &&
+        new_total(e, "add", resident ? *ops->weight(n) : 0, weight, &total) < 0) {
+        return NULL;
+    }
+    if (resident) {
+        if (ops->hit(e, n, key) < 0) {
+            return NULL;
+        }
+        if (simulate) {
+            Py_RETURN_TRUE;
+        }
+        e->weight += weight - *ops->weight(n);
+        *ops->weight(n) = weight;
+        return PyList_New(0);
+    }
+    if (simulate) {
+        void *x = ops->insert(e, key, h, f ? n : NULL, NULL);
+        if (x == NULL) {
+            return NULL;
+        }
+        *ops->weight(x) = 1;
+        Py_RETURN_FALSE;
+    }
+    PyObject *out = PyList_New(0);
+    if (out == NULL) {
+        return NULL;
+    }
+    void *x = ops->insert(e, key, h, f ? n : NULL, out);
+    if (x == NULL) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    *ops->weight(x) = weight;
+    e->weight += weight;
+    return out;
+}
+
+static inline PyObject *engine_access(Engine *e, PyObject *key, const EngineOps *ops)
 {
     if (engine_enter(e) < 0) {
         return NULL;
     }
-    PyObject *r = add(e, key, 1, 1);
-    leave(e);
+    PyObject *r = engine_step(e, key, 1, 1, ops);
+    ops->leave(e);
     return r;
 }
 
 static inline PyObject *engine_add(Engine *e, PyObject *const *args, Py_ssize_t nargs,
-                                   add_fn add, leave_fn leave)
+                                   const EngineOps *ops)
 {
     if (nargs != 2) {
         PyErr_Format(PyExc_TypeError, "add() takes 2 arguments (%zd given)", nargs);
@@ -545,8 +599,8 @@ static inline PyObject *engine_add(Engine *e, PyObject *const *args, Py_ssize_t 
     if (parse_weight(args[1], &w) < 0 || engine_enter(e) < 0) {
         return NULL;
     }
-    PyObject *r = engine_drain(e) < 0 ? NULL : add(e, args[0], w, 0);
-    leave(e);
+    PyObject *r = engine_drain(e) < 0 ? NULL : engine_step(e, args[0], w, 0, ops);
+    ops->leave(e);
     return r;
 }
 
@@ -1024,17 +1078,6 @@ static inline void take_key(Node *n, PyObject *key)
     }
 }
 
-static PyObject *arc_key_of(void *n) { return ((Node *)n)->key; }
-
-/* Find ``key``: 1 found (*out), 0 absent, -1 an exception (unhashable, or from ==). */
-static inline int find(ARC *self, PyObject *key, uint64_t *h, Node **out)
-{
-    void *n = NULL;
-    int f = table_find(&self->e.keys, key, h, &n, arc_key_of);
-    *out = n;
-    return f;
-}
-
 /* A new node for ``key`` at the MRU end of ``list`` (room reserved by the caller). */
 static Node *node_new(ARC *self, PyObject *key, uint64_t h, int list)
 {
@@ -1208,53 +1251,6 @@ static Node *insert(ARC *self, PyObject *key, uint64_t h, Node *n, PyObject *out
     return x;
 }
 
-/* add's body after the drain; ``simulate``: access(x), a simulation step that keeps no weights
-(Python's access() leaves ``wt`` and ``weight`` alone; a new key shows weight 1 in order(), as
-Python's wt.get(k, 1)). */
-static PyObject *arc_add(Engine *e, PyObject *key, int64_t weight, int simulate)
-{
-    ARC *self = (ARC *)e;
-    uint64_t h;
-    Node *n;
-    int f = find(self, key, &h, &n);
-    if (f < 0) {
-        return NULL;
-    }
-    int64_t total;
-    if (!simulate && new_total(e, "add", f && n->list <= T2 ? n->weight : 0, weight, &total) < 0) {
-        return NULL;
-    }
-    if (f && n->list <= T2) {
-        hit(self, n, key);
-        if (simulate) {
-            Py_RETURN_TRUE;
-        }
-        e->weight += weight - n->weight;
-        n->weight = weight;
-        return PyList_New(0);
-    }
-    if (simulate) {
-        Node *x = insert(self, key, h, f ? n : NULL, NULL);
-        if (x == NULL) {
-            return NULL;
-        }
-        x->weight = 1;
-        Py_RETURN_FALSE;
-    }
-    PyObject *out = PyList_New(0);
-    if (out == NULL) {
-        return NULL;
-    }
-    Node *x = insert(self, key, h, f ? n : NULL, out);
-    if (x == NULL) {
-        Py_DECREF(out);
-        return NULL;
-    }
-    x->weight = weight;
-    e->weight += weight;
-    return out;
-}
-
 /* -- ARC's steps for the shared methods ------------------------------------------------------ */
 
 static void arc_init(Engine *e)
@@ -1264,12 +1260,22 @@ static void arc_init(Engine *e)
     }
 }
 
-static int arc_find(Engine *e, PyObject *key, uint64_t *h, void **node)
+static PyObject *arc_key_of(void *n) { return ((Node *)n)->key; }
+
+/* inline: the hot paths' folded ops->find inlines it, probe loop and all */
+static inline int arc_find(Engine *e, PyObject *key, uint64_t *h, void **node)
 {
     return table_find(&e->keys, key, h, node, arc_key_of);
 }
 
 static int arc_resident(void *node) { return ((Node *)node)->list <= T2; }
+
+static int64_t *arc_weight(void *node) { return &((Node *)node)->weight; }
+
+static void *arc_insert(Engine *e, PyObject *key, uint64_t h, void *ghost, PyObject *out)
+{
+    return insert((ARC *)e, key, h, ghost, out);
+}
 
 static int arc_hit(Engine *e, void *node, PyObject *key)
 {
@@ -1318,7 +1324,7 @@ static int arc_resize(Engine *e, int64_t c, PyObject *out)
 }
 
 /* T1, then T2, each LRU first */
-static int arc_each_resident(Engine *e, resident_fn fn, void *ctx)
+static int arc_each_resident(Engine *e, visit_fn fn, void *ctx)
 {
     ARC *self = (ARC *)e;
     for (int l = T1; l <= T2; l++) {
@@ -1388,8 +1394,9 @@ static const EngineOps ARC_ops = {
     .init = arc_init,
     .find = arc_find,
     .resident = arc_resident,
-    .add = arc_add,
+    .weight = arc_weight,
     .hit = arc_hit,
+    .insert = arc_insert,
     .release = arc_release,
     .leave = arc_leave,
     .remove = arc_remove,
@@ -1411,12 +1418,12 @@ static PyObject *ARC_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 
 static PyObject *ARC_access(PyObject *self, PyObject *key)
 {
-    return engine_access((Engine *)self, key, arc_add, arc_leave);
+    return engine_access((Engine *)self, key, &ARC_ops);
 }
 
 static PyObject *ARC_add(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return engine_add((Engine *)self, args, nargs, arc_add, arc_leave);
+    return engine_add((Engine *)self, args, nargs, &ARC_ops);
 }
 
 static PyObject *ARC_lists(ARC *self, PyObject *Py_UNUSED(ignored))
@@ -1734,21 +1741,6 @@ static void lnode_drop(LIRS *self, LNode *n)
     fl_give(&self->e.free, n);
 }
 
-static PyObject *lirs_key_of(void *node)
-{
-    LNode *n = node;
-    return n->skey != NULL ? n->skey : n->okey;
-}
-
-/* Find ``key``: 1 found (*out), 0 absent, -1 an exception (unhashable, or from ==). */
-static inline int lfind(LIRS *self, PyObject *key, uint64_t *h, LNode **out)
-{
-    void *n = NULL;
-    int f = table_find(&self->e.keys, key, h, &n, lirs_key_of);
-    *out = n;
-    return f;
-}
-
 static void lirs_size(LIRS *self, int64_t c)
 {
     self->e.c = c;
@@ -1912,54 +1904,6 @@ static LNode *linsert(LIRS *self, PyObject *key, uint64_t h, LNode *n, PyObject 
     return n;
 }
 
-/* add's body after the drain, as ARC's (``simulate``: access(x)). */
-static PyObject *lirs_add(Engine *e, PyObject *key, int64_t weight, int simulate)
-{
-    LIRS *self = (LIRS *)e;
-    uint64_t h;
-    LNode *n;
-    int f = lfind(self, key, &h, &n);
-    if (f < 0) {
-        return NULL;
-    }
-    int64_t total;
-    if (!simulate &&
-        new_total(e, "add", f && n->state != NONRES ? n->weight : 0, weight, &total) < 0) {
-        return NULL;
-    }
-    if (f && n->state != NONRES) {
-        if (lhit(self, n, key) < 0) {
-            return NULL;
-        }
-        if (simulate) {
-            Py_RETURN_TRUE;
-        }
-        e->weight += weight - n->weight;
-        n->weight = weight;
-        return PyList_New(0);
-    }
-    if (simulate) {
-        n = linsert(self, key, h, f ? n : NULL, NULL);
-        if (n == NULL) {
-            return NULL;
-        }
-        n->weight = 1;
-        Py_RETURN_FALSE;
-    }
-    PyObject *out = PyList_New(0);
-    if (out == NULL) {
-        return NULL;
-    }
-    n = linsert(self, key, h, f ? n : NULL, out);
-    if (n == NULL) {
-        Py_DECREF(out);
-        return NULL;
-    }
-    n->weight = weight;
-    e->weight += weight;
-    return out;
-}
-
 static void lforget_all(LIRS *self)
 {
     Table *t = &self->e.keys;
@@ -1995,12 +1939,26 @@ static void lirs_init(Engine *e)
     ll_init(&self->nr);
 }
 
-static int lirs_find(Engine *e, PyObject *key, uint64_t *h, void **node)
+static PyObject *lirs_key_of(void *node)
+{
+    LNode *n = node;
+    return n->skey != NULL ? n->skey : n->okey;
+}
+
+/* inline, as arc_find */
+static inline int lirs_find(Engine *e, PyObject *key, uint64_t *h, void **node)
 {
     return table_find(&e->keys, key, h, node, lirs_key_of);
 }
 
 static int lirs_resident(void *node) { return ((LNode *)node)->state != NONRES; }
+
+static int64_t *lirs_weight(void *node) { return &((LNode *)node)->weight; }
+
+static void *lirs_insert(Engine *e, PyObject *key, uint64_t h, void *ghost, PyObject *out)
+{
+    return linsert((LIRS *)e, key, h, ghost, out);
+}
 
 static int lirs_hit(Engine *e, void *node, PyObject *key) { return lhit((LIRS *)e, node, key); }
 
@@ -2047,7 +2005,7 @@ static int lirs_resize(Engine *e, int64_t c, PyObject *out)
 }
 
 /* the HIR queue (victim first), then the LIR keys from the stack's bottom up */
-static int lirs_each_resident(Engine *e, resident_fn fn, void *ctx)
+static int lirs_each_resident(Engine *e, visit_fn fn, void *ctx)
 {
     LIRS *self = (LIRS *)e;
     for (LNode *n = self->q.head.onext; n != &self->q.head; n = n->onext) {
@@ -2163,8 +2121,9 @@ static const EngineOps LIRS_ops = {
     .init = lirs_init,
     .find = lirs_find,
     .resident = lirs_resident,
-    .add = lirs_add,
+    .weight = lirs_weight,
     .hit = lirs_hit,
+    .insert = lirs_insert,
     .release = lirs_release,
     .leave = lirs_leave,
     .remove = lirs_remove,
@@ -2190,12 +2149,12 @@ static PyObject *LIRS_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 
 static PyObject *LIRS_access(PyObject *self, PyObject *key)
 {
-    return engine_access((Engine *)self, key, lirs_add, lirs_leave);
+    return engine_access((Engine *)self, key, &LIRS_ops);
 }
 
 static PyObject *LIRS_add(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return engine_add((Engine *)self, args, nargs, lirs_add, lirs_leave);
+    return engine_add((Engine *)self, args, nargs, &LIRS_ops);
 }
 
 static PyObject *LIRS_lists(LIRS *self, PyObject *Py_UNUSED(ignored))
