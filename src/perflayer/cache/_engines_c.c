@@ -278,8 +278,9 @@ typedef struct {
    exception (the walk stops). */
 typedef int (*visit_fn)(void *ctx, PyObject *key, int64_t *weight);
 
-/* The steps each engine supplies (``node``: its Node * or LNode *). No step but find and hit
-   runs Python code, unless it says so. */
+/* The steps each engine supplies (``node``: its Node * or LNode *), run with ``busy`` set:
+   find runs keys' __hash__ and __eq__; ARC's steps release the keys they drop at once (a
+   __del__ that calls in is refused), LIRS's defer them to leave(). */
 typedef struct EngineOps {
     const char *name; /* "ARCEngine" or "LIRSEngine", for messages */
     void (*init)(Engine *e); /* the empty lists, on a freshly allocated (zeroed) object */
@@ -296,7 +297,7 @@ typedef struct EngineOps {
     /* forget a resident node: a key to release after leave(), or NULL */
     PyObject *(*remove)(Engine *e, void *node);
     void (*clear)(Engine *e);      /* clear(): forget every key (ARC also resets p) */
-    void (*forget_all)(Engine *e); /* forget every key (a failed load(), tp_clear) */
+    void (*forget_all)(Engine *e); /* forget every key (a failed load()) */
     int (*resize)(Engine *e, int64_t c, PyObject *out); /* victims into ``out`` */
     int (*each_resident)(Engine *e, visit_fn fn, void *ctx);
     /* place the new key ``key`` (room reserved), the j-th of m loaded items, its weight set */
