@@ -553,7 +553,7 @@ static inline PyObject *engine_step(Engine *e, PyObject *key, int64_t weight, in
         if (simulate) {
             Py_RETURN_TRUE;
         }
-        e->weight += weight - *ops->weight(n);
+        e->weight = total; /* new_total's sum: no int64 intermediate can overflow */
         *ops->weight(n) = weight;
         return PyList_New(0);
     }
@@ -706,7 +706,13 @@ static PyObject *engine_order(Engine *e, PyObject *Py_UNUSED(ignored))
     if (out == NULL) {
         return NULL;
     }
-    if (e->ops->each_resident(e, append_pair, out) < 0) {
+    /* busy across the walk: append_pair allocates, a collection it triggers may run a
+     * finalizer, and a finalizer that called remove() would free nodes under the walk */
+    int was_busy = e->busy;
+    e->busy = 1;
+    int r = e->ops->each_resident(e, append_pair, out);
+    e->busy = was_busy;
+    if (r < 0) {
         Py_DECREF(out);
         return NULL;
     }
@@ -1433,10 +1439,14 @@ static PyObject *ARC_lists(ARC *self, PyObject *Py_UNUSED(ignored))
     if (out == NULL) {
         return NULL;
     }
+    /* busy across the walk, as engine_order: a finalizer run by a collection must not mutate */
+    int was_busy = self->e.busy;
+    self->e.busy = 1;
     for (int l = 0; l < 4; l++) {
         List *lst = &self->lists[l];
         PyObject *keys = PyList_New(lst->len);
         if (keys == NULL) {
+            self->e.busy = was_busy;
             Py_DECREF(out);
             return NULL;
         }
@@ -1447,6 +1457,7 @@ static PyObject *ARC_lists(ARC *self, PyObject *Py_UNUSED(ignored))
         }
         PyTuple_SET_ITEM(out, l, keys);
     }
+    self->e.busy = was_busy;
     return out;
 }
 
@@ -2162,6 +2173,10 @@ static PyObject *LIRS_lists(LIRS *self, PyObject *Py_UNUSED(ignored))
 {
     PyObject *s = PyList_New(0), *q = PyList_New(0), *nr = PyList_New(0), *st = PyDict_New();
     PyObject *pairs = NULL;
+    /* busy across the walks, as engine_order (the appends allocate: a collection's finalizer
+     * must not mutate); not across the dict's fill below, which runs keys' __hash__ */
+    int was_busy = self->e.busy;
+    self->e.busy = 1;
     if (s == NULL || q == NULL || nr == NULL || st == NULL) {
         goto fail;
     }
@@ -2199,6 +2214,7 @@ static PyObject *LIRS_lists(LIRS *self, PyObject *Py_UNUSED(ignored))
         }
         Py_DECREF(pair);
     }
+    self->e.busy = was_busy;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pairs); i++) {
         PyObject *pair = PyList_GET_ITEM(pairs, i); /* pairs is ours alone: no one mutates it */
         if (PyDict_SetItem(st, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1)) < 0) {
@@ -2208,6 +2224,7 @@ static PyObject *LIRS_lists(LIRS *self, PyObject *Py_UNUSED(ignored))
     Py_DECREF(pairs);
     return Py_BuildValue("(NNNN)", s, q, nr, st);
 fail:
+    self->e.busy = was_busy;
     Py_XDECREF(pairs);
     Py_XDECREF(s);
     Py_XDECREF(q);
