@@ -377,6 +377,31 @@ def test_lirs_errors() -> None:
     assert e.weight == 1
 
 
+@pytest.mark.parametrize("cls", [CARC, CLIRS])
+def test_errors_name_the_engine(cls: Any) -> None:
+    """The methods both engines share name the engine that refused, and change nothing."""
+    name = cls.__name__
+    e = cls(4)
+    e.add("a", 1)
+    with pytest.raises(ValueError, match=f"^{name}: the capacity must be >= 0, got -1$"):
+        cls(-1)
+    with pytest.raises(TypeError, match=f"^{name}: the capacity must be an int, got 'x'$"):
+        e.resize("x", None)
+    with pytest.raises(AssertionError, match=f"^{name}.resize: needs an entry bound"):
+        e.resize(4, 10)
+    with pytest.raises(TypeError, match=f"^{name}.load: items must be a sequence$"):
+        cls(4).load(7)
+    with pytest.raises(TypeError, match=f"^{name}.prepend: keys must be a sequence$"):
+        e.prepend(7)
+    with pytest.raises(TypeError, match=f"^{name}.set_weights: needs a dict, got"):
+        e.set_weights([])
+    with pytest.raises(TypeError, match=f"^{name}._buf must be a collections.deque"):
+        e._buf = []
+    with pytest.raises(OverflowError, match=f"^{name}.add: the total weight would overflow"):
+        e.add("b", 2**63 - 1)
+    assert e.order() == [("a", 1)] and e.weight == 1 and e.c == e.max_entries == 4
+
+
 def test_lirs_shared_buffer_is_drained() -> None:
     """Reads appended to the shared deque are replayed by the next locked call, then cleared."""
     buf: deque[Hashable] = deque(maxlen=_READ_BUFFER)
@@ -665,3 +690,55 @@ def test_lirs_lists_survives_a_key_that_removes_itself_while_hashed() -> None:
     assert sorted(k.i for k in states) == list(range(6))  # the snapshot taken before the calls
     assert len(e) == 0 and e.weight == 0
     gc.collect()
+
+
+# order() and _lists() allocate while they walk the engine's lists; a collection they trigger may
+# run a finalizer that calls back in. The walks hold the engine busy, so a remove() from there is
+# refused (it used to free nodes under the walk: a use-after-free)
+_FINALIZER_DURING_WALK = """
+import gc, sys
+from perflayer.cache._engines_c import ARCEngine, LIRSEngine
+e = {"arc": ARCEngine, "lirs": LIRSEngine}[sys.argv[1]](200)
+for i in range(100):
+    e.add("k%d" % (i + 10**6), 1)  # fresh str objects: the engine holds their only references
+victims = [k for k, _ in e.order()][1:]
+log = []
+inside = [False]
+class Bomb:
+    def __init__(self): self.me = self  # a cycle: only the collector frees it
+    def __del__(self):
+        if inside[0] and victims:
+            k = victims.pop()
+            try:
+                e.remove(k)
+                log.append("removed")
+            except RuntimeError:
+                log.append("refused")
+            Bomb()  # the next collection calls in again
+walk = getattr(e, sys.argv[2])
+gc.collect()
+Bomb()
+gc.set_threshold(1)  # a collection at nearly every allocation
+inside[0] = True
+out = walk()
+inside[0] = False  # no allocation between the walk's return and this store
+gc.set_threshold(700)
+# removals may happen before the walk starts (its first allocations), none once it has
+first = log.index("refused")
+assert "removed" not in log[first:] and first <= 3, log
+assert out == walk(), "the walk did not see the engine as it is"
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("walk", ["order", "_lists"])
+@pytest.mark.parametrize("engine", ["arc", "lirs"])
+def test_a_finalizer_during_a_walk_cannot_mutate(engine: str, walk: str) -> None:
+    r = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", _FINALIZER_DURING_WALK, engine, walk],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONMALLOC": "debug"},
+        check=False,
+    )
+    assert (r.returncode, r.stdout.strip()) == (0, "ok"), r.stderr

@@ -36,6 +36,14 @@
  * - hash() and == are called on different objects and a different number of times than by four
  *   OrderedDicts: a key whose __eq__ disagrees with its __hash__ can behave differently.
  *
+ * Code shared by the two engines. Both types start with an ``Engine`` (the key table, c, the
+ * weight total, the read buffer, the busy flag and a node free list) and name an ``EngineOps``
+ * of their own: the steps that differ (find, hit, place a loaded or prepended key, resize,
+ * walk the residents, forget everything). The methods whose logic is the same (add/update,
+ * access, _drain, remove, clear, resize, order, load, prepend, copy, set_weights, ``in``, the
+ * getters and ``_buf``) are written once below and call those steps; the algorithms themselves
+ * (ARC's insert/replace, LIRS's stack, queue and history) stay with their type.
+ *
  * Safety. The engine holds strong references to its keys and to the read buffer, and supports
  * the cycle collector. hash() and == may run Python code: every mutating method sets `busy`,
  * so a re-entrant mutating call raises RuntimeError; reads (len, in, order) are allowed and see
@@ -51,27 +59,11 @@
 #define GOLDEN 0x9E3779B97F4A7C15ULL
 #define READ_BUFFER 1024 /* _policy._READ_BUFFER: the default buffer's maxlen */
 #define FREELIST_MAX 256
-#define T1 0
-#define T2 1
-#define B1 2
-#define B2 3
 
 static PyObject *DequeType = NULL; /* collections.deque */
 static PyObject *STR_CLEAR = NULL; /* "clear" */
 
-typedef struct Node {
-    struct Node *prev;
-    struct Node *next;
-    PyObject *key; /* strong */
-    uint64_t hash;
-    int64_t weight; /* residents only */
-    int list;       /* T1, T2, B1 or B2 */
-} Node;
-
-typedef struct {
-    Node head; /* sentinel: head.next is the LRU end, head.prev the MRU end */
-    Py_ssize_t len;
-} List;
+/* -- the key table -------------------------------------------------------------------------- */
 
 typedef struct {
     uint64_t hash;
@@ -83,75 +75,6 @@ typedef struct {
     int bits;
     Py_ssize_t used;
 } Table;
-
-typedef struct {
-    PyObject_HEAD
-    List lists[4];
-    Table keys;
-    int64_t c;
-    double p;
-    int64_t weight;
-    PyObject *buf; /* the read buffer (a deque shared with AdaptivePolicy), strong */
-    int busy;
-    Node *freelist;
-    int nfree;
-} ARC;
-
-/* -- lists ---------------------------------------------------------------------------------- */
-
-static void l_init(List *l)
-{
-    l->head.prev = l->head.next = &l->head;
-    l->len = 0;
-}
-
-static inline void l_append(List *l, Node *n)
-{
-    n->prev = l->head.prev;
-    n->next = &l->head;
-    l->head.prev->next = n;
-    l->head.prev = n;
-    l->len++;
-}
-
-static inline void l_prepend(List *l, Node *n)
-{
-    n->next = l->head.next;
-    n->prev = &l->head;
-    l->head.next->prev = n;
-    l->head.next = n;
-    l->len++;
-}
-
-static inline void l_unlink(List *l, Node *n)
-{
-    n->prev->next = n->next;
-    n->next->prev = n->prev;
-    l->len--;
-}
-
-static inline Node *l_first(List *l) { return l->len ? l->head.next : NULL; }
-
-/* Move ``n`` to the MRU end of list ``to`` (from wherever it is). */
-static inline void move_to(ARC *self, Node *n, int to)
-{
-    l_unlink(&self->lists[n->list], n);
-    n->list = to;
-    l_append(&self->lists[to], n);
-}
-
-/* Replace the node's key object by ``key`` (Python's del + insert stores the argument). */
-static inline void take_key(Node *n, PyObject *key)
-{
-    if (n->key != key) {
-        PyObject *old = n->key;
-        Py_INCREF(key);
-        n->key = key;
-        Py_DECREF(old);
-    }
-}
-
-/* -- nodes and the table -------------------------------------------------------------------- */
 
 static inline Py_ssize_t home(uint64_t h, const Table *t)
 {
@@ -231,20 +154,39 @@ static void table_remove(Table *t, void *n, uint64_t h)
     t->used--;
 }
 
-/* Find ``key``: 1 found (*out), 0 absent, -1 an exception from ==. */
-static int lookup(ARC *self, PyObject *key, uint64_t h, Node **out)
+/* 1 if the node ``n`` (maybe freed: never dereferenced) is still in the table under ``h``. */
+static int table_has(Table *t, uint64_t h, void *n)
 {
-    Table *t = &self->keys;
     Py_ssize_t mask = ((Py_ssize_t)1 << t->bits) - 1;
-    Py_ssize_t i = home(h, t);
-    for (;;) {
-        Node *n = t->slots[i].node;
+    for (Py_ssize_t i = home(h, t); t->slots[i].node != NULL; i = (i + 1) & mask) {
+        if (t->slots[i].node == n) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Hash ``key`` and find its node, whose key object is ``key_of(node)``: 1 found (*out), 0
+   absent, -1 an exception (an unhashable key, or from ==). Inlined into each engine's find with
+   its own key_of, so the probe loop makes no indirect call. */
+static inline int table_find(Table *t, PyObject *key, uint64_t *hp, void **out,
+                             PyObject *(*key_of)(void *node))
+{
+    Py_hash_t hh = PyObject_Hash(key);
+    if (hh == -1) {
+        return -1;
+    }
+    uint64_t h = (uint64_t)hh;
+    *hp = h;
+    Py_ssize_t mask = ((Py_ssize_t)1 << t->bits) - 1;
+    for (Py_ssize_t i = home(h, t);; i = (i + 1) & mask) {
+        void *n = t->slots[i].node;
         if (n == NULL) {
             *out = NULL;
             return 0;
         }
         if (t->slots[i].hash == h) {
-            PyObject *k = n->key;
+            PyObject *k = key_of(n);
             if (k == key) {
                 *out = n;
                 return 1;
@@ -260,333 +202,149 @@ static int lookup(ARC *self, PyObject *key, uint64_t h, Node **out)
                 return 1;
             }
         }
-        i = (i + 1) & mask;
     }
 }
 
-/* Hash ``key`` and find it: as lookup(), -1 also for an unhashable key. */
-static int find(ARC *self, PyObject *key, uint64_t *h, Node **out)
-{
-    Py_hash_t hh = PyObject_Hash(key);
-    if (hh == -1) {
-        return -1;
-    }
-    *h = (uint64_t)hh;
-    return lookup(self, key, *h, out);
-}
+/* -- the node free list --------------------------------------------------------------------- */
 
-/* A new node for ``key`` at the MRU end of ``list`` (room reserved by the caller). */
-static Node *node_new(ARC *self, PyObject *key, uint64_t h, int list)
+/* A free node's first word links the list (nodes are plain PyMem blocks of one size). */
+typedef struct FreeNode {
+    struct FreeNode *next;
+} FreeNode;
+
+typedef struct {
+    FreeNode *head;
+    int n;
+} FreeList;
+
+/* A node's memory (``size`` bytes, fields unset), or NULL with MemoryError. */
+static inline void *fl_take(FreeList *fl, size_t size)
 {
-    Node *n = self->freelist;
+    FreeNode *n = fl->head;
     if (n != NULL) {
-        self->freelist = n->next;
-        self->nfree--;
-    }
-    else {
-        n = PyMem_Malloc(sizeof(Node));
-        if (n == NULL) {
-            PyErr_NoMemory();
-            return NULL;
-        }
-    }
-    Py_INCREF(key);
-    n->key = key;
-    n->hash = h;
-    n->weight = 1;
-    n->list = list;
-    l_append(&self->lists[list], n);
-    table_place(&self->keys, h, n);
-    return n;
-}
-
-/* Forget the node entirely; return its key (a strong reference the caller releases). */
-static PyObject *node_drop(ARC *self, Node *n)
-{
-    l_unlink(&self->lists[n->list], n);
-    table_remove(&self->keys, n, n->hash);
-    PyObject *key = n->key;
-    if (self->nfree < FREELIST_MAX) {
-        n->next = self->freelist;
-        self->freelist = n;
-        self->nfree++;
-    }
-    else {
-        PyMem_Free(n);
-    }
-    return key;
-}
-
-static void forget_all(ARC *self)
-{
-    /* unlink everything first: a key's __del__ may call in and must see an empty engine */
-    Node *chain = NULL;
-    for (int l = 0; l < 4; l++) {
-        List *lst = &self->lists[l];
-        while (lst->len) {
-            Node *n = lst->head.next;
-            l_unlink(lst, n);
-            n->next = chain;
-            chain = n;
-        }
-    }
-    if (self->keys.slots != NULL) {
-        memset(self->keys.slots, 0, ((size_t)1 << self->keys.bits) * sizeof(Slot));
-    }
-    self->keys.used = 0;
-    self->weight = 0;
-    while (chain != NULL) {
-        Node *next = chain->next;
-        PyObject *key = chain->key;
-        if (self->nfree < FREELIST_MAX) {
-            chain->next = self->freelist;
-            self->freelist = chain;
-            self->nfree++;
-        }
-        else {
-            PyMem_Free(chain);
-        }
-        Py_DECREF(key);
-        chain = next;
-    }
-}
-
-/* -- ARC ------------------------------------------------------------------------------------ */
-
-static inline Py_ssize_t n_res(ARC *self) { return self->lists[T1].len + self->lists[T2].len; }
-
-static int enter(ARC *self)
-{
-    if (self->busy) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "ARCEngine: re-entrant call (from a key's __hash__ or __eq__)");
-        return -1;
-    }
-    if (self->buf == NULL) { /* reached from a __del__ after the cycle collector's tp_clear */
-        PyErr_SetString(PyExc_RuntimeError,
-                        "ARCEngine: used after the garbage collector cleared it");
-        return -1;
-    }
-    self->busy = 1;
-    return 0;
-}
-
-/* _replace: demote T1's or T2's LRU key to its ghost list; return that node. */
-static Node *replace(ARC *self, int in_b2)
-{
-    List *t1 = &self->lists[T1];
-    Py_ssize_t n1 = t1->len;
-    Node *n;
-    if (n1 && ((double)n1 > self->p || (in_b2 && (double)n1 == self->p) ||
-               self->lists[T2].len == 0)) {
-        n = l_first(t1);
-        move_to(self, n, B1);
-    }
-    else {
-        n = l_first(&self->lists[T2]);
-        move_to(self, n, B2);
-    }
-    return n;
-}
-
-/* Append a victim's key to ``out`` and take its weight off (``out`` NULL: a simulation step,
-   which keeps no weights, as Python's access()). 0, or -1 with an exception. */
-static int victim(ARC *self, Node *n, PyObject *out)
-{
-    if (out == NULL) {
-        return 0;
-    }
-    self->weight -= n->weight;
-    return PyList_Append(out, n->key);
-}
-
-/* _drain: replay the buffered reads (hits only). 0, or -1 with an exception (the reads before
-   it are replayed, the rest dropped: Python's list(buf); buf.clear() then a failing `in`). */
-static int drain(ARC *self)
-{
-    Py_ssize_t size = PyObject_Size(self->buf);
-    if (size <= 0) {
-        return (int)size;
-    }
-    PyObject *items = PySequence_List(self->buf);
-    if (items == NULL) {
-        return -1;
-    }
-    PyObject *r = PyObject_CallMethodNoArgs(self->buf, STR_CLEAR);
-    if (r == NULL) {
-        Py_DECREF(items);
-        return -1;
-    }
-    Py_DECREF(r);
-    Py_ssize_t m = PyList_GET_SIZE(items);
-    for (Py_ssize_t j = 0; j < m; j++) {
-        PyObject *k = PyList_GET_ITEM(items, j);
-        uint64_t h;
-        Node *n;
-        int f = find(self, k, &h, &n);
-        if (f < 0) {
-            Py_DECREF(items);
-            return -1;
-        }
-        if (f && n->list == T1) {
-            move_to(self, n, T2);
-            take_key(n, k);
-        }
-        else if (f && n->list == T2) {
-            move_to(self, n, T2);
-        }
-    }
-    Py_DECREF(items);
-    return 0;
-}
-
-/* _hit on a resident node. */
-static inline void hit(ARC *self, Node *n, PyObject *key)
-{
-    if (n->list == T1) {
-        move_to(self, n, T2);
-        take_key(n, key);
-    }
-    else {
-        move_to(self, n, T2);
-    }
-}
-
-/* _insert of a key that is not resident (``n``: its ghost node or NULL). Victims (resident
-   keys that leave) are appended to ``out`` with their weights taken off. Returns the node now
-   holding the key, or NULL with an exception (nothing changed then). */
-static Node *insert(ARC *self, PyObject *key, uint64_t h, Node *n, PyObject *out)
-{
-    List *t1 = &self->lists[T1], *t2 = &self->lists[T2];
-    List *b1 = &self->lists[B1], *b2 = &self->lists[B2];
-    int64_t c = self->c;
-    int full = n_res(self) >= c;
-    if (n != NULL && n->list == B1) {
-        double delta = b1->len >= b2->len ? 1.0 : (double)b2->len / (double)b1->len;
-        self->p = self->p + delta < (double)c ? self->p + delta : (double)c;
-        if (full && victim(self, replace(self, 0), out) < 0) {
-            return NULL;
-        }
-        move_to(self, n, T2);
-        take_key(n, key);
+        fl->head = n->next;
+        fl->n--;
         return n;
     }
-    if (n != NULL) { /* in B2 */
-        double delta = b2->len >= b1->len ? 1.0 : (double)b1->len / (double)b2->len;
-        self->p = self->p - delta > 0.0 ? self->p - delta : 0.0;
-        if (full && victim(self, replace(self, 1), out) < 0) {
-            return NULL;
-        }
-        move_to(self, n, T2);
-        take_key(n, key);
-        return n;
+    void *m = PyMem_Malloc(size);
+    if (m == NULL) {
+        PyErr_NoMemory();
     }
-    int64_t l1 = (int64_t)(t1->len + b1->len);
-    PyObject *dropped = NULL;
-    if (l1 >= c) {
-        if (t1->len < c && b1->len) {
-            if (table_reserve(&self->keys) < 0) {
-                return NULL;
-            }
-            dropped = node_drop(self, l_first(b1));
-            if (full && victim(self, replace(self, 0), out) < 0) {
-                Py_DECREF(dropped);
-                return NULL;
-            }
-        }
-        else {
-            if (t1->len == 0) {
-                PyErr_SetString(PyExc_KeyError, "dictionary is empty");
-                return NULL;
-            }
-            if (table_reserve(&self->keys) < 0) {
-                return NULL;
-            }
-            Node *v = l_first(t1);
-            if (victim(self, v, out) < 0) {
-                return NULL;
-            }
-            dropped = node_drop(self, v);
-        }
+    return m;
+}
+
+/* Keep a node no longer in use for reuse (up to FREELIST_MAX), or free it. */
+static inline void fl_give(FreeList *fl, void *node)
+{
+    if (fl->n < FREELIST_MAX) {
+        FreeNode *n = node;
+        n->next = fl->head;
+        fl->head = n;
+        fl->n++;
     }
     else {
-        if (table_reserve(&self->keys) < 0) {
-            return NULL;
-        }
-        if (l1 + t2->len + b2->len >= c) {
-            if (l1 + t2->len + b2->len >= 2 * c && b2->len) {
-                dropped = node_drop(self, l_first(b2));
-            }
-            if (full && victim(self, replace(self, 0), out) < 0) {
-                Py_XDECREF(dropped);
-                return NULL;
-            }
-        }
+        PyMem_Free(node);
     }
-    Node *x = node_new(self, key, h, T1);
-    Py_XDECREF(dropped);
-    return x;
+}
+
+static void fl_release(FreeList *fl)
+{
+    while (fl->head != NULL) {
+        FreeNode *next = fl->head->next;
+        PyMem_Free(fl->head);
+        fl->head = next;
+    }
+    fl->n = 0;
+}
+
+/* -- the engines' common part --------------------------------------------------------------- */
+
+struct EngineOps;
+
+/* The first member of ARC and LIRS: what both engines keep and the shared methods use. */
+typedef struct {
+    PyObject_HEAD
+    const struct EngineOps *ops;
+    Table keys; /* a node per key the engine knows (resident or history) */
+    int64_t c;
+    int64_t weight; /* the sum of the resident keys' weights */
+    PyObject *buf;  /* the read buffer (a deque shared with AdaptivePolicy), strong; NULL after
+                       the cycle collector's tp_clear */
+    int busy;
+    FreeList free;
+} Engine;
+
+/* Called with each resident key (least valuable first) and its weight field; 0, or -1 with an
+   exception (the walk stops). */
+typedef int (*visit_fn)(void *ctx, PyObject *key, int64_t *weight);
+
+/* The steps each engine supplies (``node``: its Node * or LNode *), run with ``busy`` set:
+   find runs keys' __hash__ and __eq__; ARC's steps release the keys they drop at once (a
+   __del__ that calls in is refused), LIRS's defer them to leave(). */
+typedef struct EngineOps {
+    const char *name; /* "ARCEngine" or "LIRSEngine", for messages */
+    void (*init)(Engine *e); /* the empty lists, on a freshly allocated (zeroed) object */
+    int (*find)(Engine *e, PyObject *key, uint64_t *h, void **node); /* as table_find */
+    int (*resident)(void *node);
+    int64_t *(*weight)(void *node);                   /* the node's weight field */
+    int (*hit)(Engine *e, void *node, PyObject *key); /* a read of a resident key */
+    /* make the non-resident ``key`` (its history node ``ghost``, or NULL) resident; victims into
+       ``out`` (NULL: a simulation step, no weights) with their weights taken off; its node, or
+       NULL with an exception */
+    void *(*insert)(Engine *e, PyObject *key, uint64_t h, void *ghost, PyObject *out);
+    void (*release)(Engine *e, PyObject *obj); /* drop a reference now or at leave() */
+    void (*leave)(Engine *e);                  /* the end of a mutating call */
+    /* forget a resident node: a key to release after leave(), or NULL */
+    PyObject *(*remove)(Engine *e, void *node);
+    void (*clear)(Engine *e);      /* clear(): forget every key (ARC also resets p) */
+    void (*forget_all)(Engine *e); /* forget every key (a failed load()) */
+    int (*resize)(Engine *e, int64_t c, PyObject *out); /* victims into ``out`` */
+    int (*each_resident)(Engine *e, visit_fn fn, void *ctx);
+    /* place the new key ``key`` (room reserved), the j-th of m loaded items, its weight set */
+    int (*load_one)(Engine *e, PyObject *key, uint64_t h, int64_t weight, Py_ssize_t j,
+                    Py_ssize_t m);
+    /* make ``key`` (its history node ``ghost``, or NULL: room reserved) resident, weight 1, at
+       the victim end */
+    int (*prepend_one)(Engine *e, PyObject *key, uint64_t h, void *ghost);
+    int (*copy_into)(Engine *src, Engine *dst); /* dst: empty, c and weight copied */
+} EngineOps;
+
+static void cleared_error(Engine *e)
+{
+    PyErr_Format(PyExc_RuntimeError, "%s: used after the garbage collector cleared it",
+                 e->ops->name);
+}
+
+/* The start of every mutating call: -1 with RuntimeError when re-entered (from a key's __hash__
+   or __eq__) or after the cycle collector's tp_clear; else busy until ops->leave(). */
+static int engine_enter(Engine *e)
+{
+    if (e->busy) {
+        PyErr_Format(PyExc_RuntimeError, "%s: re-entrant call (from a key's __hash__ or __eq__)",
+                     e->ops->name);
+        return -1;
+    }
+    if (e->buf == NULL) { /* reached from a __del__ after the cycle collector's tp_clear */
+        cleared_error(e);
+        return -1;
+    }
+    e->busy = 1;
+    return 0;
 }
 
 /* The resident total after a key's weight goes from ``old`` to ``weight`` (``old`` 0 for a new
 key, evictions not counted), or -1 with OverflowError when it leaves int64: checked before any
-change, so a refused add() changes nothing. */
-static int new_total(const char *who, int64_t total, int64_t old, int64_t weight, int64_t *out)
+change, so a refused add() changes nothing. ``method`` names the call in the message. */
+static int new_total(Engine *e, const char *method, int64_t old, int64_t weight, int64_t *out)
 {
+    int64_t total = e->weight;
     if (__builtin_sub_overflow(total, old, out) || __builtin_add_overflow(*out, weight, out)) {
         PyErr_Format(PyExc_OverflowError,
-                     "%s: the total weight would overflow int64 (total %lld, weight %lld)", who,
-                     (long long)total, (long long)weight);
+                     "%s.%s: the total weight would overflow int64 (total %lld, weight %lld)",
+                     e->ops->name, method, (long long)total, (long long)weight);
         return -1;
     }
     return 0;
-}
-
-/* add's body after the drain; ``simulate``: access(x), a simulation step that keeps no weights
-(Python's access() leaves ``wt`` and ``weight`` alone; a new key shows weight 1 in order(), as
-Python's wt.get(k, 1)). */
-static PyObject *do_add(ARC *self, PyObject *key, int64_t weight, int simulate)
-{
-    uint64_t h;
-    Node *n;
-    int f = find(self, key, &h, &n);
-    if (f < 0) {
-        return NULL;
-    }
-    int64_t total;
-    if (!simulate && new_total("ARCEngine.add", self->weight,
-                               f && n->list <= T2 ? n->weight : 0, weight, &total) < 0) {
-        return NULL;
-    }
-    if (f && n->list <= T2) {
-        hit(self, n, key);
-        if (simulate) {
-            Py_RETURN_TRUE;
-        }
-        self->weight += weight - n->weight;
-        n->weight = weight;
-        return PyList_New(0);
-    }
-    if (simulate) {
-        Node *x = insert(self, key, h, f ? n : NULL, NULL);
-        if (x == NULL) {
-            return NULL;
-        }
-        x->weight = 1;
-        Py_RETURN_FALSE;
-    }
-    PyObject *out = PyList_New(0);
-    if (out == NULL) {
-        return NULL;
-    }
-    Node *x = insert(self, key, h, f ? n : NULL, out);
-    if (x == NULL) {
-        Py_DECREF(out);
-        return NULL;
-    }
-    x->weight = weight;
-    self->weight += weight;
-    return out;
 }
 
 static int parse_weight(PyObject *w, int64_t *out)
@@ -603,11 +361,31 @@ static int parse_weight(PyObject *w, int64_t *out)
     return 0;
 }
 
+static int parse_capacity(const char *name, PyObject *v, int64_t *out)
+{
+    if (!PyLong_Check(v) || PyBool_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "%s: the capacity must be an int, got %R", name, v);
+        return -1;
+    }
+    long long c = PyLong_AsLongLong(v);
+    if (c == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (c < 0) {
+        PyErr_Format(PyExc_ValueError, "%s: the capacity must be >= 0, got %R", name, v);
+        return -1;
+    }
+    *out = (int64_t)c;
+    return 0;
+}
+
 /* An owned tuple copy of a sequence argument: load() and prepend() run keys' __hash__ and __eq__,
  * which may mutate the caller's list, so they must never read its items through borrowed
- * pointers (PySequence_Fast_ITEMS of a list). */
-static PyObject *owned_items(PyObject *obj, const char *msg)
+ * pointers (PySequence_Fast_ITEMS of a list). ``what`` names the call and argument. */
+static PyObject *owned_items(Engine *e, PyObject *obj, const char *what)
 {
+    char msg[96];
+    PyOS_snprintf(msg, sizeof(msg), "%s.%s must be a sequence", e->ops->name, what);
     PyObject *seq = PySequence_Fast(obj, msg);
     if (seq == NULL) {
         return NULL;
@@ -617,480 +395,8 @@ static PyObject *owned_items(PyObject *obj, const char *msg)
     return tup;
 }
 
-static int parse_capacity(PyObject *v, int64_t *out)
-{
-    if (!PyLong_Check(v) || PyBool_Check(v)) {
-        PyErr_Format(PyExc_TypeError, "ARCEngine: the capacity must be an int, got %R", v);
-        return -1;
-    }
-    long long c = PyLong_AsLongLong(v);
-    if (c == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    if (c < 0) {
-        PyErr_Format(PyExc_ValueError, "ARCEngine: the capacity must be >= 0, got %R", v);
-        return -1;
-    }
-    *out = (int64_t)c;
-    return 0;
-}
-
-static PyObject *ARC_access(ARC *self, PyObject *key)
-{
-    if (enter(self) < 0) {
-        return NULL;
-    }
-    PyObject *r = do_add(self, key, 1, 1);
-    self->busy = 0;
-    return r;
-}
-
-static PyObject *ARC_add(ARC *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "add() takes 2 arguments (%zd given)", nargs);
-        return NULL;
-    }
-    int64_t w;
-    if (parse_weight(args[1], &w) < 0 || enter(self) < 0) {
-        return NULL;
-    }
-    PyObject *r = drain(self) < 0 ? NULL : do_add(self, args[0], w, 0);
-    self->busy = 0;
-    return r;
-}
-
-static PyObject *ARC_drain(ARC *self, PyObject *Py_UNUSED(ignored))
-{
-    if (enter(self) < 0) {
-        return NULL;
-    }
-    int r = drain(self);
-    self->busy = 0;
-    if (r < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *ARC_remove(ARC *self, PyObject *key)
-{
-    if (enter(self) < 0) {
-        return NULL;
-    }
-    uint64_t h;
-    Node *n = NULL;
-    int f = drain(self);
-    if (f == 0) {
-        f = find(self, key, &h, &n);
-    }
-    PyObject *dropped = NULL;
-    if (f > 0 && n->list <= T2) {
-        self->weight -= n->weight;
-        dropped = node_drop(self, n);
-    }
-    self->busy = 0;
-    Py_XDECREF(dropped);
-    if (f < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *ARC_clear(ARC *self, PyObject *Py_UNUSED(ignored))
-{
-    if (enter(self) < 0) {
-        return NULL;
-    }
-    PyObject *r = PyObject_CallMethodNoArgs(self->buf, STR_CLEAR);
-    if (r == NULL) {
-        self->busy = 0;
-        return NULL;
-    }
-    Py_DECREF(r);
-    self->p = 0.0;
-    forget_all(self); /* runs no Python code before the engine is empty; busy until done */
-    self->busy = 0;
-    Py_RETURN_NONE;
-}
-
-static PyObject *ARC_resize(ARC *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "resize() takes 2 arguments (%zd given)", nargs);
-        return NULL;
-    }
-    if (enter(self) < 0) {
-        return NULL;
-    }
-    if (drain(self) < 0) {
-        self->busy = 0;
-        return NULL;
-    }
-    if (args[0] == Py_None || args[1] != Py_None) {
-        self->busy = 0;
-        PyErr_Format(PyExc_AssertionError,
-                     "ARCEngine.resize: needs an entry bound and no weight bound, got %R, %R",
-                     args[0], args[1]);
-        return NULL;
-    }
-    int64_t c;
-    if (parse_capacity(args[0], &c) < 0) {
-        self->busy = 0;
-        return NULL;
-    }
-    PyObject *out = PyList_New(0);
-    if (out == NULL) {
-        self->busy = 0;
-        return NULL;
-    }
-    self->c = c;
-    if ((double)c < self->p) {
-        self->p = (double)c;
-    }
-    while (n_res(self) > c) {
-        if (victim(self, replace(self, 0), out) < 0) {
-            Py_CLEAR(out);
-            break;
-        }
-    }
-    List *b1 = &self->lists[B1], *b2 = &self->lists[B2];
-    while (out != NULL && b1->len + b2->len > c) {
-        PyObject *k = node_drop(self, l_first(b1->len >= b2->len ? b1 : b2));
-        Py_DECREF(k); /* the structure is consistent: a __del__ that calls in sees it */
-    }
-    self->busy = 0;
-    return out;
-}
-
-static PyObject *ARC_order(ARC *self, PyObject *Py_UNUSED(ignored))
-{
-    PyObject *out = PyList_New(0);
-    if (out == NULL) {
-        return NULL;
-    }
-    for (int l = T1; l <= T2; l++) {
-        List *lst = &self->lists[l];
-        for (Node *n = lst->head.next; n != &lst->head; n = n->next) {
-            PyObject *t = Py_BuildValue("(OL)", n->key, (long long)n->weight);
-            if (t == NULL || PyList_Append(out, t) < 0) {
-                Py_XDECREF(t);
-                Py_DECREF(out);
-                return NULL;
-            }
-            Py_DECREF(t);
-        }
-    }
-    return out;
-}
-
-static PyObject *ARC_lists(ARC *self, PyObject *Py_UNUSED(ignored))
-{
-    PyObject *out = PyTuple_New(4);
-    if (out == NULL) {
-        return NULL;
-    }
-    for (int l = 0; l < 4; l++) {
-        List *lst = &self->lists[l];
-        PyObject *keys = PyList_New(lst->len);
-        if (keys == NULL) {
-            Py_DECREF(out);
-            return NULL;
-        }
-        Py_ssize_t j = 0;
-        for (Node *n = lst->head.next; n != &lst->head; n = n->next) {
-            Py_INCREF(n->key);
-            PyList_SET_ITEM(keys, j++, n->key);
-        }
-        PyTuple_SET_ITEM(out, l, keys);
-    }
-    return out;
-}
-
-static PyObject *ARC_load(ARC *self, PyObject *items)
-{
-    PyObject *seq = owned_items(items, "ARCEngine.load: items must be a sequence");
-    if (seq == NULL) {
-        return NULL;
-    }
-    if (self->keys.used) {
-        Py_DECREF(seq);
-        PyErr_Format(PyExc_ValueError,
-                     "ARCEngine.load: the engine must be empty, it knows %zd keys",
-                     self->keys.used);
-        return NULL;
-    }
-    if (enter(self) < 0) {
-        Py_DECREF(seq);
-        return NULL;
-    }
-    Py_ssize_t m = PyTuple_GET_SIZE(seq);
-    int ok = 0;
-    PyObject *k = NULL, *w = NULL; /* strong: a key's __hash__/__eq__ may empty a list pair */
-    for (Py_ssize_t j = 0; j < m; j++) {
-        PyObject *pair = PyTuple_GET_ITEM(seq, j);
-        int64_t wv;
-        if (!(PyTuple_Check(pair) || PyList_Check(pair)) || PySequence_Fast_GET_SIZE(pair) != 2) {
-            PyErr_Format(PyExc_TypeError,
-                         "ARCEngine.load: items must be (key, weight) pairs, got %R", pair);
-            goto done;
-        }
-        k = Py_NewRef(PySequence_Fast_GET_ITEM(pair, 0));
-        w = Py_NewRef(PySequence_Fast_GET_ITEM(pair, 1));
-        uint64_t h;
-        Node *n;
-        int f;
-        if (parse_weight(w, &wv) < 0 || (f = find(self, k, &h, &n)) < 0) {
-            goto done;
-        }
-        if (f) {
-            PyErr_Format(PyExc_ValueError, "ARCEngine.load: key %R appears twice", k);
-            goto done;
-        }
-        int64_t total;
-        if (new_total("ARCEngine.load", self->weight, 0, wv, &total) < 0) {
-            goto done;
-        }
-        if (table_reserve(&self->keys) < 0 || (n = node_new(self, k, h, T2)) == NULL) {
-            goto done;
-        }
-        n->weight = wv;
-        self->weight += wv;
-        Py_CLEAR(k);
-        Py_CLEAR(w);
-    }
-    ok = 1;
-done:
-    Py_XDECREF(k);
-    Py_XDECREF(w);
-    if (!ok) {
-        forget_all(self); /* an engine that was empty stays empty */
-    }
-    self->busy = 0;
-    Py_DECREF(seq);
-    if (!ok) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *ARC_prepend(ARC *self, PyObject *keys)
-{
-    PyObject *seq = owned_items(keys, "ARCEngine.prepend: keys must be a sequence");
-    if (seq == NULL) {
-        return NULL;
-    }
-    if (enter(self) < 0) {
-        Py_DECREF(seq);
-        return NULL;
-    }
-    Py_ssize_t m = PyTuple_GET_SIZE(seq);
-    int ok = 0;
-    int64_t total; /* each key adds weight 1: refuse up front what could overflow */
-    if (new_total("ARCEngine.prepend", self->weight, 0, (int64_t)m, &total) < 0) {
-        goto done;
-    }
-    for (Py_ssize_t j = m - 1; j >= 0; j--) {
-        PyObject *k = PyTuple_GET_ITEM(seq, j); /* the owned tuple holds it */
-        uint64_t h;
-        Node *n;
-        int f = find(self, k, &h, &n);
-        if (f < 0) {
-            goto done;
-        }
-        if (f && n->list <= T2) {
-            PyErr_Format(PyExc_ValueError, "ARCEngine.prepend: key %R is resident already", k);
-            goto done;
-        }
-        if (f) {
-            l_unlink(&self->lists[n->list], n);
-            n->list = T1;
-            l_prepend(&self->lists[T1], n);
-            take_key(n, k);
-        }
-        else {
-            if (table_reserve(&self->keys) < 0 || (n = node_new(self, k, h, T1)) == NULL) {
-                goto done;
-            }
-            l_unlink(&self->lists[T1], n);
-            l_prepend(&self->lists[T1], n);
-        }
-        n->weight = 1;
-        self->weight += 1;
-    }
-    ok = 1;
-done:
-    self->busy = 0;
-    Py_DECREF(seq);
-    if (!ok) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-/* -- type ----------------------------------------------------------------------------------- */
-
-static PyObject *ARC_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"c", "buf", NULL};
-    PyObject *cap, *buf = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:ARCEngine", kwlist, &cap, &buf)) {
-        return NULL;
-    }
-    int64_t c;
-    if (parse_capacity(cap, &c) < 0) {
-        return NULL;
-    }
-    if (buf == Py_None) {
-        buf = PyObject_CallFunction(DequeType, "(()n)", (Py_ssize_t)READ_BUFFER);
-        if (buf == NULL) {
-            return NULL;
-        }
-    }
-    else {
-        Py_INCREF(buf);
-    }
-    ARC *self = (ARC *)type->tp_alloc(type, 0);
-    if (self == NULL) {
-        Py_DECREF(buf);
-        return NULL;
-    }
-    for (int l = 0; l < 4; l++) {
-        l_init(&self->lists[l]);
-    }
-    self->buf = buf;
-    self->c = c;
-    if (table_init(&self->keys, 4) < 0) {
-        Py_DECREF(self);
-        return NULL;
-    }
-    return (PyObject *)self;
-}
-
-static int ARC_traverse(ARC *self, visitproc visit, void *arg)
-{
-    for (int l = 0; l < 4; l++) {
-        List *lst = &self->lists[l];
-        for (Node *n = lst->head.next; n != NULL && n != &lst->head; n = n->next) {
-            Py_VISIT(n->key);
-        }
-    }
-    Py_VISIT(self->buf);
-    return 0;
-}
-
-static int ARC_tp_clear(ARC *self)
-{
-    if (self->lists[0].head.next != NULL) {
-        forget_all(self);
-    }
-    Py_CLEAR(self->buf);
-    return 0;
-}
-
-static void ARC_dealloc(ARC *self)
-{
-    PyObject_GC_UnTrack(self);
-    ARC_tp_clear(self);
-    PyMem_Free(self->keys.slots);
-    while (self->freelist != NULL) {
-        Node *next = self->freelist->next;
-        PyMem_Free(self->freelist);
-        self->freelist = next;
-    }
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static Py_ssize_t ARC_len(ARC *self) { return n_res(self); }
-
-static int ARC_contains(ARC *self, PyObject *key)
-{
-    uint64_t h;
-    Node *n;
-    int was_busy = self->busy;
-    self->busy = 1;
-    Py_INCREF(key);
-    int f = find(self, key, &h, &n);
-    Py_DECREF(key);
-    self->busy = was_busy;
-    if (f <= 0) {
-        return f;
-    }
-    return n->list <= T2;
-}
-
-static PyObject *ARC_get_weight(ARC *self, void *Py_UNUSED(c))
-{
-    return PyLong_FromLongLong(self->weight);
-}
-
-static PyObject *ARC_get_c(ARC *self, void *Py_UNUSED(c)) { return PyLong_FromLongLong(self->c); }
-
-static PyObject *ARC_get_p(ARC *self, void *Py_UNUSED(c)) { return PyFloat_FromDouble(self->p); }
-
-static int ARC_set_p(ARC *self, PyObject *v, void *Py_UNUSED(c))
-{
-    if (v == NULL) {
-        PyErr_SetString(PyExc_AttributeError, "ARCEngine.p cannot be deleted");
-        return -1;
-    }
-    double d = PyFloat_AsDouble(v);
-    if (d == -1.0 && PyErr_Occurred()) {
-        return -1;
-    }
-    if (!(d >= 0.0 && d <= (double)self->c)) {
-        PyErr_Format(PyExc_ValueError, "ARCEngine.p must be in [0, c=%lld], got %R",
-                     (long long)self->c, v);
-        return -1;
-    }
-    self->p = d;
-    return 0;
-}
-
-static PyObject *ARC_get_buf(ARC *self, void *Py_UNUSED(c))
-{
-    if (self->buf == NULL) { /* reached from a __del__ after the cycle collector's tp_clear */
-        PyErr_SetString(PyExc_RuntimeError,
-                        "ARCEngine: used after the garbage collector cleared it");
-        return NULL;
-    }
-    Py_INCREF(self->buf);
-    return self->buf;
-}
-
-static int ARC_set_buf(ARC *self, PyObject *v, void *Py_UNUSED(c))
-{
-    if (v == NULL || !PyObject_TypeCheck(v, (PyTypeObject *)DequeType)) {
-        PyErr_Format(PyExc_TypeError, "ARCEngine._buf must be a collections.deque, got %R",
-                     v == NULL ? Py_None : v);
-        return -1;
-    }
-    if (self->busy) {
-        PyErr_SetString(PyExc_RuntimeError, "ARCEngine: re-entrant call");
-        return -1;
-    }
-    if (self->buf == NULL) { /* cleared by the cycle collector: the engine stays unusable */
-        PyErr_SetString(PyExc_RuntimeError,
-                        "ARCEngine: used after the garbage collector cleared it");
-        return -1;
-    }
-    Py_INCREF(v);
-    Py_SETREF(self->buf, v);
-    return 0;
-}
-
-static PyGetSetDef ARC_getset[] = {
-    {"weight", (getter)ARC_get_weight, NULL, "The sum of the resident keys' weights.", NULL},
-    {"c", (getter)ARC_get_c, NULL, "The capacity in entries.", NULL},
-    {"max_entries", (getter)ARC_get_c, NULL, "The capacity in entries (as c).", NULL},
-    {"p", (getter)ARC_get_p, (setter)ARC_set_p, "ARC's target size of T1 (a float in [0, c]).",
-     NULL},
-    {"_buf", (getter)ARC_get_buf, (setter)ARC_set_buf, "The read buffer (a deque).", NULL},
-    {NULL},
-};
-
-/* A new empty engine of ``type`` with capacity ``c`` on the read buffer ``buf`` (None: a new
-   deque). New reference, or NULL with an exception. */
+/* The read buffer for a copy: ``buf``, or a new deque for None. New reference, or NULL with an
+   exception. */
 static PyObject *new_buffer(PyObject *buf)
 {
     if (buf == Py_None) {
@@ -1122,7 +428,405 @@ static int weight_of(PyObject *mapping, PyObject *key, int64_t *out)
     return r;
 }
 
-static PyObject *ARC_copy(ARC *self, PyObject *const *args, Py_ssize_t nargs)
+/* A new empty engine of ``type`` on the read buffer ``buf`` (a reference the call steals) with
+   a table of 2**bits slots, or NULL with an exception. */
+static Engine *engine_alloc(PyTypeObject *type, const EngineOps *ops, PyObject *buf, int bits)
+{
+    Engine *e = (Engine *)type->tp_alloc(type, 0);
+    if (e == NULL) {
+        Py_DECREF(buf);
+        return NULL;
+    }
+    e->ops = ops;
+    ops->init(e);
+    e->buf = buf;
+    if (table_init(&e->keys, bits) < 0) {
+        Py_DECREF(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* ARCEngine(c, buf=None) / LIRSEngine(c, buf=None): an empty engine of capacity c. */
+static Engine *engine_new(PyTypeObject *type, PyObject *args, PyObject *kwds,
+                          const EngineOps *ops)
+{
+    static char *kwlist[] = {"c", "buf", NULL};
+    char format[32];
+    PyOS_snprintf(format, sizeof(format), "O|O:%s", ops->name);
+    PyObject *cap, *buf = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, format, kwlist, &cap, &buf)) {
+        return NULL;
+    }
+    int64_t c;
+    if (parse_capacity(ops->name, cap, &c) < 0) {
+        return NULL;
+    }
+    if (buf == Py_None) {
+        buf = PyObject_CallFunction(DequeType, "(()n)", (Py_ssize_t)READ_BUFFER);
+        if (buf == NULL) {
+            return NULL;
+        }
+    }
+    else {
+        Py_INCREF(buf);
+    }
+    Engine *e = engine_alloc(type, ops, buf, 4);
+    if (e != NULL) {
+        e->c = c;
+    }
+    return e;
+}
+
+/* The end of tp_dealloc, after the type's tp_clear: the table, the free list, the object. */
+static void engine_free(Engine *e)
+{
+    PyMem_Free(e->keys.slots);
+    fl_release(&e->free);
+    Py_TYPE(e)->tp_free((PyObject *)e);
+}
+
+/* -- the shared methods --------------------------------------------------------------------- */
+
+/* _drain: replay the buffered reads (hits only). 0, or -1 with an exception (the reads before
+   it are replayed, the rest dropped: Python's list(buf); buf.clear() then a failing `in`). */
+static int engine_drain(Engine *e)
+{
+    Py_ssize_t size = PyObject_Size(e->buf);
+    if (size <= 0) {
+        return (int)size;
+    }
+    PyObject *items = PySequence_List(e->buf);
+    if (items == NULL) {
+        return -1;
+    }
+    PyObject *r = PyObject_CallMethodNoArgs(e->buf, STR_CLEAR);
+    if (r == NULL) {
+        Py_DECREF(items);
+        return -1;
+    }
+    Py_DECREF(r);
+    const EngineOps *ops = e->ops;
+    Py_ssize_t m = PyList_GET_SIZE(items);
+    for (Py_ssize_t j = 0; j < m; j++) {
+        PyObject *k = PyList_GET_ITEM(items, j);
+        uint64_t h;
+        void *n;
+        int f = ops->find(e, k, &h, &n);
+        if (f < 0 || (f && ops->resident(n) && ops->hit(e, n, k) < 0)) {
+            Py_DECREF(items);
+            return -1;
+        }
+    }
+    ops->release(e, items);
+    return 0;
+}
+
+/* The hot paths, access(x) and add(key, weight), are inline functions that each type's method
+   calls with its own ``ops``, a constant there: GCC folds ops->find, ops->insert, ... to direct
+   calls and inlines the find with its table probe (an out-of-line find cost ~7% more
+   instructions per access(), benchmarks/engines_c.py --instructions). */
+
+/* add's body after the drain; ``simulate``: access(x), a simulation step that keeps no weights
+(Python's access() leaves ``wt`` and ``weight`` alone; a new key shows weight 1 in order(), as
+Python's wt.get(k, 1)). The new total is checked before any change: a refused add() changes
+nothing. */
+static inline PyObject *engine_step(Engine *e, PyObject *key, int64_t weight, int simulate,
+                                    const EngineOps *ops)
+{
+    uint64_t h;
+    void *n;
+    int f = ops->find(e, key, &h, &n);
+    if (f < 0) {
+        return NULL;
+    }
+    int resident = f && ops->resident(n);
+    int64_t total;
+    if (!simulate &&
+        new_total(e, "add", resident ? *ops->weight(n) : 0, weight, &total) < 0) {
+        return NULL;
+    }
+    if (resident) {
+        if (ops->hit(e, n, key) < 0) {
+            return NULL;
+        }
+        if (simulate) {
+            Py_RETURN_TRUE;
+        }
+        e->weight = total; /* new_total's sum: no int64 intermediate can overflow */
+        *ops->weight(n) = weight;
+        return PyList_New(0);
+    }
+    if (simulate) {
+        void *x = ops->insert(e, key, h, f ? n : NULL, NULL);
+        if (x == NULL) {
+            return NULL;
+        }
+        *ops->weight(x) = 1;
+        Py_RETURN_FALSE;
+    }
+    PyObject *out = PyList_New(0);
+    if (out == NULL) {
+        return NULL;
+    }
+    void *x = ops->insert(e, key, h, f ? n : NULL, out);
+    if (x == NULL) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    *ops->weight(x) = weight;
+    e->weight += weight;
+    return out;
+}
+
+static inline PyObject *engine_access(Engine *e, PyObject *key, const EngineOps *ops)
+{
+    if (engine_enter(e) < 0) {
+        return NULL;
+    }
+    PyObject *r = engine_step(e, key, 1, 1, ops);
+    ops->leave(e);
+    return r;
+}
+
+static inline PyObject *engine_add(Engine *e, PyObject *const *args, Py_ssize_t nargs,
+                                   const EngineOps *ops)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "add() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    int64_t w;
+    if (parse_weight(args[1], &w) < 0 || engine_enter(e) < 0) {
+        return NULL;
+    }
+    PyObject *r = engine_drain(e) < 0 ? NULL : engine_step(e, args[0], w, 0, ops);
+    ops->leave(e);
+    return r;
+}
+
+static PyObject *engine_drain_method(Engine *e, PyObject *Py_UNUSED(ignored))
+{
+    if (engine_enter(e) < 0) {
+        return NULL;
+    }
+    int r = engine_drain(e);
+    e->ops->leave(e);
+    if (r < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *engine_remove(Engine *e, PyObject *key)
+{
+    if (engine_enter(e) < 0) {
+        return NULL;
+    }
+    uint64_t h;
+    void *n = NULL;
+    int f = engine_drain(e);
+    if (f == 0) {
+        f = e->ops->find(e, key, &h, &n);
+    }
+    PyObject *dropped = NULL;
+    if (f > 0 && e->ops->resident(n)) {
+        dropped = e->ops->remove(e, n);
+    }
+    e->ops->leave(e);
+    Py_XDECREF(dropped);
+    if (f < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *engine_clear(Engine *e, PyObject *Py_UNUSED(ignored))
+{
+    if (engine_enter(e) < 0) {
+        return NULL;
+    }
+    PyObject *r = PyObject_CallMethodNoArgs(e->buf, STR_CLEAR);
+    if (r != NULL) {
+        Py_DECREF(r);
+        e->ops->clear(e); /* runs no Python code before the engine is empty; busy until done */
+    }
+    e->ops->leave(e);
+    if (r == NULL) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *engine_resize(Engine *e, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "resize() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (engine_enter(e) < 0) {
+        return NULL;
+    }
+    PyObject *out = NULL;
+    int64_t c;
+    if (engine_drain(e) < 0) {
+        goto done;
+    }
+    if (args[0] == Py_None || args[1] != Py_None) {
+        PyErr_Format(PyExc_AssertionError,
+                     "%s.resize: needs an entry bound and no weight bound, got %R, %R",
+                     e->ops->name, args[0], args[1]);
+        goto done;
+    }
+    if (parse_capacity(e->ops->name, args[0], &c) < 0 || (out = PyList_New(0)) == NULL) {
+        goto done;
+    }
+    if (e->ops->resize(e, c, out) < 0) {
+        Py_CLEAR(out);
+    }
+done:
+    e->ops->leave(e);
+    return out;
+}
+
+static int append_pair(void *out, PyObject *key, int64_t *w)
+{
+    PyObject *t = Py_BuildValue("(OL)", key, (long long)*w);
+    if (t == NULL) {
+        return -1;
+    }
+    int r = PyList_Append((PyObject *)out, t);
+    Py_DECREF(t);
+    return r;
+}
+
+static PyObject *engine_order(Engine *e, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *out = PyList_New(0);
+    if (out == NULL) {
+        return NULL;
+    }
+    /* busy across the walk: append_pair allocates, a collection it triggers may run a
+     * finalizer, and a finalizer that called remove() would free nodes under the walk */
+    int was_busy = e->busy;
+    e->busy = 1;
+    int r = e->ops->each_resident(e, append_pair, out);
+    e->busy = was_busy;
+    if (r < 0) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    return out;
+}
+
+static PyObject *engine_load(Engine *e, PyObject *items)
+{
+    const char *name = e->ops->name;
+    PyObject *seq = owned_items(e, items, "load: items");
+    if (seq == NULL) {
+        return NULL;
+    }
+    if (e->keys.used) {
+        Py_DECREF(seq);
+        PyErr_Format(PyExc_ValueError, "%s.load: the engine must be empty, it knows %zd keys",
+                     name, e->keys.used);
+        return NULL;
+    }
+    if (engine_enter(e) < 0) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    Py_ssize_t m = PyTuple_GET_SIZE(seq);
+    int ok = 0;
+    PyObject *k = NULL, *w = NULL; /* strong: a key's __hash__/__eq__ may empty a list pair */
+    for (Py_ssize_t j = 0; j < m; j++) {
+        PyObject *pair = PyTuple_GET_ITEM(seq, j);
+        if (!(PyTuple_Check(pair) || PyList_Check(pair)) || PySequence_Fast_GET_SIZE(pair) != 2) {
+            PyErr_Format(PyExc_TypeError, "%s.load: items must be (key, weight) pairs, got %R",
+                         name, pair);
+            goto done;
+        }
+        k = Py_NewRef(PySequence_Fast_GET_ITEM(pair, 0));
+        w = Py_NewRef(PySequence_Fast_GET_ITEM(pair, 1));
+        int64_t wv, total;
+        uint64_t h;
+        void *n;
+        int f;
+        if (parse_weight(w, &wv) < 0 || (f = e->ops->find(e, k, &h, &n)) < 0) {
+            goto done;
+        }
+        if (f) {
+            PyErr_Format(PyExc_ValueError, "%s.load: key %R appears twice", name, k);
+            goto done;
+        }
+        if (new_total(e, "load", 0, wv, &total) < 0 || table_reserve(&e->keys) < 0 ||
+            e->ops->load_one(e, k, h, wv, j, m) < 0) {
+            goto done;
+        }
+        e->weight += wv;
+        Py_CLEAR(k);
+        Py_CLEAR(w);
+    }
+    ok = 1;
+done:
+    Py_XDECREF(k);
+    Py_XDECREF(w);
+    if (!ok) {
+        e->ops->forget_all(e); /* an engine that was empty stays empty */
+    }
+    e->ops->leave(e);
+    Py_DECREF(seq);
+    if (!ok) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *engine_prepend(Engine *e, PyObject *keys)
+{
+    PyObject *seq = owned_items(e, keys, "prepend: keys");
+    if (seq == NULL) {
+        return NULL;
+    }
+    if (engine_enter(e) < 0) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    Py_ssize_t m = PyTuple_GET_SIZE(seq);
+    int ok = 0;
+    int64_t total; /* each key adds weight 1: refuse up front what could overflow */
+    if (new_total(e, "prepend", 0, (int64_t)m, &total) < 0) {
+        goto done;
+    }
+    for (Py_ssize_t j = m - 1; j >= 0; j--) {
+        PyObject *k = PyTuple_GET_ITEM(seq, j); /* the owned tuple holds it */
+        uint64_t h;
+        void *n;
+        int f = e->ops->find(e, k, &h, &n);
+        if (f < 0) {
+            goto done;
+        }
+        if (f && e->ops->resident(n)) {
+            PyErr_Format(PyExc_ValueError, "%s.prepend: key %R is resident already",
+                         e->ops->name, k);
+            goto done;
+        }
+        if ((!f && table_reserve(&e->keys) < 0) || e->ops->prepend_one(e, k, h, n) < 0) {
+            goto done;
+        }
+        e->weight += 1;
+    }
+    ok = 1;
+done:
+    e->ops->leave(e);
+    Py_DECREF(seq);
+    if (!ok) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *engine_copy(Engine *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs > 1) {
         PyErr_Format(PyExc_TypeError, "copy() takes at most 1 argument (%zd given)", nargs);
@@ -1132,106 +836,698 @@ static PyObject *ARC_copy(ARC *self, PyObject *const *args, Py_ssize_t nargs)
     if (buf == NULL) {
         return NULL;
     }
-    ARC *o = (ARC *)Py_TYPE(self)->tp_alloc(Py_TYPE(self), 0);
+    /* the same table size: the copy needs no table_reserve */
+    Engine *o = engine_alloc(Py_TYPE(self), self->ops, buf, self->keys.bits);
     if (o == NULL) {
-        Py_DECREF(buf);
         return NULL;
     }
-    for (int l = 0; l < 4; l++) {
-        l_init(&o->lists[l]);
-    }
-    o->buf = buf;
     o->c = self->c;
-    o->p = self->p;
     o->weight = self->weight;
-    if (table_init(&o->keys, self->keys.bits) < 0) {
-        Py_DECREF(o);
+    if (self->ops->copy_into(self, o) < 0) {
+        Py_DECREF(o); /* its forget_all releases what was copied so far */
         return NULL;
     }
+    return (PyObject *)o;
+}
+
+typedef struct {
+    Engine *e;
+    PyObject *mapping;
+    int64_t *ws;
+    Py_ssize_t j;
+    int64_t total;
+} WeightPass;
+
+static int count_one(void *ctx, PyObject *Py_UNUSED(key), int64_t *Py_UNUSED(w))
+{
+    (*(Py_ssize_t *)ctx)++;
+    return 0;
+}
+
+static int read_weight(void *ctx, PyObject *key, int64_t *Py_UNUSED(w))
+{
+    WeightPass *p = ctx;
+    if (weight_of(p->mapping, key, &p->ws[p->j]) < 0) {
+        return -1;
+    }
+    if (__builtin_add_overflow(p->total, p->ws[p->j], &p->total)) {
+        PyErr_Format(PyExc_OverflowError,
+                     "%s.set_weights: the total weight overflows int64", p->e->ops->name);
+        return -1;
+    }
+    p->j++;
+    return 0;
+}
+
+static int write_weight(void *ctx, PyObject *Py_UNUSED(key), int64_t *w)
+{
+    WeightPass *p = ctx;
+    *w = p->ws[p->j++];
+    return 0;
+}
+
+static PyObject *engine_set_weights(Engine *e, PyObject *mapping)
+{
+    if (!PyDict_Check(mapping)) {
+        PyErr_Format(PyExc_TypeError, "%s.set_weights: needs a dict, got %R", e->ops->name,
+                     mapping);
+        return NULL;
+    }
+    if (engine_enter(e) < 0) {
+        return NULL;
+    }
+    /* read every new weight first, commit only when all are good: no half-set weights (the
+       dict lookups run keys' __eq__, but busy keeps the residents as they are) */
+    Py_ssize_t m = 0;
+    e->ops->each_resident(e, count_one, &m);
+    WeightPass p = {e, mapping, PyMem_Malloc((size_t)(m > 0 ? m : 1) * sizeof(int64_t)), 0, 0};
+    if (p.ws == NULL) {
+        e->ops->leave(e);
+        return PyErr_NoMemory();
+    }
+    int ok = e->ops->each_resident(e, read_weight, &p) == 0;
+    if (ok) {
+        p.j = 0;
+        e->ops->each_resident(e, write_weight, &p);
+        e->weight = p.total;
+    }
+    PyMem_Free(p.ws);
+    e->ops->leave(e);
+    if (!ok) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* ``key in engine``: a read, allowed inside a key's __eq__ during a call (busy stays set, so a
+   key's __eq__ reached from here cannot mutate the engine either). */
+static int engine_contains(Engine *e, PyObject *key)
+{
+    uint64_t h;
+    void *n;
+    int was_busy = e->busy;
+    e->busy = 1;
+    Py_INCREF(key);
+    int f = e->ops->find(e, key, &h, &n);
+    Py_DECREF(key);
+    e->busy = was_busy;
+    if (f <= 0) {
+        return f;
+    }
+    return e->ops->resident(n);
+}
+
+/* A getter of the int64 field at byte offset ``field`` of the engine object. */
+static PyObject *engine_get_int(PyObject *self, void *field)
+{
+    return PyLong_FromLongLong(*(int64_t *)((char *)self + (size_t)field));
+}
+
+static PyObject *engine_get_buf(Engine *e, void *Py_UNUSED(c))
+{
+    if (e->buf == NULL) { /* reached from a __del__ after the cycle collector's tp_clear */
+        cleared_error(e);
+        return NULL;
+    }
+    Py_INCREF(e->buf);
+    return e->buf;
+}
+
+static int engine_set_buf(Engine *e, PyObject *v, void *Py_UNUSED(c))
+{
+    if (v == NULL || !PyObject_TypeCheck(v, (PyTypeObject *)DequeType)) {
+        PyErr_Format(PyExc_TypeError, "%s._buf must be a collections.deque, got %R",
+                     e->ops->name, v == NULL ? Py_None : v);
+        return -1;
+    }
+    if (e->busy) {
+        PyErr_Format(PyExc_RuntimeError, "%s: re-entrant call", e->ops->name);
+        return -1;
+    }
+    if (e->buf == NULL) { /* cleared by the cycle collector: the engine stays unusable */
+        cleared_error(e);
+        return -1;
+    }
+    Py_INCREF(v);
+    Py_SETREF(e->buf, v);
+    return 0;
+}
+
+/* An int64 field of the engine object of type T, read-only. */
+#define INT_GETTER(name, T, field, doc)                                                          \
+    {name, (getter)engine_get_int, NULL, doc, (void *)offsetof(T, field)}
+
+/* The attributes both engines have (each type's table adds its own). */
+#define ENGINE_GETSET                                                                            \
+    INT_GETTER("weight", Engine, weight, "The sum of the resident keys' weights."),              \
+        INT_GETTER("c", Engine, c, "The capacity in entries."),                                  \
+        INT_GETTER("max_entries", Engine, c, "The capacity in entries (as c)."),                 \
+        {"_buf", (getter)engine_get_buf, (setter)engine_set_buf, "The read buffer (a deque).",   \
+         NULL}
+
+/* The methods both engines have with the same docstring (each type's table adds remove, order,
+   load, prepend and _lists with its own words); ``access`` and ``add`` are the type's own
+   wrappers of engine_access and engine_add. */
+#define ENGINE_METHODS(access, add)                                                              \
+    {"access", (PyCFunction)access, METH_O,                                                      \
+     "Simulate one read-or-insert of ``x``; return True on a hit."},                             \
+        {"add", (PyCFunction)(void (*)(void))add, METH_FASTCALL,                                 \
+         "Insert or touch ``key`` with ``weight``; return the evicted keys."},                   \
+        {"update", (PyCFunction)(void (*)(void))add, METH_FASTCALL,                              \
+         "As add(): record a new weight for ``key``; return the evicted keys."},                 \
+        {"clear", (PyCFunction)engine_clear, METH_NOARGS,                                        \
+         "Forget every key and the buffered reads."},                                            \
+        {"resize", (PyCFunction)(void (*)(void))engine_resize, METH_FASTCALL,                    \
+         "Change the capacity to ``max_entries``; return the evicted keys."},                    \
+        {"_drain", (PyCFunction)engine_drain_method, METH_NOARGS, "Replay the buffered reads."}, \
+        {"copy", (PyCFunction)(void (*)(void))engine_copy, METH_FASTCALL,                        \
+         "Return a copy (the same key objects) on the read buffer ``buf`` (default: a new "      \
+         "deque)."},                                                                             \
+        {"set_weights", (PyCFunction)engine_set_weights, METH_O,                                 \
+         "Set every resident key's weight to ``mapping.get(key, 1)`` (a dict)."}
+
+/* -- ARC ------------------------------------------------------------------------------------ */
+
+#define T1 0
+#define T2 1
+#define B1 2
+#define B2 3
+
+typedef struct Node {
+    struct Node *prev;
+    struct Node *next;
+    PyObject *key; /* strong */
+    uint64_t hash;
+    int64_t weight; /* residents only */
+    int list;       /* T1, T2, B1 or B2 */
+} Node;
+
+typedef struct {
+    Node head; /* sentinel: head.next is the LRU end, head.prev the MRU end */
+    Py_ssize_t len;
+} List;
+
+typedef struct {
+    Engine e;
+    List lists[4];
+    double p;
+} ARC;
+
+static void l_init(List *l)
+{
+    l->head.prev = l->head.next = &l->head;
+    l->len = 0;
+}
+
+static inline void l_append(List *l, Node *n)
+{
+    n->prev = l->head.prev;
+    n->next = &l->head;
+    l->head.prev->next = n;
+    l->head.prev = n;
+    l->len++;
+}
+
+static inline void l_prepend(List *l, Node *n)
+{
+    n->next = l->head.next;
+    n->prev = &l->head;
+    l->head.next->prev = n;
+    l->head.next = n;
+    l->len++;
+}
+
+static inline void l_unlink(List *l, Node *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    l->len--;
+}
+
+static inline Node *l_first(List *l) { return l->len ? l->head.next : NULL; }
+
+/* Move ``n`` to the MRU end of list ``to`` (from wherever it is). */
+static inline void move_to(ARC *self, Node *n, int to)
+{
+    l_unlink(&self->lists[n->list], n);
+    n->list = to;
+    l_append(&self->lists[to], n);
+}
+
+/* Replace the node's key object by ``key`` (Python's del + insert stores the argument). */
+static inline void take_key(Node *n, PyObject *key)
+{
+    if (n->key != key) {
+        PyObject *old = n->key;
+        Py_INCREF(key);
+        n->key = key;
+        Py_DECREF(old);
+    }
+}
+
+/* A new node for ``key`` at the MRU end of ``list`` (room reserved by the caller). */
+static Node *node_new(ARC *self, PyObject *key, uint64_t h, int list)
+{
+    Node *n = fl_take(&self->e.free, sizeof(Node));
+    if (n == NULL) {
+        return NULL;
+    }
+    Py_INCREF(key);
+    n->key = key;
+    n->hash = h;
+    n->weight = 1;
+    n->list = list;
+    l_append(&self->lists[list], n);
+    table_place(&self->e.keys, h, n);
+    return n;
+}
+
+/* Forget the node entirely; return its key (a strong reference the caller releases). */
+static PyObject *node_drop(ARC *self, Node *n)
+{
+    l_unlink(&self->lists[n->list], n);
+    table_remove(&self->e.keys, n, n->hash);
+    PyObject *key = n->key;
+    fl_give(&self->e.free, n);
+    return key;
+}
+
+static void forget_all(ARC *self)
+{
+    /* unlink everything first: a key's __del__ may call in and must see an empty engine */
+    Node *chain = NULL;
+    for (int l = 0; l < 4; l++) {
+        List *lst = &self->lists[l];
+        while (lst->len) {
+            Node *n = lst->head.next;
+            l_unlink(lst, n);
+            n->next = chain;
+            chain = n;
+        }
+    }
+    if (self->e.keys.slots != NULL) {
+        memset(self->e.keys.slots, 0, ((size_t)1 << self->e.keys.bits) * sizeof(Slot));
+    }
+    self->e.keys.used = 0;
+    self->e.weight = 0;
+    while (chain != NULL) {
+        Node *next = chain->next;
+        PyObject *key = chain->key;
+        fl_give(&self->e.free, chain);
+        Py_DECREF(key);
+        chain = next;
+    }
+}
+
+static inline Py_ssize_t n_res(ARC *self) { return self->lists[T1].len + self->lists[T2].len; }
+
+/* _replace: demote T1's or T2's LRU key to its ghost list; return that node. */
+static Node *replace(ARC *self, int in_b2)
+{
+    List *t1 = &self->lists[T1];
+    Py_ssize_t n1 = t1->len;
+    Node *n;
+    if (n1 && ((double)n1 > self->p || (in_b2 && (double)n1 == self->p) ||
+               self->lists[T2].len == 0)) {
+        n = l_first(t1);
+        move_to(self, n, B1);
+    }
+    else {
+        n = l_first(&self->lists[T2]);
+        move_to(self, n, B2);
+    }
+    return n;
+}
+
+/* Append a victim's key to ``out`` and take its weight off (``out`` NULL: a simulation step,
+   which keeps no weights, as Python's access()). 0, or -1 with an exception. */
+static int victim(ARC *self, Node *n, PyObject *out)
+{
+    if (out == NULL) {
+        return 0;
+    }
+    self->e.weight -= n->weight;
+    return PyList_Append(out, n->key);
+}
+
+/* _hit on a resident node. */
+static inline void hit(ARC *self, Node *n, PyObject *key)
+{
+    if (n->list == T1) {
+        move_to(self, n, T2);
+        take_key(n, key);
+    }
+    else {
+        move_to(self, n, T2);
+    }
+}
+
+/* _insert of a key that is not resident (``n``: its ghost node or NULL). Victims (resident
+   keys that leave) are appended to ``out`` with their weights taken off. Returns the node now
+   holding the key, or NULL with an exception (nothing changed then). */
+static Node *insert(ARC *self, PyObject *key, uint64_t h, Node *n, PyObject *out)
+{
+    List *t1 = &self->lists[T1], *t2 = &self->lists[T2];
+    List *b1 = &self->lists[B1], *b2 = &self->lists[B2];
+    int64_t c = self->e.c;
+    int full = n_res(self) >= c;
+    if (n != NULL && n->list == B1) {
+        double delta = b1->len >= b2->len ? 1.0 : (double)b2->len / (double)b1->len;
+        self->p = self->p + delta < (double)c ? self->p + delta : (double)c;
+        if (full && victim(self, replace(self, 0), out) < 0) {
+            return NULL;
+        }
+        move_to(self, n, T2);
+        take_key(n, key);
+        return n;
+    }
+    if (n != NULL) { /* in B2 */
+        double delta = b2->len >= b1->len ? 1.0 : (double)b1->len / (double)b2->len;
+        self->p = self->p - delta > 0.0 ? self->p - delta : 0.0;
+        if (full && victim(self, replace(self, 1), out) < 0) {
+            return NULL;
+        }
+        move_to(self, n, T2);
+        take_key(n, key);
+        return n;
+    }
+    int64_t l1 = (int64_t)(t1->len + b1->len);
+    PyObject *dropped = NULL;
+    if (l1 >= c) {
+        if (t1->len < c && b1->len) {
+            if (table_reserve(&self->e.keys) < 0) {
+                return NULL;
+            }
+            dropped = node_drop(self, l_first(b1));
+            if (full && victim(self, replace(self, 0), out) < 0) {
+                Py_DECREF(dropped);
+                return NULL;
+            }
+        }
+        else {
+            if (t1->len == 0) {
+                PyErr_SetString(PyExc_KeyError, "dictionary is empty");
+                return NULL;
+            }
+            if (table_reserve(&self->e.keys) < 0) {
+                return NULL;
+            }
+            Node *v = l_first(t1);
+            if (victim(self, v, out) < 0) {
+                return NULL;
+            }
+            dropped = node_drop(self, v);
+        }
+    }
+    else {
+        if (table_reserve(&self->e.keys) < 0) {
+            return NULL;
+        }
+        if (l1 + t2->len + b2->len >= c) {
+            if (l1 + t2->len + b2->len >= 2 * c && b2->len) {
+                dropped = node_drop(self, l_first(b2));
+            }
+            if (full && victim(self, replace(self, 0), out) < 0) {
+                Py_XDECREF(dropped);
+                return NULL;
+            }
+        }
+    }
+    Node *x = node_new(self, key, h, T1);
+    Py_XDECREF(dropped);
+    return x;
+}
+
+/* -- ARC's steps for the shared methods ------------------------------------------------------ */
+
+static void arc_init(Engine *e)
+{
+    for (int l = 0; l < 4; l++) {
+        l_init(&((ARC *)e)->lists[l]);
+    }
+}
+
+static PyObject *arc_key_of(void *n) { return ((Node *)n)->key; }
+
+/* inline: the hot paths' folded ops->find inlines it, probe loop and all */
+static inline int arc_find(Engine *e, PyObject *key, uint64_t *h, void **node)
+{
+    return table_find(&e->keys, key, h, node, arc_key_of);
+}
+
+static int arc_resident(void *node) { return ((Node *)node)->list <= T2; }
+
+static int64_t *arc_weight(void *node) { return &((Node *)node)->weight; }
+
+static void *arc_insert(Engine *e, PyObject *key, uint64_t h, void *ghost, PyObject *out)
+{
+    return insert((ARC *)e, key, h, ghost, out);
+}
+
+static int arc_hit(Engine *e, void *node, PyObject *key)
+{
+    hit((ARC *)e, node, key);
+    return 0;
+}
+
+/* ARC releases a reference at once (busy still set: a __del__ calling in is refused). */
+static void arc_release(Engine *Py_UNUSED(e), PyObject *obj) { Py_DECREF(obj); }
+
+static void arc_leave(Engine *e) { e->busy = 0; }
+
+/* the key is released after leave(): a __del__ may call in */
+static PyObject *arc_remove(Engine *e, void *node)
+{
+    e->weight -= ((Node *)node)->weight;
+    return node_drop((ARC *)e, node);
+}
+
+static void arc_clear(Engine *e)
+{
+    ((ARC *)e)->p = 0.0;
+    forget_all((ARC *)e);
+}
+
+static void arc_forget_all(Engine *e) { forget_all((ARC *)e); }
+
+static int arc_resize(Engine *e, int64_t c, PyObject *out)
+{
+    ARC *self = (ARC *)e;
+    e->c = c;
+    if ((double)c < self->p) {
+        self->p = (double)c;
+    }
+    while (n_res(self) > c) {
+        if (victim(self, replace(self, 0), out) < 0) {
+            return -1;
+        }
+    }
+    List *b1 = &self->lists[B1], *b2 = &self->lists[B2];
+    while (b1->len + b2->len > c) {
+        PyObject *k = node_drop(self, l_first(b1->len >= b2->len ? b1 : b2));
+        Py_DECREF(k); /* the structure is consistent: a __del__ that calls in sees it */
+    }
+    return 0;
+}
+
+/* T1, then T2, each LRU first */
+static int arc_each_resident(Engine *e, visit_fn fn, void *ctx)
+{
+    ARC *self = (ARC *)e;
+    for (int l = T1; l <= T2; l++) {
+        List *lst = &self->lists[l];
+        for (Node *n = lst->head.next; n != &lst->head; n = n->next) {
+            if (fn(ctx, n->key, &n->weight) < 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* loaded keys go to T2 */
+static int arc_load_one(Engine *e, PyObject *key, uint64_t h, int64_t weight,
+                        Py_ssize_t Py_UNUSED(j), Py_ssize_t Py_UNUSED(m))
+{
+    Node *n = node_new((ARC *)e, key, h, T2);
+    if (n == NULL) {
+        return -1;
+    }
+    n->weight = weight;
+    return 0;
+}
+
+/* prepended keys go to T1's LRU end */
+static int arc_prepend_one(Engine *e, PyObject *key, uint64_t h, void *ghost)
+{
+    ARC *self = (ARC *)e;
+    Node *n = ghost;
+    if (n != NULL) {
+        l_unlink(&self->lists[n->list], n);
+        n->list = T1;
+        l_prepend(&self->lists[T1], n);
+        take_key(n, key);
+    }
+    else {
+        if ((n = node_new(self, key, h, T1)) == NULL) {
+            return -1;
+        }
+        l_unlink(&self->lists[T1], n);
+        l_prepend(&self->lists[T1], n);
+    }
+    n->weight = 1;
+    return 0;
+}
+
+static int arc_copy_into(Engine *src, Engine *dst)
+{
+    ARC *self = (ARC *)src, *o = (ARC *)dst;
+    o->p = self->p;
     for (int l = 0; l < 4; l++) {
         List *lst = &self->lists[l];
         for (Node *n = lst->head.next; n != &lst->head; n = n->next) {
             Node *m = node_new(o, n->key, n->hash, l); /* the same bits: room for all */
             if (m == NULL) {
-                Py_DECREF(o);
-                return NULL;
+                return -1;
             }
             m->weight = n->weight;
         }
     }
-    return (PyObject *)o;
+    return 0;
 }
 
-static PyObject *ARC_set_weights(ARC *self, PyObject *mapping)
+static const EngineOps ARC_ops = {
+    .name = "ARCEngine",
+    .init = arc_init,
+    .find = arc_find,
+    .resident = arc_resident,
+    .weight = arc_weight,
+    .hit = arc_hit,
+    .insert = arc_insert,
+    .release = arc_release,
+    .leave = arc_leave,
+    .remove = arc_remove,
+    .clear = arc_clear,
+    .forget_all = arc_forget_all,
+    .resize = arc_resize,
+    .each_resident = arc_each_resident,
+    .load_one = arc_load_one,
+    .prepend_one = arc_prepend_one,
+    .copy_into = arc_copy_into,
+};
+
+/* -- ARC's type ----------------------------------------------------------------------------- */
+
+static PyObject *ARC_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    if (!PyDict_Check(mapping)) {
-        PyErr_Format(PyExc_TypeError, "ARCEngine.set_weights: needs a dict, got %R", mapping);
-        return NULL;
-    }
-    if (enter(self) < 0) {
-        return NULL;
-    }
-    /* read every new weight first, commit only when all are good: no half-set weights */
-    Py_ssize_t m = n_res(self);
-    int64_t *ws = PyMem_Malloc((size_t)(m > 0 ? m : 1) * sizeof(int64_t));
-    if (ws == NULL) {
-        self->busy = 0;
-        return PyErr_NoMemory();
-    }
-    int64_t total = 0;
-    Py_ssize_t j = 0;
-    for (int l = T1; l <= T2; l++) {
-        List *lst = &self->lists[l];
-        for (Node *n = lst->head.next; n != &lst->head; n = n->next, j++) {
-            if (weight_of(mapping, n->key, &ws[j]) < 0) {
-                goto fail;
-            }
-            if (__builtin_add_overflow(total, ws[j], &total)) {
-                PyErr_SetString(PyExc_OverflowError,
-                                "ARCEngine.set_weights: the total weight overflows int64");
-                goto fail;
-            }
-        }
-    }
-    j = 0;
-    for (int l = T1; l <= T2; l++) {
-        List *lst = &self->lists[l];
-        for (Node *n = lst->head.next; n != &lst->head; n = n->next) {
-            n->weight = ws[j++];
-        }
-    }
-    PyMem_Free(ws);
-    self->weight = total;
-    self->busy = 0;
-    Py_RETURN_NONE;
-fail:
-    PyMem_Free(ws);
-    self->busy = 0;
-    return NULL;
+    return (PyObject *)engine_new(type, args, kwds, &ARC_ops);
 }
+
+static PyObject *ARC_access(PyObject *self, PyObject *key)
+{
+    return engine_access((Engine *)self, key, &ARC_ops);
+}
+
+static PyObject *ARC_add(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return engine_add((Engine *)self, args, nargs, &ARC_ops);
+}
+
+static PyObject *ARC_lists(ARC *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *out = PyTuple_New(4);
+    if (out == NULL) {
+        return NULL;
+    }
+    /* busy across the walk, as engine_order: a finalizer run by a collection must not mutate */
+    int was_busy = self->e.busy;
+    self->e.busy = 1;
+    for (int l = 0; l < 4; l++) {
+        List *lst = &self->lists[l];
+        PyObject *keys = PyList_New(lst->len);
+        if (keys == NULL) {
+            self->e.busy = was_busy;
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_ssize_t j = 0;
+        for (Node *n = lst->head.next; n != &lst->head; n = n->next) {
+            Py_INCREF(n->key);
+            PyList_SET_ITEM(keys, j++, n->key);
+        }
+        PyTuple_SET_ITEM(out, l, keys);
+    }
+    self->e.busy = was_busy;
+    return out;
+}
+
+static int ARC_traverse(ARC *self, visitproc visit, void *arg)
+{
+    for (int l = 0; l < 4; l++) {
+        List *lst = &self->lists[l];
+        for (Node *n = lst->head.next; n != NULL && n != &lst->head; n = n->next) {
+            Py_VISIT(n->key);
+        }
+    }
+    Py_VISIT(self->e.buf);
+    return 0;
+}
+
+static int ARC_tp_clear(ARC *self)
+{
+    if (self->lists[0].head.next != NULL) {
+        forget_all(self);
+    }
+    Py_CLEAR(self->e.buf);
+    return 0;
+}
+
+static void ARC_dealloc(ARC *self)
+{
+    PyObject_GC_UnTrack(self);
+    ARC_tp_clear(self);
+    engine_free(&self->e);
+}
+
+static Py_ssize_t ARC_len(ARC *self) { return n_res(self); }
+
+static PyObject *ARC_get_p(ARC *self, void *Py_UNUSED(c)) { return PyFloat_FromDouble(self->p); }
+
+static int ARC_set_p(ARC *self, PyObject *v, void *Py_UNUSED(c))
+{
+    if (v == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "ARCEngine.p cannot be deleted");
+        return -1;
+    }
+    double d = PyFloat_AsDouble(v);
+    if (d == -1.0 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (!(d >= 0.0 && d <= (double)self->e.c)) {
+        PyErr_Format(PyExc_ValueError, "ARCEngine.p must be in [0, c=%lld], got %R",
+                     (long long)self->e.c, v);
+        return -1;
+    }
+    self->p = d;
+    return 0;
+}
+
+static PyGetSetDef ARC_getset[] = {
+    ENGINE_GETSET,
+    {"p", (getter)ARC_get_p, (setter)ARC_set_p, "ARC's target size of T1 (a float in [0, c]).",
+     NULL},
+    {NULL},
+};
 
 static PyMethodDef ARC_methods[] = {
-    {"access", (PyCFunction)ARC_access, METH_O,
-     "Simulate one read-or-insert of ``x``; return True on a hit."},
-    {"add", (PyCFunction)(void (*)(void))ARC_add, METH_FASTCALL,
-     "Insert or touch ``key`` with ``weight``; return the evicted keys."},
-    {"update", (PyCFunction)(void (*)(void))ARC_add, METH_FASTCALL,
-     "As add(): record a new weight for ``key``; return the evicted keys."},
-    {"remove", (PyCFunction)ARC_remove, METH_O, "Forget the resident ``key`` (ghosts stay)."},
-    {"clear", (PyCFunction)ARC_clear, METH_NOARGS, "Forget every key and the buffered reads."},
-    {"resize", (PyCFunction)(void (*)(void))ARC_resize, METH_FASTCALL,
-     "Change the capacity to ``max_entries``; return the evicted keys."},
-    {"order", (PyCFunction)ARC_order, METH_NOARGS,
+    ENGINE_METHODS(ARC_access, ARC_add),
+    {"remove", (PyCFunction)engine_remove, METH_O, "Forget the resident ``key`` (ghosts stay)."},
+    {"order", (PyCFunction)engine_order, METH_NOARGS,
      "Return the resident (key, weight) pairs, least valuable first (T1, then T2)."},
-    {"load", (PyCFunction)ARC_load, METH_O,
+    {"load", (PyCFunction)engine_load, METH_O,
      "Fill an empty engine with (key, weight) items (least valuable first) into T2."},
-    {"prepend", (PyCFunction)ARC_prepend, METH_O,
+    {"prepend", (PyCFunction)engine_prepend, METH_O,
      "Make ``keys`` (least valuable first) resident at T1's LRU end, weight 1."},
-    {"_drain", (PyCFunction)ARC_drain, METH_NOARGS, "Replay the buffered reads."},
-    {"copy", (PyCFunction)(void (*)(void))ARC_copy, METH_FASTCALL,
-     "Return a copy (the same key objects) on the read buffer ``buf`` (default: a new deque)."},
-    {"set_weights", (PyCFunction)ARC_set_weights, METH_O,
-     "Set every resident key's weight to ``mapping.get(key, 1)`` (a dict)."},
     {"_lists", (PyCFunction)ARC_lists, METH_NOARGS,
      "Return the keys of T1, T2, B1 and B2, each LRU first (for tests)."},
     {NULL},
@@ -1239,7 +1535,7 @@ static PyMethodDef ARC_methods[] = {
 
 static PySequenceMethods ARC_as_sequence = {
     .sq_length = (lenfunc)ARC_len,
-    .sq_contains = (objobjproc)ARC_contains,
+    .sq_contains = (objobjproc)engine_contains,
 };
 
 static PyTypeObject ARCType = {
@@ -1294,24 +1590,17 @@ typedef struct {
 } LList;
 
 typedef struct {
-    PyObject_HEAD
+    Engine e;
     LList s;  /* the LIRS stack: head.snext is the bottom, head.sprev the top */
     LList q;  /* resident HIR keys: head.onext is the victim */
     LList nr; /* non-resident keys, oldest first */
-    Table keys;
-    int64_t c;
     int64_t l_hirs;
     int64_t l_lirs;
     int64_t n_lir;
     int64_t n_res;
-    int64_t weight;
-    PyObject *buf;
-    int busy;
     PyObject **dead;
     Py_ssize_t ndead;
     Py_ssize_t adead;
-    LNode *freelist;
-    int nfree;
 } LIRS;
 
 /* Release ``obj`` at the end of the call (at once if there is no memory to remember it). */
@@ -1438,24 +1727,16 @@ static inline LNode *o_first(LList *l) { return l->len ? l->head.onext : NULL; }
 /* A new node (room reserved by the caller), in the table, in no list. */
 static LNode *lnode_new(LIRS *self, uint64_t h)
 {
-    LNode *n = self->freelist;
-    if (n != NULL) {
-        self->freelist = n->snext;
-        self->nfree--;
-    }
-    else {
-        n = PyMem_Malloc(sizeof(LNode));
-        if (n == NULL) {
-            PyErr_NoMemory();
-            return NULL;
-        }
+    LNode *n = fl_take(&self->e.free, sizeof(LNode));
+    if (n == NULL) {
+        return NULL;
     }
     n->skey = n->okey = NULL;
     n->hash = h;
     n->weight = 1;
     n->state = HIR;
     n->olist = 0;
-    table_place(&self->keys, h, n);
+    table_place(&self->e.keys, h, n);
     return n;
 }
 
@@ -1468,95 +1749,18 @@ static void lnode_drop(LIRS *self, LNode *n)
     if (n->olist) {
         o_remove(self, n);
     }
-    table_remove(&self->keys, n, n->hash);
-    if (self->nfree < FREELIST_MAX) {
-        n->snext = self->freelist;
-        self->freelist = n;
-        self->nfree++;
-    }
-    else {
-        PyMem_Free(n);
-    }
-}
-
-/* 1 if the node ``n`` (maybe freed: never dereferenced) is still in the table under ``h``. */
-static int table_has(Table *t, uint64_t h, void *n)
-{
-    Py_ssize_t mask = ((Py_ssize_t)1 << t->bits) - 1;
-    for (Py_ssize_t i = home(h, t); t->slots[i].node != NULL; i = (i + 1) & mask) {
-        if (t->slots[i].node == n) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static int lfind(LIRS *self, PyObject *key, uint64_t *hp, LNode **out)
-{
-    Py_hash_t hh = PyObject_Hash(key);
-    if (hh == -1) {
-        return -1;
-    }
-    uint64_t h = (uint64_t)hh;
-    *hp = h;
-    Table *t = &self->keys;
-    Py_ssize_t mask = ((Py_ssize_t)1 << t->bits) - 1;
-    for (Py_ssize_t i = home(h, t);; i = (i + 1) & mask) {
-        LNode *n = t->slots[i].node;
-        if (n == NULL) {
-            *out = NULL;
-            return 0;
-        }
-        if (t->slots[i].hash == h) {
-            PyObject *k = n->skey != NULL ? n->skey : n->okey;
-            if (k == key) {
-                *out = n;
-                return 1;
-            }
-            Py_INCREF(k);
-            int r = PyObject_RichCompareBool(k, key, Py_EQ);
-            Py_DECREF(k);
-            if (r < 0) {
-                return -1;
-            }
-            if (r) {
-                *out = n;
-                return 1;
-            }
-        }
-    }
+    table_remove(&self->e.keys, n, n->hash);
+    fl_give(&self->e.free, n);
 }
 
 static void lirs_size(LIRS *self, int64_t c)
 {
-    self->c = c;
+    self->e.c = c;
     self->l_hirs = c > 1 ? (int64_t)((double)c * 0.01) : 0;
     if (c > 1 && self->l_hirs < 1) {
         self->l_hirs = 1;
     }
     self->l_lirs = c - self->l_hirs;
-}
-
-static int lenter(LIRS *self)
-{
-    if (self->busy) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "LIRSEngine: re-entrant call (from a key's __hash__ or __eq__)");
-        return -1;
-    }
-    if (self->buf == NULL) { /* reached from a __del__ after the cycle collector's tp_clear */
-        PyErr_SetString(PyExc_RuntimeError,
-                        "LIRSEngine: used after the garbage collector cleared it");
-        return -1;
-    }
-    self->busy = 1;
-    return 0;
-}
-
-static inline void lleave(LIRS *self)
-{
-    self->busy = 0;
-    flush(self);
 }
 
 static void lprune(LIRS *self)
@@ -1604,7 +1808,7 @@ static int evict_hir(LIRS *self, PyObject *out)
         if (PyList_Append(out, n->okey) < 0) {
             return -1;
         }
-        self->weight -= n->weight;
+        self->e.weight -= n->weight;
     }
     if (n->skey != NULL) {
         o_link_out(&self->q, n);
@@ -1647,11 +1851,11 @@ static int lhit(LIRS *self, LNode *n, PyObject *key)
    NULL with an exception. */
 static LNode *linsert(LIRS *self, PyObject *key, uint64_t h, LNode *n, PyObject *out)
 {
-    if (table_reserve(&self->keys) < 0) {
+    if (table_reserve(&self->e.keys) < 0) {
         return NULL;
     }
-    if (self->n_lir < self->l_lirs && (self->n_res < self->c || self->q.len)) {
-        if (self->n_res >= self->c && evict_hir(self, out) < 0) {
+    if (self->n_lir < self->l_lirs && (self->n_res < self->e.c || self->q.len)) {
+        if (self->n_res >= self->e.c && evict_hir(self, out) < 0) {
             return NULL;
         }
         if (n != NULL) {
@@ -1671,7 +1875,7 @@ static LNode *linsert(LIRS *self, PyObject *key, uint64_t h, LNode *n, PyObject 
         self->n_res++;
         return n;
     }
-    while (self->n_res >= self->c && self->n_res > 0) {
+    while (self->n_res >= self->e.c && self->n_res > 0) {
         if (self->q.len == 0 && demote_bottom_lir(self) < 0) {
             return NULL;
         }
@@ -1680,7 +1884,7 @@ static LNode *linsert(LIRS *self, PyObject *key, uint64_t h, LNode *n, PyObject 
         }
     }
     self->n_res++;
-    if (n != NULL && !table_has(&self->keys, h, n)) {
+    if (n != NULL && !table_has(&self->e.keys, h, n)) {
         /* the evictions above pruned the key's own history off the stack: it arrives as new */
         n = NULL;
     }
@@ -1702,7 +1906,7 @@ static LNode *linsert(LIRS *self, PyObject *key, uint64_t h, LNode *n, PyObject 
         Py_INCREF(key);
         o_append_steal(self, n, OQ, key);
     }
-    int64_t lim = NONRES_FACTOR * self->c > NONRES_MIN ? NONRES_FACTOR * self->c : NONRES_MIN;
+    int64_t lim = NONRES_FACTOR * self->e.c > NONRES_MIN ? NONRES_FACTOR * self->e.c : NONRES_MIN;
     if (self->nr.len > lim + 16) {
         /* bound the history: forget the oldest non-resident keys */
         for (int64_t j = self->nr.len - lim; j > 0; j--) {
@@ -1712,151 +1916,9 @@ static LNode *linsert(LIRS *self, PyObject *key, uint64_t h, LNode *n, PyObject 
     return n;
 }
 
-static PyObject *lirs_do_add(LIRS *self, PyObject *key, int64_t weight, int simulate)
-{
-    uint64_t h;
-    LNode *n;
-    int f = lfind(self, key, &h, &n);
-    if (f < 0) {
-        return NULL;
-    }
-    int64_t total;
-    if (!simulate && new_total("LIRSEngine.add", self->weight,
-                               f && n->state != NONRES ? n->weight : 0, weight, &total) < 0) {
-        return NULL;
-    }
-    if (f && n->state != NONRES) {
-        if (lhit(self, n, key) < 0) {
-            return NULL;
-        }
-        if (simulate) {
-            Py_RETURN_TRUE;
-        }
-        self->weight += weight - n->weight;
-        n->weight = weight;
-        return PyList_New(0);
-    }
-    if (simulate) {
-        n = linsert(self, key, h, f ? n : NULL, NULL);
-        if (n == NULL) {
-            return NULL;
-        }
-        n->weight = 1;
-        Py_RETURN_FALSE;
-    }
-    PyObject *out = PyList_New(0);
-    if (out == NULL) {
-        return NULL;
-    }
-    n = linsert(self, key, h, f ? n : NULL, out);
-    if (n == NULL) {
-        Py_DECREF(out);
-        return NULL;
-    }
-    n->weight = weight;
-    self->weight += weight;
-    return out;
-}
-
-static int lirs_drain(LIRS *self)
-{
-    Py_ssize_t size = PyObject_Size(self->buf);
-    if (size <= 0) {
-        return (int)size;
-    }
-    PyObject *items = PySequence_List(self->buf);
-    if (items == NULL) {
-        return -1;
-    }
-    PyObject *r = PyObject_CallMethodNoArgs(self->buf, STR_CLEAR);
-    if (r == NULL) {
-        Py_DECREF(items);
-        return -1;
-    }
-    Py_DECREF(r);
-    Py_ssize_t m = PyList_GET_SIZE(items);
-    for (Py_ssize_t j = 0; j < m; j++) {
-        PyObject *k = PyList_GET_ITEM(items, j);
-        uint64_t h;
-        LNode *n;
-        int f = lfind(self, k, &h, &n);
-        if (f < 0 || (f && n->state != NONRES && lhit(self, n, k) < 0)) {
-            Py_DECREF(items);
-            return -1;
-        }
-    }
-    defer(self, items);
-    return 0;
-}
-
-static PyObject *LIRS_access(LIRS *self, PyObject *key)
-{
-    if (lenter(self) < 0) {
-        return NULL;
-    }
-    PyObject *r = lirs_do_add(self, key, 1, 1);
-    lleave(self);
-    return r;
-}
-
-static PyObject *LIRS_add(LIRS *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "add() takes 2 arguments (%zd given)", nargs);
-        return NULL;
-    }
-    int64_t w;
-    if (parse_weight(args[1], &w) < 0 || lenter(self) < 0) {
-        return NULL;
-    }
-    PyObject *r = lirs_drain(self) < 0 ? NULL : lirs_do_add(self, args[0], w, 0);
-    lleave(self);
-    return r;
-}
-
-static PyObject *LIRS_drain(LIRS *self, PyObject *Py_UNUSED(ignored))
-{
-    if (lenter(self) < 0) {
-        return NULL;
-    }
-    int r = lirs_drain(self);
-    lleave(self);
-    if (r < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *LIRS_remove(LIRS *self, PyObject *key)
-{
-    if (lenter(self) < 0) {
-        return NULL;
-    }
-    uint64_t h;
-    LNode *n = NULL;
-    int f = lirs_drain(self);
-    if (f == 0) {
-        f = lfind(self, key, &h, &n);
-    }
-    if (f > 0 && n->state != NONRES) {
-        self->weight -= n->weight;
-        if (n->state == LIR) {
-            self->n_lir--;
-        }
-        lnode_drop(self, n);
-        self->n_res--;
-        lprune(self);
-    }
-    lleave(self);
-    if (f < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
 static void lforget_all(LIRS *self)
 {
-    Table *t = &self->keys;
+    Table *t = &self->e.keys;
     Py_ssize_t size = t->slots != NULL ? (Py_ssize_t)1 << t->bits : 0;
     for (Py_ssize_t i = 0; i < size; i++) {
         LNode *n = t->slots[i].node;
@@ -1870,116 +1932,251 @@ static void lforget_all(LIRS *self)
         if (n->okey != NULL) {
             defer(self, n->okey);
         }
-        if (self->nfree < FREELIST_MAX) {
-            n->snext = self->freelist;
-            self->freelist = n;
-            self->nfree++;
-        }
-        else {
-            PyMem_Free(n);
-        }
+        fl_give(&self->e.free, n);
     }
     t->used = 0;
     ll_init(&self->s);
     ll_init(&self->q);
     ll_init(&self->nr);
-    self->n_lir = self->n_res = self->weight = 0;
+    self->n_lir = self->n_res = self->e.weight = 0;
 }
 
-static PyObject *LIRS_clear(LIRS *self, PyObject *Py_UNUSED(ignored))
+/* -- LIRS's steps for the shared methods ----------------------------------------------------- */
+
+static void lirs_init(Engine *e)
 {
-    if (lenter(self) < 0) {
-        return NULL;
-    }
-    PyObject *r = PyObject_CallMethodNoArgs(self->buf, STR_CLEAR);
-    if (r != NULL) {
-        Py_DECREF(r);
-        lforget_all(self);
-    }
-    lleave(self);
-    if (r == NULL) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    LIRS *self = (LIRS *)e;
+    ll_init(&self->s);
+    ll_init(&self->q);
+    ll_init(&self->nr);
 }
 
-static PyObject *LIRS_resize(LIRS *self, PyObject *const *args, Py_ssize_t nargs)
+static PyObject *lirs_key_of(void *node)
 {
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "resize() takes 2 arguments (%zd given)", nargs);
-        return NULL;
+    LNode *n = node;
+    return n->skey != NULL ? n->skey : n->okey;
+}
+
+/* inline, as arc_find */
+static inline int lirs_find(Engine *e, PyObject *key, uint64_t *h, void **node)
+{
+    return table_find(&e->keys, key, h, node, lirs_key_of);
+}
+
+static int lirs_resident(void *node) { return ((LNode *)node)->state != NONRES; }
+
+static int64_t *lirs_weight(void *node) { return &((LNode *)node)->weight; }
+
+static void *lirs_insert(Engine *e, PyObject *key, uint64_t h, void *ghost, PyObject *out)
+{
+    return linsert((LIRS *)e, key, h, ghost, out);
+}
+
+static int lirs_hit(Engine *e, void *node, PyObject *key) { return lhit((LIRS *)e, node, key); }
+
+/* LIRS releases references at the end of the call (leave), when the lists are relinked. */
+static void lirs_release(Engine *e, PyObject *obj) { defer((LIRS *)e, obj); }
+
+static void lirs_leave(Engine *e)
+{
+    e->busy = 0;
+    flush((LIRS *)e);
+}
+
+static PyObject *lirs_remove(Engine *e, void *node)
+{
+    LIRS *self = (LIRS *)e;
+    LNode *n = node;
+    e->weight -= n->weight;
+    if (n->state == LIR) {
+        self->n_lir--;
     }
-    if (lenter(self) < 0) {
-        return NULL;
-    }
-    PyObject *out = NULL;
-    int64_t c;
-    if (lirs_drain(self) < 0) {
-        goto done;
-    }
-    if (args[0] == Py_None || args[1] != Py_None) {
-        PyErr_Format(PyExc_AssertionError,
-                     "LIRSEngine.resize: needs an entry bound and no weight bound, got %R, %R",
-                     args[0], args[1]);
-        goto done;
-    }
-    if (parse_capacity(args[0], &c) < 0 || (out = PyList_New(0)) == NULL) {
-        goto done;
-    }
+    lnode_drop(self, n);
+    self->n_res--;
+    lprune(self);
+    return NULL; /* its keys are deferred */
+}
+
+static void lirs_forget_all(Engine *e) { lforget_all((LIRS *)e); }
+
+static int lirs_resize(Engine *e, int64_t c, PyObject *out)
+{
+    LIRS *self = (LIRS *)e;
     lirs_size(self, c);
     while (self->n_lir > self->l_lirs) {
         if (demote_bottom_lir(self) < 0) {
-            Py_CLEAR(out);
-            goto done;
+            return -1;
         }
     }
-    while (self->n_res > self->c) {
+    while (self->n_res > e->c) {
         if ((self->q.len == 0 && demote_bottom_lir(self) < 0) || evict_hir(self, out) < 0) {
-            Py_CLEAR(out);
-            goto done;
+            return -1;
         }
     }
-done:
-    lleave(self);
-    return out;
+    return 0;
 }
 
-static int append_pair(PyObject *out, PyObject *key, int64_t w)
+/* the HIR queue (victim first), then the LIR keys from the stack's bottom up */
+static int lirs_each_resident(Engine *e, visit_fn fn, void *ctx)
 {
-    PyObject *t = Py_BuildValue("(OL)", key, (long long)w);
-    if (t == NULL) {
-        return -1;
-    }
-    int r = PyList_Append(out, t);
-    Py_DECREF(t);
-    return r;
-}
-
-static PyObject *LIRS_order(LIRS *self, PyObject *Py_UNUSED(ignored))
-{
-    PyObject *out = PyList_New(0);
-    if (out == NULL) {
-        return NULL;
-    }
+    LIRS *self = (LIRS *)e;
     for (LNode *n = self->q.head.onext; n != &self->q.head; n = n->onext) {
-        if (append_pair(out, n->okey, n->weight) < 0) {
-            Py_DECREF(out);
-            return NULL;
+        if (fn(ctx, n->okey, &n->weight) < 0) {
+            return -1;
         }
     }
     for (LNode *n = self->s.head.snext; n != &self->s.head; n = n->snext) {
-        if (n->state == LIR && append_pair(out, n->skey, n->weight) < 0) {
-            Py_DECREF(out);
-            return NULL;
+        if (n->state == LIR && fn(ctx, n->skey, &n->weight) < 0) {
+            return -1;
         }
     }
-    return out;
+    return 0;
+}
+
+/* the m - l_lirs least valuable items are HIR (in q), the rest LIR (on the stack) */
+static int lirs_load_one(Engine *e, PyObject *key, uint64_t h, int64_t weight, Py_ssize_t j,
+                         Py_ssize_t m)
+{
+    LIRS *self = (LIRS *)e;
+    int64_t n_hir = m - self->l_lirs > 0 ? m - self->l_lirs : 0;
+    LNode *n = lnode_new(self, h);
+    if (n == NULL) {
+        return -1;
+    }
+    n->weight = weight;
+    self->n_res++;
+    if (j < n_hir) {
+        n->state = HIR;
+        Py_INCREF(key);
+        o_append_steal(self, n, OQ, key);
+    }
+    else {
+        n->state = LIR;
+        s_append(self, n, key);
+        self->n_lir++;
+    }
+    return 0;
+}
+
+/* prepended keys are HIR at q's victim end */
+static int lirs_prepend_one(Engine *e, PyObject *key, uint64_t h, void *ghost)
+{
+    LIRS *self = (LIRS *)e;
+    LNode *n = ghost;
+    if (n != NULL) {
+        /* out of the stack, a hit does not make it LIR over the simulated LIR keys */
+        o_remove(self, n);
+        s_remove(self, n);
+    }
+    else if ((n = lnode_new(self, h)) == NULL) {
+        return -1;
+    }
+    n->state = HIR;
+    Py_INCREF(key);
+    n->okey = key;
+    n->olist = OQ;
+    o_link_front(&self->q, n);
+    n->weight = 1;
+    self->n_res++;
+    return 0;
+}
+
+/* The copy's node of the source's node ``n``: the same slot index (the tables are identical). */
+static LNode *twin_of(Table *src, Table *dst, LNode *n)
+{
+    Py_ssize_t mask = ((Py_ssize_t)1 << src->bits) - 1;
+    Py_ssize_t i = home(n->hash, src);
+    while (src->slots[i].node != n) {
+        i = (i + 1) & mask;
+    }
+    return dst->slots[i].node;
+}
+
+static int lirs_copy_into(Engine *src, Engine *dst)
+{
+    LIRS *self = (LIRS *)src, *o = (LIRS *)dst;
+    Py_ssize_t size = (Py_ssize_t)1 << src->keys.bits;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        LNode *n = src->keys.slots[i].node;
+        if (n == NULL) {
+            continue;
+        }
+        LNode *m = fl_take(&dst->free, sizeof(LNode));
+        if (m == NULL) {
+            return -1; /* lforget_all frees the nodes placed so far */
+        }
+        *m = *n;
+        Py_XINCREF(m->skey);
+        Py_XINCREF(m->okey);
+        dst->keys.slots[i].hash = n->hash;
+        dst->keys.slots[i].node = m;
+        dst->keys.used++;
+    }
+    for (LNode *n = self->s.head.snext; n != &self->s.head; n = n->snext) {
+        s_link_end(o, twin_of(&src->keys, &dst->keys, n));
+    }
+    for (LNode *n = self->q.head.onext; n != &self->q.head; n = n->onext) {
+        o_link_end(&o->q, twin_of(&src->keys, &dst->keys, n));
+    }
+    for (LNode *n = self->nr.head.onext; n != &self->nr.head; n = n->onext) {
+        o_link_end(&o->nr, twin_of(&src->keys, &dst->keys, n));
+    }
+    o->l_hirs = self->l_hirs;
+    o->l_lirs = self->l_lirs;
+    o->n_lir = self->n_lir;
+    o->n_res = self->n_res;
+    return 0;
+}
+
+static const EngineOps LIRS_ops = {
+    .name = "LIRSEngine",
+    .init = lirs_init,
+    .find = lirs_find,
+    .resident = lirs_resident,
+    .weight = lirs_weight,
+    .hit = lirs_hit,
+    .insert = lirs_insert,
+    .release = lirs_release,
+    .leave = lirs_leave,
+    .remove = lirs_remove,
+    .clear = lirs_forget_all,
+    .forget_all = lirs_forget_all,
+    .resize = lirs_resize,
+    .each_resident = lirs_each_resident,
+    .load_one = lirs_load_one,
+    .prepend_one = lirs_prepend_one,
+    .copy_into = lirs_copy_into,
+};
+
+/* -- LIRS's type ---------------------------------------------------------------------------- */
+
+static PyObject *LIRS_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    Engine *e = engine_new(type, args, kwds, &LIRS_ops);
+    if (e != NULL) {
+        lirs_size((LIRS *)e, e->c);
+    }
+    return (PyObject *)e;
+}
+
+static PyObject *LIRS_access(PyObject *self, PyObject *key)
+{
+    return engine_access((Engine *)self, key, &LIRS_ops);
+}
+
+static PyObject *LIRS_add(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return engine_add((Engine *)self, args, nargs, &LIRS_ops);
 }
 
 static PyObject *LIRS_lists(LIRS *self, PyObject *Py_UNUSED(ignored))
 {
     PyObject *s = PyList_New(0), *q = PyList_New(0), *nr = PyList_New(0), *st = PyDict_New();
     PyObject *pairs = NULL;
+    /* busy across the walks, as engine_order (the appends allocate: a collection's finalizer
+     * must not mutate); not across the dict's fill below, which runs keys' __hash__ */
+    int was_busy = self->e.busy;
+    self->e.busy = 1;
     if (s == NULL || q == NULL || nr == NULL || st == NULL) {
         goto fail;
     }
@@ -2000,13 +2197,13 @@ static PyObject *LIRS_lists(LIRS *self, PyObject *Py_UNUSED(ignored))
     }
     /* snapshot (key, state) pairs first: filling the dict runs keys' __hash__, which may call
      * remove() and free nodes or move slots while the table is walked */
-    Py_ssize_t size = (Py_ssize_t)1 << self->keys.bits;
+    Py_ssize_t size = (Py_ssize_t)1 << self->e.keys.bits;
     pairs = PyList_New(0);
     if (pairs == NULL) {
         goto fail;
     }
-    for (Py_ssize_t i = 0; self->keys.slots != NULL && i < size; i++) {
-        LNode *n = self->keys.slots[i].node;
+    for (Py_ssize_t i = 0; self->e.keys.slots != NULL && i < size; i++) {
+        LNode *n = self->e.keys.slots[i].node;
         if (n == NULL) {
             continue;
         }
@@ -2017,6 +2214,7 @@ static PyObject *LIRS_lists(LIRS *self, PyObject *Py_UNUSED(ignored))
         }
         Py_DECREF(pair);
     }
+    self->e.busy = was_busy;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pairs); i++) {
         PyObject *pair = PyList_GET_ITEM(pairs, i); /* pairs is ours alone: no one mutates it */
         if (PyDict_SetItem(st, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1)) < 0) {
@@ -2026,6 +2224,7 @@ static PyObject *LIRS_lists(LIRS *self, PyObject *Py_UNUSED(ignored))
     Py_DECREF(pairs);
     return Py_BuildValue("(NNNN)", s, q, nr, st);
 fail:
+    self->e.busy = was_busy;
     Py_XDECREF(pairs);
     Py_XDECREF(s);
     Py_XDECREF(q);
@@ -2034,180 +2233,9 @@ fail:
     return NULL;
 }
 
-static PyObject *LIRS_load(LIRS *self, PyObject *items)
-{
-    PyObject *seq = owned_items(items, "LIRSEngine.load: items must be a sequence");
-    if (seq == NULL) {
-        return NULL;
-    }
-    if (self->keys.used) {
-        Py_DECREF(seq);
-        PyErr_Format(PyExc_ValueError,
-                     "LIRSEngine.load: the engine must be empty, it knows %zd keys",
-                     self->keys.used);
-        return NULL;
-    }
-    if (lenter(self) < 0) {
-        Py_DECREF(seq);
-        return NULL;
-    }
-    Py_ssize_t m = PyTuple_GET_SIZE(seq);
-    int64_t n_hir = m - self->l_lirs > 0 ? m - self->l_lirs : 0;
-    int ok = 0;
-    PyObject *k = NULL, *w = NULL; /* strong: a key's __hash__/__eq__ may empty a list pair */
-    for (Py_ssize_t j = 0; j < m; j++) {
-        PyObject *pair = PyTuple_GET_ITEM(seq, j);
-        if (!(PyTuple_Check(pair) || PyList_Check(pair)) || PySequence_Fast_GET_SIZE(pair) != 2) {
-            PyErr_Format(PyExc_TypeError,
-                         "LIRSEngine.load: items must be (key, weight) pairs, got %R", pair);
-            goto done;
-        }
-        k = Py_NewRef(PySequence_Fast_GET_ITEM(pair, 0));
-        w = Py_NewRef(PySequence_Fast_GET_ITEM(pair, 1));
-        int64_t wv;
-        uint64_t h;
-        LNode *n;
-        int f;
-        if (parse_weight(w, &wv) < 0 || (f = lfind(self, k, &h, &n)) < 0) {
-            goto done;
-        }
-        if (f) {
-            PyErr_Format(PyExc_ValueError, "LIRSEngine.load: key %R appears twice", k);
-            goto done;
-        }
-        int64_t total;
-        if (new_total("LIRSEngine.load", self->weight, 0, wv, &total) < 0) {
-            goto done;
-        }
-        if (table_reserve(&self->keys) < 0 || (n = lnode_new(self, h)) == NULL) {
-            goto done;
-        }
-        n->weight = wv;
-        self->weight += wv;
-        self->n_res++;
-        if (j < n_hir) {
-            n->state = HIR;
-            Py_INCREF(k);
-            o_append_steal(self, n, OQ, k);
-        }
-        else {
-            n->state = LIR;
-            s_append(self, n, k);
-            self->n_lir++;
-        }
-        Py_CLEAR(k);
-        Py_CLEAR(w);
-    }
-    ok = 1;
-done:
-    Py_XDECREF(k);
-    Py_XDECREF(w);
-    if (!ok) {
-        lforget_all(self); /* an engine that was empty stays empty */
-    }
-    lleave(self);
-    Py_DECREF(seq);
-    if (!ok) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *LIRS_prepend(LIRS *self, PyObject *keys)
-{
-    PyObject *seq = owned_items(keys, "LIRSEngine.prepend: keys must be a sequence");
-    if (seq == NULL) {
-        return NULL;
-    }
-    if (lenter(self) < 0) {
-        Py_DECREF(seq);
-        return NULL;
-    }
-    Py_ssize_t m = PyTuple_GET_SIZE(seq);
-    int ok = 0;
-    int64_t total; /* each key adds weight 1: refuse up front what could overflow */
-    if (new_total("LIRSEngine.prepend", self->weight, 0, (int64_t)m, &total) < 0) {
-        goto done;
-    }
-    for (Py_ssize_t j = m - 1; j >= 0; j--) {
-        PyObject *k = PyTuple_GET_ITEM(seq, j); /* the owned tuple holds it */
-        uint64_t h;
-        LNode *n;
-        int f = lfind(self, k, &h, &n);
-        if (f < 0) {
-            goto done;
-        }
-        if (f && n->state != NONRES) {
-            PyErr_Format(PyExc_ValueError, "LIRSEngine.prepend: key %R is resident already", k);
-            goto done;
-        }
-        if (f) {
-            /* out of the stack, a hit does not make it LIR over the simulated LIR keys */
-            o_remove(self, n);
-            s_remove(self, n);
-        }
-        else if (table_reserve(&self->keys) < 0 || (n = lnode_new(self, h)) == NULL) {
-            goto done;
-        }
-        n->state = HIR;
-        Py_INCREF(k);
-        n->okey = k;
-        n->olist = OQ;
-        o_link_front(&self->q, n);
-        n->weight = 1;
-        self->weight += 1;
-        self->n_res++;
-    }
-    ok = 1;
-done:
-    lleave(self);
-    Py_DECREF(seq);
-    if (!ok) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *LIRS_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"c", "buf", NULL};
-    PyObject *cap, *buf = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:LIRSEngine", kwlist, &cap, &buf)) {
-        return NULL;
-    }
-    int64_t c;
-    if (parse_capacity(cap, &c) < 0) {
-        return NULL;
-    }
-    if (buf == Py_None) {
-        buf = PyObject_CallFunction(DequeType, "(()n)", (Py_ssize_t)READ_BUFFER);
-        if (buf == NULL) {
-            return NULL;
-        }
-    }
-    else {
-        Py_INCREF(buf);
-    }
-    LIRS *self = (LIRS *)type->tp_alloc(type, 0);
-    if (self == NULL) {
-        Py_DECREF(buf);
-        return NULL;
-    }
-    ll_init(&self->s);
-    ll_init(&self->q);
-    ll_init(&self->nr);
-    self->buf = buf;
-    lirs_size(self, c);
-    if (table_init(&self->keys, 4) < 0) {
-        Py_DECREF(self);
-        return NULL;
-    }
-    return (PyObject *)self;
-}
-
 static int LIRS_traverse(LIRS *self, visitproc visit, void *arg)
 {
-    Table *t = &self->keys;
+    Table *t = &self->e.keys;
     Py_ssize_t size = t->slots != NULL ? (Py_ssize_t)1 << t->bits : 0;
     for (Py_ssize_t i = 0; i < size; i++) {
         LNode *n = t->slots[i].node;
@@ -2219,14 +2247,14 @@ static int LIRS_traverse(LIRS *self, visitproc visit, void *arg)
     for (Py_ssize_t j = 0; j < self->ndead; j++) {
         Py_VISIT(self->dead[j]);
     }
-    Py_VISIT(self->buf);
+    Py_VISIT(self->e.buf);
     return 0;
 }
 
 static int LIRS_tp_clear(LIRS *self)
 {
     lforget_all(self);
-    Py_CLEAR(self->buf);
+    Py_CLEAR(self->e.buf);
     flush(self);
     return 0;
 }
@@ -2235,244 +2263,30 @@ static void LIRS_dealloc(LIRS *self)
 {
     PyObject_GC_UnTrack(self);
     LIRS_tp_clear(self);
-    PyMem_Free(self->keys.slots);
     PyMem_Free(self->dead);
-    while (self->freelist != NULL) {
-        LNode *next = self->freelist->snext;
-        PyMem_Free(self->freelist);
-        self->freelist = next;
-    }
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    engine_free(&self->e);
 }
 
 static Py_ssize_t LIRS_len(LIRS *self) { return (Py_ssize_t)self->n_res; }
 
-static int LIRS_contains(LIRS *self, PyObject *key)
-{
-    uint64_t h;
-    LNode *n;
-    int was_busy = self->busy;
-    self->busy = 1;
-    Py_INCREF(key);
-    int f = lfind(self, key, &h, &n);
-    Py_DECREF(key);
-    self->busy = was_busy;
-    if (f <= 0) {
-        return f;
-    }
-    return n->state != NONRES;
-}
-
-static PyObject *LIRS_get_int(LIRS *self, void *field)
-{
-    return PyLong_FromLongLong(*(int64_t *)((char *)self + (size_t)field));
-}
-
-static PyObject *LIRS_get_buf(LIRS *self, void *Py_UNUSED(c))
-{
-    if (self->buf == NULL) { /* reached from a __del__ after the cycle collector's tp_clear */
-        PyErr_SetString(PyExc_RuntimeError,
-                        "LIRSEngine: used after the garbage collector cleared it");
-        return NULL;
-    }
-    Py_INCREF(self->buf);
-    return self->buf;
-}
-
-static int LIRS_set_buf(LIRS *self, PyObject *v, void *Py_UNUSED(c))
-{
-    if (v == NULL || !PyObject_TypeCheck(v, (PyTypeObject *)DequeType)) {
-        PyErr_Format(PyExc_TypeError, "LIRSEngine._buf must be a collections.deque, got %R",
-                     v == NULL ? Py_None : v);
-        return -1;
-    }
-    if (self->busy) {
-        PyErr_SetString(PyExc_RuntimeError, "LIRSEngine: re-entrant call");
-        return -1;
-    }
-    if (self->buf == NULL) { /* cleared by the cycle collector: the engine stays unusable */
-        PyErr_SetString(PyExc_RuntimeError,
-                        "LIRSEngine: used after the garbage collector cleared it");
-        return -1;
-    }
-    Py_INCREF(v);
-    Py_SETREF(self->buf, v);
-    return 0;
-}
-
-#define LIRS_INT(name, doc)                                                                     \
-    {#name, (getter)LIRS_get_int, NULL, doc, (void *)offsetof(LIRS, name)}
-
 static PyGetSetDef LIRS_getset[] = {
-    LIRS_INT(weight, "The sum of the resident keys' weights."),
-    LIRS_INT(c, "The capacity in entries."),
-    {"max_entries", (getter)LIRS_get_int, NULL, "The capacity in entries (as c).",
-     (void *)offsetof(LIRS, c)},
-    LIRS_INT(l_hirs, "The HIR share: max(1, 1% of c), 0 for c <= 1."),
-    LIRS_INT(l_lirs, "The LIR set's target size: c - l_hirs."),
-    LIRS_INT(n_lir, "The number of LIR keys."),
-    LIRS_INT(n_res, "The number of resident keys."),
-    {"_buf", (getter)LIRS_get_buf, (setter)LIRS_set_buf, "The read buffer (a deque).", NULL},
+    ENGINE_GETSET,
+    INT_GETTER("l_hirs", LIRS, l_hirs, "The HIR share: max(1, 1% of c), 0 for c <= 1."),
+    INT_GETTER("l_lirs", LIRS, l_lirs, "The LIR set's target size: c - l_hirs."),
+    INT_GETTER("n_lir", LIRS, n_lir, "The number of LIR keys."),
+    INT_GETTER("n_res", LIRS, n_res, "The number of resident keys."),
     {NULL},
 };
 
-/* The copy's node of the source's node ``n``: the same slot index (the tables are identical). */
-static LNode *twin_of(Table *src, Table *dst, LNode *n)
-{
-    Py_ssize_t mask = ((Py_ssize_t)1 << src->bits) - 1;
-    Py_ssize_t i = home(n->hash, src);
-    while (src->slots[i].node != n) {
-        i = (i + 1) & mask;
-    }
-    return dst->slots[i].node;
-}
-
-static PyObject *LIRS_copy(LIRS *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs > 1) {
-        PyErr_Format(PyExc_TypeError, "copy() takes at most 1 argument (%zd given)", nargs);
-        return NULL;
-    }
-    PyObject *buf = new_buffer(nargs ? args[0] : Py_None);
-    if (buf == NULL) {
-        return NULL;
-    }
-    LIRS *o = (LIRS *)Py_TYPE(self)->tp_alloc(Py_TYPE(self), 0);
-    if (o == NULL) {
-        Py_DECREF(buf);
-        return NULL;
-    }
-    ll_init(&o->s);
-    ll_init(&o->q);
-    ll_init(&o->nr);
-    o->buf = buf;
-    if (table_init(&o->keys, self->keys.bits) < 0) {
-        Py_DECREF(o);
-        return NULL;
-    }
-    Py_ssize_t size = (Py_ssize_t)1 << self->keys.bits;
-    for (Py_ssize_t i = 0; i < size; i++) {
-        LNode *n = self->keys.slots[i].node;
-        if (n == NULL) {
-            continue;
-        }
-        LNode *m = PyMem_Malloc(sizeof(LNode));
-        if (m == NULL) {
-            Py_DECREF(o); /* lforget_all frees the nodes placed so far */
-            return PyErr_NoMemory();
-        }
-        *m = *n;
-        Py_XINCREF(m->skey);
-        Py_XINCREF(m->okey);
-        o->keys.slots[i].hash = n->hash;
-        o->keys.slots[i].node = m;
-        o->keys.used++;
-    }
-    for (LNode *n = self->s.head.snext; n != &self->s.head; n = n->snext) {
-        s_link_end(o, twin_of(&self->keys, &o->keys, n));
-    }
-    for (LNode *n = self->q.head.onext; n != &self->q.head; n = n->onext) {
-        o_link_end(&o->q, twin_of(&self->keys, &o->keys, n));
-    }
-    for (LNode *n = self->nr.head.onext; n != &self->nr.head; n = n->onext) {
-        o_link_end(&o->nr, twin_of(&self->keys, &o->keys, n));
-    }
-    o->c = self->c;
-    o->l_hirs = self->l_hirs;
-    o->l_lirs = self->l_lirs;
-    o->n_lir = self->n_lir;
-    o->n_res = self->n_res;
-    o->weight = self->weight;
-    return (PyObject *)o;
-}
-
-static PyObject *LIRS_set_weights(LIRS *self, PyObject *mapping)
-{
-    if (!PyDict_Check(mapping)) {
-        PyErr_Format(PyExc_TypeError, "LIRSEngine.set_weights: needs a dict, got %R", mapping);
-        return NULL;
-    }
-    if (lenter(self) < 0) {
-        return NULL;
-    }
-    /* read every new weight first, commit only when all are good: no half-set weights */
-    Py_ssize_t cap = 1;
-    for (LNode *n = self->q.head.onext; n != &self->q.head; n = n->onext) {
-        cap++;
-    }
-    for (LNode *n = self->s.head.snext; n != &self->s.head; n = n->snext) {
-        cap += n->state == LIR;
-    }
-    int64_t *ws = PyMem_Malloc((size_t)cap * sizeof(int64_t));
-    if (ws == NULL) {
-        lleave(self);
-        return PyErr_NoMemory();
-    }
-    int64_t total = 0;
-    Py_ssize_t j = 0;
-    int ok = 1;
-    for (LNode *n = self->q.head.onext; ok && n != &self->q.head; n = n->onext) {
-        ok = weight_of(mapping, n->okey, &ws[j]) == 0;
-        if (ok && __builtin_add_overflow(total, ws[j], &total)) {
-            ok = 0;
-        }
-        j++;
-    }
-    for (LNode *n = self->s.head.snext; ok && n != &self->s.head; n = n->snext) {
-        if (n->state == LIR) {
-            ok = weight_of(mapping, n->skey, &ws[j]) == 0;
-            if (ok && __builtin_add_overflow(total, ws[j], &total)) {
-                ok = 0;
-            }
-            j++;
-        }
-    }
-    if (!ok && !PyErr_Occurred()) {
-        PyErr_SetString(PyExc_OverflowError,
-                        "LIRSEngine.set_weights: the total weight overflows int64");
-    }
-    if (ok) {
-        j = 0;
-        for (LNode *n = self->q.head.onext; n != &self->q.head; n = n->onext) {
-            n->weight = ws[j++];
-        }
-        for (LNode *n = self->s.head.snext; n != &self->s.head; n = n->snext) {
-            if (n->state == LIR) {
-                n->weight = ws[j++];
-            }
-        }
-        self->weight = total;
-    }
-    PyMem_Free(ws);
-    lleave(self);
-    if (!ok) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
 static PyMethodDef LIRS_methods[] = {
-    {"access", (PyCFunction)LIRS_access, METH_O,
-     "Simulate one read-or-insert of ``x``; return True on a hit."},
-    {"add", (PyCFunction)(void (*)(void))LIRS_add, METH_FASTCALL,
-     "Insert or touch ``key`` with ``weight``; return the evicted keys."},
-    {"update", (PyCFunction)(void (*)(void))LIRS_add, METH_FASTCALL,
-     "As add(): record a new weight for ``key``; return the evicted keys."},
-    {"remove", (PyCFunction)LIRS_remove, METH_O, "Forget the resident ``key``."},
-    {"clear", (PyCFunction)LIRS_clear, METH_NOARGS, "Forget every key and the buffered reads."},
-    {"resize", (PyCFunction)(void (*)(void))LIRS_resize, METH_FASTCALL,
-     "Change the capacity to ``max_entries``; return the evicted keys."},
-    {"order", (PyCFunction)LIRS_order, METH_NOARGS,
+    ENGINE_METHODS(LIRS_access, LIRS_add),
+    {"remove", (PyCFunction)engine_remove, METH_O, "Forget the resident ``key``."},
+    {"order", (PyCFunction)engine_order, METH_NOARGS,
      "Return the resident (key, weight) pairs, least valuable first (HIR, then LIR bottom-up)."},
-    {"load", (PyCFunction)LIRS_load, METH_O,
+    {"load", (PyCFunction)engine_load, METH_O,
      "Fill an empty engine with (key, weight) items (least valuable first)."},
-    {"prepend", (PyCFunction)LIRS_prepend, METH_O,
+    {"prepend", (PyCFunction)engine_prepend, METH_O,
      "Make ``keys`` (least valuable first) resident HIR keys at the victim end, weight 1."},
-    {"_drain", (PyCFunction)LIRS_drain, METH_NOARGS, "Replay the buffered reads."},
-    {"copy", (PyCFunction)(void (*)(void))LIRS_copy, METH_FASTCALL,
-     "Return a copy (the same key objects) on the read buffer ``buf`` (default: a new deque)."},
-    {"set_weights", (PyCFunction)LIRS_set_weights, METH_O,
-     "Set every resident key's weight to ``mapping.get(key, 1)`` (a dict)."},
     {"_lists", (PyCFunction)LIRS_lists, METH_NOARGS,
      "Return (stack, q, nonres, {key: state}), each list oldest first (for tests)."},
     {NULL},
@@ -2480,7 +2294,7 @@ static PyMethodDef LIRS_methods[] = {
 
 static PySequenceMethods LIRS_as_sequence = {
     .sq_length = (lenfunc)LIRS_len,
-    .sq_contains = (objobjproc)LIRS_contains,
+    .sq_contains = (objobjproc)engine_contains,
 };
 
 static PyTypeObject LIRSType = {
@@ -2496,6 +2310,8 @@ static PyTypeObject LIRSType = {
     .tp_getset = LIRS_getset,
     .tp_as_sequence = &LIRS_as_sequence,
 };
+
+/* -- the module ----------------------------------------------------------------------------- */
 
 static struct PyModuleDef engines_module = {
     PyModuleDef_HEAD_INIT,
@@ -2519,27 +2335,22 @@ PyMODINIT_FUNC PyInit__engines_c(void)
     if (STR_CLEAR == NULL) {
         return NULL;
     }
-    if (PyType_Ready(&ARCType) < 0) {
-        return NULL;
-    }
-    if (PyType_Ready(&LIRSType) < 0) {
-        return NULL;
+    PyTypeObject *types[] = {&ARCType, &LIRSType};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        if (PyType_Ready(types[i]) < 0) {
+            return NULL;
+        }
     }
     PyObject *m = PyModule_Create(&engines_module);
     if (m == NULL) {
         return NULL;
     }
-    Py_INCREF(&ARCType);
-    if (PyModule_AddObject(m, "ARCEngine", (PyObject *)&ARCType) < 0) {
-        Py_DECREF(&ARCType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&LIRSType);
-    if (PyModule_AddObject(m, "LIRSEngine", (PyObject *)&LIRSType) < 0) {
-        Py_DECREF(&LIRSType);
-        Py_DECREF(m);
-        return NULL;
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        const char *name = strrchr(types[i]->tp_name, '.') + 1;
+        if (PyModule_AddObjectRef(m, name, (PyObject *)types[i]) < 0) {
+            Py_DECREF(m);
+            return NULL;
+        }
     }
     return m;
 }
