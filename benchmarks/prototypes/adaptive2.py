@@ -50,7 +50,7 @@ srb=1024): the replays equal ``AdaptivePolicy``'s (tests/benchmarks/test_adaptiv
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import perflayer.cache._policy_adaptive as _ad
@@ -306,19 +306,33 @@ def cost(sizes: tuple[int, ...] = (500, 978, 2_000, 5_000), rounds: int = 3) -> 
     One process, the policies interleaved, ``rounds`` rounds over the first 60,000 accesses of
     syn-zipf-shift: ``python -m benchmarks.prototypes.adaptive2``.
     """
-    import statistics
-    import time
-    from collections.abc import Callable
-
     from benchmarks.traces import zipf_shift
 
     keys = zipf_shift()[:60_000]
-    makers: dict[str, Callable[[int], PolicySim]] = {
+    makers: dict[str, Callable[[int], Any]] = {
         "default": lambda c: PolicySim(TinyLFUPolicy(c, None), c),
         "adaptive": lambda c: PolicySim(_ad.AdaptivePolicy(c, None), c),
         "A": lambda c: make(c),
         "B (samp=0)": lambda c: make(c, samp=0),
     }
+    time_per_access(makers, keys, sizes, rounds)
+
+
+def time_per_access(
+    makers: dict[str, Callable[[int], Any]],
+    keys: list[int],
+    sizes: tuple[int, ...],
+    rounds: int,
+) -> None:
+    """Print, per size, each maker's median ns per access of ``keys`` and its ratio to the first.
+
+    The makers build a fresh ``PolicySim`` per round (cold start included) and run interleaved
+    in this process, ``rounds`` rounds; the first maker is the reference (the default).
+    """
+    import statistics
+    import time
+
+    ref = next(iter(makers))
     for c in sizes:
         runs: dict[str, list[float]] = {name: [] for name in makers}
         for _ in range(rounds):
@@ -331,7 +345,7 @@ def cost(sizes: tuple[int, ...] = (500, 978, 2_000, 5_000), rounds: int = 3) -> 
         med = {name: statistics.median(v) for name, v in runs.items()}
         print(
             f"c={c:>6} "
-            + "  ".join(f"{n} {v:8.0f} ns ({v / med['default']:.2f}x)" for n, v in med.items()),
+            + "  ".join(f"{n} {v:8.0f} ns ({v / med[ref]:.2f}x)" for n, v in med.items()),
             flush=True,
         )
 

@@ -30,7 +30,7 @@ share and the hit ratio of every 5,000-access stretch, every jump and undo; ``of
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import cast
 
 import perflayer.cache._policy as pol
@@ -244,14 +244,21 @@ def make(c: int, a: int = 1, ghost: int = 1, epoch: int = 0, **over: float) -> A
     return A5Policy(c, None, restart=bool(a), ghost=bool(ghost))
 
 
-def trajectory(name: str, size: int, over: dict[str, float], every: int = 5000) -> None:
-    """Print climber3's trajectory of an A5Policy, with every jump where it happened."""
+def trajectory(
+    name: str,
+    size: int,
+    over: dict[str, float],
+    every: int = 5000,
+    factory: Callable[..., A5Policy] | None = None,
+) -> None:
+    """Print climber3's trajectory of an A5Policy (``factory``, this module's ``make`` if None),
+    with every jump where it happened."""
     climber3.trajectory(
         name,
         size,
         over,
         every,
-        make=make,  # type: ignore[arg-type]
+        make=factory or make,  # type: ignore[arg-type]
         events=lambda p: cast(A5Policy, p)._a_events,
         summary=lambda p: f"moves={cast(A5Policy, p)._climber_moves}",
     )

@@ -26,7 +26,6 @@ Every climber5 option (``a``, ``ghost``, ``epoch`` and the keys of ``CFG5``) is 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
 
 import perflayer.cache._policy as pol
 from benchmarks.prototypes import climber3, climber5
@@ -85,15 +84,7 @@ def make(c: int, a: int = 1, ghost: int = 1, epoch: int = 0, **over: float) -> A
 
 def trajectory(name: str, size: int, over: dict[str, float], every: int = 5000) -> None:
     """Print climber3's trajectory of a C6Policy, with every jump where it happened."""
-    climber3.trajectory(
-        name,
-        size,
-        over,
-        every,
-        make=make,  # type: ignore[arg-type]
-        events=lambda p: cast(A5Policy, p)._a_events,
-        summary=lambda p: f"moves={cast(A5Policy, p)._climber_moves}",
-    )
+    climber5.trajectory(name, size, over, every, factory=make)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

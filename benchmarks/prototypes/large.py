@@ -105,10 +105,9 @@ def cost(sizes: tuple[int, ...] = (4_096, 8_192), rounds: int = 3, n: int = 60_0
     One process, the policies interleaved, ``rounds`` rounds over the first ``n`` accesses of
     syn-zipf-shift (cold start included): ``python -m benchmarks.prototypes.large``.
     """
-    import statistics
-    import time
     from collections.abc import Callable
 
+    from benchmarks.prototypes.adaptive2 import time_per_access
     from benchmarks.traces import zipf_shift
 
     keys = zipf_shift()[:n]
@@ -118,21 +117,7 @@ def cost(sizes: tuple[int, ...] = (4_096, 8_192), rounds: int = 3, n: int = 60_0
         "F'": lambda c: make(c),
         "G": lambda c: make(c, engine=1),
     }
-    for c in sizes:
-        runs: dict[str, list[float]] = {name: [] for name in makers}
-        for _ in range(rounds):
-            for name, mk in makers.items():
-                access = mk(c).access
-                t = time.perf_counter_ns()
-                for k in keys:
-                    access(k)
-                runs[name].append((time.perf_counter_ns() - t) / len(keys))
-        med = {name: statistics.median(v) for name, v in runs.items()}
-        print(
-            f"c={c:>6} "
-            + "  ".join(f"{k} {v:7.0f} ns ({v / med['default']:.2f}x)" for k, v in med.items()),
-            flush=True,
-        )
+    time_per_access(makers, keys, sizes, rounds)
 
 
 if __name__ == "__main__":
