@@ -489,6 +489,21 @@ def test_copy_is_independent_and_set_weights(engine: str) -> None:
     assert state(twin)[2] == len(keys)
 
 
+def _child(script: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a fresh interpreter under -X dev and the debug allocator.
+
+    The crash regressions run in a child: on a broken build they segfault, which would take
+    the whole test run down with them.
+    """
+    return subprocess.run(
+        [sys.executable, "-X", "dev", "-c", script, *argv],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONMALLOC": "debug"},
+        check=False,
+    )
+
+
 # a key whose __hash__ empties the caller's list (and, for load, each list pair): the engines must
 # copy the argument and hold each key across the lookup (this used to be a use-after-free)
 _MUTATING_ARGS = """
@@ -526,13 +541,7 @@ print("ok")
 @pytest.mark.parametrize("method", ["prepend", "load"])
 @pytest.mark.parametrize("engine", ["arc", "lirs"])
 def test_load_and_prepend_survive_a_key_that_empties_the_argument(engine: str, method: str) -> None:
-    r = subprocess.run(
-        [sys.executable, "-X", "dev", "-c", _MUTATING_ARGS, engine, method],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONMALLOC": "debug"},
-        check=False,
-    )
+    r = _child(_MUTATING_ARGS, engine, method)
     assert (r.returncode, r.stdout.strip()) == (0, "ok"), r.stderr
 
 
@@ -620,13 +629,7 @@ print("len", len(e), e.order(), e.weight)
 
 @pytest.mark.parametrize("engine", ["arc", "lirs"])
 def test_buf_after_the_collectors_tp_clear_raises(engine: str) -> None:
-    r = subprocess.run(
-        [sys.executable, "-X", "dev", "-c", _AFTER_TP_CLEAR, engine],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONMALLOC": "debug"},
-        check=False,
-    )
+    r = _child(_AFTER_TP_CLEAR, engine)
     assert r.returncode == 0, r.stderr
     name = {"arc": "ARCEngine", "lirs": "LIRSEngine"}[engine]
     msg = f"{name}: used after the garbage collector cleared it"
@@ -734,11 +737,5 @@ print("ok")
 @pytest.mark.parametrize("walk", ["order", "_lists"])
 @pytest.mark.parametrize("engine", ["arc", "lirs"])
 def test_a_finalizer_during_a_walk_cannot_mutate(engine: str, walk: str) -> None:
-    r = subprocess.run(
-        [sys.executable, "-X", "dev", "-c", _FINALIZER_DURING_WALK, engine, walk],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONMALLOC": "debug"},
-        check=False,
-    )
+    r = _child(_FINALIZER_DURING_WALK, engine, walk)
     assert (r.returncode, r.stdout.strip()) == (0, "ok"), r.stderr
