@@ -1396,6 +1396,49 @@ class TinyLFUPolicy:
         self._shadow_reset()
         return victims
 
+    def copy(self) -> TinyLFUPolicy:
+        """Return an independent copy that makes, from now on, exactly the decisions this one would.
+
+        The key objects are shared, not copied (as the C twin's ``copy``); every structure that
+        holds them (the regions, the key index, the frequencies, the flagged keys, the read
+        buffer), the sketch, the ghost and regret tables and the shadow climber's two shadows
+        (copied recursively) are new.
+        """
+        new = TinyLFUPolicy.__new__(TinyLFUPolicy)
+        for name in TinyLFUPolicy.__slots__:
+            # scalars, bounds, the last miss (a key); a shadow leaves its climber's slots unset
+            value = getattr(self, name, _NO_KEY)
+            if value is not _NO_KEY or name == "_last_miss":
+                setattr(new, name, value)
+        regions = {
+            id(self._window): OrderedDict(self._window),
+            id(self._probation): OrderedDict(self._probation),
+            id(self._protected): OrderedDict(self._protected),
+        }
+        new._window = regions[id(self._window)]
+        new._probation = regions[id(self._probation)]
+        new._protected = regions[id(self._protected)]
+        new._where = {k: regions[id(r)] for k, r in self._where.items()}
+        new._freq = dict(self._freq)
+        new._unproven = set(self._unproven)
+        new._buf = deque(self._buf, maxlen=self._buf.maxlen)
+        new.hit = new.miss = new._buf.append
+        old = self._sketch
+        sketch = FrequencySketch.__new__(FrequencySketch)
+        sketch._counts = dict(old._counts)
+        sketch._door = bytearray(old._door)
+        sketch._shift = old._shift
+        sketch.additions = old.additions
+        sketch.capacity = old.capacity
+        sketch.period = old.period
+        new._sketch = sketch
+        new._gtab = None if self._gtab is None else array(self._gtab.typecode, self._gtab)
+        new._rtab = None if self._rtab is None else array(self._rtab.typecode, self._rtab)
+        up, down = self._shadow_up, self._shadow_down
+        new._shadow_up = None if up is None else up.copy()
+        new._shadow_down = None if down is None else down.copy()
+        return new
+
 
 def _make_lru(max_entries: int | None, max_weight: int | None) -> Policy:
     return LRUPolicy(max_entries, max_weight)

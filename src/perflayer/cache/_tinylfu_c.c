@@ -2166,6 +2166,146 @@ static void Policy_dealloc(Policy *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* -- copy ---------------------------------------------------------------------------------- */
+
+/* The slot index of resident node ``n`` in ``t`` (it is there). */
+static Py_ssize_t keys_slot_of(const Table *t, const Node *n)
+{
+    Py_ssize_t mask = ((Py_ssize_t)1 << t->bits) - 1;
+    Py_ssize_t i = home(n->hash, t);
+    while (t->slots[i].val != (uintptr_t)n) {
+        i = (i + 1) & mask;
+    }
+    return i;
+}
+
+/* A copy of ``src`` that makes, from now on, exactly the decisions ``src`` would: every field,
+   the same key objects (new references), the same table layouts (slot for slot), the shadows
+   copied recursively; the free list and the spare read array are not copied (they change no
+   decision). NULL with an exception set (RuntimeError while ``src`` is busy, MemoryError).
+   ``src`` is held busy throughout: the shadows' copies allocate GC objects, so a collection may
+   run a finalizer that calls in; its mutating calls then raise, and a hit or miss it records
+   lands in ``src``'s ring, which is copied last with no Python code running. */
+static Policy *policy_copy(Policy *src)
+{
+    if (enter(src, "copy") < 0) {
+        return NULL;
+    }
+    Policy *o = (Policy *)Py_TYPE(src)->tp_alloc(Py_TYPE(src), 0);
+    if (o == NULL) {
+        src->busy = 0;
+        return NULL;
+    }
+    /* every scalar field, then every pointer made empty (or owned) before anything can run:
+       from here on o is a consistent, empty policy that tp_traverse and dealloc handle */
+    memcpy((char *)o + sizeof(PyObject), (const char *)src + sizeof(PyObject),
+           sizeof(Policy) - sizeof(PyObject));
+    o->busy = 0;
+    r_init(&o->win);
+    r_init(&o->prob);
+    r_init(&o->prot);
+    o->keys.slots = NULL;
+    o->keys.used = 0;
+    o->counts.slots = NULL;
+    o->counts.used = 0;
+    o->door = NULL;
+    o->ring = o->spare = NULL;
+    o->ralloc = o->salloc = 0;
+    o->rhead = o->rlen = 0;
+    o->last_miss = NULL;
+    Py_XINCREF(o->adaptive_obj);
+    Py_XINCREF(o->climber_obj);
+    o->sh_up = o->sh_down = NULL;
+    o->gtab = o->rtab = NULL;
+    o->nflag = 0;
+    o->freelist = NULL;
+    o->nfree = 0;
+    /* the shadows first: the only step that allocates GC objects */
+    if (src->sh_up != NULL) {
+        Policy *up = policy_copy(src->sh_up);
+        Policy *down = up != NULL ? policy_copy(src->sh_down) : NULL;
+        if (down == NULL) {
+            Py_XDECREF(up);
+            goto fail;
+        }
+        o->sh_up = up;
+        o->sh_down = down;
+    }
+    /* from here on no Python code runs until the copy is complete */
+    Py_ssize_t ksize = (Py_ssize_t)1 << src->keys.bits;
+    Py_ssize_t csize = (Py_ssize_t)1 << src->counts.bits;
+    o->keys.slots = PyMem_Calloc((size_t)ksize, sizeof(Slot));
+    o->counts.slots = PyMem_Malloc((size_t)csize * sizeof(Slot));
+    o->door = PyMem_Malloc((size_t)1 << src->dbits);
+    if (o->keys.slots == NULL || o->counts.slots == NULL || o->door == NULL) {
+        goto nomem;
+    }
+    memcpy(o->counts.slots, src->counts.slots, (size_t)csize * sizeof(Slot));
+    o->counts.used = src->counts.used;
+    memcpy(o->door, src->door, (size_t)1 << src->dbits);
+    if (src->gtab != NULL) {
+        o->gtab = PyMem_Malloc(((size_t)1 << src->gbits) * sizeof(uint64_t));
+        o->rtab = PyMem_Malloc(((size_t)1 << src->rbits) * sizeof(uint64_t));
+        if (o->gtab == NULL || o->rtab == NULL) {
+            goto nomem;
+        }
+        memcpy(o->gtab, src->gtab, ((size_t)1 << src->gbits) * sizeof(uint64_t));
+        memcpy(o->rtab, src->rtab, ((size_t)1 << src->rbits) * sizeof(uint64_t));
+    }
+    /* the resident nodes, region by region in order, each in the slot its original holds */
+    Region *from[3] = {&src->win, &src->prob, &src->prot};
+    Region *to[3] = {&o->win, &o->prob, &o->prot};
+    for (int r = 0; r < 3; r++) {
+        for (Node *n = from[r]->head.next; n != &from[r]->head; n = n->next) {
+            Node *m = PyMem_Malloc(sizeof(Node));
+            if (m == NULL) {
+                goto nomem;
+            }
+            *m = *n;
+            Py_INCREF(m->key);
+            r_append(to[r], m, n->region);
+            Py_ssize_t i = keys_slot_of(&src->keys, n);
+            o->keys.slots[i].hash = n->hash;
+            o->keys.slots[i].val = (uintptr_t)m;
+            o->keys.used++;
+            o->nflag += m->flag;
+        }
+    }
+    /* the read buffer, in the same layout, and the last miss */
+    if (src->ralloc > 0) {
+        o->ring = PyMem_Malloc((size_t)src->ralloc * sizeof(PyObject *));
+        if (o->ring == NULL) {
+            goto nomem;
+        }
+        o->ralloc = src->ralloc;
+        for (Py_ssize_t j = 0; j < src->rlen; j++) {
+            Py_ssize_t i = src->rhead + j;
+            if (i >= src->ralloc) {
+                i -= src->ralloc;
+            }
+            Py_INCREF(src->ring[i]);
+            o->ring[i] = src->ring[i];
+        }
+        o->rhead = src->rhead;
+        o->rlen = src->rlen;
+    }
+    Py_XINCREF(src->last_miss);
+    o->last_miss = src->last_miss;
+    src->busy = 0;
+    return o;
+nomem:
+    PyErr_NoMemory();
+fail:
+    src->busy = 0;
+    Py_DECREF(o); /* its dealloc releases what was copied so far */
+    return NULL;
+}
+
+static PyObject *Policy_copy(Policy *self, PyObject *Py_UNUSED(ignored))
+{
+    return (PyObject *)policy_copy(self);
+}
+
 /* -- reads and properties ------------------------------------------------------------------ */
 
 static Py_ssize_t Policy_len(Policy *self) { return self->keys.used; }
@@ -2299,6 +2439,8 @@ static PyMethodDef Policy_methods[] = {
      "Forget every key and every count; keep the bounds and the window share."},
     {"resize", (PyCFunction)(void (*)(void))Policy_resize, METH_FASTCALL,
      "Change the bounds (the window keeps its share) and return the keys to evict."},
+    {"copy", (PyCFunction)Policy_copy, METH_NOARGS,
+     "Return an independent copy (the same key objects) that makes the same decisions."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -38,6 +38,8 @@ class TinyLFUPolicy:
         """Forget every key and every count; keep the bounds and the window share."""
     def resize(self, max_entries: int | None, max_weight: int | None, /) -> list[Hashable]:
         """Change the bounds (the window keeps its share) and return the keys to evict."""
+    def copy(self) -> TinyLFUPolicy:
+        """Return an independent copy (the same key objects) that makes the same decisions."""
     def __len__(self) -> int:
         """Return the number of resident keys."""
     def __contains__(self, key: object, /) -> bool:
