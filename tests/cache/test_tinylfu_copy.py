@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.cache.test_tinylfu_c import Key
 
 from perflayer.cache._policy import TinyLFUPolicy as PyTinyLFU
 from perflayer.cache._tinylfu_c import TinyLFUPolicy as CTinyLFU
@@ -311,27 +312,6 @@ def test_c_copy_matches_the_python_copy_property(
 
 
 # -- the C copy refuses while busy --------------------------------------------------------------
-
-
-class Key:
-    """A key whose __eq__ can run a callback (to call into the policy from inside a write)."""
-
-    def __init__(self, name: str, h: int) -> None:
-        self.name = name
-        self.h = h
-        self.on_eq: Callable[[], object] | None = None
-        self.policy: object = None
-
-    def __hash__(self) -> int:
-        return self.h
-
-    def __eq__(self, other: object) -> bool:
-        if self.on_eq is not None:
-            self.on_eq()
-        return isinstance(other, Key) and other.name == self.name
-
-    def __repr__(self) -> str:
-        return f"Key({self.name!r})"
 
 
 def test_copy_while_busy_raises_runtime_error_and_changes_nothing() -> None:
