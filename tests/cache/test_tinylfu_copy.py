@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.cache.test_tinylfu_c import Key
+from tests.cache.test_tinylfu_c import Key, Obj
 
 from perflayer.cache._policy import TinyLFUPolicy as PyTinyLFU
 from perflayer.cache._tinylfu_c import TinyLFUPolicy as CTinyLFU
@@ -340,20 +340,6 @@ def test_copy_while_busy_raises_runtime_error_and_changes_nothing() -> None:
 
 
 # -- references: shared keys, no leaks, cycles collected ----------------------------------------
-
-
-class Obj:
-    """A plain hashable object that can be weakly referenced and hold a policy."""
-
-    def __init__(self, i: int) -> None:
-        self.i = i
-        self.policy: object = None
-
-    def __hash__(self) -> int:
-        return self.i
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Obj) and other.i == self.i
 
 
 @pytest.mark.parametrize("impl", sorted(IMPLS))
