@@ -42,6 +42,17 @@ its default (0) it makes exactly ``Adaptive2``'s decisions (tests/benchmarks/tes
 - ``back``: 1 "switch back fast": within ``back_win`` epochs of a switch, if the engine left
   leads the current one again at the usual significance, return to it without the hold
   (and without raising the back-off level) (0: off).
+- ``cp``: how a TinyLFU adoption (a switch or a re-sync) builds the real engine (Session 10).
+  0 (default) as ``AdaptivePolicy._adopt``: a ``deepcopy`` of the simulation on the shared,
+  just-cleared read buffer, so the simulation's *pending* reads (hits it recorded and has not
+  yet replayed) are dropped. 1 the C port's recipe: ``sim.copy()`` (it keeps its read buffer),
+  then remove the copy's residents the real cache lacks (a remove replays the buffer first),
+  prepend the real cache's keys the copy lacks (``_tiny_prepend``: no replay) and take the real
+  weights (no replay), then carry whatever is still pending into the shared buffer, so the
+  pending reads reach the adopted engine (at the first remove, or at its next write). 2 the
+  same recipe with the pending reads dropped (a control: the same decisions as 0).
+  Every TinyLFU adoption appends ``(accesses seen, reads pending in the simulation, reads
+  carried into the shared buffer)`` to ``pending``, whatever ``cp`` is.
 - ``nat``: 1 (default) the LIRS and ARC simulations are the C twins of the Python classes
   (``perflayer.cache._engines_c``: the same decisions, tests/cache/test_engines_c.py, about
   10x faster); 0 the Python classes as in ``adaptive2``.
@@ -55,6 +66,7 @@ from typing import Any
 import perflayer.cache._policy_adaptive as _ad
 from benchmarks.hitratio import PolicySim
 from benchmarks.prototypes.adaptive2 import CFG, Adaptive2
+from perflayer.cache._policy import TinyLFUPolicy
 from perflayer.errors import ConfigError
 
 CFG3: dict[str, float] = {
@@ -66,6 +78,7 @@ CFG3: dict[str, float] = {
     "back": 0,
     "back_win": 8,
     "nat": 1,
+    "cp": 0,
 }
 
 
@@ -82,6 +95,8 @@ class Adaptive3(Adaptive2):
                 rest[k] = v
             else:
                 raise ConfigError(f"unknown adaptive3 option {k!r}")
+        if cfg3["cp"] not in (0, 1, 2):
+            raise ConfigError(f"adaptive3 option cp must be 0, 1 or 2, got {cfg3['cp']!r}")
         self.cfg3 = cfg3
         super().__init__(max_entries, max_weight, **rest)
 
@@ -97,6 +112,8 @@ class Adaptive3(Adaptive2):
         self.locked = 0  # epochs spent locked on TinyLFU by the account (for the write-up)
         self.syncs = 0  # re-synchronisations of a trailing TinyLFU engine (the sync option)
         self._d0 = 0.0  # the deficit at the last adoption
+        # (accesses seen, pending reads, reads carried) at every TinyLFU adoption (the cp option)
+        self.pending: list[tuple[int, int, int]] = []
         if self._objs and self.cfg3["nat"]:
             mini = self._objs[1].c
             self._objs[1] = _ad._engine_class("lirs")(mini)
@@ -199,7 +216,7 @@ class Adaptive3(Adaptive2):
     def _resync(self, keep: object) -> None:
         """Adopt the TinyLFU simulation again, as no switch (the back-off stays as it is)."""
         saved = (self._hold, self._level, self._quiet, self.switches, list(self.history))
-        _ad.AdaptivePolicy._adopt(self, 0, keep)
+        self._adopt_engine(0, keep)
         self._hold, self._level, self._quiet, self.switches, self.history = saved
         self._d0 = self._deficit
         self.syncs += 1
@@ -219,7 +236,7 @@ class Adaptive3(Adaptive2):
         prev, self._prev = self._prev, cur
         since, self._since = self._since, 0
         level = self._level
-        victims = super()._adopt(index, keep)
+        victims = self._adopt_engine(index, keep)
         self._d0 = self._deficit
         if self.cfg3["back"] and index == prev and since <= self.cfg3["back_win"]:
             # a fast return: the last switch did not pay; no back-off for correcting it
@@ -229,6 +246,46 @@ class Adaptive3(Adaptive2):
 
     def _switched(self, name: str) -> None:
         super()._switched(name)
+
+    def _adopt_engine(self, index: int, keep: object) -> list[Hashable]:
+        """Adopt engine ``index``'s simulation: ``AdaptivePolicy._adopt``, or the ``cp`` recipe."""
+        if index != 0:
+            return _ad.AdaptivePolicy._adopt(self, index, keep)
+        sim = self._objs[0].p
+        cp = int(self.cfg3["cp"])
+        if not cp:
+            self.pending.append((self._t, len(sim._buf), 0))
+            return _ad.AdaptivePolicy._adopt(self, index, keep)
+        real = dict(_ad._order(self._engine))
+        tiny: TinyLFUPolicy = sim.copy()  # keeps the simulation's pending reads
+        pend = len(tiny._buf)
+        if cp == 2:
+            tiny._buf.clear()
+        # 1. the copy's residents the real cache lacks leave (the first remove replays the reads)
+        for k in [k for k in tiny._where if k not in real]:
+            tiny.remove(k)
+        # 2. the real cache's keys the copy lacks join at probation's LRU end (no replay)
+        _ad._tiny_prepend(tiny, [k for k in real if k not in tiny._where])
+        # 3. every resident takes its real weight (no replay)
+        total = 0
+        for region in (tiny._window, tiny._probation, tiny._protected):
+            for k in region:
+                region[k] = real.get(k, 1)
+            total += sum(region.values())
+        tiny._ww = sum(tiny._window.values())
+        tiny._pw = sum(tiny._protected.values())
+        tiny._total = total
+        # the reads still pending move to the shared buffer (the real cache's own were seen by
+        # the simulations already), which the engine replays at its next write
+        buf = self._buf
+        buf.clear()
+        buf.extend(tiny._buf)
+        self.pending.append((self._t, pend, len(buf)))
+        tiny._buf = buf
+        tiny.hit = tiny.miss = buf.append
+        self._engine = tiny
+        self._switched("tinylfu")
+        return []
 
 
 def make(c: int, **over: Any) -> PolicySim:

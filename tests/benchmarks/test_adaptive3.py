@@ -3,7 +3,9 @@
 Deterministic replays of integer keys only (no clocks, no threads): without its new options it
 is adaptive2's candidate D; it keeps its bound through its switches and still leaves TinyLFU for
 LIRS on a loop larger than the cache; its regret account holds it to the default on a stream of
-short phases where D falls more than three points below the default.
+short phases where D falls more than three points below the default. The ``cp`` option (Session
+10: a TinyLFU adoption as the C port makes it) keeps the simulation's pending reads and changes
+nothing before the first adoption that has some.
 """
 
 from __future__ import annotations
@@ -98,6 +100,64 @@ def test_the_account_holds_it_to_the_default_where_d_loses() -> None:
     budget = RULE["acct"] * len(keys) + RULE["a0"] * c
     assert default - hits <= budget + slack
     assert policy.locked > 0
+
+
+def test_the_port_recipe_without_the_pending_reads_is_todays_adoption() -> None:
+    """cp=2 (copy, remove, prepend, weights; pending reads dropped) replays exactly as cp=0."""
+    c = 100
+    keys = _phases(6, c)
+    ref = adaptive3.make(c, **RULE)
+    expected = _trail(ref, keys)
+    sim = adaptive3.make(c, cp=2, **RULE)
+    assert _trail(sim, keys) == expected
+    assert sim.policy.history == ref.policy.history
+    assert sim.policy.syncs == ref.policy.syncs > 0
+    # the reads pending in the simulation at each TinyLFU adoption, none carried
+    assert [p[:2] for p in sim.policy.pending] == [p[:2] for p in ref.policy.pending]
+    assert any(p[1] for p in ref.policy.pending)
+
+
+def test_the_port_recipe_replays_the_pending_reads_into_the_adopted_engine() -> None:
+    """cp=1 keeps its bound, replays the simulation's pending reads, and differs only after."""
+    c = 100
+    keys = _phases(6, c)
+    old, new, control = (adaptive3.make(c, cp=cp, **RULE) for cp in (0, 1, 2))
+    trail_old: list[bool] = []
+    trail_new: list[bool] = []
+    first = -1
+    for i, k in enumerate(keys):
+        trail_old.append(old.access(k))
+        hit = new.access(k)  # PolicySim raises if a victim list breaks the bound
+        trail_new.append(hit)
+        assert control.access(k) == trail_old[-1]
+        if first < 0 and new.policy.pending and new.policy.pending[-1][1]:
+            first = i
+            _t, pend, carried = new.policy.pending[-1]
+            assert len(control.policy.pending) == len(new.policy.pending)
+            # the pending reads were replayed by the first remove (none left to carry), so the
+            # adopted engine counted exactly them more than the control's (which dropped them)
+            e_new, e_ctl = new.policy._engine, control.policy._engine
+            assert carried == 0
+            assert e_new._sketch.additions - e_ctl._sketch.additions == pend
+            assert e_new._hits - e_ctl._hits == pend
+        if i % 500 == 0:
+            assert len(new.policy) == len(new.resident) <= c
+    assert first > 0
+    # the same decisions up to (and at) the first adoption with pending reads; not after
+    assert trail_new[: first + 1] == trail_old[: first + 1]
+    assert trail_new != trail_old
+    # the account is still exact
+    default = sum(_trail(PolicySim(TinyLFUPolicy(c, None), c), keys))
+    policy = new.policy
+    slack = policy._epoch + len(policy._buf)
+    assert abs((default - sum(trail_new)) - policy._deficit) <= slack
+    assert default - sum(trail_new) <= RULE["acct"] * len(keys) + RULE["a0"] * c + slack
+
+
+def test_make_names_a_bad_cp() -> None:
+    """A cp other than 0, 1 or 2 raises ConfigError naming it."""
+    with pytest.raises(ConfigError, match="cp must be 0, 1 or 2, got 3"):
+        adaptive3.make(100, cp=3)
 
 
 def test_make_names_an_unknown_option() -> None:
