@@ -123,7 +123,7 @@ from __future__ import annotations
 
 from array import array
 from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 
 from perflayer.cache._native import native_enabled
 from perflayer.cache._protocols import Policy
@@ -301,6 +301,8 @@ _READ_BUFFER = 1_024  # the read buffer holds one read per entry, at least this 
 # 1.5-2.5 us a read here (a 16,384-read replay took 25-42 ms, 131,072 0.4-0.6 s); 4,096 keeps
 # the hit-ratio gain of a per-entry buffer on the benchmark traces (docs/benchmarks.md)
 _READ_BUFFER_MAX = 4_096  # and at most this many
+# the C twin keeps weights and their total in an int64: set_weights and prepend refuse more
+_INT64_MAX = (1 << 63) - 1
 
 
 def _ghost_table(slots: int) -> tuple[array[int], int]:
@@ -1439,6 +1441,109 @@ class TinyLFUPolicy:
         new._shadow_down = None if down is None else down.copy()
         return new
 
+    # -- adoption: what a policy that switches engines needs (rule G's AutoPolicy) -------------
+    # Neither order(), prepend() nor set_weights() replays the buffered reads (the C twin's do
+    # not either): call them after a write, or after remove() of an absent key, to see them.
+
+    def order(self) -> list[tuple[Hashable, int]]:
+        """Return the resident (key, weight) pairs, least valuable first.
+
+        Probation LRU..MRU, then protected LRU..MRU, then window LRU..MRU. Buffered reads are
+        not replayed first.
+        """
+        return [*self._probation.items(), *self._protected.items(), *self._window.items()]
+
+    def prepend(self, keys: Sequence[Hashable]) -> None:
+        """Make ``keys`` (least valuable first) resident at probation's LRU end, weight 1 each.
+
+        Each key takes its count out of the sketch, as a key entering the cache does; the total
+        weight grows by ``len(keys)``. Nothing is evicted (the caller keeps the bounds) and the
+        buffered reads are not replayed. A key that is resident already, or that appears twice
+        in ``keys``, raises ValueError naming the first such key before anything changes.
+        """
+        items = tuple(keys)
+        where = self._where
+        seen: set[Hashable] = set()
+        for k in items:
+            if k in where:
+                raise ValueError(f"TinyLFUPolicy.prepend: key {k!r} is resident already")
+            if k in seen:
+                raise ValueError(f"TinyLFUPolicy.prepend: key {k!r} appears twice in keys")
+            seen.add(k)
+        if self._total > _INT64_MAX - len(items):
+            raise OverflowError(
+                f"TinyLFUPolicy.prepend: the total weight would overflow int64 "
+                f"(total {self._total}, {len(items)} keys)"
+            )
+        probation = self._probation
+        freq = self._freq
+        take = self._sketch.take
+        for k in reversed(items):
+            probation[k] = 1
+            probation.move_to_end(k, last=False)
+            where[k] = probation
+            freq[k] = take(k)
+        self._total += len(items)
+
+    def set_weights(self, mapping: Mapping[Hashable, int]) -> None:
+        """Set every resident key's weight to ``mapping.get(key, 1)``; recompute the tallies.
+
+        A weight must be an int (not a bool), >= 0 and < 2**63, and the total must stay below
+        2**63: otherwise TypeError, ValueError or OverflowError names the first bad key (in
+        ``order()``'s order) and nothing changes. No key moves and nothing is evicted.
+        """
+        if not isinstance(mapping, Mapping):
+            raise TypeError(f"TinyLFUPolicy.set_weights: needs a mapping, got {mapping!r}")
+        get = mapping.get
+        regions = (self._probation, self._protected, self._window)
+        new: list[list[tuple[Hashable, int]]] = []
+        total = 0
+        for region in regions:
+            pairs: list[tuple[Hashable, int]] = []
+            for k in region:
+                w = get(k, 1)
+                if isinstance(w, bool) or not isinstance(w, int):
+                    raise TypeError(
+                        f"TinyLFUPolicy.set_weights: the weight of key {k!r} must be an int, "
+                        f"got {w!r}"
+                    )
+                if w < 0:
+                    raise ValueError(
+                        f"TinyLFUPolicy.set_weights: the weight of key {k!r} must be >= 0, "
+                        f"got {w!r}"
+                    )
+                if w > _INT64_MAX:
+                    raise OverflowError(
+                        f"TinyLFUPolicy.set_weights: the weight of key {k!r} must be < 2**63, "
+                        f"got {w!r}"
+                    )
+                total += w
+                if total > _INT64_MAX:
+                    raise OverflowError(
+                        f"TinyLFUPolicy.set_weights: the total weight would overflow int64 "
+                        f"at key {k!r}"
+                    )
+                pairs.append((k, w))
+            new.append(pairs)
+        for region, pairs in zip(regions, new, strict=True):
+            region.update(pairs)
+        self._pw = sum(w for _k, w in new[1])
+        self._ww = sum(w for _k, w in new[2])
+        self._total = total
+
+    def access(self, key: Hashable) -> bool:
+        """Simulate one read-or-insert of ``key`` (a memo's step); return True on a hit.
+
+        A resident key's read is recorded (``hit``); any other key's read is recorded
+        (``miss``), then it is added with weight 1 and its victims are discarded.
+        """
+        if key in self._where:
+            self.hit(key)
+            return True
+        self.miss(key)
+        self.add(key, 1)
+        return False
+
 
 def _make_lru(max_entries: int | None, max_weight: int | None) -> Policy:
     return LRUPolicy(max_entries, max_weight)
@@ -1471,16 +1576,23 @@ def _make_adaptive(max_entries: int | None, max_weight: int | None) -> Policy:
     return AdaptivePolicy(max_entries, max_weight)
 
 
+def _make_auto(max_entries: int | None, max_weight: int | None) -> Policy:
+    from perflayer.cache._policy_auto import auto_policy
+
+    return auto_policy(max_entries, max_weight)
+
+
 # Factories by name, for make_policy.
 POLICIES: dict[str, Callable[[int | None, int | None], Policy]] = {
     "adaptive": _make_adaptive,
+    "auto": _make_auto,
     "lru": _make_lru,
     "tinylfu": _make_tinylfu,
 }
 
 
 def make_policy(name: str, max_entries: int | None, max_weight: int | None) -> Policy:
-    """Build the policy called ``name`` ("tinylfu", "adaptive" or "lru") for the bounds."""
+    """Build the policy called ``name`` ("auto", "tinylfu", "adaptive" or "lru") for the bounds."""
     factory = POLICIES.get(name) if isinstance(name, str) else None
     if factory is None:
         raise ConfigError(f"unknown cache policy {name!r}; expected one of {sorted(POLICIES)}")

@@ -263,6 +263,18 @@ static inline void r_append(Region *r, Node *n, int id)
     n->region = id;
 }
 
+/* Insert ``n`` at the LRU end (OrderedDict's move_to_end(last=False) of a new key). */
+static inline void r_prepend(Region *r, Node *n, int id)
+{
+    Node *first = r->head.next;
+    n->prev = &r->head;
+    n->next = first;
+    first->prev = n;
+    r->head.next = n;
+    r->len++;
+    n->region = id;
+}
+
 static inline void r_unlink(Region *r, Node *n)
 {
     n->prev->next = n->next;
@@ -365,15 +377,12 @@ static void table_place(Table *t, uint64_t h, uintptr_t val)
     t->used++;
 }
 
-/* Make room for one more entry; -1 (no exception set) if that needs memory that is not there.
-   No Python code runs. */
-static int table_reserve(Table *t)
+/* Rehash ``t`` into 2**bits slots; -1 (no exception set) if the memory is not there. No Python
+   code runs. */
+static int table_grow(Table *t, int bits)
 {
-    if (2 * (t->used + 1) <= ((Py_ssize_t)1 << t->bits)) {
-        return 0;
-    }
     Table bigger = {NULL, 0, 0, t->mul};
-    if (table_init(&bigger, t->bits + 1) < 0) {
+    if (table_init(&bigger, bits) < 0) {
         return -1;
     }
     Py_ssize_t size = (Py_ssize_t)1 << t->bits;
@@ -385,6 +394,29 @@ static int table_reserve(Table *t)
     PyMem_Free(t->slots);
     *t = bigger;
     return 0;
+}
+
+/* Make room for one more entry; -1 (no exception set) if that needs memory that is not there.
+   No Python code runs. */
+static int table_reserve(Table *t)
+{
+    if (2 * (t->used + 1) <= ((Py_ssize_t)1 << t->bits)) {
+        return 0;
+    }
+    return table_grow(t, t->bits + 1);
+}
+
+/* Make room for ``extra`` more entries at once (prepend); -1 (no exception set) as above. */
+static int table_reserve_n(Table *t, Py_ssize_t extra)
+{
+    int bits = t->bits;
+    while (bits < 62 && 2 * (t->used + extra) > ((Py_ssize_t)1 << bits)) {
+        bits++;
+    }
+    if (2 * (t->used + extra) > ((Py_ssize_t)1 << bits)) {
+        return -1;
+    }
+    return bits == t->bits ? 0 : table_grow(t, bits);
 }
 
 static void table_delete_at(Table *t, Py_ssize_t i)
@@ -2306,6 +2338,429 @@ static PyObject *Policy_copy(Policy *self, PyObject *Py_UNUSED(ignored))
     return (PyObject *)policy_copy(self);
 }
 
+/* -- adoption: order, prepend, set_weights, access, and the module's observe ---------------- */
+
+/* The pieces rule G's AutoPolicy needs to adopt a simulation's copy and to run its simulations,
+   with the Python class's semantics (its methods of the same names; tests/cache/
+   test_tinylfu_adopt.py checks them op by op). None of order, prepend, set_weights replays the
+   buffered reads. */
+
+static PyObject *MappingABC = NULL; /* collections.abc.Mapping, for set_weights' check */
+
+static PyObject *Policy_order(Policy *self, PyObject *Py_UNUSED(ignored))
+{
+    Region *regions[3] = {&self->prob, &self->prot, &self->win};
+    PyObject *out = PyList_New(self->prob.len + self->prot.len + self->win.len);
+    if (out == NULL) {
+        return NULL;
+    }
+    /* busy across the walk: a pair's allocation may trigger a collection whose finalizer calls
+       in; its mutating calls then raise instead of freeing nodes under the walk (a nested
+       order() or lookup is harmless). The list's empty items are NULL, which its traverse
+       skips. */
+    int was_busy = self->busy;
+    self->busy = 1;
+    Py_ssize_t j = 0;
+    for (int r = 0; r < 3; r++) {
+        for (Node *n = regions[r]->head.next; n != &regions[r]->head; n = n->next) {
+            PyObject *w = PyLong_FromLongLong(n->weight);
+            PyObject *pair = w != NULL ? PyTuple_Pack(2, n->key, w) : NULL;
+            Py_XDECREF(w);
+            if (pair == NULL) {
+                self->busy = was_busy;
+                Py_DECREF(out);
+                return NULL;
+            }
+            PyList_SET_ITEM(out, j++, pair);
+        }
+    }
+    self->busy = was_busy;
+    return out;
+}
+
+static PyObject *Policy_prepend(Policy *self, PyObject *keys)
+{
+    /* an owned tuple: the keys' __hash__ and __eq__ run below and may mutate the caller's list */
+    PyObject *seq = PySequence_Tuple(keys);
+    if (seq == NULL) {
+        return NULL;
+    }
+    if (enter(self, "prepend") < 0) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    Py_ssize_t m = PyTuple_GET_SIZE(seq);
+    uint64_t *hs = NULL;
+    PyObject *seen = NULL;
+    Node *spare = NULL; /* the new nodes, allocated before anything changes */
+    int ok = 0;
+    if (m == 0) {
+        ok = 1;
+        goto done;
+    }
+    hs = PyMem_Malloc((size_t)m * sizeof(uint64_t));
+    seen = PySet_New(NULL);
+    if (hs == NULL || seen == NULL) {
+        if (hs == NULL) {
+            PyErr_NoMemory();
+        }
+        goto done;
+    }
+    /* 1. check every key, in order, as the Python class does: none resident, none twice */
+    for (Py_ssize_t j = 0; j < m; j++) {
+        PyObject *k = PyTuple_GET_ITEM(seq, j);
+        Py_hash_t hh = PyObject_Hash(k);
+        Node *node;
+        int r = hh == -1 ? -1 : keys_lookup(self, k, (uint64_t)hh, &node);
+        if (r < 0) {
+            goto done;
+        }
+        if (r) {
+            PyErr_Format(PyExc_ValueError, "TinyLFUPolicy.prepend: key %R is resident already",
+                         k);
+            goto done;
+        }
+        r = PySet_Contains(seen, k);
+        if (r < 0) {
+            goto done;
+        }
+        if (r) {
+            PyErr_Format(PyExc_ValueError, "TinyLFUPolicy.prepend: key %R appears twice in keys",
+                         k);
+            goto done;
+        }
+        if (PySet_Add(seen, k) < 0) {
+            goto done;
+        }
+        hs[j] = (uint64_t)hh;
+    }
+    if (self->total > INT64_MAX - (int64_t)m) {
+        PyErr_Format(PyExc_OverflowError,
+                     "TinyLFUPolicy.prepend: the total weight would overflow int64 (total %lld, "
+                     "%zd keys)",
+                     (long long)self->total, m);
+        goto done;
+    }
+    /* 2. every allocation */
+    if (table_reserve_n(&self->keys, m) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t j = 0; j < m; j++) {
+        Node *n = node_alloc(self);
+        if (n == NULL) {
+            goto done;
+        }
+        n->next = spare;
+        spare = n;
+    }
+    /* 3. no Python code runs from here: the last key first, each to probation's LRU end, its
+       count taken out of the sketch (FrequencySketch.take) */
+    for (Py_ssize_t j = m - 1; j >= 0; j--) {
+        Node *n = spare;
+        spare = n->next;
+        PyObject *k = PyTuple_GET_ITEM(seq, j);
+        uint64_t h = hs[j];
+        Py_INCREF(k);
+        n->key = k;
+        n->hash = h;
+        n->weight = 1;
+        n->freq = cap15(counts_pop(self, h)) + self->door[door_index(self, h)];
+        n->flag = 0;
+        table_place(&self->keys, h, (uintptr_t)n);
+        r_prepend(&self->prob, n, R_PROBATION);
+    }
+    self->total += (int64_t)m;
+    ok = 1;
+done:
+    while (spare != NULL) {
+        Node *next = spare->next;
+        node_free(self, spare);
+        spare = next;
+    }
+    PyMem_Free(hs);
+    self->busy = 0;
+    Py_XDECREF(seen);
+    Py_DECREF(seq);
+    if (!ok) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Check a weight ``w`` given for ``key`` by set_weights: 0 and *out, or -1 with an exception
+   (the Python class's checks, in its order). */
+static int set_weights_check(PyObject *key, PyObject *w, int64_t *out)
+{
+    if (!PyLong_Check(w) || PyBool_Check(w)) {
+        PyErr_Format(PyExc_TypeError,
+                     "TinyLFUPolicy.set_weights: the weight of key %R must be an int, got %R", key,
+                     w);
+        return -1;
+    }
+    int overflow;
+    long long v = PyLong_AsLongLongAndOverflow(w, &overflow);
+    if (v == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (overflow < 0 || (overflow == 0 && v < 0)) {
+        PyErr_Format(PyExc_ValueError,
+                     "TinyLFUPolicy.set_weights: the weight of key %R must be >= 0, got %R", key,
+                     w);
+        return -1;
+    }
+    if (overflow > 0) {
+        PyErr_Format(PyExc_OverflowError,
+                     "TinyLFUPolicy.set_weights: the weight of key %R must be < 2**63, got %R",
+                     key, w);
+        return -1;
+    }
+    *out = (int64_t)v;
+    return 0;
+}
+
+static PyObject *Policy_set_weights(Policy *self, PyObject *mapping)
+{
+    /* why a dict fast path: the adoption passes a dict; any other Mapping is read through its
+       get(), as the Python class reads every mapping */
+    int exact = PyDict_CheckExact(mapping);
+    PyObject *get = NULL;
+    if (!exact) {
+        int r = PyObject_IsInstance(mapping, MappingABC);
+        if (r <= 0) {
+            if (r == 0) {
+                PyErr_Format(PyExc_TypeError,
+                             "TinyLFUPolicy.set_weights: needs a mapping, got %R", mapping);
+            }
+            return NULL;
+        }
+        get = PyObject_GetAttrString(mapping, "get");
+        if (get == NULL) {
+            return NULL;
+        }
+    }
+    if (enter(self, "set_weights") < 0) {
+        Py_XDECREF(get);
+        return NULL;
+    }
+    Region *regions[3] = {&self->prob, &self->prot, &self->win};
+    Py_ssize_t n = self->prob.len + self->prot.len + self->win.len;
+    int64_t *ws = PyMem_Malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
+    PyObject *one = PyLong_FromLong(1);
+    int ok = 0;
+    int64_t total = 0;
+    if (ws == NULL || one == NULL) {
+        if (ws == NULL) {
+            PyErr_NoMemory();
+        }
+        goto done;
+    }
+    /* 1. read and check every new weight (lookups run keys' __eq__ and get() any code; busy
+       keeps the residents as they are) */
+    Py_ssize_t j = 0;
+    for (int r = 0; r < 3; r++) {
+        for (Node *nd = regions[r]->head.next; nd != &regions[r]->head; nd = nd->next) {
+            PyObject *key = nd->key;
+            PyObject *w;
+            Py_INCREF(key);
+            if (exact) {
+                w = PyDict_GetItemWithError(mapping, key);
+                if (w == NULL && !PyErr_Occurred()) {
+                    w = one;
+                }
+                Py_XINCREF(w);
+            }
+            else {
+                w = PyObject_CallFunctionObjArgs(get, key, one, NULL);
+            }
+            int bad = w == NULL || set_weights_check(key, w, &ws[j]) < 0;
+            Py_XDECREF(w);
+            if (!bad && __builtin_add_overflow(total, ws[j], &total)) {
+                PyErr_Format(PyExc_OverflowError,
+                             "TinyLFUPolicy.set_weights: the total weight would overflow int64 "
+                             "at key %R",
+                             key);
+                bad = 1;
+            }
+            Py_DECREF(key);
+            if (bad) {
+                goto done;
+            }
+            j++;
+        }
+    }
+    /* 2. commit, no Python code runs */
+    j = 0;
+    int64_t sums[3] = {0, 0, 0};
+    for (int r = 0; r < 3; r++) {
+        for (Node *nd = regions[r]->head.next; nd != &regions[r]->head; nd = nd->next) {
+            nd->weight = ws[j++];
+            sums[r] += nd->weight;
+        }
+    }
+    self->pw = sums[1];
+    self->ww = sums[2];
+    self->total = total;
+    ok = 1;
+done:
+    PyMem_Free(ws);
+    self->busy = 0;
+    Py_XDECREF(one);
+    Py_XDECREF(get);
+    if (!ok) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* TinyLFUPolicy.access: a read of ``key`` recorded; a key not resident is then added with weight
+   1 and its victims released unlisted. 1 a hit, 0 a miss, -1 an exception. */
+static int policy_access(Policy *self, PyObject *key)
+{
+    if (enter(self, "access") < 0) {
+        return -1;
+    }
+    Py_INCREF(key);
+    Py_hash_t hh = PyObject_Hash(key);
+    Node *node;
+    int r = hh == -1 ? -1 : keys_lookup(self, key, (uint64_t)hh, &node);
+    Chain vs = {NULL, NULL, 0};
+    if (r >= 0) {
+        /* the hit or the miss (under busy: a dropped oldest read's finalizer cannot mutate) */
+        ring_push(self, key);
+        if (r == 0 && do_add_chain(self, key, (uint64_t)hh, 1, &vs) < 0) {
+            r = -1;
+        }
+    }
+    self->busy = 0;
+    chain_release(self, &vs);
+    Py_DECREF(key);
+    return r;
+}
+
+static PyObject *Policy_access(Policy *self, PyObject *key)
+{
+    int r = policy_access(self, key);
+    if (r < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(r);
+}
+
+/* observe(keys, sim, a1, a2, engine, pat): see the module's stub and docstring. */
+static PyObject *tinylfu_observe(PyObject *Py_UNUSED(module), PyObject *const *args,
+                                 Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_Format(PyExc_TypeError,
+                     "observe() takes exactly 6 arguments (keys, sim, a1, a2, engine, pat), got "
+                     "%zd",
+                     nargs);
+        return NULL;
+    }
+    PyObject *keys = args[0], *a1 = args[2], *a2 = args[3], *engine = args[4], *pat = args[5];
+    if (!Py_IS_TYPE(args[1], &PolicyType)) {
+        PyErr_Format(PyExc_TypeError,
+                     "observe: sim must be a perflayer.cache._tinylfu_c.TinyLFUPolicy, got %R",
+                     args[1]);
+        return NULL;
+    }
+    Policy *sim = (Policy *)args[1];
+    if (!PyCallable_Check(a1) || !PyCallable_Check(a2)) {
+        PyErr_Format(PyExc_TypeError, "observe: a1 and a2 must be callable, got %R and %R", a1,
+                     a2);
+        return NULL;
+    }
+    if (!PyList_Check(pat)) {
+        PyErr_Format(PyExc_TypeError, "observe: pat must be a list of 8 ints, got %R", pat);
+        return NULL;
+    }
+    if (PyList_GET_SIZE(pat) != 8) {
+        PyErr_Format(PyExc_ValueError, "observe: pat must hold exactly 8 ints, got %zd items",
+                     PyList_GET_SIZE(pat));
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < 8; i++) {
+        if (!PyLong_Check(PyList_GET_ITEM(pat, i))) {
+            PyErr_Format(PyExc_TypeError, "observe: pat[%zd] must be an int, got %R", i,
+                         PyList_GET_ITEM(pat, i));
+            return NULL;
+        }
+    }
+    /* a list is read item by item as a for loop does (it may change meanwhile); another
+       iterable is first made a list */
+    PyObject *seq = PySequence_Fast(keys, "observe: keys must be a list");
+    if (seq == NULL) {
+        return NULL;
+    }
+    /* why counts in C and pat written once at the end: pat[p] += 1 per key would cost two list
+       operations and an int object per key; the callbacks run on the caller's thread, so only
+       they could tell the difference (they see pat as it was before this call) */
+    Py_ssize_t counts[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    Py_ssize_t real = 0;
+    int err = 0;
+    Py_INCREF(sim);
+    for (Py_ssize_t j = 0; j < PySequence_Fast_GET_SIZE(seq); j++) {
+        PyObject *k = PySequence_Fast_GET_ITEM(seq, j);
+        Py_INCREF(k); /* a callback may drop it from the list */
+        int in = PySequence_Contains(engine, k);
+        int p = in < 0 ? -1 : policy_access(sim, k);
+        if (p >= 0) {
+            PyObject *v = PyObject_CallOneArg(a1, k);
+            int t = v == NULL ? -1 : PyObject_IsTrue(v);
+            Py_XDECREF(v);
+            p = t < 0 ? -1 : p | t << 1;
+        }
+        if (p >= 0) {
+            PyObject *v = PyObject_CallOneArg(a2, k);
+            int t = v == NULL ? -1 : PyObject_IsTrue(v);
+            Py_XDECREF(v);
+            p = t < 0 ? -1 : p | t << 2;
+        }
+        Py_DECREF(k);
+        if (p < 0) {
+            err = 1;
+            break;
+        }
+        counts[p]++;
+        real += in;
+    }
+    Py_DECREF(sim);
+    Py_DECREF(seq);
+    /* the counts of the keys done go into pat, an error or not (an error keeps its exception) */
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    int flushed = 1;
+    if (PyList_GET_SIZE(pat) != 8) {
+        PyErr_Format(PyExc_ValueError,
+                     "observe: pat changed to %zd items during the call (its counts are lost)",
+                     PyList_GET_SIZE(pat));
+        flushed = 0;
+    }
+    for (Py_ssize_t i = 0; flushed && i < 8; i++) {
+        if (counts[i] == 0) {
+            continue;
+        }
+        PyObject *c = PyLong_FromSsize_t(counts[i]);
+        PyObject *sum = c != NULL ? PyNumber_Add(PyList_GET_ITEM(pat, i), c) : NULL;
+        Py_XDECREF(c);
+        if (sum == NULL || PyList_SetItem(pat, i, sum) < 0) {
+            flushed = 0;
+        }
+    }
+    if (err) {
+        if (!flushed) {
+            PyErr_Clear(); /* the callback's exception is the one to see */
+        }
+        PyErr_Restore(et, ev, tb);
+        return NULL;
+    }
+    if (!flushed) {
+        return NULL;
+    }
+    return PyLong_FromSsize_t(real);
+}
+
 /* -- reads and properties ------------------------------------------------------------------ */
 
 static Py_ssize_t Policy_len(Policy *self) { return self->keys.used; }
@@ -2441,6 +2896,16 @@ static PyMethodDef Policy_methods[] = {
      "Change the bounds (the window keeps its share) and return the keys to evict."},
     {"copy", (PyCFunction)Policy_copy, METH_NOARGS,
      "Return an independent copy (the same key objects) that makes the same decisions."},
+    {"order", (PyCFunction)Policy_order, METH_NOARGS,
+     "Return the resident (key, weight) pairs, least valuable first (probation, protected, "
+     "window; each LRU to MRU). Buffered reads are not replayed first."},
+    {"prepend", (PyCFunction)Policy_prepend, METH_O,
+     "Make keys (least valuable first, none resident, none twice) resident at probation's LRU "
+     "end, weight 1 each; nothing is evicted."},
+    {"set_weights", (PyCFunction)Policy_set_weights, METH_O,
+     "Set every resident key's weight to mapping.get(key, 1); recompute the tallies."},
+    {"access", (PyCFunction)Policy_access, METH_O,
+     "Simulate one read-or-insert of key (a memo's step); return True on a hit."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2557,11 +3022,21 @@ typedef struct {
 
 static PolicyCAPI c_api = {1, policy_is, policy_prefetch, policy_add_c, (PyCFunction)Policy_add};
 
+static PyMethodDef tinylfu_functions[] = {
+    {"observe", (PyCFunction)(void (*)(void))tinylfu_observe, METH_FASTCALL,
+     "observe(keys, sim, a1, a2, engine, pat) -> int\n--\n\n"
+     "For each key k: real = k in engine; p = sim.access(k) | bool(a1(k)) << 1 | "
+     "bool(a2(k)) << 2; pat[p] += 1. Return how many keys were in engine. pat (a list of 8 "
+     "ints) is written once at the end, also when a call raises (the keys done are counted)."},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef tinylfu_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "perflayer.cache._tinylfu_c",
     .m_doc = "TinyLFUPolicy in C, decision-identical to perflayer.cache._policy.TinyLFUPolicy.",
     .m_size = -1,
+    .m_methods = tinylfu_functions,
 };
 
 PyMODINIT_FUNC PyInit__tinylfu_c(void)
@@ -2573,6 +3048,15 @@ PyMODINIT_FUNC PyInit__tinylfu_c(void)
     ConfigError = PyObject_GetAttrString(errors, "ConfigError");
     Py_DECREF(errors);
     if (ConfigError == NULL) {
+        return NULL;
+    }
+    PyObject *abc = PyImport_ImportModule("collections.abc");
+    if (abc == NULL) {
+        return NULL;
+    }
+    MappingABC = PyObject_GetAttrString(abc, "Mapping");
+    Py_DECREF(abc);
+    if (MappingABC == NULL) {
         return NULL;
     }
     STR_SHADOW = PyUnicode_InternFromString("shadow");

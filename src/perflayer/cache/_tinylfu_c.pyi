@@ -1,9 +1,9 @@
 """Typed stub of the C extension ``perflayer.cache._tinylfu_c`` (see ``_tinylfu_c.c``)."""
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["TinyLFUPolicy"]
+__all__ = ["TinyLFUPolicy", "observe"]
 
 # the C set's API (prefetch hint, add), a PyCapsule "perflayer.cache._tinylfu_c._C_API" (private)
 _C_API: object
@@ -40,6 +40,14 @@ class TinyLFUPolicy:
         """Change the bounds (the window keeps its share) and return the keys to evict."""
     def copy(self) -> TinyLFUPolicy:
         """Return an independent copy (the same key objects) that makes the same decisions."""
+    def order(self) -> list[tuple[Hashable, int]]:
+        """Return the resident (key, weight) pairs, least valuable first (no replay first)."""
+    def prepend(self, keys: Sequence[Hashable], /) -> None:
+        """Make ``keys`` (none resident, none twice) resident at probation's LRU end, weight 1."""
+    def set_weights(self, mapping: Mapping[Hashable, int], /) -> None:
+        """Set every resident key's weight to ``mapping.get(key, 1)``; recompute the tallies."""
+    def access(self, key: Hashable, /) -> bool:
+        """Simulate one read-or-insert of ``key`` (a memo's step); return True on a hit."""
     def __len__(self) -> int:
         """Return the number of resident keys."""
     def __contains__(self, key: object, /) -> bool:
@@ -74,3 +82,18 @@ class TinyLFUPolicy:
     @property
     def _shadow_state(self) -> dict[str, Any] | None:
         """For tests: the shadow climber's state, None while it is off."""
+
+def observe(
+    keys: list[Hashable],
+    sim: TinyLFUPolicy,
+    a1: Callable[[Hashable], object],
+    a2: Callable[[Hashable], object],
+    engine: object,
+    pat: list[int],
+    /,
+) -> int:
+    """Count, per key, ``sim.access(k) | bool(a1(k)) << 1 | bool(a2(k)) << 2`` into ``pat``.
+
+    Return how many of ``keys`` were ``in engine`` (tested before the three calls). ``pat`` is
+    written once at the end, also when a call raises (the keys done so far are counted).
+    """
