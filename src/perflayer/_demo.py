@@ -92,7 +92,7 @@ def _timer_overhead() -> int:
     return int(statistics.median(samples))
 
 
-def replay(keys: list[int], size: int, policy: str = "tinylfu") -> dict[str, Any]:
+def replay(keys: list[int], size: int, policy: str = "auto") -> dict[str, Any]:
     """Replay ``keys`` through a Cache of ``size`` entries; return hit ratio and latencies."""
     from perflayer.cache import Cache
     from perflayer.monitor import Monitor

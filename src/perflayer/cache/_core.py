@@ -258,7 +258,7 @@ class Cache:
         max_entries: int | None = None,
         max_bytes: int | None = None,
         *,
-        policy: str = "tinylfu",
+        policy: str = "auto",
         decode_responses: bool | None = None,
         levels: Iterable[CacheLevel] = (),
         name: str = "default",

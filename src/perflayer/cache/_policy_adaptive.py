@@ -71,7 +71,7 @@ from __future__ import annotations
 import copy
 import importlib
 from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -123,6 +123,27 @@ class _Engine(Protocol):
     def __contains__(self, key: object) -> bool: ...
 
 
+def _copy_py_engine(engine: Any, buf: deque[Hashable] | None) -> Any:
+    """Return a copy of a Python LIRS/ARC engine on ``buf``, sharing the key objects.
+
+    As the C engines' ``copy``: the structures are new, the keys the same, and every resident
+    key has a weight (a simulation keeps none: 1 each).
+    """
+    new = object.__new__(type(engine))
+    for name, value in vars(engine).items():
+        setattr(new, name, value.copy() if isinstance(value, (dict, set)) else value)
+    new._buf = buf if buf is not None else deque(maxlen=_READ_BUFFER)
+    new.wt = dict(engine.order())
+    new.weight = sum(new.wt.values())
+    return new
+
+
+def _set_py_weights(engine: Any, mapping: Mapping[Hashable, int]) -> None:
+    """Set every resident key's weight to ``mapping.get(key, 1)`` (a Python LIRS/ARC engine)."""
+    engine.wt = {k: mapping.get(k, 1) for k, _w in engine.order()}
+    engine.weight = sum(engine.wt.values())
+
+
 # ----------------------------------------------------------------------------------------------
 # LIRS
 # ----------------------------------------------------------------------------------------------
@@ -161,6 +182,15 @@ class _LIRSEngine:
         state, wt = self.state, self.wt
         keys = list(self.q) + [k for k in self.s if state[k] == _LIR]
         return [(k, wt.get(k, 1)) for k in keys]
+
+    def copy(self, buf: deque[Hashable] | None = None) -> _LIRSEngine:
+        """Return a copy (the same key objects) on the read buffer ``buf``."""
+        new: _LIRSEngine = _copy_py_engine(self, buf)
+        return new
+
+    def set_weights(self, mapping: Mapping[Hashable, int]) -> None:
+        """Set every resident key's weight to ``mapping.get(key, 1)``."""
+        _set_py_weights(self, mapping)
 
     def _prune(self) -> None:
         s, state = self.s, self.state
@@ -334,7 +364,7 @@ class _LIRSEngine:
                 self._demote_bottom_lir()
             victim = self._evict_hir()
             victims.append(victim)
-            self.weight -= self.wt.pop(victim)
+            self.weight -= self.wt.pop(victim, 0)  # a simulation keeps no weights
         return victims
 
     def load(self, items: list[tuple[Hashable, int]]) -> None:
@@ -399,6 +429,15 @@ class _ARCEngine:
         """Return the resident keys and weights, least valuable first (T1, then T2)."""
         wt = self.wt
         return [(k, wt.get(k, 1)) for k in (*self.t1, *self.t2)]
+
+    def copy(self, buf: deque[Hashable] | None = None) -> _ARCEngine:
+        """Return a copy (the same key objects) on the read buffer ``buf``."""
+        new: _ARCEngine = _copy_py_engine(self, buf)
+        return new
+
+    def set_weights(self, mapping: Mapping[Hashable, int]) -> None:
+        """Set every resident key's weight to ``mapping.get(key, 1)``."""
+        _set_py_weights(self, mapping)
 
     def _replace(self, in_b2: bool) -> Hashable:
         t1, t2 = self.t1, self.t2
@@ -519,7 +558,7 @@ class _ARCEngine:
         while len(self.t1) + len(self.t2) > self.c:
             v = self._replace(False)
             victims.append(v)
-            self.weight -= self.wt.pop(v)
+            self.weight -= self.wt.pop(v, 0)  # a simulation keeps no weights
         while len(self.b1) + len(self.b2) > self.c:
             (self.b1 if len(self.b1) >= len(self.b2) else self.b2).popitem(last=False)
         return victims

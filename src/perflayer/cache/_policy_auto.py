@@ -1,0 +1,422 @@
+"""The default policy: W-TinyLFU that adopts LIRS or ARC only while that provably pays.
+
+``policy="auto"`` (the default of ``Cache``) is the default W-TinyLFU (``TinyLFUPolicy``, this
+package's shadow-climbing, ghost-admitting one) on every cache that is not entry-bounded at up
+to 2,048 entries: there ``make_policy`` returns the TinyLFU itself, at its cost. On an
+entry-bounded cache of up to 2,048 entries ``AutoPolicy`` runs it under a *selection* between
+W-TinyLFU, LIRS and ARC, the rule the research calls G (docs/research-adaptive.md, "Session 9",
+"Port specification (candidate G)"; prototype benchmarks/prototypes/adaptive3.py).
+
+Why. No policy wins everywhere: W-TinyLFU wins on frequency-skewed traces, LIRS on loops and on
+traces ranked by reuse distance, ARC on recency-heavy traces and a moving hot set. On the 60
+trace/size points of the hit-ratio benchmark the default TinyLFU is within a point of the best of
+LRU, LFU, theine, ARC, LIRS and S3FIFO at 50; this selection at 57 (held-out seeds: 24 -> 28,
+22 -> 26, 22 -> 26 of 30), and it is never more than 0.87 points below the default at any point
+of the four families (docs/benchmarks.md).
+
+Simulations. Beside the real engine run three full-size simulations, one per candidate, fed
+every access the real cache sees (the buffered reads, and a write unless it follows its own
+read miss): ``tinylfu`` is an exact twin of the default (the same class and read buffer, a copy
+of the engine at the start), ``lirs`` and ``arc`` are the LIRS (Jiang and Zhang, SIGMETRICS 2002)
+and ARC (Megiddo and Modha, FAST 2003) engines of ``_policy_adaptive``. Each access is counted
+by its hit pattern (which simulations hit it), and whether the *real* cache holds the key.
+
+Deciding (as ``AdaptivePolicy``, with short epochs). Every ``epoch`` accesses (half the
+capacity, 64 to 256) each simulation's hits are added to a decayed score (a horizon of about
+4,096 accesses) and every pair's disagreements to a decayed count; a challenger whose lead is
+above half a point of the decayed accesses and above 3 standard deviations of a sign test (each
+disagreement a fair coin) is adopted. No decision during a warm-up of 2 x capacity accesses;
+after a switch none for ``2 << level`` epochs, the level growing per switch and relaxing after
+64 quiet epochs.
+
+The regret account: why the selection never costs much against the default. The TinyLFU
+simulation is the default's exact twin, so ``deficit`` = its hits minus the real cache's hits,
+summed since the start, is exactly what the selection has cost (or won: negative) against
+running the default. The *budget* is 0.4% of the accesses plus a quarter of the capacity. While
+the deficit plus the cost of a return (half the twin's residents the real cache lacks: each a
+miss the default would not take) exceeds the budget, the policy adopts the twin and stays on
+TinyLFU, whatever the scores say; the budget grows with the accesses, so a cache whose switches
+have lost earns the right to switch again only slowly. After a return the real TinyLFU is a copy
+of the twin restricted to the real keys; if it then trails the twin by more than 2% of the
+capacity, it adopts the twin again (a *re-sync*, not counted as a switch).
+
+Adopting. A switch makes the real engine a copy of the winner's simulation, history included
+(LIRS's non-resident stack, ARC's ghosts and target, TinyLFU's sketch, climbed window and
+pending reads): keys resident in both stay where the simulation has them, keys only in the
+simulation are dropped from the copy, keys only in the real cache join it as its least valuable
+residents (``prepend``), and the real weights are set. No key leaves, so a switch costs no
+capacity. O(capacity), at most once per epoch.
+
+Reads. ``hit`` and ``miss`` are one shared deque's C ``append`` for the policy's life (the
+core binds them once), as lock-free as TinyLFU's. Every other call runs under the cache's lock
+and first feeds the buffered reads to the simulations (``_tinylfu_c.observe``: one C loop, about
+3.5x the default's replay per read) and then to the engine: a TinyLFU engine gets them in its own
+read ring, LIRS and ARC engines drain the shared deque themselves.
+
+Bounds. Removals, expiry and weights are not simulated: a cache with many deletes trails its
+twin and is held on TinyLFU by the account, which is the safe side. ``resize`` resizes the
+engine and every simulation alike (the memory guard's shrink-and-restore keeps the twin a
+twin); to a weight bound, no bound or more than 2,048 entries the policy adopts the TinyLFU twin
+if it was elsewhere and runs it alone from then on. ``clear`` forgets the keys, the simulations
+and the account, and restarts on a copy of the (cleared) twin.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections import deque
+from collections.abc import Callable, Hashable
+from types import ModuleType
+from typing import Any
+
+from perflayer.cache import _policy_adaptive as _ad
+from perflayer.cache._policy import _check_bounds, read_buffer_size, tinylfu_class
+from perflayer.cache._protocols import Policy
+
+_TINYLFU_C: ModuleType | None
+try:  # the C loop over the buffered keys (hatch_build.py); absent without a compiler
+    _TINYLFU_C = importlib.import_module("perflayer.cache._tinylfu_c")
+except ImportError:
+    _TINYLFU_C = None
+
+__all__ = ["AutoPolicy", "auto_policy"]
+
+FULL = _ad._FULL_SHADOW  # entry-bounded caches up to this size run the selection
+_EPOCH_SCALE = 0.5  # an epoch is this share of the capacity,
+_EPOCH_MIN = 64  # at least this many accesses, at most _ad._EPOCH
+_ACCT = 0.004  # the budget grows by this share of the accesses,
+_A0 = 0.25  # from this share of the capacity
+_RET = 0.5  # a return costs this share of the twin's residents the real cache lacks
+_SYNC = 0.02  # re-sync a TinyLFU engine that trails its twin by this share of the capacity
+_TINY, _LIRS, _ARC = 0, 1, 2
+
+
+def selects(max_entries: int | None, max_weight: int | None) -> bool:
+    """Return True if a cache with these bounds runs the selection (entry-bounded, <= FULL)."""
+    return max_weight is None and max_entries is not None and max_entries <= FULL
+
+
+def auto_policy(max_entries: int | None, max_weight: int | None) -> Policy:
+    """Build ``policy="auto"``: ``AutoPolicy`` where it selects, else the default TinyLFU."""
+    if selects(max_entries, max_weight):
+        return AutoPolicy(max_entries, max_weight)
+    return tinylfu_class()(max_entries, max_weight)
+
+
+class AutoPolicy:
+    """W-TinyLFU that adopts LIRS or ARC while their simulations lead and it pays; see the module.
+
+    >>> p = AutoPolicy(max_entries=100, max_weight=None)
+    >>> p.add("a", 1), p.engine
+    ([], 'tinylfu')
+    """
+
+    # why: the read path is one C call, as TinyLFU's: a shared deque's append, valid for life
+    hit: Callable[[Hashable], None]
+    miss: Callable[[Hashable], None]
+
+    def __init__(self, max_entries: int | None, max_weight: int | None) -> None:
+        _check_bounds(max_entries, max_weight)
+        self.max_entries = max_entries
+        self.max_weight = max_weight
+        self._buf: deque[Hashable] = deque(maxlen=read_buffer_size(max_entries))
+        self.hit = self._buf.append
+        self.miss = self._buf.append
+        self.engine = "tinylfu"  # the real engine's name
+        self._engine: Any = tinylfu_class()(max_entries, max_weight)
+        self.switches = 0  # engine changes (re-syncs are not switches)
+        self.syncs = 0  # re-syncs of a TinyLFU engine that trailed its twin
+        self.locked = 0  # epochs the account held the policy on TinyLFU
+        # (accesses seen, engine) at every switch, for the curious and the tests
+        self.history: list[tuple[int, str]] = []
+        self._sims: list[Any] = []  # the TinyLFU twin, the LIRS and ARC simulations; [] alone
+        # the engine's read feed: a TinyLFU engine's own ring (None: LIRS/ARC drain the deque)
+        self._feed: Callable[[Hashable], None] | None = self._engine.hit
+        self._start()
+
+    # -- the selection's state ------------------------------------------------------------------
+
+    def _start(self) -> None:
+        """Start the selection afresh on the current engine (a TinyLFU), or run it alone."""
+        c = self.max_entries
+        self._pat = [0] * 8  # this epoch's accesses by hit pattern (bit i: simulation i hit)
+        self._score = [0.0, 0.0, 0.0]  # decayed simulated hits
+        # decayed (squared weights) counts of the accesses simulations i and j disagree on
+        self._var = [[0.0] * 3 for _ in range(3)]
+        self._weight = 0.0  # decayed accesses
+        self._seen = 0  # this epoch's accesses
+        self._level = 0  # the back-off exponent
+        self._quiet = 0  # epochs since the last switch
+        self._t = 0  # accesses since the start (the account's total, at epoch ends)
+        self._rhits = 0  # this epoch's real hits
+        self._deficit = 0  # the twin's hits minus the real cache's, since the start
+        self._d0 = 0  # the deficit at the last adoption
+        if c is None or not selects(c, self.max_weight):
+            self._sims = []
+            self._epoch = 0
+            self._hold = 0
+            return
+        self._size(c)
+        # why: while the simulations fill and first churn they differ only in how they treat
+        # cold keys, a lead that does not last
+        self._hold = max(_ad._WARMUP, -(-_ad._WARMUP_FACTOR * c // self._epoch))
+        self._sims = [
+            self._engine.copy(),  # the default's twin: a copy of the TinyLFU engine
+            _ad._engine_class("lirs")(c),
+            _ad._engine_class("arc")(c),
+        ]
+        self._bind()
+
+    def _size(self, c: int) -> None:
+        """Set the epoch and the per-epoch decay for capacity ``c``."""
+        self._epoch = max(_EPOCH_MIN, min(_ad._EPOCH, round(_EPOCH_SCALE * c)))
+        # why: the decay per epoch keeps the horizon at ~4,096 accesses whatever the epoch
+        self._decay = _ad._DECAY ** (self._epoch / _ad._EPOCH)
+
+    def _bind(self) -> None:
+        """Bind the simulations' steps and the engine's read feed (after any change of either)."""
+        sim, lirs, arc = self._sims
+        self._a0 = sim.access
+        self._a1 = lirs.access
+        self._a2 = arc.access
+        native = _TINYLFU_C is not None and isinstance(sim, _TINYLFU_C.TinyLFUPolicy)
+        self._observe_c: Callable[..., int] | None = (
+            getattr(_TINYLFU_C, "observe", None) if native else None
+        )
+        self._feed = self._engine.hit if self.engine == "tinylfu" else None
+
+    # -- Policy ---------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """Return the number of resident keys."""
+        return len(self._engine)
+
+    def __contains__(self, key: object) -> bool:
+        """Return True if ``key`` is resident."""
+        return key in self._engine
+
+    @property
+    def weight(self) -> int:
+        """Return the sum of the resident keys' weights."""
+        w: int = self._engine.weight
+        return w
+
+    def add(self, key: Hashable, weight: int) -> list[Hashable]:
+        """Insert ``key`` and return the keys to evict (never ``key``)."""
+        if self._sims:
+            # the buffered reads, and the write itself unless it follows its own read miss
+            items = list(self._buf)
+            if not items or items[-1] != key:
+                items.append(key)
+            self._observe(items, True)
+            self._hand_over()
+        elif self._buf:
+            self._hand_over()
+        victims: list[Hashable] = self._engine.add(key, weight)
+        return victims
+
+    def update(self, key: Hashable, weight: int) -> list[Hashable]:
+        """Record a new weight for ``key`` and return the keys to evict."""
+        if self._buf:
+            if self._sims:
+                self._observe(list(self._buf), True)
+            self._hand_over()
+        victims: list[Hashable] = self._engine.update(key, weight)
+        return victims
+
+    def remove(self, key: Hashable) -> None:
+        """Forget ``key``; unknown keys are ignored."""
+        if self._buf:
+            if self._sims:
+                self._observe(list(self._buf), False)
+            self._hand_over()
+        self._engine.remove(key)
+
+    def clear(self) -> None:
+        """Forget every key, the simulations and the account; restart on the cleared twin."""
+        self._buf.clear()
+        if not self._sims:
+            self._engine.clear()
+            return
+        twin = self._sims[_TINY]
+        twin.clear()
+        self._engine = twin.copy()
+        if self.engine != "tinylfu":
+            self.engine = "tinylfu"
+            self.switches += 1
+            self.history.append((self._t + self._seen, "tinylfu"))
+        self._start()
+
+    def resize(self, max_entries: int | None, max_weight: int | None) -> list[Hashable]:
+        """Change the bounds of the engine and the simulations; return the keys to evict.
+
+        To bounds without the selection (a weight bound, no bound, more than ``FULL`` entries)
+        a LIRS or ARC engine first adopts the TinyLFU twin; the TinyLFU then runs alone.
+        """
+        _check_bounds(max_entries, max_weight)
+        if self._buf:
+            if self._sims:
+                self._observe(list(self._buf), False)
+            self._hand_over()
+        keep = selects(max_entries, max_weight)
+        if self._sims and not keep:
+            if self.engine != "tinylfu":
+                self._adopt(_TINY)
+            self._sims = []
+            self._epoch = 0
+        self.max_entries = max_entries
+        self.max_weight = max_weight
+        victims: list[Hashable] = self._engine.resize(max_entries, max_weight)
+        if self._sims and max_entries is not None:
+            for sim in self._sims:
+                sim.resize(max_entries, None)
+            self._size(max_entries)
+        elif keep:
+            self._start()  # back to bounds that select: start afresh on the TinyLFU engine
+        return victims
+
+    # -- simulation -----------------------------------------------------------------------------
+
+    def _hand_over(self) -> None:
+        """Give the buffered reads to a TinyLFU engine's own ring (LIRS/ARC drain the deque)."""
+        feed = self._feed
+        if feed is not None:
+            buf = self._buf
+            items = list(buf)
+            buf.clear()
+            for k in items:
+                feed(k)
+
+    def _observe(self, keys: list[Hashable], decide: bool) -> None:
+        """Feed ``keys`` to every simulation, count the real hits; decide at an epoch's end."""
+        engine = self._engine
+        loop = self._observe_c
+        if loop is not None:
+            # the C twin of the loop below (perflayer.cache._tinylfu_c.observe)
+            self._rhits += loop(keys, self._sims[_TINY], self._a1, self._a2, engine, self._pat)
+        else:
+            a0, a1, a2 = self._a0, self._a1, self._a2
+            pat = self._pat
+            rh = 0
+            for k in keys:
+                # a buffered read is a real hit iff its key is resident before the engine
+                # replays the buffer (a write's own key is never resident)
+                if k in engine:
+                    rh += 1
+                p = 1 if a0(k) else 0
+                if a1(k):
+                    p += 2
+                if a2(k):
+                    p += 4
+                pat[p] += 1
+            self._rhits += rh
+        self._seen += len(keys)
+        if self._seen >= self._epoch and decide:
+            self._decide()
+
+    def _decide(self) -> None:
+        """At an epoch's end: the account, then a switch if a challenger leads significantly."""
+        pat = self._pat
+        seen = self._seen
+        c = self.max_entries
+        assert c is not None
+        self._t += seen
+        twin_hits = pat[1] + pat[3] + pat[5] + pat[7]
+        self._deficit += twin_hits - self._rhits
+        self._rhits = 0
+        deficit = self._deficit
+        if self.engine == "tinylfu" and self.switches and deficit - self._d0 > _SYNC * c:
+            self._resync()
+        budget = _ACCT * self._t + _A0 * c
+        # why: the missing count is O(c); it cannot tip the account while deficit + RET x c fits
+        if deficit + _RET * c > budget and deficit + _RET * self._missing() > budget:
+            self.locked += 1
+            if self.engine != "tinylfu":
+                self._update(pat, seen)
+                self._adopt(_TINY)
+                return
+            self._hold = max(self._hold, 1)
+        self._update(pat, seen)
+        if self._hold > 0:
+            self._hold -= 1
+            return
+        cur = _ad.ENGINES.index(self.engine)
+        score = self._score
+        var = self._var[cur]
+        floor = _ad._MARGIN * self._weight
+        best = cur
+        lead = 0.0
+        for j in range(3):
+            gain = score[j] - score[cur]
+            if gain > lead and gain > floor and gain * gain > _ad._Z * _ad._Z * var[j]:
+                best, lead = j, gain
+        if best != cur:
+            self._adopt(best)
+
+    def _update(self, pat: list[int], seen: int) -> None:
+        """Fold the epoch's hit patterns into the decayed scores and disagreement counts."""
+        decay = self._decay
+        d2 = decay * decay
+        hits = (
+            pat[1] + pat[3] + pat[5] + pat[7],
+            pat[2] + pat[3] + pat[6] + pat[7],
+            pat[4] + pat[5] + pat[6] + pat[7],
+        )
+        # disagreements: 0-1 differ in patterns 1, 2, 5, 6; 0-2 in 1, 3, 4, 6; 1-2 in 2, 3, 4, 5
+        d01 = pat[1] + pat[2] + pat[5] + pat[6]
+        d02 = pat[1] + pat[3] + pat[4] + pat[6]
+        d12 = pat[2] + pat[3] + pat[4] + pat[5]
+        dis = ((0, d01, d02), (d01, 0, d12), (d02, d12, 0))
+        score = self._score
+        for i in range(3):
+            score[i] = score[i] * decay + hits[i]
+            row = self._var[i]
+            di = dis[i]
+            for j in range(3):
+                row[j] = row[j] * d2 + di[j]
+        self._weight = self._weight * decay + seen
+        self._seen = 0
+        pat[:] = (0, 0, 0, 0, 0, 0, 0, 0)
+        self._quiet += 1
+        if self._quiet >= _ad._RELAX and self._level:
+            self._level -= 1
+            self._quiet = 0
+
+    def _missing(self) -> int:
+        """Return how many of the twin's residents the real cache lacks."""
+        engine = self._engine
+        return sum(1 for k, _w in self._sims[_TINY].order() if k not in engine)
+
+    def _adopt(self, index: int) -> None:
+        """Make the real engine a copy of simulation ``index`` holding exactly the real keys."""
+        self._replace(index)
+        self.engine = _ad.ENGINES[index]
+        self.switches += 1
+        self.history.append((self._t, self.engine))
+        # why: exponential back-off that relaxes again: a trace on which two engines trade the
+        # lead (a loop near the cache size) would otherwise pay an adoption every few epochs,
+        # while a trace whose phases change slowly can still follow each phase
+        self._hold = _ad._HOLD << self._level
+        self._level = min(self._level + 1, _ad._HOLD_MAX)
+        self._quiet = 0
+
+    def _resync(self) -> None:
+        """Adopt the TinyLFU twin again (a TinyLFU engine that trails it; not a switch)."""
+        self._replace(_TINY)
+        self.syncs += 1
+
+    def _replace(self, index: int) -> None:
+        """Replace the engine by a copy of simulation ``index`` restricted to the real keys."""
+        real = dict(self._engine.order())
+        buf = self._buf
+        buf.clear()  # the simulations have seen these reads already
+        sim = self._sims[index]
+        # a TinyLFU keeps its own read ring (its pending reads come along); LIRS and ARC share ours
+        new = sim.copy() if index == _TINY else sim.copy(buf)
+        for k in [k for k, _w in new.order() if k not in real]:
+            new.remove(k)
+        new.prepend([k for k in real if k not in new])
+        new.set_weights(real)
+        self._engine = new
+        self._d0 = self._deficit
+        self._feed = new.hit if index == _TINY else None
