@@ -4,9 +4,10 @@ Run ``python -m benchmarks.hitratio`` from the repository root. Every trace in .
 and every synthetic trace of ``benchmarks.traces`` is replayed as a cache-aside memo (``get(k)``;
 on a miss ``set(k, v)``) at five cache sizes; hit ratio = hits / accesses, cold misses included.
 
-Columns: ``perflayer`` (the default policy as ``perflayer.Cache`` builds it: W-TinyLFU with the
-shadow climber), ``tinylfu-sample`` (the same with the sample climber, the
-previous default), ``adaptive`` (AdaptivePolicy, ``policy="adaptive"``), all driven through the Policy protocol
+Columns: ``perflayer`` (the default policy as ``perflayer.Cache`` builds it, ``policy="auto"``:
+W-TinyLFU under a selection of LIRS or ARC up to 2,048 entries, W-TinyLFU alone above),
+``tinylfu`` (W-TinyLFU alone, ``policy="tinylfu"``, the previous default), ``adaptive``
+(AdaptivePolicy, ``policy="adaptive"``), all driven through the Policy protocol
 as perflayer.Cache drives them, ``LRU`` and ``LFU`` (cachetools), ``theine`` (theine_core's Rust W-TinyLFU, replayed
 without theine's lossy Python buffers), ``ARC``, ``LIRS`` and ``S3FIFO`` (benchmarks/policies,
 from their papers) and ``OPT`` (Belady's optimum with bypass, exact).
@@ -102,9 +103,11 @@ class TheineSim:
 
 
 PEERS: dict[str, Callable[[int], Sim]] = {
-    # the default as perflayer.Cache builds it (the C class where it is compiled)
-    "perflayer": lambda c: PolicySim(make_policy("tinylfu", c, None), c),
-    "tinylfu-sample": lambda c: PolicySim(TinyLFUPolicy(c, None, climber="sample"), c),
+    # the default as perflayer.Cache builds it: policy="auto" (AutoPolicy up to 2,048 entries,
+    # the C TinyLFUPolicy above)
+    "perflayer": lambda c: PolicySim(make_policy("auto", c, None), c),
+    # W-TinyLFU alone (policy="tinylfu", the default before "auto")
+    "tinylfu": lambda c: PolicySim(make_policy("tinylfu", c, None), c),
     "adaptive": lambda c: PolicySim(AdaptivePolicy(c, None), c),
     "LRU": lambda c: CachetoolsSim(cachetools.LRUCache, c),
     "LFU": lambda c: CachetoolsSim(cachetools.LFUCache, c),
@@ -124,8 +127,10 @@ def _shadow_prototype(c: int) -> Sim:
 
 
 # research columns, run only when named in --policies (docs/benchmarks.md, "A shadow-window climber"):
-# the prototype the policy's shadow climber was ported from (same decisions)
+# the prototype the policy's shadow climber was ported from (same decisions), and the TinyLFU
+# with the sample climber (the default before the shadow climber)
 PEERS["tinylfu-shadow"] = _shadow_prototype
+PEERS["tinylfu-sample"] = lambda c: PolicySim(TinyLFUPolicy(c, None, climber="sample"), c)
 
 
 def replay(make: Callable[[int], Sim], keys: Sequence[Hashable], capacity: int) -> float:
@@ -430,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--policies",
         default=DEFAULT_COLUMNS,
-        help=f"comma-separated columns (default {DEFAULT_COLUMNS}; also: tinylfu-shadow)",
+        help=f"comma-separated columns (default {DEFAULT_COLUMNS}; also: tinylfu-shadow, tinylfu-sample)",
     )
     ap.add_argument("--markdown", help="write the tables to this file")
     ap.add_argument("--cost", action="store_true", help="measure per-call policy cost instead")

@@ -63,21 +63,13 @@ and the account, and restarts on a copy of the (cleared) twin.
 
 from __future__ import annotations
 
-import importlib
 from collections import deque
 from collections.abc import Callable, Hashable
-from types import ModuleType
 from typing import Any
 
 from perflayer.cache import _policy_adaptive as _ad
 from perflayer.cache._policy import _check_bounds, read_buffer_size, tinylfu_class
 from perflayer.cache._protocols import Policy
-
-_TINYLFU_C: ModuleType | None
-try:  # the C loop over the buffered keys (hatch_build.py); absent without a compiler
-    _TINYLFU_C = importlib.import_module("perflayer.cache._tinylfu_c")
-except ImportError:
-    _TINYLFU_C = None
 
 __all__ = ["AutoPolicy", "auto_policy"]
 
@@ -103,7 +95,99 @@ def auto_policy(max_entries: int | None, max_weight: int | None) -> Policy:
     return tinylfu_class()(max_entries, max_weight)
 
 
-class AutoPolicy:
+class AutoCore:
+    """The per-access half of ``AutoPolicy``: feed the simulations and the engine.
+
+    ``AutoPolicy`` sets the state (``_buf``, ``_engine``, ``_tiny``, ``_twin``, ``_a1``, ``_a2``,
+    ``_epoch``, ``_seen``, ``_rhits``, ``_pat``) and decides in ``_decide``, which this half
+    calls at an epoch's end with the observed keys in ``_batch``. The C twin
+    ``perflayer.cache._tinylfu_c.AutoCore`` makes the same calls with the same results
+    (tests/cache/test_policy_auto.py); this one serves ``PERFLAYER_PURE_PYTHON`` and builds
+    without a compiler.
+    """
+
+    _buf: deque[Hashable]
+    _engine: Any  # a TinyLFUPolicy (C or Python), or a LIRS or ARC engine (C or Python)
+    _tiny: bool  # the engine is a TinyLFU: it takes the buffered reads in its own ring
+    _twin: Any  # None (the engine is its own twin) or the TinyLFU twin
+    _a1: Callable[[Hashable], bool]  # the LIRS simulation's step
+    _a2: Callable[[Hashable], bool]  # the ARC simulation's step
+    _epoch: int  # accesses per decision; 0: no selection (the engine alone)
+    _seen: int  # this epoch's accesses
+    _rhits: int  # this epoch's real hits
+    _pat: list[int]  # this epoch's accesses by hit pattern (bit i: simulation i hit)
+    _batch: list[Hashable]  # the keys of the observation being decided on
+
+    def add(self, key: Hashable, weight: int) -> list[Hashable]:
+        """Insert ``key`` and return the keys to evict (never ``key``)."""
+        if self._epoch:
+            # the buffered reads, and the write itself unless it follows its own read miss
+            items = list(self._buf)
+            if not items or items[-1] != key:
+                items.append(key)
+            self._observe(items, True)
+        if self._buf:
+            self._hand_over()
+        victims: list[Hashable] = self._engine.add(key, weight)
+        return victims
+
+    def update(self, key: Hashable, weight: int) -> list[Hashable]:
+        """Record a new weight for ``key`` and return the keys to evict."""
+        if self._buf:
+            if self._epoch:
+                self._observe(list(self._buf), True)
+            self._hand_over()
+        victims: list[Hashable] = self._engine.update(key, weight)
+        return victims
+
+    def remove(self, key: Hashable) -> None:
+        """Forget ``key``; unknown keys are ignored."""
+        if self._buf:
+            if self._epoch:
+                self._observe(list(self._buf), False)
+            self._hand_over()
+        self._engine.remove(key)
+
+    def _hand_over(self) -> None:
+        """Give the buffered reads to a TinyLFU engine's own ring (LIRS/ARC drain the deque)."""
+        if self._tiny:
+            buf = self._buf
+            items = list(buf)
+            buf.clear()
+            deque(map(self._engine.hit, items), 0)  # a C loop of hit(k)
+
+    def _observe(self, keys: list[Hashable], decide: bool) -> None:
+        """Feed ``keys`` to every simulation, count the real hits; decide at an epoch's end."""
+        engine = self._engine
+        twin = self._twin
+        a0 = None if twin is None else twin.access
+        a1, a2 = self._a1, self._a2
+        pat = self._pat
+        rh = 0
+        for k in keys:
+            # a buffered read is a real hit iff its key is resident before the engine replays
+            # the buffer (a write's own key is never resident); until the first switch the
+            # engine is the twin, so its hit is the twin's
+            real = k in engine
+            rh += real
+            p = int(real) if a0 is None else 1 if a0(k) else 0
+            if a1(k):
+                p += 2
+            if a2(k):
+                p += 4
+            pat[p] += 1
+        self._rhits += rh
+        self._seen += len(keys)
+        if self._seen >= self._epoch and decide:
+            self._batch = keys
+            self._decide()
+            self._batch = []
+
+    def _decide(self) -> None:
+        raise NotImplementedError  # AutoPolicy's
+
+
+class AutoPolicy(AutoCore):
     """W-TinyLFU that adopts LIRS or ARC while their simulations lead and it pays; see the module.
 
     >>> p = AutoPolicy(max_entries=100, max_weight=None)
@@ -130,8 +214,6 @@ class AutoPolicy:
         # (accesses seen, engine) at every switch, for the curious and the tests
         self.history: list[tuple[int, str]] = []
         self._sims: list[Any] = []  # the TinyLFU twin, the LIRS and ARC simulations; [] alone
-        # the engine's read feed: a TinyLFU engine's own ring (None: LIRS/ARC drain the deque)
-        self._feed: Callable[[Hashable], None] | None = self._engine.hit
         self._start()
 
     # -- the selection's state ------------------------------------------------------------------
@@ -151,20 +233,22 @@ class AutoPolicy:
         self._rhits = 0  # this epoch's real hits
         self._deficit = 0  # the twin's hits minus the real cache's, since the start
         self._d0 = 0  # the deficit at the last adoption
+        self._batch = []
         if c is None or not selects(c, self.max_weight):
             self._sims = []
             self._epoch = 0
             self._hold = 0
+            self._bind()
             return
         self._size(c)
         # why: while the simulations fill and first churn they differ only in how they treat
         # cold keys, a lead that does not last
         self._hold = max(_ad._WARMUP, -(-_ad._WARMUP_FACTOR * c // self._epoch))
-        self._sims = [
-            self._engine.copy(),  # the default's twin: a copy of the TinyLFU engine
-            _ad._engine_class("lirs")(c),
-            _ad._engine_class("arc")(c),
-        ]
+        # why: until the first switch the engine is the default's twin itself (the same class,
+        # bounds and accesses: the same decisions), so the twin is made, a copy of the engine,
+        # only at the first switch; until then a real hit is the twin's hit, which saves a third
+        # of the simulations' cost on every cache that never switches
+        self._sims = [None, _ad._engine_class("lirs")(c), _ad._engine_class("arc")(c)]
         self._bind()
 
     def _size(self, c: int) -> None:
@@ -174,16 +258,14 @@ class AutoPolicy:
         self._decay = _ad._DECAY ** (self._epoch / _ad._EPOCH)
 
     def _bind(self) -> None:
-        """Bind the simulations' steps and the engine's read feed (after any change of either)."""
-        sim, lirs, arc = self._sims
-        self._a0 = sim.access
-        self._a1 = lirs.access
-        self._a2 = arc.access
-        native = _TINYLFU_C is not None and isinstance(sim, _TINYLFU_C.TinyLFUPolicy)
-        self._observe_c: Callable[..., int] | None = (
-            getattr(_TINYLFU_C, "observe", None) if native else None
-        )
-        self._feed = self._engine.hit if self.engine == "tinylfu" else None
+        """Hand the per-access half its state (after any change of the engine or simulations)."""
+        self._tiny = self.engine == "tinylfu"
+        if self._sims:
+            self._twin, lirs, arc = self._sims
+            self._a1 = lirs.access
+            self._a2 = arc.access
+        else:
+            self._twin = None
 
     # -- Policy ---------------------------------------------------------------------------------
 
@@ -201,44 +283,15 @@ class AutoPolicy:
         w: int = self._engine.weight
         return w
 
-    def add(self, key: Hashable, weight: int) -> list[Hashable]:
-        """Insert ``key`` and return the keys to evict (never ``key``)."""
-        if self._sims:
-            # the buffered reads, and the write itself unless it follows its own read miss
-            items = list(self._buf)
-            if not items or items[-1] != key:
-                items.append(key)
-            self._observe(items, True)
-            self._hand_over()
-        elif self._buf:
-            self._hand_over()
-        victims: list[Hashable] = self._engine.add(key, weight)
-        return victims
-
-    def update(self, key: Hashable, weight: int) -> list[Hashable]:
-        """Record a new weight for ``key`` and return the keys to evict."""
-        if self._buf:
-            if self._sims:
-                self._observe(list(self._buf), True)
-            self._hand_over()
-        victims: list[Hashable] = self._engine.update(key, weight)
-        return victims
-
-    def remove(self, key: Hashable) -> None:
-        """Forget ``key``; unknown keys are ignored."""
-        if self._buf:
-            if self._sims:
-                self._observe(list(self._buf), False)
-            self._hand_over()
-        self._engine.remove(key)
-
     def clear(self) -> None:
         """Forget every key, the simulations and the account; restart on the cleared twin."""
         self._buf.clear()
-        if not self._sims:
+        if not self._epoch:
             self._engine.clear()
             return
         twin = self._sims[_TINY]
+        if twin is None:  # never switched: the engine is the twin
+            twin = self._engine
         twin.clear()
         self._engine = twin.copy()
         if self.engine != "tinylfu":
@@ -255,7 +308,7 @@ class AutoPolicy:
         """
         _check_bounds(max_entries, max_weight)
         if self._buf:
-            if self._sims:
+            if self._epoch:
                 self._observe(list(self._buf), False)
             self._hand_over()
         keep = selects(max_entries, max_weight)
@@ -264,55 +317,20 @@ class AutoPolicy:
                 self._adopt(_TINY)
             self._sims = []
             self._epoch = 0
+            self._bind()
         self.max_entries = max_entries
         self.max_weight = max_weight
         victims: list[Hashable] = self._engine.resize(max_entries, max_weight)
         if self._sims and max_entries is not None:
             for sim in self._sims:
-                sim.resize(max_entries, None)
+                if sim is not None:
+                    sim.resize(max_entries, None)
             self._size(max_entries)
         elif keep:
             self._start()  # back to bounds that select: start afresh on the TinyLFU engine
         return victims
 
     # -- simulation -----------------------------------------------------------------------------
-
-    def _hand_over(self) -> None:
-        """Give the buffered reads to a TinyLFU engine's own ring (LIRS/ARC drain the deque)."""
-        feed = self._feed
-        if feed is not None:
-            buf = self._buf
-            items = list(buf)
-            buf.clear()
-            for k in items:
-                feed(k)
-
-    def _observe(self, keys: list[Hashable], decide: bool) -> None:
-        """Feed ``keys`` to every simulation, count the real hits; decide at an epoch's end."""
-        engine = self._engine
-        loop = self._observe_c
-        if loop is not None:
-            # the C twin of the loop below (perflayer.cache._tinylfu_c.observe)
-            self._rhits += loop(keys, self._sims[_TINY], self._a1, self._a2, engine, self._pat)
-        else:
-            a0, a1, a2 = self._a0, self._a1, self._a2
-            pat = self._pat
-            rh = 0
-            for k in keys:
-                # a buffered read is a real hit iff its key is resident before the engine
-                # replays the buffer (a write's own key is never resident)
-                if k in engine:
-                    rh += 1
-                p = 1 if a0(k) else 0
-                if a1(k):
-                    p += 2
-                if a2(k):
-                    p += 4
-                pat[p] += 1
-            self._rhits += rh
-        self._seen += len(keys)
-        if self._seen >= self._epoch and decide:
-            self._decide()
 
     def _decide(self) -> None:
         """At an epoch's end: the account, then a switch if a challenger leads significantly."""
@@ -385,12 +403,14 @@ class AutoPolicy:
     def _missing(self) -> int:
         """Return how many of the twin's residents the real cache lacks."""
         engine = self._engine
-        return sum(1 for k, _w in self._sims[_TINY].order() if k not in engine)
+        twin = self._twin
+        return 0 if twin is None else sum(1 for k, _w in twin.order() if k not in engine)
 
     def _adopt(self, index: int) -> None:
         """Make the real engine a copy of simulation ``index`` holding exactly the real keys."""
         self._replace(index)
         self.engine = _ad.ENGINES[index]
+        self._bind()
         self.switches += 1
         self.history.append((self._t, self.engine))
         # why: exponential back-off that relaxes again: a trace on which two engines trade the
@@ -403,10 +423,17 @@ class AutoPolicy:
     def _resync(self) -> None:
         """Adopt the TinyLFU twin again (a TinyLFU engine that trails it; not a switch)."""
         self._replace(_TINY)
+        self._bind()
         self.syncs += 1
 
     def _replace(self, index: int) -> None:
         """Replace the engine by a copy of simulation ``index`` restricted to the real keys."""
+        if self._sims[_TINY] is None:
+            # the first switch: the twin is the engine as it was before this observation, plus
+            # this observation's accesses (which the engine has not replayed yet)
+            twin = self._engine.copy()
+            deque(map(twin.access, self._batch), 0)
+            self._sims[_TINY] = twin
         real = dict(self._engine.order())
         buf = self._buf
         buf.clear()  # the simulations have seen these reads already
@@ -419,4 +446,3 @@ class AutoPolicy:
         new.set_weights(real)
         self._engine = new
         self._d0 = self._deficit
-        self._feed = new.hit if index == _TINY else None
