@@ -91,7 +91,7 @@ def selects(max_entries: int | None, max_weight: int | None) -> bool:
 def auto_policy(max_entries: int | None, max_weight: int | None) -> Policy:
     """Build ``policy="auto"``: ``AutoPolicy`` where it selects, else the default TinyLFU."""
     if selects(max_entries, max_weight):
-        return AutoPolicy(max_entries, max_weight)
+        return auto_class()(max_entries, max_weight)
     return tinylfu_class()(max_entries, max_weight)
 
 
@@ -187,13 +187,26 @@ class AutoCore:
         raise NotImplementedError  # AutoPolicy's
 
 
-class AutoPolicy(AutoCore):
-    """W-TinyLFU that adopts LIRS or ARC while their simulations lead and it pays; see the module.
+class _Selection:
+    """The deciding half of the policy: the engine, the simulations, the account; see the module.
 
-    >>> p = AutoPolicy(max_entries=100, max_weight=None)
-    >>> p.add("a", 1), p.engine
-    ([], 'tinylfu')
+    A mixin: the per-access half (``AutoCore``, Python or C) comes second in the bases.
     """
+
+    _buf: deque[Hashable]
+    _engine: Any
+    _tiny: bool
+    _twin: Any
+    _a1: Callable[[Hashable], bool]
+    _a2: Callable[[Hashable], bool]
+    _epoch: int
+    _seen: int
+    _rhits: int
+    _pat: list[int]
+    _batch: list[Hashable]
+    # the per-access half's (annotations only: a definition here would shadow it)
+    _observe: Callable[[list[Hashable], bool], None]
+    _hand_over: Callable[[], None]
 
     # why: the read path is one C call, as TinyLFU's: a shared deque's append, valid for life
     hit: Callable[[Hashable], None]
@@ -446,3 +459,22 @@ class AutoPolicy(AutoCore):
         new.set_weights(real)
         self._engine = new
         self._d0 = self._deficit
+
+
+class AutoPolicy(_Selection, AutoCore):
+    """W-TinyLFU that adopts LIRS or ARC while their simulations lead and it pays; see the module.
+
+    The pure-Python build (``auto_class`` picks the one with the C per-access half when built).
+
+    >>> p = AutoPolicy(max_entries=100, max_weight=None)
+    >>> p.add("a", 1), p.engine
+    ([], 'tinylfu')
+    """
+
+
+def auto_class() -> Callable[[int | None, int | None], Policy]:
+    """Return the AutoPolicy class ``policy="auto"`` builds (the C per-access half when built).
+
+    ``PERFLAYER_PURE_PYTHON=1`` in the environment, read when a cache is built, selects Python.
+    """
+    return AutoPolicy
