@@ -2,15 +2,17 @@
 
 The cache core owns key -> value; a policy owns only the order in which keys leave. The core
 calls ``hit``/``miss`` on every read, ``add``/``update`` on writes and ``remove`` on deletes;
-``make_policy("tinylfu" | "adaptive" | "lru", max_entries, max_weight)`` builds one.
-"tinylfu" stays the default: the C twin of this module's ``TinyLFUPolicy``
-(``perflayer.cache._tinylfu_c``, same decisions, pinned by tests/cache/test_tinylfu_c.py) where
-it was compiled, this class otherwise; see ``tinylfu_class``. Change the policy in both. "adaptive"
-(``perflayer.cache._policy_adaptive.AdaptivePolicy``, its own essay) runs miniature
-simulations of W-TinyLFU, LIRS and ARC and switches the real cache to the one that leads: it
-closes most of the per-trace gaps to the best known policy (docs/benchmarks.md), but its
-simulations cost about 2x TinyLFU's per-read replay (4-5x on caches of up to 2,048 entries,
-where it simulates every key) and about 2x its add, so it is opt-in, not the default.
+``make_policy("auto" | "tinylfu" | "adaptive" | "lru", max_entries, max_weight)`` builds one.
+"auto" is the default (``perflayer.cache._policy_auto``, its own essay): this module's W-TinyLFU
+alone on every cache but the entry-bounded ones of up to 2,048 entries, where it runs the
+W-TinyLFU under a selection that adopts LIRS or ARC while their simulations lead and a regret
+account against the W-TinyLFU's twin allows. "tinylfu" is the W-TinyLFU alone: the C twin of this
+module's ``TinyLFUPolicy`` (``perflayer.cache._tinylfu_c``, same decisions, pinned by
+tests/cache/test_tinylfu_c.py) where it was compiled, this class otherwise; see
+``tinylfu_class``. Change the policy in both. "adaptive"
+(``perflayer.cache._policy_adaptive.AdaptivePolicy``, its own essay) is the earlier selection,
+on the sample-climber W-TinyLFU and without the account: kept for comparison, it is below the
+default on the benchmark families (docs/research-adaptive.md).
 
 Regions. ``TinyLFUPolicy`` splits the capacity into a small *window* LRU (1% at start) and a
 *main* segmented LRU: *probation* and *protected* (80% of main). A new key always enters the
@@ -97,6 +99,11 @@ one read per entry (1,024 at least, 4,096 at most) between two writes the oldest
 reading thread, ours waits for a write, so an all-hit stretch (a loop or a hot set that fits,
 read again) lost all but its last 1,024 reads; those keys were then never promoted nor counted
 and the next scan flushed them (``syn-scan-mix`` at 3,197 entries: 53.3% hits, 55.9% now).
+
+Adoption. ``order``, ``prepend``, ``set_weights`` and ``access`` (in both classes) let a policy
+that switches engines adopt a simulation's copy (``copy``) and run its simulations through the
+public API: the C twin has no internals to reach into. The C module's ``observe`` runs a whole
+batch of simulated reads in one call.
 
 Cost per call. ``hit``/``miss``: one C call (~40 ns here). Replaying a read: a dict lookup, a
 counter increment and a ``move_to_end`` (a probation hit also promotes/demotes one key; a miss's

@@ -63,7 +63,8 @@ comparison), and for a sampled key three simulator steps and one list increment 
 together); a decision is O(1) per epoch. Measured
 (``python -m benchmarks.hitratio --cost``, docs/benchmarks.md): about 2x TinyLFU's amortized read
 at 10,000 entries (20% sampled) and about 4x at 1,000 entries (full shadows); ``add`` about 2.3x
-TinyLFU's. That is why "tinylfu", not "adaptive", is the default.
+TinyLFU's. Its successor, ``policy="auto"`` (``_policy_auto``: the default W-TinyLFU as engine
+and twin, full simulations only, a regret account), is the default.
 """
 
 from __future__ import annotations
