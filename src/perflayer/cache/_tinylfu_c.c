@@ -48,6 +48,14 @@
  * leaves the policy as it was) and release the old ones last. tp_traverse / tp_clear visit them,
  * so a key that refers to the policy and is held only by a shadow is still collected.
  *
+ * Adoption (rule G's AutoPolicy; the Python class's methods of the same names): order() lists
+ * the residents least valuable first, prepend() makes new keys probation's LRU keys (every check
+ * and allocation first, so an error changes nothing), set_weights() reads and checks every new
+ * weight before writing any, access() is a simulation's read-or-insert (its victims released,
+ * never listed). The module function observe() is the adaptive policy's per-access loop: per key
+ * a contains test on the real engine, this type's access on the TinyLFU simulation (no method
+ * call) and two calls, the counts kept in C and added to the caller's list once at the end.
+ *
  * Safety. The type holds strong references to its keys (nodes, the read buffer, the last miss)
  * and supports the cycle collector. hash() and == may run Python code: every mutating method
  * sets `busy` first, so a re-entrant mutating call raises RuntimeError, and it only calls
