@@ -28,6 +28,7 @@ EXTENSIONS = [
     ("perflayer.cache._tinylfu_c", "src/perflayer/cache/_tinylfu_c.c"),
     ("perflayer.cache._fastpath_c", "src/perflayer/cache/_fastpath_c.c"),
     ("perflayer.cache._engines_c", "src/perflayer/cache/_engines_c.c"),
+    ("perflayer.cache._auto_c", "src/perflayer/cache/_auto_c.c"),
 ]
 
 

@@ -20,7 +20,7 @@ from tests.benchmarks.test_adaptive3 import RULE, _phases
 
 from perflayer import Cache
 from perflayer.cache._policy import TinyLFUPolicy, make_policy, tinylfu_class
-from perflayer.cache._policy_auto import AutoPolicy
+from perflayer.cache._policy_auto import AutoPolicy, CAutoPolicy, _Selection, auto_class
 from perflayer.errors import ConfigError
 
 # the loop of test_adaptive3: 300 keys between keys never seen again; LIRS wins it
@@ -57,7 +57,7 @@ def test_it_makes_the_prototypes_decisions(mode: str, trace: str, c: int) -> Non
         "phases3": _phases(3, 200),
         "loop": LOOP,
     }[trace]
-    sim = PolicySim(AutoPolicy(c, None), c)
+    sim = PolicySim(auto_class()(c, None), c)
     ref = adaptive3.make(c, cp=1, **RULE)
     assert _trail(sim, keys) == _trail(ref, keys)
     policy, proto = sim.policy, ref.policy
@@ -73,11 +73,13 @@ def test_the_c_parts_and_pure_python_agree(monkeypatch: pytest.MonkeyPatch) -> N
     if tinylfu_class() is TinyLFUPolicy:
         pytest.skip("the C extensions are not built")
     keys = _phases(6, 100)
-    c_sim = PolicySim(AutoPolicy(100, None), 100)
+    c_sim = PolicySim(auto_class()(100, None), 100)
+    assert isinstance(c_sim.policy, CAutoPolicy)
     assert type(c_sim.policy._engine) is tinylfu_class()
     expected = _trail(c_sim, keys)
     monkeypatch.setenv("PERFLAYER_PURE_PYTHON", "1")
-    py_sim = PolicySim(AutoPolicy(100, None), 100)
+    py_sim = PolicySim(auto_class()(100, None), 100)
+    assert isinstance(py_sim.policy, AutoPolicy)
     assert type(py_sim.policy._engine) is TinyLFUPolicy
     assert _trail(py_sim, keys) == expected
     assert py_sim.policy.history == c_sim.policy.history
@@ -100,7 +102,7 @@ def test_it_selects_only_where_the_simulations_are_full(
 ) -> None:
     """Entry-bounded caches of up to 2,048 entries select; every other one runs the TinyLFU."""
     policy = make_policy("auto", *bounds)
-    assert isinstance(policy, AutoPolicy) is selects
+    assert isinstance(policy, _Selection) is selects
     if not selects:
         assert type(policy) is tinylfu_class()
 
@@ -109,14 +111,14 @@ def test_the_cache_defaults_to_it() -> None:
     """Cache() is policy="auto": the selection on a small entry-bounded cache."""
     small = Cache(max_entries=300)
     assert small.policy_name == "auto"
-    assert isinstance(small._policy, AutoPolicy)
+    assert isinstance(small._policy, auto_class())
     assert type(Cache(max_entries=10_000)._policy) is tinylfu_class()
 
 
 def test_a_bad_bound_is_named() -> None:
     """A bound that is not a positive int raises ConfigError naming it."""
     with pytest.raises(ConfigError, match="max_entries must be >= 1 or None, got 0"):
-        AutoPolicy(0, None)
+        auto_class()(0, None)
     with pytest.raises(ConfigError, match=r"max_entries must be an int or None, got 1\.5"):
         make_policy("auto", 1.5, None)  # type: ignore[arg-type]
 
@@ -124,7 +126,7 @@ def test_a_bad_bound_is_named() -> None:
 def test_it_leaves_tinylfu_for_lirs_on_a_loop(mode: str) -> None:
     """On a loop 1.5x the cache it adopts LIRS, keeps its bound and loses nothing to the default."""
     c = 200
-    sim = PolicySim(AutoPolicy(c, None), c)
+    sim = PolicySim(auto_class()(c, None), c)
     hits = sum(_trail(sim, LOOP))  # PolicySim raises if a victim list breaks the bound
     assert sim.policy.engine == "lirs"
     assert len(sim.policy) == len(sim.resident) <= c
@@ -137,7 +139,7 @@ def test_the_account_holds_it_to_the_default(mode: str) -> None:
     c = 100
     keys = _phases(6, c)
     default = sum(_trail(PolicySim(make_policy("tinylfu", c, None), c), keys))
-    sim = PolicySim(AutoPolicy(c, None), c)
+    sim = PolicySim(auto_class()(c, None), c)
     hits = sum(_trail(sim, keys))
     policy = sim.policy
     # the deficit is exact up to the accesses not yet decided on (an epoch and the buffer)
@@ -150,7 +152,7 @@ def test_the_account_holds_it_to_the_default(mode: str) -> None:
 def _on_engine(engine: str, c: int = 200) -> tuple[AutoPolicy, set[Hashable]]:
     """Return a policy driven until its engine is ``engine``, and its resident keys."""
     keys = LOOP if engine == "lirs" else _phases(6, c) + LOOP
-    policy = AutoPolicy(c, None)
+    policy = auto_class()(c, None)
     sim = PolicySim(policy, c)
     for k in keys:
         sim.access(k)
@@ -230,7 +232,7 @@ def test_a_cache_on_it_answers_like_a_dict_through_switches(mode: str) -> None:
     """A real Cache on the default policy keeps every value right while its engine changes."""
     cache = Cache(max_entries=200)
     policy = cache._policy
-    assert isinstance(policy, AutoPolicy)
+    assert isinstance(policy, auto_class())
     model: dict[str, int] = {}
     rng = random.Random(5)
     for i, k in enumerate(LOOP[:8_000]):

@@ -63,13 +63,20 @@ and the account, and restarts on a copy of the (cleared) twin.
 
 from __future__ import annotations
 
+import importlib
 from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Any
 
 from perflayer.cache import _policy_adaptive as _ad
+from perflayer.cache._native import native_enabled
 from perflayer.cache._policy import _check_bounds, read_buffer_size, tinylfu_class
 from perflayer.cache._protocols import Policy
+
+try:  # the C per-access half (hatch_build.py compiles it; optional)
+    _CAutoCore: Any = importlib.import_module("perflayer.cache._auto_c").AutoCore
+except ImportError:  # pragma: no cover - built without a compiler
+    _CAutoCore = None
 
 __all__ = ["AutoPolicy", "auto_policy"]
 
@@ -101,8 +108,8 @@ class AutoCore:
     ``AutoPolicy`` sets the state (``_buf``, ``_engine``, ``_tiny``, ``_twin``, ``_a1``, ``_a2``,
     ``_epoch``, ``_seen``, ``_rhits``, ``_pat``) and decides in ``_decide``, which this half
     calls at an epoch's end with the observed keys in ``_batch``. The C twin
-    ``perflayer.cache._tinylfu_c.AutoCore`` makes the same calls with the same results
-    (tests/cache/test_policy_auto.py); this one serves ``PERFLAYER_PURE_PYTHON`` and builds
+    ``perflayer.cache._auto_c.AutoCore`` makes the same calls with the same results
+    (tests/cache/test_auto_c.py); this one serves ``PERFLAYER_PURE_PYTHON`` and builds
     without a compiler.
     """
 
@@ -472,9 +479,23 @@ class AutoPolicy(_Selection, AutoCore):
     """
 
 
+CAutoPolicy: Any = None  # the class below where the C per-access half was built
+if _CAutoCore is not None:
+
+    class CAutoPolicy(_Selection, _CAutoCore):  # type: ignore[misc,no-redef]
+        """AutoPolicy on the C per-access half (``_auto_c.AutoCore``): the same decisions.
+
+        >>> p = CAutoPolicy(max_entries=100, max_weight=None)
+        >>> p.add("a", 1), p.engine
+        ([], 'tinylfu')
+        """
+
+
 def auto_class() -> Callable[[int | None, int | None], Policy]:
     """Return the AutoPolicy class ``policy="auto"`` builds (the C per-access half when built).
 
     ``PERFLAYER_PURE_PYTHON=1`` in the environment, read when a cache is built, selects Python.
     """
+    if CAutoPolicy is not None and native_enabled():
+        return CAutoPolicy  # type: ignore[no-any-return]
     return AutoPolicy
