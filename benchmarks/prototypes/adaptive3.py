@@ -11,6 +11,9 @@ srb=0, acct=0.004, ret=0.5, a0=0.25, sync=0.02)``, is 57 / 28 / 26 / 26 points w
 best peer on the 60 / offset 100 / 200 / 300 families (the default 50 / 24 / 22 / 22, D 57 / 28 /
 26 / 26) with better gaps to OPT on each, and at worst 0.87 / 0.58 / 0.55 / 0.62 points below the
 default. ``srb=0`` makes the TinyLFU simulation the default's exact twin, so the account is exact.
+Session 10: G with ``cp=1`` (a TinyLFU adoption as the C port makes it, keeping the simulation's
+pending reads) has G's within-1 counts and gaps, at worst 0.98 / 0.54 / 0.56 / 0.59 points below
+the default, and no ensemble member (shadow epochs 255 / 257) more than 1 below.
 
 ``Adaptive3`` is ``adaptive2.Adaptive2`` plus the options below (``CFG3``; ``make(c, **opts)``
 for the sweep: ``py:benchmarks.prototypes.adaptive3.make,K=V,...``). With every new option at
