@@ -155,7 +155,7 @@ class Rec:
         self._call("remove", key)
 
 
-ACTIONS = ("keep", "zero", "swap", "twin", "clear", "raise", "lirs", "batch")
+ACTIONS = ("keep", "zero", "swap", "twin", "ctwin", "clear", "raise", "lirs", "batch")
 
 
 def _decider(base: type) -> type:
@@ -183,6 +183,8 @@ def _decider(base: type) -> type:
                 self._tiny = True
             elif act == "twin":
                 self._twin = self.twin if self._twin is None else None
+            elif act == "ctwin":  # a C TinyLFU twin (unlogged; the C core keeps its access)
+                self._twin = self.ctwin if self._twin is None else None
             elif act == "clear":
                 self._buf.clear()
             elif act == "raise":
@@ -215,6 +217,7 @@ def _core(cls: type, c: int = 8, epoch: int = 5, script: Sequence[str] = ()) -> 
         "lirs": Rec("lirs", _ad._engine_class("lirs")(c, buf), log),
     }
     core.twin = Rec("twin", tiny(c, None), log)
+    core.ctwin = tiny(c, None)
     core.a1rec = Rec("a1", _ad._engine_class("lirs")(c), log)
     core.a2rec = Rec("a2", _ad._engine_class("arc")(c), log)
     core._buf = buf
@@ -270,7 +273,7 @@ def _state(core: Any) -> tuple[Any, ...]:
         list(core._buf),
         bool(core._tiny),
         core._engine.name,
-        None if core._twin is None else core._twin.name,
+        None if core._twin is None else getattr(core._twin, "name", "ctwin"),
         core._epoch,
     )
 
@@ -340,6 +343,27 @@ def test_long_random_streams_make_the_same_calls(seed: int) -> None:
             ops.append(("fail", rng.choice(["a1", "a2", "e"]), rng.randrange(40)))
     script = [rng.choice(ACTIONS) for _ in range(7)]
     _twins(ops, script, epoch=rng.choice([3, 5, 8]))
+
+
+def test_a_new_twin_is_asked_not_the_old_one() -> None:
+    """Replacing a C twin (whose access the C core keeps) asks the new twin from then on."""
+    pats = []
+    for cls in (PyDecider, CDecider):
+        core = _core(cls, epoch=1_000)
+        full, empty = tinylfu_class()(8, None), tinylfu_class()(8, None)
+        for k in range(4):
+            full.add(k, 1)
+        core._twin = full
+        core._observe([0, 1, 2, 3], False)
+        core._twin = empty
+        core._observe([0, 1, 2, 3], False)
+        core._twin = None
+        core._observe([0, 1], False)
+        core._twin = full
+        core._observe([0, 9], False)
+        pats.append(list(core._pat))
+    assert pats[0] == pats[1]
+    assert pats[0][1] + pats[0][3] + pats[0][5] + pats[0][7] == 5  # full: 4 + 1 twin hits
 
 
 # -- re-entrancy ------------------------------------------------------------------------------

@@ -12,7 +12,10 @@
  *
  * Generic calls only: the engine and the simulations may be the C or the Python TinyLFU, LIRS and
  * ARC classes (other compilation units), so they are called through the object protocol
- * (PySequence_Contains, vectorcalls of their methods), never through their internals.
+ * (PySequence_Contains, vectorcalls of their methods), never through their internals. Where the
+ * twin's type is immutable, has no instance dict and the generic getattr (the C TinyLFU),
+ * ``twin.access`` is bound once and kept until ``_twin`` is assigned again, instead of once per
+ * observation as Python does: the same method either way.
  *
  * The state (``_buf``, ``_engine``, ``_tiny``, ``_twin``, ``_a1``, ``_a2``, ``_pat``, ``_batch``
  * as object slots; ``_epoch``, ``_seen``, ``_rhits`` as int64 with the Python attribute
@@ -58,6 +61,7 @@ typedef struct {
     PyObject *engine; /* _engine: the real engine */
     PyObject *tiny;   /* _tiny: the engine is a TinyLFU (takes the reads in its own ring) */
     PyObject *twin;   /* _twin: None (the engine is its own twin) or the TinyLFU twin */
+    PyObject *a0;     /* NULL, or twin.access while twin's type makes it the same every time */
     PyObject *a1;     /* _a1: the LIRS simulation's step */
     PyObject *a2;     /* _a2: the ARC simulation's step */
     PyObject *pat;    /* _pat: this epoch's accesses by hit pattern */
@@ -159,6 +163,27 @@ static int Core_set_int(Core *self, PyObject *value, void *closure)
     return 0;
 }
 
+static PyObject *Core_get_twin(Core *self, void *Py_UNUSED(closure))
+{
+    return Py_XNewRef(need(self, self->twin, "_twin"));
+}
+
+static int Core_set_twin(Core *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value == NULL && self->twin == NULL) {
+        PyErr_Format(PyExc_AttributeError, "'%.100s' object has no attribute '_twin'",
+                     Py_TYPE(self)->tp_name);
+        return -1;
+    }
+    PyObject *old = self->twin, *a0 = self->a0;
+    Py_XINCREF(value);
+    self->twin = value;
+    self->a0 = NULL; /* the kept twin.access is the old twin's */
+    Py_XDECREF(old);
+    Py_XDECREF(a0);
+    return 0;
+}
+
 /* -- the per-access half ---------------------------------------------------------------------- */
 
 /* Call ``f(k)`` and return its truth: 0 or 1, or -1 on an exception. */
@@ -194,9 +219,20 @@ static int obs_start(Core *self, Obs *o)
     if (twin == NULL) {
         return -1;
     }
-    if (twin != Py_None) {
+    if (twin != Py_None && self->a0 != NULL) {
+        o->a0 = Py_NewRef(self->a0);
+    }
+    else if (twin != Py_None) {
         Py_INCREF(twin);
         o->a0 = PyObject_GetAttr(twin, S_access);
+        /* why keep it: a bound method per observation is an allocation and a lookup per write;
+           where the twin's type is immutable, has no instance dict and the generic getattr,
+           ``twin.access`` is the same method every time (the _twin setter drops it) */
+        PyTypeObject *t = Py_TYPE(twin);
+        if (o->a0 != NULL && self->twin == twin && (t->tp_flags & Py_TPFLAGS_IMMUTABLETYPE) &&
+            t->tp_dictoffset == 0 && t->tp_getattro == PyObject_GenericGetAttr) {
+            set_slot(&self->a0, o->a0);
+        }
         Py_DECREF(twin);
         if (o->a0 == NULL) {
             return -1;
@@ -264,6 +300,22 @@ static int obs_flush(Obs *o)
     for (Py_ssize_t i = 0; i < 8; i++) {
         if (o->counts[i] == 0) {
             continue;
+        }
+        /* why: the deciding half keeps a list of 8 small ints; int + int there runs no Python
+           code, so it is done without the generic protocol's four calls */
+        if (PyList_CheckExact(o->pat) && i < PyList_GET_SIZE(o->pat) &&
+            PyLong_CheckExact(PyList_GET_ITEM(o->pat, i))) {
+            int overflow = 0;
+            long long v = PyLong_AsLongLongAndOverflow(PyList_GET_ITEM(o->pat, i), &overflow);
+            if (!overflow && v >= 0 && v < ((long long)1 << 62)) {
+                PyObject *sum = PyLong_FromLongLong(v + (long long)o->counts[i]);
+                if (sum == NULL) {
+                    return -1;
+                }
+                PyList_SetItem(o->pat, i, sum); /* steals sum; the old int runs no code */
+                o->counts[i] = 0;
+                continue;
+            }
         }
         PyObject *cur = PySequence_GetItem(o->pat, i);
         if (cur == NULL) {
@@ -703,6 +755,7 @@ static int Core_traverse(Core *self, visitproc visit, void *arg)
     Py_VISIT(self->engine);
     Py_VISIT(self->tiny);
     Py_VISIT(self->twin);
+    Py_VISIT(self->a0);
     Py_VISIT(self->a1);
     Py_VISIT(self->a2);
     Py_VISIT(self->pat);
@@ -717,6 +770,7 @@ static int Core_clear(Core *self)
     Py_CLEAR(self->engine);
     Py_CLEAR(self->tiny);
     Py_CLEAR(self->twin);
+    Py_CLEAR(self->a0);
     Py_CLEAR(self->a1);
     Py_CLEAR(self->a2);
     Py_CLEAR(self->pat);
@@ -755,19 +809,18 @@ static PyMemberDef Core_members[] = {
     {"_engine", T_OBJECT_EX, offsetof(Core, engine), 0, "the real engine"},
     {"_tiny", T_OBJECT_EX, offsetof(Core, tiny), 0,
      "the engine is a TinyLFU (it takes the buffered reads in its own ring)"},
-    {"_twin", T_OBJECT_EX, offsetof(Core, twin), 0,
-     "None (the engine is its own twin) or the TinyLFU twin"},
     {"_a1", T_OBJECT_EX, offsetof(Core, a1), 0, "the LIRS simulation's step"},
     {"_a2", T_OBJECT_EX, offsetof(Core, a2), 0, "the ARC simulation's step"},
     {"_pat", T_OBJECT_EX, offsetof(Core, pat), 0,
      "this epoch's accesses by hit pattern (bit i: simulation i hit)"},
     {"_batch", T_OBJECT_EX, offsetof(Core, batch), 0,
      "the keys of the observation being decided on"},
-    {"__dictoffset__", T_PYSSIZET, offsetof(Core, dict), READONLY, NULL},
     {NULL, 0, 0, 0, NULL},
 };
 
 static PyGetSetDef Core_getset[] = {
+    {"_twin", (getter)Core_get_twin, (setter)Core_set_twin,
+     "None (the engine is its own twin) or the TinyLFU twin", NULL},
     {"_epoch", (getter)Core_get_int, (setter)Core_set_int,
      "accesses per decision; 0: no selection (the engine alone)", (void *)(intptr_t)I_EPOCH},
     {"_seen", (getter)Core_get_int, (setter)Core_set_int, "this epoch's accesses",
