@@ -133,14 +133,23 @@ def replay(keys: list[int], size: int, policy: str = "auto") -> dict[str, Any]:
         "set_p50_ns": q(set_ns, 0.5),
         "set_p99_ns": q(set_ns, 0.99),
         "stats": cache.stats(),
+        "policy": _describe(policy, cache._policy),
     }
+
+
+def _describe(name: str, policy: Any) -> str:
+    """Return the policy's name and, for a selecting one, its engine and switches."""
+    engine = getattr(policy, "engine", None)
+    if engine is None:
+        return f"policy {name!r}"
+    return f"policy {name!r}: {engine} engine, {policy.switches} switches"
 
 
 def _rows(trace: str, res: dict[str, Any], lru: tuple[float, str]) -> list[tuple[str, str]]:
     ev = res["stats"]["evictions"]
     return [
         ("trace", f"{trace} ({res['accesses']:,} accesses, {res['distinct']:,} distinct keys)"),
-        ("cache size", f"{res['size']:,} entries (W-TinyLFU)"),
+        ("cache size", f"{res['size']:,} entries ({res['policy']})"),
         ("hit ratio", f"{res['hit_ratio'] * 100:.2f} %"),
         ("LRU hit ratio", f"{lru[0] * 100:.2f} % ({lru[1]})"),
         ("get latency", f"p50 {res['get_p50_ns']:.0f} ns, p99 {res['get_p99_ns']:.0f} ns"),
