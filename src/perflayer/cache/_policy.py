@@ -102,8 +102,7 @@ and the next scan flushed them (``syn-scan-mix`` at 3,197 entries: 53.3% hits, 5
 
 Adoption. ``order``, ``prepend``, ``set_weights`` and ``access`` (in both classes) let a policy
 that switches engines adopt a simulation's copy (``copy``) and run its simulations through the
-public API: the C twin has no internals to reach into. The C module's ``observe`` runs a whole
-batch of simulated reads in one call.
+public API: the C twin has no internals to reach into.
 
 Cost per call. ``hit``/``miss``: one C call (~40 ns here). Replaying a read: a dict lookup, a
 counter increment and a ``move_to_end`` (a probation hit also promotes/demotes one key; a miss's

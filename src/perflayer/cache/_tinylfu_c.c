@@ -52,9 +52,7 @@
  * the residents least valuable first, prepend() makes new keys probation's LRU keys (every check
  * and allocation first, so an error changes nothing), set_weights() reads and checks every new
  * weight before writing any, access() is a simulation's read-or-insert (its victims released,
- * never listed). The module function observe() is the adaptive policy's per-access loop: per key
- * a contains test on the real engine, this type's access on the TinyLFU simulation (no method
- * call) and two calls, the counts kept in C and added to the caller's list once at the end.
+ * never listed).
  *
  * Safety. The type holds strong references to its keys (nodes, the read buffer, the last miss)
  * and supports the cycle collector. hash() and == may run Python code: every mutating method
@@ -2346,7 +2344,7 @@ static PyObject *Policy_copy(Policy *self, PyObject *Py_UNUSED(ignored))
     return (PyObject *)policy_copy(self);
 }
 
-/* -- adoption: order, prepend, set_weights, access, and the module's observe ---------------- */
+/* -- adoption: order, prepend, set_weights, access ------------------------------------------ */
 
 /* The pieces rule G's AutoPolicy needs to adopt a simulation's copy and to run its simulations,
    with the Python class's semantics (its methods of the same names; tests/cache/
@@ -2655,120 +2653,6 @@ static PyObject *Policy_access(Policy *self, PyObject *key)
     return PyBool_FromLong(r);
 }
 
-/* observe(keys, sim, a1, a2, engine, pat): see the module's stub and docstring. */
-static PyObject *tinylfu_observe(PyObject *Py_UNUSED(module), PyObject *const *args,
-                                 Py_ssize_t nargs)
-{
-    if (nargs != 6) {
-        PyErr_Format(PyExc_TypeError,
-                     "observe() takes exactly 6 arguments (keys, sim, a1, a2, engine, pat), got "
-                     "%zd",
-                     nargs);
-        return NULL;
-    }
-    PyObject *keys = args[0], *a1 = args[2], *a2 = args[3], *engine = args[4], *pat = args[5];
-    if (!Py_IS_TYPE(args[1], &PolicyType)) {
-        PyErr_Format(PyExc_TypeError,
-                     "observe: sim must be a perflayer.cache._tinylfu_c.TinyLFUPolicy, got %R",
-                     args[1]);
-        return NULL;
-    }
-    Policy *sim = (Policy *)args[1];
-    if (!PyCallable_Check(a1) || !PyCallable_Check(a2)) {
-        PyErr_Format(PyExc_TypeError, "observe: a1 and a2 must be callable, got %R and %R", a1,
-                     a2);
-        return NULL;
-    }
-    if (!PyList_Check(pat)) {
-        PyErr_Format(PyExc_TypeError, "observe: pat must be a list of 8 ints, got %R", pat);
-        return NULL;
-    }
-    if (PyList_GET_SIZE(pat) != 8) {
-        PyErr_Format(PyExc_ValueError, "observe: pat must hold exactly 8 ints, got %zd items",
-                     PyList_GET_SIZE(pat));
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < 8; i++) {
-        if (!PyLong_Check(PyList_GET_ITEM(pat, i))) {
-            PyErr_Format(PyExc_TypeError, "observe: pat[%zd] must be an int, got %R", i,
-                         PyList_GET_ITEM(pat, i));
-            return NULL;
-        }
-    }
-    /* a list is read item by item as a for loop does (it may change meanwhile); another
-       iterable is first made a list */
-    PyObject *seq = PySequence_Fast(keys, "observe: keys must be a list");
-    if (seq == NULL) {
-        return NULL;
-    }
-    /* why counts in C and pat written once at the end: pat[p] += 1 per key would cost two list
-       operations and an int object per key; the callbacks run on the caller's thread, so only
-       they could tell the difference (they see pat as it was before this call) */
-    Py_ssize_t counts[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    Py_ssize_t real = 0;
-    int err = 0;
-    Py_INCREF(sim);
-    for (Py_ssize_t j = 0; j < PySequence_Fast_GET_SIZE(seq); j++) {
-        PyObject *k = PySequence_Fast_GET_ITEM(seq, j);
-        Py_INCREF(k); /* a callback may drop it from the list */
-        int in = PySequence_Contains(engine, k);
-        int p = in < 0 ? -1 : policy_access(sim, k);
-        if (p >= 0) {
-            PyObject *v = PyObject_CallOneArg(a1, k);
-            int t = v == NULL ? -1 : PyObject_IsTrue(v);
-            Py_XDECREF(v);
-            p = t < 0 ? -1 : p | t << 1;
-        }
-        if (p >= 0) {
-            PyObject *v = PyObject_CallOneArg(a2, k);
-            int t = v == NULL ? -1 : PyObject_IsTrue(v);
-            Py_XDECREF(v);
-            p = t < 0 ? -1 : p | t << 2;
-        }
-        Py_DECREF(k);
-        if (p < 0) {
-            err = 1;
-            break;
-        }
-        counts[p]++;
-        real += in;
-    }
-    Py_DECREF(sim);
-    Py_DECREF(seq);
-    /* the counts of the keys done go into pat, an error or not (an error keeps its exception) */
-    PyObject *et, *ev, *tb;
-    PyErr_Fetch(&et, &ev, &tb);
-    int flushed = 1;
-    if (PyList_GET_SIZE(pat) != 8) {
-        PyErr_Format(PyExc_ValueError,
-                     "observe: pat changed to %zd items during the call (its counts are lost)",
-                     PyList_GET_SIZE(pat));
-        flushed = 0;
-    }
-    for (Py_ssize_t i = 0; flushed && i < 8; i++) {
-        if (counts[i] == 0) {
-            continue;
-        }
-        PyObject *c = PyLong_FromSsize_t(counts[i]);
-        PyObject *sum = c != NULL ? PyNumber_Add(PyList_GET_ITEM(pat, i), c) : NULL;
-        Py_XDECREF(c);
-        if (sum == NULL || PyList_SetItem(pat, i, sum) < 0) {
-            flushed = 0;
-        }
-    }
-    if (err) {
-        if (!flushed) {
-            PyErr_Clear(); /* the callback's exception is the one to see */
-        }
-        PyErr_Restore(et, ev, tb);
-        return NULL;
-    }
-    if (!flushed) {
-        return NULL;
-    }
-    return PyLong_FromSsize_t(real);
-}
-
 /* -- reads and properties ------------------------------------------------------------------ */
 
 static Py_ssize_t Policy_len(Policy *self) { return self->keys.used; }
@@ -3031,11 +2915,6 @@ typedef struct {
 static PolicyCAPI c_api = {1, policy_is, policy_prefetch, policy_add_c, (PyCFunction)Policy_add};
 
 static PyMethodDef tinylfu_functions[] = {
-    {"observe", (PyCFunction)(void (*)(void))tinylfu_observe, METH_FASTCALL,
-     "observe(keys, sim, a1, a2, engine, pat) -> int\n--\n\n"
-     "For each key k: real = k in engine; p = sim.access(k) | bool(a1(k)) << 1 | "
-     "bool(a2(k)) << 2; pat[p] += 1. Return how many keys were in engine. pat (a list of 8 "
-     "ints) is written once at the end, also when a call raises (the keys done are counted)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,9 +1,9 @@
 """Typed stub of the C extension ``perflayer.cache._tinylfu_c`` (see ``_tinylfu_c.c``)."""
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["TinyLFUPolicy", "observe"]
+__all__ = ["TinyLFUPolicy"]
 
 # the C set's API (prefetch hint, add), a PyCapsule "perflayer.cache._tinylfu_c._C_API" (private)
 _C_API: object
@@ -82,18 +82,3 @@ class TinyLFUPolicy:
     @property
     def _shadow_state(self) -> dict[str, Any] | None:
         """For tests: the shadow climber's state, None while it is off."""
-
-def observe(
-    keys: list[Hashable],
-    sim: TinyLFUPolicy,
-    a1: Callable[[Hashable], object],
-    a2: Callable[[Hashable], object],
-    engine: object,
-    pat: list[int],
-    /,
-) -> int:
-    """Count, per key, ``sim.access(k) | bool(a1(k)) << 1 | bool(a2(k)) << 2`` into ``pat``.
-
-    Return how many of ``keys`` were ``in engine`` (tested before the three calls). ``pat`` is
-    written once at the end, also when a call raises (the keys done so far are counted).
-    """
