@@ -49,9 +49,18 @@ capacity. O(capacity), at most once per epoch.
 
 Reads. ``hit`` and ``miss`` are one shared deque's C ``append`` for the policy's life (the
 core binds them once), as lock-free as TinyLFU's. Every other call runs under the cache's lock
-and first feeds the buffered reads to the simulations (``_tinylfu_c.observe``: one C loop, about
-3.5x the default's replay per read) and then to the engine: a TinyLFU engine gets them in its own
-read ring, LIRS and ARC engines drain the shared deque themselves.
+and first feeds the buffered reads to the simulations, then to the engine: a TinyLFU engine gets
+them in its own read ring, LIRS and ARC engines drain the shared deque themselves. That
+per-access half is ``AutoCore``, in C where built (``perflayer.cache._auto_c``: 3.5x less than
+the Python one per new key).
+
+Cost. The reads and an overwrite stay one deque append, as TinyLFU's; the next write pays for
+every buffered read the simulations' steps (LIRS, ARC, and after the first switch the twin: as
+much as the engine itself). ``python -m benchmarks.auto_latency --cpu-time`` (paired ratios to
+cachetools.LRUCache at 500 / 1,024 / 2,048 entries): a new key into a full cache 2.05x / 2.12x /
+2.74x (``policy="tinylfu"``: 0.87x / 0.87x / 0.81x), a 90/10 Zipf get/set stream 2.15x / 2.33x /
+3.32x (1.21x / 1.02x / 0.88x). A small cache that must write fast can take ``policy="tinylfu"``;
+above 2,048 entries the two are the same object.
 
 Bounds. Removals, expiry and weights are not simulated: a cache with many deletes trails its
 twin and is held on TinyLFU by the account, which is the safe side. ``resize`` resizes the
