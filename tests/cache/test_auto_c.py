@@ -31,7 +31,13 @@ from tests.cache.test_tinylfu_c import Key
 
 from perflayer.cache import _policy_adaptive as _ad
 from perflayer.cache._policy import TinyLFUPolicy, tinylfu_class
-from perflayer.cache._policy_auto import AutoCore, AutoPolicy, CAutoPolicy, auto_class
+from perflayer.cache._policy_auto import (
+    AutoCore,
+    AutoPolicy,
+    CAutoPolicy,
+    _Selection,
+    auto_class,
+)
 
 _auto_c = pytest.importorskip("perflayer.cache._auto_c")
 CCore: Any = _auto_c.AutoCore
@@ -364,6 +370,61 @@ def test_a_new_twin_is_asked_not_the_old_one() -> None:
         pats.append(list(core._pat))
     assert pats[0] == pats[1]
     assert pats[0][1] + pats[0][3] + pats[0][5] + pats[0][7] == 5  # full: 4 + 1 twin hits
+
+
+class FakeTwin:
+    """A twin whose order() lists what it is given (odd items included)."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+
+    def order(self) -> list[Any]:
+        return list(self.items)
+
+
+def _missing_both(core: Any) -> tuple[Any, Any]:
+    """Return _missing() of the C core and of the Python _Selection on ``core``'s state."""
+    out = []
+    for f in (CCore._missing, _Selection._missing):
+        try:
+            out.append(f(core))
+        except Exception as exc:  # the twins must raise alike
+            out.append((type(exc).__name__, str(exc)))
+    return out[0], out[1]
+
+
+def test_missing_counts_as_the_python_one() -> None:
+    """_missing(): the twin's residents the engine lacks, as _Selection._missing, odd items too."""
+    for trace, c in (("phases6", 100), ("loop", 200)):
+        policy = CAutoPolicy(c, None)
+        sim = PolicySim(policy, c)
+        keys = _phases(6, c) if trace == "phases6" else LOOP
+        counts = []
+        for i, k in enumerate(keys):
+            sim.access(k)
+            if i % 500 == 0:
+                c_count, py_count = _missing_both(policy)
+                assert c_count == py_count
+                counts.append(c_count)
+        assert policy.switches and max(counts) > 0
+    core = _core(CDecider)
+    for k in range(5):
+        core.add(k, 1)
+    assert _missing_both(core) == (0, 0)  # no twin
+    for items in (
+        [(1, 1), [7, 1], (8, 1)],
+        [(1, 1), (2,)],
+        [(1, 1), (2, 1, 3)],
+        [(1, 1), 5],
+        [(1, 1), "ab"],
+        [(1, 1), range(9, 11)],
+    ):
+        core._twin = FakeTwin(items)
+        c_count, py_count = _missing_both(core)
+        assert c_count == py_count, items
+    core._twin = FakeTwin([(1, 1), (2, 1)])
+    core._engine.fail.add(("__contains__", 2))
+    assert _missing_both(core) == (("ValueError", "t0.__contains__ boom"),) * 2
 
 
 # -- re-entrancy ------------------------------------------------------------------------------

@@ -32,5 +32,7 @@ class AutoCore:
         """Feed ``keys`` to every simulation, count the real hits; decide at an epoch's end."""
     def _hand_over(self) -> None:
         """Give the buffered reads to a TinyLFU engine's own ring (LIRS/ARC drain the deque)."""
+    def _missing(self) -> int:
+        """Return how many of the twin's residents the real engine lacks (0 without a twin)."""
     def _decide(self) -> None:
         """Raise NotImplementedError: the deciding half (a subclass) decides."""
