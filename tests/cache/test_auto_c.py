@@ -35,7 +35,6 @@ from perflayer.cache._policy_auto import (
     AutoCore,
     AutoPolicy,
     CAutoPolicy,
-    _Selection,
     auto_class,
 )
 
@@ -271,8 +270,9 @@ def _apply(core: Any, op: tuple[Any, ...]) -> Any:
 
 
 def _state(core: Any) -> tuple[Any, ...]:
-    """Return what the deciding half could read (``_batch`` apart: see the raising test)."""
+    """Return what the deciding half could read."""
     return (
+        list(core._batch),
         core._seen,
         core._rhits,
         list(core._pat),
@@ -383,9 +383,9 @@ class FakeTwin:
 
 
 def _missing_both(core: Any) -> tuple[Any, Any]:
-    """Return _missing() of the C core and of the Python _Selection on ``core``'s state."""
+    """Return _missing() of the C core and of the Python core on ``core``'s state."""
     out = []
-    for f in (CCore._missing, _Selection._missing):
+    for f in (CCore._missing, AutoCore._missing):
         try:
             out.append(f(core))
         except Exception as exc:  # the twins must raise alike
@@ -394,7 +394,7 @@ def _missing_both(core: Any) -> tuple[Any, Any]:
 
 
 def test_missing_counts_as_the_python_one() -> None:
-    """_missing(): the twin's residents the engine lacks, as _Selection._missing, odd items too."""
+    """_missing(): the twin's residents the engine lacks, as AutoCore._missing, odd items too."""
     for trace, c in (("phases6", 100), ("loop", 200)):
         policy = CAutoPolicy(c, None)
         sim = PolicySim(policy, c)
@@ -462,7 +462,7 @@ def test_a_raising_decide_propagates_and_counts_the_observation() -> None:
     assert not any(m == "add" for _n, m, *_ in core.log)
     assert core._batch == [] and core._seen == 0  # the script zeroed it before raising
     assert list(core._buf) == [1, 2]  # not handed over: the call stopped at _decide
-    # the Python twin makes the same calls (it leaves _batch as the keys: compared apart)
+    # the Python twin makes the same calls and resets _batch too
     _twins([("read", 1), ("read", 2), ("add", 3, 1), ("add", 4, 1)], ["raise"], 2)
 
 

@@ -196,8 +196,16 @@ class AutoCore:
         self._seen += len(keys)
         if self._seen >= self._epoch and decide:
             self._batch = keys
-            self._decide()
-            self._batch = []
+            try:
+                self._decide()
+            finally:
+                self._batch = []
+
+    def _missing(self) -> int:
+        """Return how many of the twin's residents the real cache lacks (O(capacity))."""
+        engine = self._engine
+        twin = self._twin
+        return 0 if twin is None else sum(1 for k, _w in twin.order() if k not in engine)
 
     def _decide(self) -> None:
         raise NotImplementedError  # AutoPolicy's
@@ -223,6 +231,7 @@ class _Selection:
     # the per-access half's (annotations only: a definition here would shadow it)
     _observe: Callable[[list[Hashable], bool], None]
     _hand_over: Callable[[], None]
+    _missing: Callable[[], int]
 
     # why: the read path is one C call, as TinyLFU's: a shared deque's append, valid for life
     hit: Callable[[Hashable], None]
@@ -428,12 +437,6 @@ class _Selection:
         if self._quiet >= _ad._RELAX and self._level:
             self._level -= 1
             self._quiet = 0
-
-    def _missing(self) -> int:
-        """Return how many of the twin's residents the real cache lacks."""
-        engine = self._engine
-        twin = self._twin
-        return 0 if twin is None else sum(1 for k, _w in twin.order() if k not in engine)
 
     def _adopt(self, index: int) -> None:
         """Make the real engine a copy of simulation ``index`` holding exactly the real keys."""
