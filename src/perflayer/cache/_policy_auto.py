@@ -32,7 +32,7 @@ after a switch none for ``2 << level`` epochs, the level growing per switch and 
 The regret account: why the selection never costs much against the default. The TinyLFU
 simulation is the default's exact twin, so ``deficit`` = its hits minus the real cache's hits,
 summed since the start, is exactly what the selection has cost (or won: negative) against
-running the default. The *budget* is 0.4% of the accesses plus a quarter of the capacity. While
+running the default. The *budget* is 0.35% of the accesses plus a fifth of the capacity. While
 the deficit plus the cost of a return (half the twin's residents the real cache lacks: each a
 miss the default would not take) exceeds the budget, the policy adopts the twin and stays on
 TinyLFU, whatever the scores say; the budget grows with the accesses, so a cache whose switches
@@ -92,8 +92,11 @@ __all__ = ["AutoPolicy", "auto_policy"]
 FULL = _ad._FULL_SHADOW  # entry-bounded caches up to this size run the selection
 _EPOCH_SCALE = 0.5  # an epoch is this share of the capacity,
 _EPOCH_MIN = 64  # at least this many accesses, at most _ad._EPOCH
-_ACCT = 0.004  # the budget grows by this share of the accesses,
-_A0 = 0.25  # from this share of the capacity
+# why 0.35% and a fifth, not rule G's 0.4% and a quarter: the tighter budget keeps every
+# family's points within 1 of the best peer and widens the worst margin against the W-TinyLFU
+# from -0.98 to -0.45 points (docs/research-adaptive.md, "Session 10: the account's margin")
+_ACCT = 0.0035  # the budget grows by this share of the accesses,
+_A0 = 0.2  # from this share of the capacity
 _RET = 0.5  # a return costs this share of the twin's residents the real cache lacks
 _SYNC = 0.02  # re-sync a TinyLFU engine that trails its twin by this share of the capacity
 _TINY, _LIRS, _ARC = 0, 1, 2
