@@ -50,7 +50,7 @@ its default (0) it makes exactly ``Adaptive2``'s decisions (tests/benchmarks/tes
   just-cleared read buffer, so the simulation's *pending* reads (hits it recorded and has not
   yet replayed) are dropped. 1 the C port's recipe: ``sim.copy()`` (it keeps its read buffer),
   then remove the copy's residents the real cache lacks (a remove replays the buffer first),
-  prepend the real cache's keys the copy lacks (``_tiny_prepend``: no replay) and take the real
+  prepend the real cache's keys the copy lacks (``prepend``: no replay) and take the real
   weights (no replay), then carry whatever is still pending into the shared buffer, so the
   pending reads reach the adopted engine (at the first remove, or at its next write). 2 the
   same recipe with the pending reads dropped (a control: the same decisions as 0).
@@ -264,20 +264,9 @@ class Adaptive3(Adaptive2):
         pend = len(tiny._buf)
         if cp == 2:
             tiny._buf.clear()
-        # 1. the copy's residents the real cache lacks leave (the first remove replays the reads)
-        for k in [k for k in tiny._where if k not in real]:
-            tiny.remove(k)
-        # 2. the real cache's keys the copy lacks join at probation's LRU end (no replay)
-        _ad._tiny_prepend(tiny, [k for k in real if k not in tiny._where])
-        # 3. every resident takes its real weight (no replay)
-        total = 0
-        for region in (tiny._window, tiny._probation, tiny._protected):
-            for k in region:
-                region[k] = real.get(k, 1)
-            total += sum(region.values())
-        tiny._ww = sum(tiny._window.values())
-        tiny._pw = sum(tiny._protected.values())
-        tiny._total = total
+        # remove the copy's keys the real cache lacks (the first remove replays the reads),
+        # prepend the real cache's keys the copy lacks, take the real weights (no replay)
+        _ad.restrict(tiny, real)
         # the reads still pending move to the shared buffer (the real cache's own were seen by
         # the simulations already), which the engine replays at its next write
         buf = self._buf

@@ -1,11 +1,12 @@
 """TinyLFUPolicy's adoption API (C and Python): order, prepend, set_weights, access.
 
 Rule G's AutoPolicy adopts a simulation's copy of TinyLFU through these public methods instead of
-the Python class's internals (``_policy_adaptive._tiny_order``, ``_tiny_prepend`` and the weight
-loop of ``AdaptivePolicy._adopt``). Each method is checked against that spec on both classes; the
-twins make identical decisions on random operation sequences (victims step by step, long
-suffixes after a prepend and set_weights included); the adoption recipe, run with the public
-API, gives exactly the policy the internals recipe gives; errors change nothing.
+the Python class's internals (``_tiny_order``, ``_tiny_prepend`` and ``_tiny_weights`` below: how
+``AdaptivePolicy._adopt`` did it before these methods existed). Each method is checked against
+that spec on both classes; the twins make identical decisions on random operation sequences
+(victims step by step, long suffixes after a prepend and set_weights included); the adoption
+recipe, run with the public API, gives exactly the policy the internals recipe gives; errors
+change nothing.
 
 The C parameters skip when the extension is not built.
 """
@@ -26,7 +27,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perflayer.cache._policy import TinyLFUPolicy as PyTinyLFU
-from perflayer.cache._policy_adaptive import _tiny_order, _tiny_prepend
 
 try:
     from perflayer.cache import _tinylfu_c
@@ -35,6 +35,39 @@ except ImportError:  # not built: the C parameters skip
 
 needs_c = pytest.mark.skipif(_tinylfu_c is None, reason="perflayer.cache._tinylfu_c is not built")
 IMPLS = [pytest.param("c", marks=needs_c), "py"]
+
+
+# the spec: the Python class's internals, as AdaptivePolicy's adoption used them before these
+# methods existed (the methods must equal these on both classes)
+def _tiny_order(p: PyTinyLFU) -> list[tuple[Hashable, int]]:
+    """Return TinyLFU's resident keys, least valuable first (probation, protected, window)."""
+    return [*p._probation.items(), *p._protected.items(), *p._window.items()]
+
+
+def _tiny_prepend(p: PyTinyLFU, keys: list[Hashable]) -> None:
+    """Make ``keys`` (least valuable first) resident at probation's LRU end, weight 1."""
+    probation = p._probation
+    where = p._where
+    freq = p._freq
+    take = p._sketch.take
+    for k in reversed(keys):
+        probation[k] = 1
+        probation.move_to_end(k, last=False)
+        where[k] = probation
+        freq[k] = take(k)
+
+
+def _tiny_weights(p: PyTinyLFU, mapping: Mapping[Hashable, int]) -> int:
+    """Set every resident's weight to ``mapping.get(k, 1)`` and the tallies; return the total."""
+    total = 0
+    for region in (p._window, p._probation, p._protected):
+        for k in region:
+            region[k] = mapping.get(k, 1)
+        total += sum(region.values())
+    p._ww = sum(p._window.values())
+    p._pw = sum(p._protected.values())
+    p._total = total
+    return total
 
 
 def _cls(impl: str) -> Callable[..., Any]:
@@ -255,14 +288,7 @@ def test_set_weights_is_mapping_get_key_1_with_the_tallies_recomputed(impl: str)
     mapping.update({-k - 1: 5 for k in range(10)})  # keys not resident: ignored
     # the spec: AdaptivePolicy._adopt's loop on the Python internals (of a copy)
     spec = ref.copy()
-    total = 0
-    for region in (spec._window, spec._probation, spec._protected):
-        for k in region:
-            region[k] = mapping.get(k, 1)
-        total += sum(region.values())
-    spec._ww = sum(spec._window.values())
-    spec._pw = sum(spec._protected.values())
-    spec._total = total
+    total = _tiny_weights(spec, mapping)
     ref.set_weights(mapping)
     p.set_weights(mapping)
     assert ref.order() == _tiny_order(spec) == [(k, mapping.get(k, 1)) for k in residents]
@@ -480,7 +506,7 @@ def test_c_and_python_agree_on_any_operation_sequence(
 
 
 def _internals_adopt(sim: PyTinyLFU, real: dict[Hashable, int]) -> PyTinyLFU:
-    """AdaptivePolicy._adopt's TinyLFU branch, on the Python class's internals (verbatim)."""
+    """AdaptivePolicy._adopt's TinyLFU branch as it was, on the Python class's internals."""
     buf: deque[Hashable] = deque(maxlen=sim._buf.maxlen)
     tiny = copy.deepcopy(sim)
     tiny._buf = buf
@@ -488,14 +514,7 @@ def _internals_adopt(sim: PyTinyLFU, real: dict[Hashable, int]) -> PyTinyLFU:
     for k in [k for k in tiny._where if k not in real]:
         tiny.remove(k)
     _tiny_prepend(tiny, [k for k in real if k not in tiny._where])
-    total = 0
-    for region in (tiny._window, tiny._probation, tiny._protected):
-        for k in region:
-            region[k] = real.get(k, 1)
-        total += sum(region.values())
-    tiny._ww = sum(tiny._window.values())
-    tiny._pw = sum(tiny._protected.values())
-    tiny._total = total
+    _tiny_weights(tiny, real)
     return tiny
 
 

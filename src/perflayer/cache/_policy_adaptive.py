@@ -122,6 +122,7 @@ class _Engine(Protocol):
     def resize(self, max_entries: int | None, max_weight: int | None) -> list[Hashable]: ...
     def __len__(self) -> int: ...
     def __contains__(self, key: object) -> bool: ...
+    def order(self) -> list[tuple[Hashable, int]]: ...
 
 
 def _copy_py_engine(engine: Any, buf: deque[Hashable] | None) -> Any:
@@ -588,24 +589,6 @@ class _ARCEngine:
 # ----------------------------------------------------------------------------------------------
 
 
-def _tiny_order(p: TinyLFUPolicy) -> list[tuple[Hashable, int]]:
-    """Return TinyLFU's resident keys, least valuable first (probation, protected, window)."""
-    return [*p._probation.items(), *p._protected.items(), *p._window.items()]
-
-
-def _tiny_prepend(p: TinyLFUPolicy, keys: list[Hashable]) -> None:
-    """Make ``keys`` (least valuable first) resident at probation's LRU end, weight 1."""
-    probation = p._probation
-    where = p._where
-    freq = p._freq
-    take = p._sketch.take
-    for k in reversed(keys):
-        probation[k] = 1
-        probation.move_to_end(k, last=False)
-        where[k] = probation
-        freq[k] = take(k)
-
-
 class _TinyShadow:
     """A TinyLFUPolicy driven as a memo, for the miniature simulation."""
 
@@ -621,6 +604,20 @@ class _TinyShadow:
         p.miss(x)
         p.add(x, 1)
         return False
+
+
+def restrict(engine: Any, real: Mapping[Hashable, int]) -> None:
+    """Make a copied simulation hold exactly ``real``'s keys, with ``real``'s weights.
+
+    The adoption's three steps, on any engine (TinyLFU, LIRS or ARC, C or Python): the copy's
+    keys the real cache lacks leave (``remove``: a TinyLFU replays its pending reads first), the
+    real cache's keys the copy lacks join as its least valuable residents (``prepend``), and every
+    resident takes its real weight (``set_weights``). No key is evicted.
+    """
+    for k in [k for k, _w in engine.order() if k not in real]:
+        engine.remove(k)
+    engine.prepend([k for k in real if k not in engine])
+    engine.set_weights(real)
 
 
 def _engine_class(name: str, native: bool = True) -> Any:
@@ -656,11 +653,8 @@ def _new_engine(
 
 
 def _order(engine: _Engine) -> list[tuple[Hashable, int]]:
-    if isinstance(engine, TinyLFUPolicy):
-        return _tiny_order(engine)
-    # a LIRS or ARC engine, Python or C
-    order: list[tuple[Hashable, int]] = engine.order()  # type: ignore[attr-defined]
-    return order
+    """Return the engine's resident (key, weight) pairs, least valuable first (no replay)."""
+    return engine.order()
 
 
 def _load(engine: _Engine, keys: list[tuple[Hashable, int]]) -> None:
@@ -859,40 +853,15 @@ class AdaptivePolicy:
         buf.clear()  # the simulation has seen these reads already
         new: _Engine
         if isinstance(shadow, _TinyShadow):
-            tiny = copy.deepcopy(shadow.p)
-            tiny._buf = buf
-            tiny.hit = tiny.miss = buf.append
-            for k in [k for k in tiny._where if k not in real]:
-                tiny.remove(k)
-            _tiny_prepend(tiny, [k for k in real if k not in tiny._where])
-            total = 0
-            for region in (tiny._window, tiny._probation, tiny._protected):
-                for k in region:
-                    region[k] = real.get(k, 1)
-                total += sum(region.values())
-            tiny._ww = sum(tiny._window.values())
-            tiny._pw = sum(tiny._protected.values())
-            tiny._total = total
-            new = tiny
-        elif not isinstance(shadow, (_LIRSEngine, _ARCEngine)):
-            # a C engine: a copy that shares the key objects, then the same three steps
-            twin = shadow.copy(buf)
-            for k in [k for k, _w in twin.order() if k not in real]:
-                twin.remove(k)
-            twin.prepend([k for k in real if k not in twin])
-            twin.set_weights(real)
-            new = twin
+            # why: the simulation's pending reads are dropped (the buffer swapped for ours): the
+            # policy was measured so (the default's AutoPolicy keeps them)
+            new = copy.deepcopy(shadow.p)
+            new._buf = buf
+            new.hit = new.miss = buf.append
         else:
-            other = copy.deepcopy(shadow)
-            other._buf = buf
-            other.wt = {k: 1 for k, _w in other.order()}  # a simulation keeps no weights
-            other.weight = len(other.wt)
-            for k in [k for k, _w in other.order() if k not in real]:
-                other.remove(k)
-            other.prepend([k for k in real if k not in other])
-            other.wt = {k: real.get(k, 1) for k, _w in other.order()}
-            other.weight = sum(other.wt.values())
-            new = other
+            # a LIRS or ARC engine, C or Python: a copy that shares the key objects
+            new = shadow.copy(buf)
+        restrict(new, real)
         self._engine = new
         self._switched(name)
         return []

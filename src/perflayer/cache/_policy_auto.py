@@ -475,10 +475,7 @@ class _Selection:
         sim = self._sims[index]
         # a TinyLFU keeps its own read ring (its pending reads come along); LIRS and ARC share ours
         new = sim.copy() if index == _TINY else sim.copy(buf)
-        for k in [k for k, _w in new.order() if k not in real]:
-            new.remove(k)
-        new.prepend([k for k in real if k not in new])
-        new.set_weights(real)
+        _ad.restrict(new, real)
         self._engine = new
         self._d0 = self._deficit
 
