@@ -31,7 +31,7 @@ from perflayer import Cache
 
 SIZES = (500, 1_024, 2_048)
 LRU = "cachetools.LRUCache"
-TTL = 3600
+TTL = cl.TTL
 
 
 def _loops(cap: int) -> dict[str, tuple[Callable[[list[tuple[bool, str]]], int], Any]]:
@@ -41,35 +41,11 @@ def _loops(cap: int) -> dict[str, tuple[Callable[[list[tuple[bool, str]]], int],
     lru: cachetools.LRUCache[str, int] = cachetools.LRUCache(maxsize=cap)
     ttlc: cachetools.TTLCache[str, int] = cachetools.TTLCache(maxsize=cap, ttl=TTL)
 
-    def ours(cache: Cache) -> Callable[[list[tuple[bool, str]]], int]:
-        def loop(ops: list[tuple[bool, str]], g: Any = cache.get, s: Any = cache.set) -> int:
-            hits = 0
-            for w, k in ops:
-                if w or g(k) is None:
-                    s(k, 1, ex=TTL)
-                else:
-                    hits += 1
-            return hits
-
-        return loop
-
-    def peer(get: Any, set_: Any) -> Callable[[list[tuple[bool, str]]], int]:
-        def loop(ops: list[tuple[bool, str]], g: Any = get, s: Any = set_) -> int:
-            hits = 0
-            for w, k in ops:
-                if w or g(k) is None:
-                    s(k, 1)
-                else:
-                    hits += 1
-            return hits
-
-        return loop
-
     return {
-        "perflayer default (auto)+ttl": (ours(auto), auto),
-        "perflayer tinylfu+ttl": (ours(tiny), tiny),
-        LRU: (peer(lru.get, lru.__setitem__), lru),
-        "cachetools.TTLCache": (peer(ttlc.get, ttlc.__setitem__), ttlc),
+        "perflayer default (auto)+ttl": (cl.ttl_loop(auto), auto),
+        "perflayer tinylfu+ttl": (cl.ttl_loop(tiny), tiny),
+        LRU: (cl.plain_loop(lru.get, lru.__setitem__), lru),
+        "cachetools.TTLCache": (cl.plain_loop(ttlc.get, ttlc.__setitem__), ttlc),
     }
 
 

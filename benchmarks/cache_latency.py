@@ -318,6 +318,37 @@ def zipf_ops(n_ops: int, seed: int = 11) -> list[tuple[bool, str]]:
     return [(rng.random() < 0.1, f"z:{label[r]}") for r in ranks]
 
 
+def plain_loop(get: Any, set_: Any) -> Callable[[list[tuple[bool, str]]], int]:
+    """Return a mixed-stream replay loop (returning read hits) over ``get`` and ``set_(k, v)``."""
+
+    # the same loop body for everybody: a write, or a read that fills on a miss
+    def loop(ops: list[tuple[bool, str]], g: Any = get, s: Any = set_) -> int:
+        hits = 0
+        for w, k in ops:
+            if w or g(k) is None:
+                s(k, 1)
+            else:
+                hits += 1
+        return hits
+
+    return loop
+
+
+def ttl_loop(cache: Cache) -> Callable[[list[tuple[bool, str]]], int]:
+    """Return the same loop over a perflayer Cache, every write with a TTL."""
+
+    def loop(ops: list[tuple[bool, str]], g: Any = cache.get, s: Any = cache.set) -> int:
+        hits = 0
+        for w, k in ops:
+            if w or g(k) is None:
+                s(k, 1, ex=TTL)
+            else:
+                hits += 1
+        return hits
+
+    return loop
+
+
 def _mixed_loops() -> dict[str, Callable[[list[tuple[bool, str]]], int]]:
     """Build the mixed-workload caches and one replay loop (returning get hits) per cache."""
     ours = Cache(MIXED_CAPACITY, policy="tinylfu", metrics=False)
@@ -327,31 +358,6 @@ def _mixed_loops() -> dict[str, Callable[[list[tuple[bool, str]]], int]]:
         ours_py = Cache(MIXED_CAPACITY, policy="tinylfu", metrics=False)
     lru: cachetools.LRUCache[str, int] = cachetools.LRUCache(maxsize=MIXED_CAPACITY)
     ttlc: cachetools.TTLCache[str, int] = cachetools.TTLCache(maxsize=MIXED_CAPACITY, ttl=TTL)
-
-    def plain_loop(get: Any, set_: Any) -> Callable[[list[tuple[bool, str]]], int]:
-        # the same loop body for everybody: a write, or a read that fills on a miss
-        def loop(ops: list[tuple[bool, str]], g: Any = get, s: Any = set_) -> int:
-            hits = 0
-            for w, k in ops:
-                if w or g(k) is None:
-                    s(k, 1)
-                else:
-                    hits += 1
-            return hits
-
-        return loop
-
-    def ttl_loop(cache: Cache) -> Callable[[list[tuple[bool, str]]], int]:
-        def loop(ops: list[tuple[bool, str]], g: Any = cache.get, s: Any = cache.set) -> int:
-            hits = 0
-            for w, k in ops:
-                if w or g(k) is None:
-                    s(k, 1, ex=TTL)
-                else:
-                    hits += 1
-            return hits
-
-        return loop
 
     return {
         "perflayer (tinylfu+ttl)": ttl_loop(ours),

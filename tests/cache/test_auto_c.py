@@ -23,10 +23,9 @@ from typing import Any
 
 import pytest
 from benchmarks.hitratio import PolicySim
-from benchmarks.traces import zipf_shift
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.benchmarks.test_adaptive3 import _phases
+from tests.cache.test_policy_auto import trace_keys
 from tests.cache.test_tinylfu_c import Key
 
 from perflayer.cache import _policy_adaptive as _ad
@@ -40,9 +39,6 @@ from perflayer.cache._policy_auto import (
 
 _auto_c = pytest.importorskip("perflayer.cache._auto_c")
 CCore: Any = _auto_c.AutoCore
-
-# the loop of test_policy_auto: 300 keys between keys never seen again; LIRS wins it
-LOOP = [k for i in range(6_000) for k in (i % 300, 1_000_000 + i)]
 
 
 # -- whole policies ---------------------------------------------------------------------------
@@ -92,12 +88,7 @@ def _drive(policy: Any, c: int, keys: Sequence[Hashable], seed: int) -> list[Any
 )
 def test_whole_policies_agree_through_switches(trace: str, c: int) -> None:
     """CAutoPolicy and AutoPolicy: the same victims, switches, account and state, op by op."""
-    keys = {
-        "zipf": zipf_shift()[:30_000],
-        "phases6": _phases(6, 100),
-        "phases3": _phases(3, 200),
-        "loop": LOOP,
-    }[trace]
+    keys = trace_keys(trace)
     c_out = _drive(CAutoPolicy(c, None), c, keys, seed=c)
     py_out = _drive(AutoPolicy(c, None), c, keys, seed=c)
     assert c_out == py_out
@@ -398,7 +389,7 @@ def test_missing_counts_as_the_python_one() -> None:
     for trace, c in (("phases6", 100), ("loop", 200)):
         policy = CAutoPolicy(c, None)
         sim = PolicySim(policy, c)
-        keys = _phases(6, c) if trace == "phases6" else LOOP
+        keys = trace_keys(trace)
         counts = []
         for i, k in enumerate(keys):
             sim.access(k)

@@ -41,6 +41,15 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
     yield request.param
 
 
+def trace_keys(trace: str) -> list[int]:
+    """Return the keys of one of the replay traces: zipf, phases6, phases3 or loop."""
+    if trace == "zipf":
+        return zipf_shift()[:30_000]
+    if trace == "loop":
+        return LOOP
+    return _phases(int(trace[-1]), 100 if trace == "phases6" else 200)
+
+
 def _trail(sim: PolicySim, keys: Sequence[Hashable]) -> list[bool]:
     return [sim.access(k) for k in keys]
 
@@ -55,12 +64,7 @@ def _names(history: Sequence[tuple[int, str]]) -> list[str]:
 )
 def test_it_makes_the_prototypes_decisions(mode: str, trace: str, c: int) -> None:
     """Hit for hit, switch for switch, re-sync for re-sync: adaptive3 with the port's recipe."""
-    keys = {
-        "zipf": zipf_shift()[:30_000],
-        "phases6": _phases(6, 100),
-        "phases3": _phases(3, 200),
-        "loop": LOOP,
-    }[trace]
+    keys = trace_keys(trace)
     sim = PolicySim(auto_class()(c, None), c)
     ref = adaptive3.make(c, cp=1, **PORT)
     assert _trail(sim, keys) == _trail(ref, keys)
