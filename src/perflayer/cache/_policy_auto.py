@@ -11,7 +11,7 @@ Why. No policy wins everywhere: W-TinyLFU wins on frequency-skewed traces, LIRS 
 traces ranked by reuse distance, ARC on recency-heavy traces and a moving hot set. On the 60
 trace/size points of the hit-ratio benchmark the default TinyLFU is within a point of the best of
 LRU, LFU, theine, ARC, LIRS and S3FIFO at 50; this selection at 57 (held-out seeds: 24 -> 28,
-22 -> 26, 22 -> 26 of 30), and it is never more than 0.87 points below the default at any point
+22 -> 26, 21 -> 26 of 30), and it is never more than 0.56 points below the default at any point
 of the four families (docs/benchmarks.md).
 
 Simulations. Beside the real engine run three full-size simulations, one per candidate, fed
