@@ -57,10 +57,10 @@ the Python one per new key).
 Cost. The reads and an overwrite stay one deque append, as TinyLFU's; the next write pays for
 every buffered read the simulations' steps (LIRS, ARC, and after the first switch the twin: as
 much as the engine itself). ``python -m benchmarks.auto_latency --cpu-time`` (paired ratios to
-cachetools.LRUCache at 500 / 1,024 / 2,048 entries): a new key into a full cache 2.05x / 2.12x /
-2.74x (``policy="tinylfu"``: 0.87x / 0.87x / 0.81x), a 90/10 Zipf get/set stream 2.15x / 2.33x /
-3.32x (1.21x / 1.02x / 0.88x). A small cache that must write fast can take ``policy="tinylfu"``;
-above 2,048 entries the two are the same object.
+cachetools.LRUCache at 500 / 1,024 / 2,048 entries, docs/benchmarks-cache-latency.md): a new key
+into a full cache 1.89x / 2.38x / 2.91x (``policy="tinylfu"``: 0.94x / 0.82x / 0.93x), a 90/10
+Zipf get/set stream 2.17x / 2.89x / 3.25x (1.15x / 1.09x / 1.13x). A small cache that must
+write fast can take ``policy="tinylfu"``; above 2,048 entries the two are the same object.
 
 Bounds. Removals, expiry and weights are not simulated: a cache with many deletes trails its
 twin and is held on TinyLFU by the account, which is the safe side. ``resize`` resizes the
