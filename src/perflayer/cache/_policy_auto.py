@@ -51,8 +51,8 @@ Reads. ``hit`` and ``miss`` are one shared deque's C ``append`` for the policy's
 core binds them once), as lock-free as TinyLFU's. Every other call runs under the cache's lock
 and first feeds the buffered reads to the simulations, then to the engine: a TinyLFU engine gets
 them in its own read ring, LIRS and ARC engines drain the shared deque themselves. That
-per-access half is ``AutoCore``, in C where built (``perflayer.cache._auto_c``: 3.5x less than
-the Python one per new key).
+per-access half is ``AutoCore``, in C where built (``perflayer.cache._auto_c``: 2.4x fewer
+instructions than the Python one per new key, 8,646 -> 3,547 at 1,024 entries).
 
 Cost. The reads and an overwrite stay one deque append, as TinyLFU's; the next write pays for
 every buffered read the simulations' steps (LIRS, ARC, and after the first switch the twin: as
