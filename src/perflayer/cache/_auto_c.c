@@ -652,23 +652,29 @@ static PyObject *Core_add(Core *self, PyObject *const *args, Py_ssize_t nargs, P
     return call_engine(self, S_add, key, weight);
 }
 
+/* update's and remove's start: ``if self._buf: (if self._epoch: self._observe(list(self._buf),
+   decide)); self._hand_over()``. 0, or -1 with an exception. */
+static int flush_reads(Core *self, PyObject *decide)
+{
+    int t = buf_truth(self);
+    if (t <= 0) {
+        return t;
+    }
+    int64_t epoch;
+    if (get_int(self, I_EPOCH, &epoch) < 0 || (epoch && observe_buffer(self, decide) < 0) ||
+        hand_over(self) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *Core_update(Core *self, PyObject *const *args, Py_ssize_t nargs,
                              PyObject *kwnames)
 {
     PyObject *a[2];
-    if (parse_args("update", args, nargs, kwnames, KEY_WEIGHT, 2, a) < 0) {
+    if (parse_args("update", args, nargs, kwnames, KEY_WEIGHT, 2, a) < 0 ||
+        flush_reads(self, Py_True) < 0) {
         return NULL;
-    }
-    int t = buf_truth(self);
-    if (t < 0) {
-        return NULL;
-    }
-    if (t) {
-        int64_t epoch;
-        if (get_int(self, I_EPOCH, &epoch) < 0 || (epoch && observe_buffer(self, Py_True) < 0) ||
-            hand_over(self) < 0) {
-            return NULL;
-        }
     }
     return call_engine(self, S_update, a[0], a[1]);
 }
@@ -677,19 +683,9 @@ static PyObject *Core_remove(Core *self, PyObject *const *args, Py_ssize_t nargs
                              PyObject *kwnames)
 {
     PyObject *a[1];
-    if (parse_args("remove", args, nargs, kwnames, KEY_ONLY, 1, a) < 0) {
+    if (parse_args("remove", args, nargs, kwnames, KEY_ONLY, 1, a) < 0 ||
+        flush_reads(self, Py_False) < 0) {
         return NULL;
-    }
-    int t = buf_truth(self);
-    if (t < 0) {
-        return NULL;
-    }
-    if (t) {
-        int64_t epoch;
-        if (get_int(self, I_EPOCH, &epoch) < 0 || (epoch && observe_buffer(self, Py_False) < 0) ||
-            hand_over(self) < 0) {
-            return NULL;
-        }
     }
     PyObject *r = call_engine(self, S_remove, a[0], NULL);
     if (r == NULL) {
