@@ -457,6 +457,44 @@ def test_a_raising_decide_propagates_and_counts_the_observation() -> None:
     _twins([("read", 1), ("read", 2), ("add", 3, 1), ("add", 4, 1)], ["raise"], 2)
 
 
+def test_a_snapshot_emptied_by_a_callback_is_read_safely() -> None:
+    """A callback that reaches the observed snapshot (gc.get_referrers) and empties it: the C
+    loop stops as Python's for loop does, instead of reading freed keys (HR's review)."""
+
+    class K:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def __hash__(self) -> int:
+            return self.n
+
+    class Eng:
+        def __contains__(self, k: K) -> bool:
+            if k.n == 0:
+                for r in gc.get_referrers(k):
+                    if type(r) is list:
+                        r.clear()
+                core._buf.clear()
+            return False
+
+        def add(self, k: K, w: int) -> list[K]:
+            return []
+
+    class Core(CCore):  # type: ignore[misc]
+        def _decide(self) -> None:
+            pass
+
+    core = Core()
+    core._buf = deque(maxlen=64)
+    core._engine, core._tiny, core._twin = Eng(), False, None
+    core._a1 = core._a2 = lambda _k: False
+    core._epoch, core._seen, core._rhits, core._pat, core._batch = 10**6, 0, 0, [0] * 8, []
+    core._buf.extend(K(i) for i in range(40))
+    assert core.add(K(999), 1) == []
+    # the first key was observed, then the snapshot was empty: one access, none seen after
+    assert core._pat == [1, 0, 0, 0, 0, 0, 0, 0] and core._seen == 0
+
+
 def test_a_raising_simulation_keeps_the_keys_done() -> None:
     """A simulation raising mid-observation: the keys before it are counted, none after."""
     core = _core(CDecider, epoch=100)

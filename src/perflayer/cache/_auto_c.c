@@ -25,10 +25,9 @@
  * mixin's runs; ``_batch`` holds the observed keys around that call and is [] after it, also when
  * it raises.
  *
- * ``_missing()`` is ``_Selection._missing`` (the twin's residents the real engine lacks, O(c) once
- * per epoch while the account is near its budget) as one C loop over ``twin.order()``: about
- * half the Python generator's cost. It serves once the deciding half leaves ``_missing`` to the
- * per-access half.
+ * ``_missing()`` is the Python ``AutoCore._missing`` (the twin's residents the real engine lacks,
+ * O(c) once per epoch while the account is near its budget) as one C loop over
+ * ``twin.order()``: about half the Python generator's cost.
  *
  * Re-entrancy. hash() and == of keys, the simulations' and engine's methods and ``_decide`` may
  * run Python code that changes any attribute: every attribute is read from the object again
@@ -45,8 +44,10 @@
  * - ``_tiny`` is read for its truth when used, as Python's ``if self._tiny``, and is stored as
  *   given;
  * - ``add``/``update``/``remove`` call this type's ``_observe`` and ``_hand_over`` directly: a
- *   subclass overriding those two methods changes only direct calls of them.
- * - ``_batch`` is reset to [] also when ``_decide`` raises (the Python class leaves the keys).
+ *   subclass overriding those two methods changes only direct calls of them;
+ * - code run inside an observation (a key's ``__eq__`` calling back into a bare policy) sees
+ *   ``_pat`` without the observation's counts so far, so a nested epoch end decides on fewer;
+ *   a ``Cache`` cannot do this (its lock is not re-entrant).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -414,8 +415,8 @@ static int obs_finish(Core *self, Obs *o, int err, PyObject *batch, PyObject *co
     return empty == NULL ? -1 : 0;
 }
 
-/* Python's _observe over keys[0..n) of a list no one else can reach (or one key); ``list`` is
-   that list, or NULL. 0, or -1 with an exception. */
+/* Python's _observe over the list ``list`` (a snapshot of ours), or over keys[0..n) when
+   ``list`` is NULL (one key the caller holds). 0, or -1 with an exception. */
 static int observe_keys(Core *self, PyObject *list, PyObject *const *keys, Py_ssize_t n,
                         PyObject *decide)
 {
@@ -425,8 +426,15 @@ static int observe_keys(Core *self, PyObject *list, PyObject *const *keys, Py_ss
         obs_release(&o);
         return -1;
     }
-    for (Py_ssize_t j = 0; j < n; j++) {
-        if (obs_step(&o, keys[j]) < 0) {
+    /* why the size read per step and a reference per key: the snapshot is ours, but Python code
+       run by a step can still reach it (gc.get_referrers) and empty it, which would free its
+       items under a cached pointer (HR's review, session 10); Python's for loop sees the
+       shortened list, and so does this one */
+    for (Py_ssize_t j = 0; j < (list != NULL ? PyList_GET_SIZE(list) : n); j++) {
+        PyObject *k = Py_NewRef(list != NULL ? PyList_GET_ITEM(list, j) : keys[j]);
+        int rc = obs_step(&o, k);
+        Py_DECREF(k);
+        if (rc < 0) {
             err = 1;
             break;
         }
