@@ -675,7 +675,27 @@ _SHADOWS: dict[str, Callable[[int], Any]] = {
 }
 
 
-class AdaptivePolicy:
+class OnEngine:
+    """The Policy reads of a policy that runs a real engine (``_engine``): len, in, weight."""
+
+    _engine: Any
+
+    def __len__(self) -> int:
+        """Return the number of resident keys."""
+        return len(self._engine)
+
+    def __contains__(self, key: object) -> bool:
+        """Return True if ``key`` is resident."""
+        return key in self._engine
+
+    @property
+    def weight(self) -> int:
+        """Return the sum of the resident keys' weights."""
+        w: int = self._engine.weight
+        return w
+
+
+class AdaptivePolicy(OnEngine):
     """Run the engine (W-TinyLFU, LIRS or ARC) whose miniature simulation leads; see the module.
 
     >>> p = AdaptivePolicy(max_entries=100, max_weight=None)
@@ -741,19 +761,6 @@ class AdaptivePolicy:
         self._hold = max(_WARMUP, -(-_WARMUP_FACTOR * mini // _EPOCH))
         self._objs = [_SHADOWS[name](mini) for name in ENGINES]
         self._shadows = [(name, o.access) for name, o in zip(ENGINES, self._objs, strict=True)]
-
-    def __len__(self) -> int:
-        """Return the number of resident keys."""
-        return len(self._engine)
-
-    def __contains__(self, key: object) -> bool:
-        """Return True if ``key`` is resident."""
-        return key in self._engine
-
-    @property
-    def weight(self) -> int:
-        """Return the sum of the resident keys' weights."""
-        return self._engine.weight
 
     # -- simulation -----------------------------------------------------------------------------
 

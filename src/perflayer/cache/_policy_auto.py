@@ -214,7 +214,7 @@ class AutoCore:
         raise NotImplementedError  # AutoPolicy's
 
 
-class _Selection:
+class _Selection(_ad.OnEngine):
     """The deciding half of the policy: the engine, the simulations, the account; see the module.
 
     A mixin: the per-access half (``AutoCore``, Python or C) comes second in the bases.
@@ -308,21 +308,7 @@ class _Selection:
         else:
             self._twin = None
 
-    # -- Policy ---------------------------------------------------------------------------------
-
-    def __len__(self) -> int:
-        """Return the number of resident keys."""
-        return len(self._engine)
-
-    def __contains__(self, key: object) -> bool:
-        """Return True if ``key`` is resident."""
-        return key in self._engine
-
-    @property
-    def weight(self) -> int:
-        """Return the sum of the resident keys' weights."""
-        w: int = self._engine.weight
-        return w
+    # -- Policy (len, in and weight are the engine's: _ad.OnEngine) ------------------------------
 
     def clear(self) -> None:
         """Forget every key, the simulations and the account; restart on the cleared twin."""
