@@ -410,7 +410,7 @@ def test_set_weights_propagates_a_raising_get_and_changes_nothing(impl: str) -> 
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_access_is_the_memo_step_of_a_simulation(impl: str) -> None:
-    """access(k) == _TinyShadow.access: a hit is buffered, a miss is buffered then added."""
+    """access(k) is a memo's step: a hit is buffered, a miss is buffered then added."""
     p = _cls(impl)(50, None)
     ref = PyTinyLFU(50, None)
     hits = 0

@@ -597,13 +597,8 @@ class _TinyShadow:
         self.p = TinyLFUPolicy(c, None, read_buffer=_READ_BUFFER, climber="sample", ghost=False)
 
     def access(self, x: Hashable) -> bool:
-        p = self.p
-        if x in p._where:
-            p.hit(x)
-            return True
-        p.miss(x)
-        p.add(x, 1)
-        return False
+        """Simulate one read-or-insert of ``x`` (``TinyLFUPolicy.access``); True on a hit."""
+        return self.p.access(x)
 
 
 def restrict(engine: Any, real: Mapping[Hashable, int]) -> None:
