@@ -1,6 +1,7 @@
 """Cost per access of the adaptive policy's engines: the C twins (_engines_c) vs the Python ones.
 
 Run: ``.venv/bin/python -m benchmarks.engines_c [--rounds N] [--keys N] [--instructions]``
+or ``.venv/bin/python -m benchmarks.engines_c --streams [--rounds N] [--keys N]``.
 
 Two workloads on one seeded skewed trace (Pareto ranks over 4,000 keys, a cache of 500):
 "access", the miniature simulation's step (``engine.access(k)``), and "add", the real engine's
@@ -10,6 +11,11 @@ Timing (default): per round, each (workload, engine, implementation) runs the wh
 a fresh engine, in a rotating order, timed in this thread's CPU time; we report the median ns
 per access and the ratio C / Python of the medians. The machine has 2 cores shared by several
 engineers running benchmarks: absolute ns are noisy, the ratios are what count.
+
+``--streams`` prices the simulation step ``access(k)`` on the two streams a simulation sees,
+at 500, 1,024 and 2,048 entries (where ``policy="auto"`` simulates): "new" (every key new: a
+miss into a full engine) and "zipf" (Zipf 0.99 over 100,000 str keys), C and Python engines
+beside the yardstick, an ``OrderedDict`` LRU's read-or-insert step written in Python.
 
 ``--instructions`` counts instructions with callgrind instead (deterministic): each
 (workload, engine, implementation) runs once under valgrind, and a second run that builds
@@ -55,9 +61,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks.cache_latency import zipf_ops
 from perflayer.cache._engines_c import ARCEngine as CARC
 from perflayer.cache._engines_c import LIRSEngine as CLIRS
 from perflayer.cache._policy_adaptive import AdaptivePolicy
@@ -184,12 +192,106 @@ def instructions(n: int) -> dict[tuple[str, str, str], float]:
     return result
 
 
+# -- the simulations' streams (``--streams``) --------------------------------------------------
+
+SIZES = (500, 1_024, 2_048)
+STREAM_IMPLS = ("lru", "lirs python", "lirs c", "arc python", "arc c")
+
+
+def stream_keys(stream: str, cap: int, n: int) -> tuple[list[str], list[str]]:
+    """Return (warm-up keys, timed keys) of ``stream`` at ``cap``, hashed once (cached).
+
+    "new": every key new, after 5 x cap new keys (a full engine with a full LIRS history);
+    "zipf": Zipf(0.99) over 100,000 keys (benchmarks.cache_latency's), after 20,000 of them.
+    """
+    if stream == "new":
+        warm = [f"w:{cap}:{i}" for i in range(5 * cap)]
+        keys = [f"new:{cap}:{i}" for i in range(n)]
+    else:
+        ops = [k for _s, k in zipf_ops(20_000 + n, seed=cap)]
+        warm, keys = ops[:20_000], ops[20_000:]
+    for k in warm + keys:
+        hash(k)  # a str caches its hash, as after the cache's own dict lookup
+    return warm, keys
+
+
+def lru_step_loop(cap: int) -> Callable[[list[str]], None]:
+    """Return a loop of the yardstick: an OrderedDict LRU's read-or-insert step per key."""
+    od: OrderedDict[str, None] = OrderedDict()
+
+    def loop(keys: list[str]) -> None:
+        move, pop = od.move_to_end, od.popitem
+        for k in keys:
+            if k in od:
+                move(k)
+            else:
+                od[k] = None
+                if len(od) > cap:
+                    pop(last=False)
+
+    return loop
+
+
+def engine_loop(impl: str, cap: int) -> Callable[[list[str]], None]:
+    """Return a loop of ``access(k)`` per key on a fresh engine of ``impl`` at ``cap``."""
+    if impl == "lru":
+        return lru_step_loop(cap)
+    engine, lang = impl.split()
+    access = IMPLS[engine][lang](cap).access
+
+    def loop(keys: list[str]) -> None:
+        for k in keys:
+            access(k)
+
+    return loop
+
+
+def streams(rounds: int, n: int) -> dict[tuple[int, str, str], float]:
+    """Return the median ns per access of every (capacity, stream, implementation).
+
+    Per round, each implementation warms a fresh engine (untimed), then runs the stream's
+    ``n`` timed keys; the order of the implementations rotates per round.
+    """
+    res = {}
+    for cap in SIZES:
+        for stream in ("new", "zipf"):
+            warm, keys = stream_keys(stream, cap, n)
+            samples: dict[str, list[float]] = {i: [] for i in STREAM_IMPLS}
+            for r in range(rounds):
+                shift = r % len(STREAM_IMPLS)
+                for impl in STREAM_IMPLS[shift:] + STREAM_IMPLS[:shift]:
+                    loop = engine_loop(impl, cap)
+                    loop(warm)
+                    t0 = time.thread_time_ns()
+                    loop(keys)
+                    samples[impl].append((time.thread_time_ns() - t0) / n)
+            for impl, v in samples.items():
+                res[(cap, stream, impl)] = statistics.median(v)
+    return res
+
+
+def print_streams(res: dict[tuple[int, str, str], float], n: int) -> None:
+    """Print ns per access and the ratio to the OrderedDict LRU step, per capacity and stream."""
+    print(f"{n} timed str keys per run; ns/access (median), (x: / the OrderedDict LRU step)")
+    head = "".join(f"{i:>17}" for i in STREAM_IMPLS)
+    print(f"{'cap':>5} {'stream':6}{head}")
+    for cap in SIZES:
+        for stream in ("new", "zipf"):
+            lru = res[(cap, stream, "lru")]
+            cells = "".join(
+                f"{res[(cap, stream, i)]:10.1f} ({res[(cap, stream, i)] / lru:4.2f})"
+                for i in STREAM_IMPLS
+            )
+            print(f"{cap:5} {stream:6}{cells}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print the per-access cost of each engine, C vs Python, and the ratios."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--keys", type=int, default=100_000)
     ap.add_argument("--instructions", action="store_true")
+    ap.add_argument("--streams", action="store_true")
     ap.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--skip", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -198,6 +300,9 @@ def main(argv: list[str] | None = None) -> None:
         fn = runner(w, IMPLS[e][i], trace(a.keys))
         if not a.skip:
             fn()
+        return
+    if a.streams:
+        print_streams(streams(a.rounds, a.keys), a.keys)
         return
     if a.instructions:
         res, unit = instructions(a.keys), "instr/access"
