@@ -1,7 +1,8 @@
 """Cost per access of the adaptive policy's engines: the C twins (_engines_c) vs the Python ones.
 
 Run: ``.venv/bin/python -m benchmarks.engines_c [--rounds N] [--keys N] [--instructions]``
-or ``.venv/bin/python -m benchmarks.engines_c --streams [--rounds N] [--keys N]``.
+or ``.venv/bin/python -m benchmarks.engines_c --streams [--rounds N] [--keys N] [--baseline SO]
+[--c-only]``.
 
 Two workloads on one seeded skewed trace (Pareto ranks over 4,000 keys, a cache of 500):
 "access", the miniature simulation's step (``engine.access(k)``), and "add", the real engine's
@@ -16,6 +17,9 @@ engineers running benchmarks: absolute ns are noisy, the ratios are what count.
 at 500, 1,024 and 2,048 entries (where ``policy="auto"`` simulates): "new" (every key new: a
 miss into a full engine) and "zipf" (Zipf 0.99 over 100,000 str keys), C and Python engines
 beside the yardstick, an ``OrderedDict`` LRU's read-or-insert step written in Python.
+``--baseline SO`` adds the C engines of another build of the extension (a .so file, e.g. one
+compiled from the previous commit), side by side in the same process: the fair way to compare two
+builds on a shared machine. ``--c-only`` leaves the (slow) Python engines out.
 
 ``--instructions`` counts instructions with callgrind instead (deterministic): each
 (workload, engine, implementation) runs once under valgrind, and a second run that builds
@@ -54,6 +58,7 @@ its ~32,000 instructions per access).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import random
 import statistics
@@ -195,7 +200,18 @@ def instructions(n: int) -> dict[tuple[str, str, str], float]:
 # -- the simulations' streams (``--streams``) --------------------------------------------------
 
 SIZES = (500, 1_024, 2_048)
-STREAM_IMPLS = ("lru", "lirs python", "lirs c", "arc python", "arc c")
+STREAM_IMPLS = ("lru", "lirs python", "lirs base", "lirs c", "arc python", "arc base", "arc c")
+
+
+def load_baseline(path: str) -> None:
+    """Add the engines of the extension built at ``path`` to IMPLS as "base"."""
+    spec = importlib.util.spec_from_file_location("baseline._engines_c", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"--baseline: cannot load {path!r}")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    IMPLS["lirs"]["base"] = mod.LIRSEngine
+    IMPLS["arc"]["base"] = mod.ARCEngine
 
 
 def stream_keys(stream: str, cap: int, n: int) -> tuple[list[str], list[str]]:
@@ -246,7 +262,7 @@ def engine_loop(impl: str, cap: int) -> Callable[[list[str]], None]:
     return loop
 
 
-def streams(rounds: int, n: int) -> dict[tuple[int, str, str], float]:
+def streams(rounds: int, n: int, impls: list[str]) -> dict[tuple[int, str, str], float]:
     """Return the median ns per access of every (capacity, stream, implementation).
 
     Per round, each implementation warms a fresh engine (untimed), then runs the stream's
@@ -256,10 +272,10 @@ def streams(rounds: int, n: int) -> dict[tuple[int, str, str], float]:
     for cap in SIZES:
         for stream in ("new", "zipf"):
             warm, keys = stream_keys(stream, cap, n)
-            samples: dict[str, list[float]] = {i: [] for i in STREAM_IMPLS}
+            samples: dict[str, list[float]] = {i: [] for i in impls}
             for r in range(rounds):
-                shift = r % len(STREAM_IMPLS)
-                for impl in STREAM_IMPLS[shift:] + STREAM_IMPLS[:shift]:
+                shift = r % len(impls)
+                for impl in impls[shift:] + impls[:shift]:
                     loop = engine_loop(impl, cap)
                     loop(warm)
                     t0 = time.thread_time_ns()
@@ -270,17 +286,16 @@ def streams(rounds: int, n: int) -> dict[tuple[int, str, str], float]:
     return res
 
 
-def print_streams(res: dict[tuple[int, str, str], float], n: int) -> None:
+def print_streams(res: dict[tuple[int, str, str], float], n: int, impls: list[str]) -> None:
     """Print ns per access and the ratio to the OrderedDict LRU step, per capacity and stream."""
     print(f"{n} timed str keys per run; ns/access (median), (x: / the OrderedDict LRU step)")
-    head = "".join(f"{i:>17}" for i in STREAM_IMPLS)
+    head = "".join(f"{i:>17}" for i in impls)
     print(f"{'cap':>5} {'stream':6}{head}")
     for cap in SIZES:
         for stream in ("new", "zipf"):
             lru = res[(cap, stream, "lru")]
             cells = "".join(
-                f"{res[(cap, stream, i)]:10.1f} ({res[(cap, stream, i)] / lru:4.2f})"
-                for i in STREAM_IMPLS
+                f"{res[(cap, stream, i)]:10.1f} ({res[(cap, stream, i)] / lru:4.2f})" for i in impls
             )
             print(f"{cap:5} {stream:6}{cells}")
 
@@ -292,6 +307,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--keys", type=int, default=100_000)
     ap.add_argument("--instructions", action="store_true")
     ap.add_argument("--streams", action="store_true")
+    ap.add_argument("--baseline", metavar="SO", help="another build's _engines_c .so (--streams)")
+    ap.add_argument("--c-only", action="store_true", help="no Python engines (--streams)")
     ap.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--skip", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -302,7 +319,15 @@ def main(argv: list[str] | None = None) -> None:
             fn()
         return
     if a.streams:
-        print_streams(streams(a.rounds, a.keys), a.keys)
+        if a.baseline:
+            load_baseline(a.baseline)
+        impls = [
+            i
+            for i in STREAM_IMPLS
+            if not (i.endswith(" base") and not a.baseline)
+            and not (i.endswith(" python") and a.c_only)
+        ]
+        print_streams(streams(a.rounds, a.keys, impls), a.keys, impls)
         return
     if a.instructions:
         res, unit = instructions(a.keys), "instr/access"

@@ -166,14 +166,27 @@ static int table_has(Table *t, uint64_t h, void *n)
     return 0;
 }
 
+/* str.__eq__ of two exact strs (CPython's unicode_eq: canonical forms compare by kind, length
+   and bytes); runs no Python code. */
+static inline int str_eq(PyObject *a, PyObject *b)
+{
+    Py_ssize_t len = PyUnicode_GET_LENGTH(a);
+    if (len != PyUnicode_GET_LENGTH(b) || PyUnicode_KIND(a) != PyUnicode_KIND(b)) {
+        return 0;
+    }
+    return memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)len * PyUnicode_KIND(a)) == 0;
+}
+
 /* Hash ``key`` and find its node, whose key object is ``key_of(node)``: 1 found (*out), 0
    absent, -1 an exception (an unhashable key, or from ==). Inlined into each engine's find with
    its own key_of, so the probe loop makes no indirect call. */
 static inline int table_find(Table *t, PyObject *key, uint64_t *hp, void **out,
                              PyObject *(*key_of)(void *node))
 {
-    Py_hash_t hh = PyObject_Hash(key);
-    if (hh == -1) {
+    /* why: a str's hash is a field once computed (the cache's dict has computed it); read it
+       without PyObject_Hash's indirect call */
+    Py_hash_t hh = PyUnicode_CheckExact(key) ? ((PyASCIIObject *)key)->hash : -1;
+    if (hh == -1 && (hh = PyObject_Hash(key)) == -1) {
         return -1;
     }
     uint64_t h = (uint64_t)hh;
@@ -190,6 +203,16 @@ static inline int table_find(Table *t, PyObject *key, uint64_t *hp, void **out,
             if (k == key) {
                 *out = n;
                 return 1;
+            }
+            if (PyUnicode_CheckExact(k) && PyUnicode_CheckExact(key) && PyUnicode_IS_READY(k) &&
+                PyUnicode_IS_READY(key)) {
+                /* why: two exact strs compare as str.__eq__ does, without the call or the
+                   reference count writes into the stored key's (cold) object */
+                if (str_eq(k, key)) {
+                    *out = n;
+                    return 1;
+                }
+                continue;
             }
             Py_INCREF(k);
             int r = PyObject_RichCompareBool(k, key, Py_EQ);
@@ -1255,6 +1278,14 @@ static Node *insert(ARC *self, PyObject *key, uint64_t h, Node *n, PyObject *out
     }
     Node *x = node_new(self, key, h, T1);
     Py_XDECREF(dropped);
+    /* why: a stream of new keys drops B1's (or T1's) oldest node per insert, whose table slot
+       and key object were last touched ~c inserts ago; the unlink above warmed the next one's
+       node, so ask for its slot and key now, ahead of the next insert's drop */
+    Node *next = l_first(b1->len ? b1 : t1);
+    if (next != NULL) {
+        __builtin_prefetch(&self->e.keys.slots[home(next->hash, &self->e.keys)], 1);
+        __builtin_prefetch(next->key, 1);
+    }
     return x;
 }
 
@@ -1909,7 +1940,18 @@ static LNode *linsert(LIRS *self, PyObject *key, uint64_t h, LNode *n, PyObject 
     int64_t lim = NONRES_FACTOR * self->e.c > NONRES_MIN ? NONRES_FACTOR * self->e.c : NONRES_MIN;
     if (self->nr.len > lim + 16) {
         /* bound the history: forget the oldest non-resident keys */
-        for (int64_t j = self->nr.len - lim; j > 0; j--) {
+        int64_t m = self->nr.len - lim;
+        /* why: the 17 or so nodes, their table slots and key objects were last touched
+           thousands of accesses ago: walk the nodes first and ask for the rest, so the slots'
+           and keys' cache misses overlap instead of coming one by one in the drops */
+        Table *t = &self->e.keys;
+        LNode *p = o_first(&self->nr);
+        for (int64_t j = 0; j < m; j++, p = p->onext) {
+            __builtin_prefetch(&t->slots[home(p->hash, t)], 1);
+            __builtin_prefetch(p->okey, 1);
+            __builtin_prefetch(p->sprev, 1);
+        }
+        for (int64_t j = m; j > 0; j--) {
             lnode_drop(self, o_first(&self->nr));
         }
     }
