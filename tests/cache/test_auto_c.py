@@ -136,6 +136,10 @@ class Rec:
         r: bool = self._call("access", key)
         return r
 
+    def step(self, key: Hashable) -> list[Hashable] | None:
+        r: list[Hashable] | None = self._call("step", key)
+        return r
+
     def hit(self, key: Hashable) -> None:
         self._call("hit", key)
 
@@ -151,7 +155,7 @@ class Rec:
         self._call("remove", key)
 
 
-ACTIONS = ("keep", "zero", "swap", "twin", "ctwin", "clear", "raise", "lirs", "batch")
+ACTIONS = ("keep", "zero", "swap", "twin", "ctwin", "clear", "raise", "lirs", "batch", "count")
 
 
 def _decider(base: type) -> type:
@@ -190,6 +194,9 @@ def _decider(base: type) -> type:
                 self._tiny = False
             elif act == "batch":
                 self._batch.append("seen by _decide only")
+            elif act == "count":  # count the twin's absent residents afresh: kept from now on
+                self._absent = -1
+                self.log.append(("count", self._missing()))
 
     return Core
 
@@ -227,6 +234,7 @@ def _core(cls: type, c: int = 8, epoch: int = 5, script: Sequence[str] = ()) -> 
     core._rhits = 0
     core._pat = [0] * 8
     core._batch = []
+    core._absent = -1
     return core
 
 
@@ -272,6 +280,7 @@ def _state(core: Any) -> tuple[Any, ...]:
         core._engine.name,
         None if core._twin is None else getattr(core._twin, "name", "ctwin"),
         core._epoch,
+        core._absent,
     )
 
 
@@ -377,6 +386,7 @@ def _missing_both(core: Any) -> tuple[Any, Any]:
     """Return _missing() of the C core and of the Python core on ``core``'s state."""
     out = []
     for f in (CCore._missing, AutoCore._missing):
+        core._absent = -1  # counted, not the kept count
         try:
             out.append(f(core))
         except Exception as exc:  # the twins must raise alike
@@ -489,6 +499,7 @@ def test_a_snapshot_emptied_by_a_callback_is_read_safely() -> None:
     core._engine, core._tiny, core._twin = Eng(), False, None
     core._a1 = core._a2 = lambda _k: False
     core._epoch, core._seen, core._rhits, core._pat, core._batch = 10**6, 0, 0, [0] * 8, []
+    core._absent = -1
     core._buf.extend(K(i) for i in range(40))
     assert core.add(K(999), 1) == []
     # the first key was observed, then the snapshot was empty: one access, none seen after
@@ -573,7 +584,7 @@ def test_unset_attributes_raise_as_in_python() -> None:
 
         return Core()
 
-    for attr in ("_epoch", "_buf", "_engine", "_tiny", "_twin", "_a1", "_a2", "_pat"):
+    for attr in ("_epoch", "_buf", "_engine", "_tiny", "_twin", "_a1", "_a2", "_pat", "_absent"):
         errors = []
         for base in (AutoCore, CCore):
             core = _core(_decider(base))
@@ -632,7 +643,9 @@ def test_keyword_arguments_and_bad_arity() -> None:
 
 def test_no_reference_is_kept_or_lost() -> None:
     """Keys, engines and steps keep their reference counts through every path, errors included."""
-    core = _core(CDecider, epoch=2, script=["zero", "raise", "swap", "twin", "keep", "lirs"])
+    core = _core(
+        CDecider, epoch=2, script=["zero", "raise", "swap", "twin", "count", "keep", "lirs"]
+    )
     key = "a key"
     obj = Key("obj", 3)
     engine, a1 = core._engine, core._a1

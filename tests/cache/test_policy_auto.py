@@ -157,6 +157,35 @@ def test_the_account_holds_it_to_the_default(mode: str) -> None:
     assert policy.locked > 0
 
 
+@pytest.mark.parametrize(
+    ("trace", "c"), [("zipf", 300), ("phases6", 100), ("phases3", 200), ("loop", 200)]
+)
+def test_the_kept_absent_count_is_the_count(mode: str, trace: str, c: int) -> None:
+    """Where kept, ``_absent`` is the twin's residents the engine lacks, through every call."""
+    rng = random.Random(c)
+    policy = auto_class()(c, None)
+    sim = PolicySim(policy, c)
+    checked = 0
+    for i, k in enumerate(trace_keys(trace)):
+        sim.access(k)
+        r = rng.random()
+        if r < 0.04 and sim.resident:
+            key = rng.choice(sorted(sim.resident))  # type: ignore[type-var]
+            if r < 0.02:
+                policy.remove(key)
+                sim.resident.discard(key)
+            else:
+                sim.resident.difference_update(policy.update(key, 1))
+        elif r > 0.9995:
+            sim.resident.difference_update(policy.resize(c, None))
+        if (i % 5 == 0 or r < 0.04) and policy._absent >= 0:
+            engine = policy._engine
+            count = sum(1 for key, _w in policy._twin.order() if key not in engine)
+            assert policy._absent == count, i
+            checked += 1
+    assert checked > 500 and policy.switches
+
+
 def _on_engine(engine: str, c: int = 200) -> tuple[AutoPolicy, set[Hashable]]:
     """Return a policy driven until its engine is ``engine``, and its resident keys."""
     keys = LOOP if engine == "lirs" else _phases(6, c) + LOOP

@@ -432,6 +432,36 @@ def test_access_is_the_memo_step_of_a_simulation(impl: str) -> None:
     assert _state(p) == _state(ref)
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+def test_step_counts_the_victims_another_container_lacks(impl: str) -> None:
+    """step(k, other) is access(k) that counts its victims ``other`` lacks (None on a hit)."""
+    p = _cls(impl)(50, None)
+    ref = PyTinyLFU(50, None)
+    other = set(range(0, 300, 3))
+    lacking = 0
+    for step, k in enumerate(_trace_keys(8, 4_000, 300)):
+        if k in ref:
+            ref.hit(k)
+            expect = None
+        else:
+            ref.miss(k)
+            victims = ref.add(k, 1)
+            expect = sum(1 for v in victims if v not in other)
+        got = p.step(k, other) if step % 2 else p.step(k)
+        if step % 2 == 0 and expect is not None:
+            expect = 0  # no container: nothing counted
+        assert got == expect, step
+        lacking += got or 0
+    assert lacking > 0
+    _drain(p)
+    _drain(ref)
+    assert _state(p) == _state(ref)
+    with pytest.raises(TypeError, match="unhashable"):
+        p.step([1], other)
+    with pytest.raises(TypeError):
+        p.step()  # type: ignore[call-arg]
+
+
 # -- the twins agree on random operation sequences ------------------------------------------------
 
 

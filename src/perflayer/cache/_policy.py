@@ -129,7 +129,7 @@ from __future__ import annotations
 
 from array import array
 from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Hashable, Iterable, Mapping, Sequence
 
 from perflayer.cache._native import native_enabled
 from perflayer.cache._protocols import Policy
@@ -1543,12 +1543,20 @@ class TinyLFUPolicy:
         A resident key's read is recorded (``hit``); any other key's read is recorded
         (``miss``), then it is added with weight 1 and its victims are discarded.
         """
+        return self.step(key) is None
+
+    def step(self, key: Hashable, other: Container[Hashable] | None = None) -> int | None:
+        """Simulate ``access(key)``; return None on a hit, else how many victims ``other`` lacks.
+
+        (0 when ``other`` is None.) The default policy steps its twin so (``_policy_auto``): the
+        count keeps its tally of the twin's residents the real engine lacks, without a list.
+        """
         if key in self._where:
             self.hit(key)
-            return True
+            return None
         self.miss(key)
-        self.add(key, 1)
-        return False
+        victims = self.add(key, 1)
+        return 0 if other is None else sum(1 for v in victims if v not in other)
 
 
 def _make_lru(max_entries: int | None, max_weight: int | None) -> Policy:

@@ -38,7 +38,11 @@ miss the default would not take) exceeds the budget, the policy adopts the twin 
 TinyLFU, whatever the scores say; the budget grows with the accesses, so a cache whose switches
 have lost earns the right to switch again only slowly. After a return the real TinyLFU is a copy
 of the twin restricted to the real keys; if it then trails the twin by more than 2% of the
-capacity, it adopts the twin again (a *re-sync*, not counted as a switch).
+capacity, it adopts the twin again (a *re-sync*, not counted as a switch). The count of the
+twin's residents the real cache lacks is kept from access to access while the account is within
+a return of its budget (``_absent``: the twin's ``step`` counts its victims the engine lacks, the
+writes count what the engine gains and loses that the twin holds), and counted afresh, O(capacity),
+only after an adoption, a resize or a stretch far from the budget.
 
 Adopting. A switch makes the real engine a copy of the winner's simulation, history included
 (LIRS's non-resident stack, ARC's ghosts and target, TinyLFU's sketch, climbed window and
@@ -136,6 +140,7 @@ class AutoCore:
     _rhits: int  # this epoch's real hits
     _pat: list[int]  # this epoch's accesses by hit pattern (bit i: simulation i hit)
     _batch: list[Hashable]  # the keys of the observation being decided on
+    _absent: int  # the twin's residents the engine lacks, kept per access; -1: not kept
 
     def add(self, key: Hashable, weight: int) -> list[Hashable]:
         """Insert ``key`` and return the keys to evict (never ``key``)."""
@@ -147,8 +152,7 @@ class AutoCore:
             self._observe(items, True)
         if self._buf:
             self._hand_over()
-        victims: list[Hashable] = self._engine.add(key, weight)
-        return victims
+        return self._write("add", key, weight)
 
     def update(self, key: Hashable, weight: int) -> list[Hashable]:
         """Record a new weight for ``key`` and return the keys to evict."""
@@ -156,8 +160,7 @@ class AutoCore:
             if self._epoch:
                 self._observe(list(self._buf), True)
             self._hand_over()
-        victims: list[Hashable] = self._engine.update(key, weight)
-        return victims
+        return self._write("update", key, weight)
 
     def remove(self, key: Hashable) -> None:
         """Forget ``key``; unknown keys are ignored."""
@@ -165,7 +168,39 @@ class AutoCore:
             if self._epoch:
                 self._observe(list(self._buf), False)
             self._hand_over()
-        self._engine.remove(key)
+        engine = self._engine
+        if self._twin is None or self._absent < 0:
+            engine.remove(key)
+            return
+        held = key in engine
+        n = self._absent
+        self._absent = -1  # until the count is right again: an exception leaves it unknown
+        engine.remove(key)
+        if held and key in self._twin:
+            n += 1
+        self._absent = n
+
+    def _write(self, name: str, key: Hashable, weight: int) -> list[Hashable]:
+        """The engine's add or update of ``key``; the count of absent twin keys kept."""
+        engine = self._engine
+        if self._twin is None or self._absent < 0:
+            victims: list[Hashable] = getattr(engine, name)(key, weight)
+            return victims
+        # the engine gains ``key`` unless it held it, and loses its victims (``key`` among them
+        # only if it left: then its gain and loss cancel, or it was held); a twin resident it
+        # gains is absent no more, one it loses is absent again
+        held = key in engine
+        n = self._absent
+        self._absent = -1  # until the count is right again: an exception leaves it unknown
+        victims = getattr(engine, name)(key, weight)
+        twin = self._twin
+        if not held and key in twin:
+            n -= 1
+        for v in victims:
+            if v in twin:
+                n += 1
+        self._absent = n
+        return victims
 
     def _hand_over(self) -> None:
         """Give the buffered reads to a TinyLFU engine's own ring (LIRS/ARC drain the deque)."""
@@ -179,22 +214,34 @@ class AutoCore:
         """Feed ``keys`` to every simulation, count the real hits; decide at an epoch's end."""
         engine = self._engine
         twin = self._twin
-        a0 = None if twin is None else twin.access
+        a0 = None if twin is None else twin.step
         a1, a2 = self._a1, self._a2
         pat = self._pat
         rh = 0
+        n = self._absent
+        self._absent = -1  # until the count is right again: an exception leaves it unknown
+        other = engine if n >= 0 else None  # the twin counts its victims the engine lacks
         for k in keys:
             # a buffered read is a real hit iff its key is resident before the engine replays
             # the buffer (a write's own key is never resident); until the first switch the
             # engine is the twin, so its hit is the twin's
             real = k in engine
             rh += real
-            p = int(real) if a0 is None else 1 if a0(k) else 0
+            if a0 is None:
+                p = int(real)
+            else:
+                lacks = a0(k, other)
+                p = 1 if lacks is None else 0
+                if not p and n >= 0:
+                    # the twin gained ``k`` and lost its victims: each absent if the engine
+                    # lacks it
+                    n += (not real) - lacks
             if a1(k):
                 p += 2
             if a2(k):
                 p += 4
             pat[p] += 1
+        self._absent = n
         self._rhits += rh
         self._seen += len(keys)
         if self._seen >= self._epoch and decide:
@@ -205,10 +252,19 @@ class AutoCore:
                 self._batch = []
 
     def _missing(self) -> int:
-        """Return how many of the twin's residents the real cache lacks (O(capacity))."""
-        engine = self._engine
+        """Return how many of the twin's residents the real cache lacks.
+
+        Counted (O(capacity)) when not kept (``_absent`` < 0), then kept from access to access.
+        """
         twin = self._twin
-        return 0 if twin is None else sum(1 for k, _w in twin.order() if k not in engine)
+        if twin is None:
+            return 0
+        n = self._absent
+        if n < 0:
+            engine = self._engine
+            n = sum(1 for k, _w in twin.order() if k not in engine)
+            self._absent = n
+        return n
 
     def _decide(self) -> None:
         raise NotImplementedError  # AutoPolicy's
@@ -301,6 +357,7 @@ class _Selection(_ad.OnEngine):
     def _bind(self) -> None:
         """Hand the per-access half its state (after any change of the engine or simulations)."""
         self._tiny = self.engine == "tinylfu"
+        self._absent = -1  # a new engine or twin: counted afresh when next asked
         if self._sims:
             self._twin, lirs, arc = self._sims
             self._a1 = lirs.access
@@ -353,6 +410,7 @@ class _Selection(_ad.OnEngine):
                 if sim is not None:
                     sim.resize(max_entries, None)
             self._size(max_entries)
+            self._absent = -1  # the engine and the twin both evicted: counted afresh
         elif keep:
             self._start()  # back to bounds that select: start afresh on the TinyLFU engine
         return victims
@@ -373,8 +431,11 @@ class _Selection(_ad.OnEngine):
         if self.engine == "tinylfu" and self.switches and deficit - self._d0 > _SYNC * c:
             self._resync()
         budget = _ACCT * self._t + _A0 * c
-        # why: the missing count is O(c); it cannot tip the account while deficit + RET x c fits
-        if deficit + _RET * c > budget and deficit + _RET * self._missing() > budget:
+        # why: the missing count cannot tip the account while deficit + RET x c fits; it is
+        # kept per access only while it might (O(1) an access, against O(c) an epoch counted)
+        if deficit + _RET * c <= budget:
+            self._absent = -1
+        elif deficit + _RET * self._missing() > budget:
             self.locked += 1
             if self.engine != "tinylfu":
                 self._update(pat, seen)

@@ -52,7 +52,8 @@
  * the residents least valuable first, prepend() makes new keys probation's LRU keys (every check
  * and allocation first, so an error changes nothing), set_weights() reads and checks every new
  * weight before writing any, access() is a simulation's read-or-insert (its victims released,
- * never listed).
+ * never listed), and step() the same read-or-insert counting its victims another container
+ * lacks (None on a hit).
  *
  * Safety. The type holds strong references to its keys (nodes, the read buffer, the last miss)
  * and supports the cycle collector. hash() and == may run Python code: every mutating method
@@ -2619,9 +2620,10 @@ done:
     Py_RETURN_NONE;
 }
 
-/* TinyLFUPolicy.access: a read of ``key`` recorded; a key not resident is then added with weight
-   1 and its victims released unlisted. 1 a hit, 0 a miss, -1 an exception. */
-static int policy_access(Policy *self, PyObject *key)
+/* A simulation's read-or-insert of ``key``: the read recorded; a key not resident is then added
+   with weight 1, its victims left in *vs (the caller releases or lists them once ``busy`` is
+   off). 1 a hit, 0 a miss, -1 an exception. */
+static int policy_access(Policy *self, PyObject *key, Chain *vs)
 {
     if (enter(self, "access") < 0) {
         return -1;
@@ -2630,27 +2632,66 @@ static int policy_access(Policy *self, PyObject *key)
     Py_hash_t hh = PyObject_Hash(key);
     Node *node;
     int r = hh == -1 ? -1 : keys_lookup(self, key, (uint64_t)hh, &node);
-    Chain vs = {NULL, NULL, 0};
     if (r >= 0) {
         /* the hit or the miss (under busy: a dropped oldest read's finalizer cannot mutate) */
         ring_push(self, key);
-        if (r == 0 && do_add_chain(self, key, (uint64_t)hh, 1, &vs) < 0) {
+        if (r == 0 && do_add_chain(self, key, (uint64_t)hh, 1, vs) < 0) {
             r = -1;
         }
     }
     self->busy = 0;
-    chain_release(self, &vs);
     Py_DECREF(key);
     return r;
 }
 
+/* TinyLFUPolicy.access: policy_access, its victims released unlisted. */
 static PyObject *Policy_access(Policy *self, PyObject *key)
 {
-    int r = policy_access(self, key);
+    Chain vs = {NULL, NULL, 0};
+    int r = policy_access(self, key, &vs);
+    chain_release(self, &vs);
     if (r < 0) {
         return NULL;
     }
     return PyBool_FromLong(r);
+}
+
+/* TinyLFUPolicy.step(key, other=None): policy_access returning None on a hit, else how many of
+   its victims ``other`` lacks (0 when other is None). Why a count, not the list: the default
+   policy steps its twin so on every miss, and a list per miss is an allocation that also
+   brings the cycle collector round sooner. */
+static PyObject *Policy_step(Policy *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "step() takes 1 or 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *other = nargs == 2 ? args[1] : Py_None;
+    Chain vs = {NULL, NULL, 0};
+    int r = policy_access(self, args[0], &vs);
+    if (r != 0) {
+        chain_release(self, &vs);
+        if (r < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    /* the chain is ours alone (detached, busy off): ``in`` may run Python code */
+    Py_ssize_t lacks = 0;
+    if (other != Py_None) {
+        Py_INCREF(other);
+        for (Node *n = vs.head; n != NULL; n = n->next) {
+            int in = PySequence_Contains(other, n->key);
+            if (in < 0) {
+                lacks = -1;
+                break;
+            }
+            lacks += !in;
+        }
+        Py_DECREF(other);
+    }
+    chain_release(self, &vs);
+    return lacks < 0 ? NULL : PyLong_FromSsize_t(lacks);
 }
 
 /* -- reads and properties ------------------------------------------------------------------ */
@@ -2798,6 +2839,9 @@ static PyMethodDef Policy_methods[] = {
      "Set every resident key's weight to mapping.get(key, 1); recompute the tallies."},
     {"access", (PyCFunction)Policy_access, METH_O,
      "Simulate one read-or-insert of key (a memo's step); return True on a hit."},
+    {"step", (PyCFunction)(void (*)(void))Policy_step, METH_FASTCALL,
+     "step(key, other=None, /)\n--\n\nSimulate access(key); return None on a hit, else how "
+     "many of its victims other lacks (0 when other is None)."},
     {NULL, NULL, 0, NULL},
 };
 

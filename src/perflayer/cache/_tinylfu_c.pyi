@@ -1,6 +1,6 @@
 """Typed stub of the C extension ``perflayer.cache._tinylfu_c`` (see ``_tinylfu_c.c``)."""
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Container, Hashable, Mapping, Sequence
 from typing import Any
 
 __all__ = ["TinyLFUPolicy"]
@@ -48,6 +48,8 @@ class TinyLFUPolicy:
         """Set every resident key's weight to ``mapping.get(key, 1)``; recompute the tallies."""
     def access(self, key: Hashable, /) -> bool:
         """Simulate one read-or-insert of ``key`` (a memo's step); return True on a hit."""
+    def step(self, key: Hashable, other: Container[Hashable] | None = None, /) -> int | None:
+        """Simulate ``access(key)``; return None on a hit, else how many victims ``other`` lacks."""
     def __len__(self) -> int:
         """Return the number of resident keys."""
     def __contains__(self, key: object, /) -> bool:
