@@ -9,7 +9,10 @@ process, side by side with cachetools.LRUCache and with ``policy="tinylfu"``:
 - ``mixed``: a 90% get / 10% set Zipf(0.99) stream over 100,000 keys (cache-aside: a read miss
   is followed by its ``set``), warmed with 4 x capacity operations: every read is replayed by
   the policy, so this row charges the simulations to the workload;
-- ``new key``: ``set`` of a key never seen, into a full cache (every insert evicts).
+- ``new key``: ``set`` of a key never seen, into a full cache (every insert evicts); after the
+  mixed stream (the default has switched engines there: it runs a twin of the W-TinyLFU beside
+  its engine from then on), and on a default that never switched (``unswitched``: filled with
+  new keys only, its engine is its own twin).
 
 Rows rotate their order per round; a sample is a batch's time per call; the ratio is the median
 over rounds of (row / cachetools.LRUCache) in the same round (``cache_latency.paired_ratio``).
@@ -65,6 +68,13 @@ def run(cap: int, rounds: int, batch: int) -> tuple[dict[str, list[float]], dict
             setters[name] = lambda k, _s=cache.set: _s(k, 1, ex=TTL)
         else:
             setters[name] = lambda k, _s=cache.__setitem__: _s(k, 1)
+    # a default that never switched: fed new keys only (an all-miss stream gives no lead)
+    fresh = Cache(cap, metrics=False)
+    for i in range(2 * cap):
+        fresh.set(f"fill:{i}", 1, ex=TTL)
+    unswitched = "perflayer default (auto)+ttl, unswitched"
+    setters[unswitched] = lambda k, _s=fresh.set: _s(k, 1, ex=TTL)
+    new[unswitched] = []
     counter = 0
     for r in range(rounds):
         chunk = ops[warm + r * batch : warm + (r + 1) * batch]
@@ -76,8 +86,10 @@ def run(cap: int, rounds: int, batch: int) -> tuple[dict[str, list[float]], dict
             loops[name][0](chunk)
             mixed[name].append((cl._clock() - t0) / batch)
             new[name].append(cl._time_batch(setters[name], keys))
+        new[unswitched].append(cl._time_batch(setters[unswitched], [f"u{k}" for k in keys]))
     auto = loops["perflayer default (auto)+ttl"][1]
     policy = auto._policy
+    assert fresh._policy.switches == 0, "the unswitched row switched"
     print(
         f"c={cap}: the default's engine at the end: {policy.engine}, "
         f"{policy.switches} switches, {policy.syncs} re-syncs",
