@@ -739,3 +739,67 @@ print("ok")
 def test_a_finalizer_during_a_walk_cannot_mutate(engine: str, walk: str) -> None:
     r = _child(_FINALIZER_DURING_WALK, engine, walk)
     assert (r.returncode, r.stdout.strip()) == (0, "ok"), r.stderr
+
+
+# one alphabet per str kind (ASCII, latin-1, UCS-2, UCS-4): equal keys compare by kind and bytes
+_KINDS = ("k", "\u00e9", "\u20ac", "\U0001f600")
+
+
+@pytest.mark.parametrize("engine", ["arc", "lirs"])
+def test_equal_str_keys_that_are_new_objects_hit(engine: str) -> None:
+    """str keys rebuilt at every access (equal, never identical), of every kind: Python's hits."""
+    py_cls, c_cls, state = _PAIRS[engine]
+    py, cc = py_cls(40), c_cls(40)
+    rng = random.Random(3)
+    for _ in range(6_000):
+        r = int(rng.paretovariate(1.0)) % 300
+        k = "".join([_KINDS[r % 4], str(r)])  # a new object each time
+        assert cc.access(k) == py.access(k)
+        probe = "".join([_KINDS[(r + 1) % 4], str(r)])  # the same digits, another kind
+        assert (probe in cc) == (probe in py)
+    assert state(cc) == state(py)
+    assert "".join([_KINDS[1], "1"]) in cc  # the hottest key
+
+
+class _Str(str):
+    """A str subclass whose == is counted (so it must be called, not bypassed)."""
+
+    calls = 0
+
+    def __eq__(self, other: object) -> bool:
+        _Str.calls += 1
+        return str.__eq__(self, other) is True
+
+    __hash__ = str.__hash__
+
+
+@pytest.mark.parametrize("cls", [CARC, CLIRS])
+def test_a_str_subclass_keeps_its_eq(cls: Any) -> None:
+    """The exact-str shortcut leaves a str subclass's __eq__ in charge."""
+    e = cls(4)
+    e.add(_Str("a"), 1)
+    _Str.calls = 0
+    assert e.access(_Str("a")) is True
+    assert "a" in e  # a plain str against the stored subclass: the subclass's == decides
+    assert _Str.calls >= 2
+
+
+@pytest.mark.parametrize("engine", ["arc", "lirs"])
+def test_nodes_are_reused_through_clear_and_copy(engine: str) -> None:
+    """Thousands of nodes (many arena chunks) made, forgotten, reused and copied: Python's state."""
+    py_cls, c_cls, state = _PAIRS[engine]
+    py, cc = py_cls(300), c_cls(300)
+    for rnd in range(3):
+        for i in range(4_000):
+            k = (rnd * 7 + i) % 2_500 if i % 3 else 10_000 * (rnd + 1) + i
+            assert cc.access(k) == py.access(k)
+        assert state(cc) == state(py)
+        twin = cc.copy()
+        assert state(twin)[:3] == state(cc)[:3]
+        for i in range(500):  # the copy's own nodes, then the original goes on
+            twin.access(-i)
+        del twin
+        if rnd < 2:
+            cc.clear()
+            py.clear()
+    assert state(cc) == state(py)
