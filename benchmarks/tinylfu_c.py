@@ -1,0 +1,172 @@
+"""Cost per call of the C W-TinyLFU (_tinylfu_c.TinyLFUPolicy) on the default's streams.
+
+Run: ``.venv/bin/python -m benchmarks.tinylfu_c [--rounds N] [--keys N] [--baseline SO]``.
+
+The default policy runs this class as its engine and, after its first switch, as an exact twin
+stepped on every access (``twin.step(key, other)``): its per-call cost is the default's largest
+single cost up to 2,048 entries. Each row is a capacity (500, 1,024, 2,048 entries: where
+``policy="auto"`` simulates) and a stream, "new" (every key new: a miss into a full policy, after
+5 x cap new keys) or "zipf" (Zipf 0.99 over 100,000 str keys, mostly hits, after 20,000 of them);
+each column a call pattern, on a fresh default ``TinyLFUPolicy(cap, None)`` per run:
+
+- ``add``: ``add(k, 1)`` (the core's new-key insert; "new" only);
+- ``access``: ``access(k)`` (a simulation's read-or-insert);
+- ``step``: ``step(k, lirs)`` (the twin's step; ``lirs`` a C LIRS engine of the same capacity,
+  warmed on the same keys and not stepped: the victims' ``in`` tests cost what they cost);
+- ``cache``: a cache's calls: ``hit(k)`` when a dict of the residents holds ``k``, else
+  ``miss(k)`` then ``add(k, 1)`` and the victims deleted from the dict (the reads' ring drained at
+  each write).
+
+``--baseline SO`` adds the same columns on another build of the extension (a .so file, e.g. one
+compiled from the previous commit), side by side in the same process: the fair way to compare two
+builds on a shared machine (2 cores, shared: absolute ns are noisy, the ratios are what count).
+Per round each (column, build) runs in a rotating order, timed in this thread's CPU time; we
+report the median ns per call, and with a baseline the ratio new / base.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.cache_latency import zipf_ops
+from perflayer.cache._engines_c import LIRSEngine
+from perflayer.cache._tinylfu_c import TinyLFUPolicy
+
+SIZES = (500, 1_024, 2_048)
+STREAMS = ("new", "zipf")
+CALLS = ("add", "access", "step", "cache")
+BUILDS: dict[str, Any] = {"c": TinyLFUPolicy}
+
+
+def load_baseline(path: str) -> None:
+    """Add the TinyLFUPolicy of the extension built at ``path`` to BUILDS as "base"."""
+    spec = importlib.util.spec_from_file_location("baseline._tinylfu_c", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"--baseline: cannot load {path!r}")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    BUILDS["base"] = mod.TinyLFUPolicy
+
+
+def stream_keys(stream: str, cap: int, n: int) -> tuple[list[str], list[str]]:
+    """Return (warm-up keys, timed keys) of ``stream`` at ``cap``, hashed once (cached)."""
+    if stream == "new":
+        warm = [f"w:{cap}:{i}" for i in range(5 * cap)]
+        keys = [f"new:{cap}:{i}" for i in range(n)]
+    else:
+        ops = [k for _s, k in zipf_ops(20_000 + n, seed=cap)]
+        warm, keys = ops[:20_000], ops[20_000:]
+    for k in warm + keys:
+        hash(k)  # a str caches its hash, as after the cache's own dict lookup
+    return warm, keys
+
+
+def call_loop(call: str, cls: Any, cap: int) -> Callable[[list[str]], None]:
+    """Return a loop of ``call`` per key on a fresh policy of ``cls`` at ``cap``."""
+    p = cls(cap, None)
+    if call == "add":
+        add = p.add
+
+        def loop_add(keys: list[str]) -> None:
+            for k in keys:
+                add(k, 1)
+
+        return loop_add
+    if call == "access":
+        access = p.access
+
+        def loop_access(keys: list[str]) -> None:
+            for k in keys:
+                access(k)
+
+        return loop_access
+    if call == "step":
+        step, lirs = p.step, LIRSEngine(cap)
+        warmed = [False]
+
+        def loop_step(keys: list[str]) -> None:
+            if not warmed[0]:  # the warm-up run: the engine sees the same keys once
+                for k in keys:
+                    lirs.access(k)
+                warmed[0] = True
+            for k in keys:
+                step(k, lirs)
+
+        return loop_step
+    resident: dict[str, None] = {}
+    hit, miss, add = p.hit, p.miss, p.add
+
+    def loop_cache(keys: list[str]) -> None:
+        for k in keys:
+            if k in resident:
+                hit(k)
+            else:
+                miss(k)
+                for v in add(k, 1):
+                    del resident[v]
+                resident[k] = None
+
+    return loop_cache
+
+
+def run(rounds: int, n: int) -> dict[tuple[int, str, str, str], float]:
+    """Return the median ns per call of every (capacity, stream, call, build)."""
+    res = {}
+    for cap in SIZES:
+        for stream in STREAMS:
+            warm, keys = stream_keys(stream, cap, n)
+            cases = [(c, b) for c in CALLS for b in BUILDS if not (c == "add" and stream == "zipf")]
+            samples: dict[tuple[str, str], list[float]] = {c: [] for c in cases}
+            for r in range(rounds):
+                shift = r % len(cases)
+                for call, build in cases[shift:] + cases[:shift]:
+                    loop = call_loop(call, BUILDS[build], cap)
+                    loop(warm)
+                    t0 = time.thread_time_ns()
+                    loop(keys)
+                    samples[(call, build)].append((time.thread_time_ns() - t0) / n)
+            for (call, build), v in samples.items():
+                res[(cap, stream, call, build)] = statistics.median(v)
+    return res
+
+
+def report(res: dict[tuple[int, str, str, str], float], n: int) -> None:
+    """Print ns per call per (capacity, stream) and call, and new / base with a baseline."""
+    base = "base" in BUILDS
+    print(f"{n} timed str keys per run; ns/call (median)" + (", c (base, c/base)" if base else ""))
+    width = 24 if base else 9
+    print(f"{'cap':>5} {'stream':6}" + "".join(f"{c:>{width}}" for c in CALLS))
+    for cap in SIZES:
+        for stream in STREAMS:
+            cells = []
+            for call in CALLS:
+                c = res.get((cap, stream, call, "c"))
+                if c is None:
+                    cells.append(f"{'-':>{width}}")
+                elif base:
+                    b = res[(cap, stream, call, "base")]
+                    cells.append(f"{c:8.1f} ({b:6.1f}, {c / b:4.2f})")
+                else:
+                    cells.append(f"{c:9.1f}")
+            print(f"{cap:5} {stream:6}" + "".join(f"{x:>{width}}" for x in cells))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the C W-TinyLFU's cost per call on the default's streams."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--keys", type=int, default=40_000)
+    ap.add_argument("--baseline", metavar="SO", help="another build's _tinylfu_c .so")
+    a = ap.parse_args(argv)
+    if a.baseline:
+        load_baseline(a.baseline)
+    report(run(a.rounds, a.keys), a.keys)
+
+
+if __name__ == "__main__":
+    main()
