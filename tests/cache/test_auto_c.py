@@ -25,7 +25,7 @@ import pytest
 from benchmarks.hitratio import PolicySim
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.cache.test_policy_auto import trace_keys
+from tests.cache.test_policy_auto import churn, trace_keys
 from tests.cache.test_tinylfu_c import Key
 
 from perflayer.cache import _policy_adaptive as _ad
@@ -51,16 +51,9 @@ def _drive(policy: Any, c: int, keys: Sequence[Hashable], seed: int) -> list[Any
     out: list[Any] = []
     for i, k in enumerate(keys):
         out.append(sim.access(k))
-        r = rng.random()
-        if r < 0.04 and sim.resident:
-            key = rng.choice(sorted(sim.resident))  # type: ignore[type-var]
-            if r < 0.02:
-                policy.remove(key)
-                sim.resident.discard(key)
-            else:
-                victims = policy.update(key, rng.randint(1, 3))
-                sim.resident.difference_update(victims)
-                out.append(victims)
+        _r, victims = churn(sim, rng, rng.randint(1, 3))
+        if victims is not None:
+            out.append(victims)
         if i % 997 == 0:
             out.append((policy._seen, policy._rhits, list(policy._pat), len(policy._buf)))
     out.append(

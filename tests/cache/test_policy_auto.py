@@ -157,6 +157,23 @@ def test_the_account_holds_it_to_the_default(mode: str) -> None:
     assert policy.locked > 0
 
 
+def churn(sim: PolicySim, rng: random.Random, weight: int) -> tuple[float, list[Hashable] | None]:
+    """As a Cache would, remove (2%) or re-weigh (2%) a resident key; return the draw and the
+    update's victims (None when nothing was updated)."""
+    r = rng.random()
+    if r < 0.04 and sim.resident:
+        policy = sim.policy
+        key = rng.choice(sorted(sim.resident))  # type: ignore[type-var]
+        if r < 0.02:
+            policy.remove(key)
+            sim.resident.discard(key)
+        else:
+            victims: list[Hashable] = policy.update(key, weight)
+            sim.resident.difference_update(victims)
+            return r, victims
+    return r, None
+
+
 @pytest.mark.parametrize(
     ("trace", "c"), [("zipf", 300), ("phases6", 100), ("phases3", 200), ("loop", 200)]
 )
@@ -168,15 +185,8 @@ def test_the_kept_absent_count_is_the_count(mode: str, trace: str, c: int) -> No
     checked = 0
     for i, k in enumerate(trace_keys(trace)):
         sim.access(k)
-        r = rng.random()
-        if r < 0.04 and sim.resident:
-            key = rng.choice(sorted(sim.resident))  # type: ignore[type-var]
-            if r < 0.02:
-                policy.remove(key)
-                sim.resident.discard(key)
-            else:
-                sim.resident.difference_update(policy.update(key, 1))
-        elif r > 0.9995:
+        r, _victims = churn(sim, rng, 1)
+        if r > 0.9995:
             sim.resident.difference_update(policy.resize(c, None))
         if (i % 5 == 0 or r < 0.04) and policy._absent >= 0:
             engine = policy._engine

@@ -408,6 +408,16 @@ def test_set_weights_propagates_a_raising_get_and_changes_nothing(impl: str) -> 
 # -- access() -------------------------------------------------------------------------------------
 
 
+def _memo_step(ref: PyTinyLFU, k: int) -> list[Hashable] | None:
+    """A memo's step on the Python policy by hand: a hit buffered (None), or a miss buffered
+    then added (its victims)."""
+    if k in ref:
+        ref.hit(k)
+        return None
+    ref.miss(k)
+    return ref.add(k, 1)
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 def test_access_is_the_memo_step_of_a_simulation(impl: str) -> None:
     """access(k) is a memo's step: a hit is buffered, a miss is buffered then added."""
@@ -415,13 +425,7 @@ def test_access_is_the_memo_step_of_a_simulation(impl: str) -> None:
     ref = PyTinyLFU(50, None)
     hits = 0
     for step, k in enumerate(_trace_keys(8, 4_000, 300)):
-        if k in ref:
-            ref.hit(k)
-            expect = True
-        else:
-            ref.miss(k)
-            ref.add(k, 1)
-            expect = False
+        expect = _memo_step(ref, k) is None
         got = p.access(k)
         assert got is expect, step
         hits += got
@@ -440,13 +444,8 @@ def test_step_counts_the_victims_another_container_lacks(impl: str) -> None:
     other = set(range(0, 300, 3))
     lacking = 0
     for step, k in enumerate(_trace_keys(8, 4_000, 300)):
-        if k in ref:
-            ref.hit(k)
-            expect = None
-        else:
-            ref.miss(k)
-            victims = ref.add(k, 1)
-            expect = sum(1 for v in victims if v not in other)
+        victims = _memo_step(ref, k)
+        expect = None if victims is None else sum(1 for v in victims if v not in other)
         got = p.step(k, other) if step % 2 else p.step(k)
         if step % 2 == 0 and expect is not None:
             expect = 0  # no container: nothing counted
