@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--keys", type=int, default=100_000)
     ap.add_argument("--instructions", action="store_true")
     ap.add_argument("--streams", action="store_true")
-    ap.add_argument("--baseline", metavar="SO", help="another build's _engines_c .so (--streams)")
+    ap.add_argument("--baseline", metavar="SO", help="another build's _engines_c .so (timing)")
     ap.add_argument("--c-only", action="store_true", help="no Python engines (--streams)")
     ap.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--skip", action="store_true", help=argparse.SUPPRESS)
@@ -318,9 +318,9 @@ def main(argv: list[str] | None = None) -> None:
         if not a.skip:
             fn()
         return
+    if a.baseline and not a.instructions:
+        load_baseline(a.baseline)
     if a.streams:
-        if a.baseline:
-            load_baseline(a.baseline)
         impls = [
             i
             for i in STREAM_IMPLS
@@ -334,10 +334,13 @@ def main(argv: list[str] | None = None) -> None:
     else:
         res, unit = timing(a.rounds, a.keys), "ns/access (median)"
     print(f"capacity {CAPACITY}, {a.keys} keys over {UNIVERSE}; {unit}")
-    print(f"{'workload':8} {'engine':8} {'python':>10} {'c':>10} {'c/python':>9}")
+    print(f"{'workload':8} {'engine':8} {'python':>10} {'c':>10} {'c/python':>9}", end="")
+    print(f" {'base':>10} {'c/base':>7}" if a.baseline else "")
     for w, e in _pairs():
         py, c = res[(w, e, "python")], res[(w, e, "c")]
-        print(f"{w:8} {e:8} {py:10.1f} {c:10.1f} {c / py:9.3f}")
+        print(f"{w:8} {e:8} {py:10.1f} {c:10.1f} {c / py:9.3f}", end="")
+        base = res.get((w, e, "base"))
+        print(f" {base:10.1f} {c / base:7.3f}" if base else "")
 
 
 if __name__ == "__main__":

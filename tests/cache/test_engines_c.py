@@ -803,3 +803,58 @@ def test_nodes_are_reused_through_clear_and_copy(engine: str) -> None:
             cc.clear()
             py.clear()
     assert state(cc) == state(py)
+
+
+class _Deque(deque[Hashable]):
+    """A deque subclass (its clear is the subclass's: the drain takes the general path)."""
+
+    cleared = 0
+
+    def clear(self) -> None:
+        _Deque.cleared += 1
+        super().clear()
+
+
+@pytest.mark.parametrize("engine", ["arc", "lirs"])
+@pytest.mark.parametrize("reads", [1, 31, 32, 33, 500])
+@pytest.mark.parametrize("kind", ["deque", "subclass"])
+def test_drain_of_few_and_many_reads(engine: str, reads: int, kind: str) -> None:
+    """Up to 32 reads replay from a C array, more (or a deque subclass) from a list: alike."""
+    py_cls, c_cls, state = _PAIRS[engine]
+    make = deque if kind == "deque" else _Deque
+    py, cc = py_cls(40, make(maxlen=_READ_BUFFER)), c_cls(40, make(maxlen=_READ_BUFFER))
+    rng = random.Random(reads)
+    _Deque.cleared = 0
+    for _ in range(20):
+        k = rng.randrange(100)
+        assert cc.add(k, 1) == py.add(k, 1)
+        batch = [rng.randrange(100) for _ in range(reads)]
+        py._buf.extend(batch)
+        cc._buf.extend(batch)
+        k = rng.randrange(100)
+        assert cc.add(k, 2) == py.add(k, 2)
+        assert not cc._buf and not py._buf
+        assert state(cc) == state(py)
+    if kind == "subclass":
+        assert _Deque.cleared == 40  # both engines called the subclass's clear at every drain
+
+
+@pytest.mark.parametrize("engine", ["arc", "lirs"])
+def test_a_failing_read_in_a_drain_releases_the_rest(engine: str) -> None:
+    """A buffered read whose == raises: Python's exception and state, no reference kept."""
+    py_cls, c_cls, state = _PAIRS[engine]
+    py, cc = py_cls(8), c_cls(8)
+    for e in (py, cc):
+        for k in ("a", "b", "c"):
+            e.add(k, 1)
+    bad, tail = _EqRaises("b"), ("after", "the", "failure")
+    bad.armed = True
+    base = sys.getrefcount(bad), sys.getrefcount(tail)
+    for e in (py, cc):
+        e._buf.extend(["a", bad, tail, "c"])
+        with pytest.raises(ValueError, match="eq failed"):
+            e.add("d", 1)
+        assert not e._buf
+    gc.collect()
+    assert (sys.getrefcount(bad), sys.getrefcount(tail)) == base
+    assert state(cc) == state(py)

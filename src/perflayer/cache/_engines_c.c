@@ -61,7 +61,9 @@
 #define READ_BUFFER 1024 /* _policy._READ_BUFFER: the default buffer's maxlen */
 
 static PyObject *DequeType = NULL; /* collections.deque */
-static PyObject *STR_CLEAR = NULL; /* "clear" */
+static PyObject *STR_CLEAR = NULL;   /* "clear" */
+static PyObject *DEQUE_CLEAR = NULL; /* deque.clear */
+#define DRAIN_SMALL 32               /* reads replayed from a C array, not a new list */
 
 /* -- the node arena ------------------------------------------------------------------------ */
 
@@ -578,6 +580,18 @@ static void engine_free(Engine *e)
 
 /* -- the shared methods --------------------------------------------------------------------- */
 
+/* Release a drain's snapshot: its list, or else its ``m`` references in ``small``. */
+static void drop_reads(PyObject *list, PyObject **small, Py_ssize_t m)
+{
+    if (list != NULL) {
+        Py_DECREF(list);
+        return;
+    }
+    for (Py_ssize_t j = 0; j < m; j++) {
+        Py_DECREF(small[j]);
+    }
+}
+
 /* _drain: replay the buffered reads (hits only). 0, or -1 with an exception (the reads before
    it are replayed, the rest dropped: Python's list(buf); buf.clear() then a failing `in`). */
 static int engine_drain(Engine *e)
@@ -586,29 +600,53 @@ static int engine_drain(Engine *e)
     if (size <= 0) {
         return (int)size;
     }
-    PyObject *items = PySequence_List(e->buf);
-    if (items == NULL) {
-        return -1;
+    PyObject *small[DRAIN_SMALL];
+    PyObject *list = NULL, **items = small, *r;
+    Py_ssize_t m = 0;
+    if (size <= DRAIN_SMALL && Py_IS_TYPE(e->buf, (PyTypeObject *)DequeType)) {
+        /* why: the few reads between two writes are held in a C array, not a new list (its
+           allocation, GC tracking and iteration cost more than the replay of one read); a
+           deque's item and clear() run no Python code, so this is still list(buf); clear() */
+        for (; m < size; m++) {
+            if ((small[m] = PySequence_GetItem(e->buf, m)) == NULL) {
+                drop_reads(NULL, small, m);
+                return -1;
+            }
+        }
+        r = PyObject_CallOneArg(DEQUE_CLEAR, e->buf);
     }
-    PyObject *r = PyObject_CallMethodNoArgs(e->buf, STR_CLEAR);
+    else {
+        if ((list = PySequence_List(e->buf)) == NULL) {
+            return -1;
+        }
+        items = ((PyListObject *)list)->ob_item; /* ours alone: no one resizes it */
+        m = PyList_GET_SIZE(list);
+        r = PyObject_CallMethodNoArgs(e->buf, STR_CLEAR);
+    }
     if (r == NULL) {
-        Py_DECREF(items);
+        drop_reads(list, small, m);
         return -1;
     }
     Py_DECREF(r);
     const EngineOps *ops = e->ops;
-    Py_ssize_t m = PyList_GET_SIZE(items);
     for (Py_ssize_t j = 0; j < m; j++) {
-        PyObject *k = PyList_GET_ITEM(items, j);
+        PyObject *k = items[j];
         uint64_t h;
         void *n;
         int f = ops->find(e, k, &h, &n);
         if (f < 0 || (f && ops->resident(n) && ops->hit(e, n, k) < 0)) {
-            Py_DECREF(items);
+            drop_reads(list, small, m);
             return -1;
         }
     }
-    ops->release(e, items);
+    if (list != NULL) {
+        ops->release(e, list);
+    }
+    else {
+        for (Py_ssize_t j = 0; j < m; j++) {
+            ops->release(e, small[j]);
+        }
+    }
     return 0;
 }
 
@@ -2453,6 +2491,10 @@ PyMODINIT_FUNC PyInit__engines_c(void)
     }
     STR_CLEAR = PyUnicode_InternFromString("clear");
     if (STR_CLEAR == NULL) {
+        return NULL;
+    }
+    DEQUE_CLEAR = PyObject_GetAttr(DequeType, STR_CLEAR);
+    if (DEQUE_CLEAR == NULL) {
         return NULL;
     }
     PyTypeObject *types[] = {&ARCType, &LIRSType};
