@@ -1,0 +1,133 @@
+"""Research prototype: the default policy's simulations see the cache's removals (Session 11).
+
+Question (docs/research-adaptive.md, "Session 11: deletes and expiry"): ``AutoPolicy.remove(k)``
+(a ``Cache.delete``, a TTL expiry, an invalidation by tag or pattern) removes ``k`` from the
+real engine only; the W-TinyLFU twin and the LIRS and ARC simulations keep it and later "hit"
+a key the real cache (and ``policy="tinylfu"`` in the same cache) no longer holds. The regret
+account (twin hits - real hits) is then inflated by every such phantom hit, and so are the
+simulations' scores. Does removing ``k`` from every simulation too gain hit ratio, and what
+does it cost?
+
+``RemovesPolicy`` is the pure-Python ``AutoPolicy`` (its per-access half in Python; the engine,
+twin and simulations are whatever ``AutoPolicy`` builds: the C classes where built and
+``PERFLAYER_PURE_PYTHON`` is unset) whose ``remove(k)`` also removes ``k`` from:
+
+- the twin, when there is one (before the first switch the engine is its own twin, so the real
+  remove already is the twin's); the kept count of the twin's residents the engine lacks
+  (``_absent``) loses ``k`` if the twin held it and the engine, after its own remove, lacks it
+  (always, since the engine just removed it): the count stays exact;
+- the LIRS and ARC simulations, by the engines' own ``remove``: the resident key is forgotten,
+  its history with it (LIRS drops it from the stack, ARC keeps no ghost of it), exactly what the
+  real LIRS or ARC engine does when the cache removes a key. A non-resident key (a LIRS
+  history entry, an ARC ghost) is left alone, as the engines leave it.
+
+``ghost=True`` (Python LIRS and ARC simulations only, so slower) instead keeps a ghost of a
+removed resident in the simulations: LIRS makes it a non-resident history entry if it is on the
+stack (as an eviction of a HIR key does), ARC moves it from T1 to B1 or from T2 to B2 (so a
+re-insert is a ghost hit). That predicts a policy the real engines do not run (their remove
+forgets), kept as the alternative the brief asked to try.
+
+``clear()`` needs nothing new: ``AutoPolicy.clear`` already clears the twin, makes the engine a
+copy of it and starts new simulations and a new account.
+
+``make(c, **opts)`` returns a ``benchmarks.hitratio.PolicySim`` on ``RemovesPolicy(c, None,
+**opts)``; ``opts``: ``ghost`` (0/1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+from benchmarks.hitratio import PolicySim
+from perflayer.cache import _policy_adaptive as _ad
+from perflayer.cache._policy_auto import AutoPolicy
+
+__all__ = ["RemovesPolicy", "make", "sim_holds"]
+
+_PY_ENGINES = (_ad._LIRSEngine, _ad._ARCEngine)
+
+
+def _lirs_ghost(sim: Any, key: Hashable) -> None:
+    """Make the resident ``key`` of a Python LIRS simulation non-resident, keeping its history."""
+    st = sim.state.get(key)
+    if st is None or st == _ad._NONRES:
+        return
+    if st == _ad._LIR:
+        sim.n_lir -= 1
+    else:
+        del sim.q[key]
+    sim.n_res -= 1
+    if key in sim.s:
+        # on the stack: a history entry, as ``_evict_hir`` leaves an evicted HIR key
+        sim.state[key] = _ad._NONRES
+        sim.nonres[key] = None
+        sim._prune()  # the stack's bottom is a LIR key again
+    else:
+        del sim.state[key]
+
+
+def _arc_ghost(sim: Any, key: Hashable) -> None:
+    """Move the resident ``key`` of a Python ARC simulation to its ghost list (T1->B1, T2->B2)."""
+    if sim.t1.pop(key, 0) is None:
+        sim.b1[key] = None
+    elif sim.t2.pop(key, 0) is None:
+        sim.b2[key] = None
+
+
+class RemovesPolicy(AutoPolicy):
+    """``AutoPolicy`` whose removals reach the twin and the LIRS and ARC simulations too."""
+
+    def __init__(self, max_entries: int | None, max_weight: int | None, ghost: bool = False):
+        self.ghost = ghost
+        super().__init__(max_entries, max_weight)
+
+    def _start(self) -> None:
+        super()._start()
+        if self.ghost and self._sims:
+            c = self.max_entries
+            # why: the ghost variant edits the engines' lists, which only the Python classes show
+            self._sims[1] = _ad._engine_class("lirs", native=False)(c)
+            self._sims[2] = _ad._engine_class("arc", native=False)(c)
+            self._bind()
+
+    def remove(self, key: Hashable) -> None:
+        """Forget ``key`` in the engine, the twin and the simulations; unknown keys are ignored."""
+        super().remove(key)  # the buffered reads observed, the engine's remove, _absent kept
+        if not self._sims:
+            return
+        twin = self._twin
+        if twin is not None:
+            n = self._absent
+            self._absent = -1  # until the count is right again: an exception leaves it unknown
+            if n >= 0 and key in twin:
+                n -= 1  # the engine lacks key now: it was counted absent, and leaves the twin
+            twin.remove(key)
+            self._absent = n
+        lirs, arc = self._sims[1], self._sims[2]
+        if self.ghost:
+            _lirs_ghost(lirs, key)
+            _arc_ghost(arc, key)
+        else:
+            for sim in (lirs, arc):
+                if isinstance(sim, _PY_ENGINES) and key in sim:
+                    # why: a Python simulation keeps no weights (access() sets none) and its
+                    # remove() would raise KeyError; the C engines take the weight as 1
+                    sim.wt.setdefault(key, 1)
+                sim.remove(key)
+
+
+def sim_holds(policy: AutoPolicy, key: Hashable) -> list[str]:
+    """Return the names of the simulations (twin, lirs, arc) that hold ``key`` resident."""
+    names = []
+    twin = policy._twin if policy._twin is not None else policy._engine
+    if policy._sims:
+        for name, sim in zip(("twin", "lirs", "arc"), (twin, *policy._sims[1:]), strict=True):
+            if key in sim:
+                names.append(name)
+    return names
+
+
+def make(c: int, ghost: int = 0) -> PolicySim:
+    """Return a memo simulator on ``RemovesPolicy(c, None, ghost=bool(ghost))``."""
+    return PolicySim(RemovesPolicy(c, None, ghost=bool(ghost)), c)
