@@ -27,7 +27,8 @@ and simulations are the C classes where built), ``LRU`` (``make_policy("lru", ..
 and ``ARC`` (the engines of ``_policy_adaptive`` driven alone, C where built). Research columns,
 run only when named in ``--policies``: ``auto-py`` (the pure-Python ``AutoPolicy``: the same
 decisions as ``auto``), ``fix-ghost`` (``fix`` keeping a ghost of a removed key in Python LIRS and
-ARC simulations). Hit ratio = hits / accesses, in %, cold misses and misses after a removal
+ARC simulations), ``tinylfu-keep`` (the prototype's ``KeepRegionTinyLFU``, pure Python: a removed
+protected key returns to protected when added again) and ``fix-keep`` (``fix`` on it). Hit ratio = hits / accesses, in %, cold misses and misses after a removal
 included. For ``auto`` and ``fix`` the tables also give switches / re-syncs / locked epochs.
 
 Options: ``--models`` (comma-separated, default ``inv:0.01,inv:0.05,inv:0.2,ttl:4,ttl:16``),
@@ -85,6 +86,18 @@ def _fix_ghost(c: int) -> Any:
     return RemovesPolicy(c, None, ghost=True)
 
 
+def _fix_keep(c: int) -> Any:
+    from benchmarks.prototypes.auto_removes import RemovesPolicy
+
+    return RemovesPolicy(c, None, keep=True)
+
+
+def _tinylfu_keep(c: int) -> Any:
+    from benchmarks.prototypes.auto_removes import KeepRegionTinyLFU
+
+    return KeepRegionTinyLFU(c, None)
+
+
 COLUMNS: dict[str, Callable[[int], Any]] = {
     "tinylfu": lambda c: make_policy("tinylfu", c, None),
     "auto": lambda c: auto_class()(c, None),
@@ -95,9 +108,11 @@ COLUMNS: dict[str, Callable[[int], Any]] = {
     # research columns
     "auto-py": lambda c: AutoPolicy(c, None),
     "fix-ghost": _fix_ghost,
+    "tinylfu-keep": _tinylfu_keep,
+    "fix-keep": _fix_keep,
 }
 DEFAULT_COLUMNS = "tinylfu,auto,fix,LRU,LIRS,ARC"
-_SELECTING = ("auto", "fix", "auto-py", "fix-ghost")
+_SELECTING = ("auto", "fix", "auto-py", "fix-ghost", "fix-keep")
 
 
 class Model:
@@ -258,6 +273,8 @@ def render(rows: dict[str, list[dict[str, Any]]], names: Sequence[str]) -> str:
     lines.append("")
     pairs = [(a, b) for a, b in (("fix", "auto"), ("auto", "tinylfu"), ("fix", "tinylfu"))]
     pairs += [(a, "tinylfu") for a in ("LRU", "LIRS", "ARC", "fix-ghost") if a in names]
+    pairs += [("fix-ghost", "fix"), ("tinylfu-keep", "tinylfu"), ("fix-keep", "fix")]
+    pairs += [("fix-keep", "tinylfu-keep"), ("fix-keep", "auto")]
     pairs = [(a, b) for a, b in pairs if a in names and b in names]
     lines.append("| model | points | " + " | ".join(f"{a} - {b}" for a, b in pairs) + " |")
     lines.append("|---|---:|" + "---|" * len(pairs))

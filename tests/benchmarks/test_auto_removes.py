@@ -13,7 +13,7 @@ from collections.abc import Hashable
 
 import pytest
 from benchmarks.hitratio import PolicySim
-from benchmarks.prototypes.auto_removes import RemovesPolicy, make, sim_holds
+from benchmarks.prototypes.auto_removes import KeepRegionTinyLFU, RemovesPolicy, make, sim_holds
 from benchmarks.traces import zipf_shift
 from tests.benchmarks.test_adaptive3 import _phases
 
@@ -23,12 +23,14 @@ from perflayer.cache._policy_auto import AutoPolicy
 LOOP = [k for i in range(6_000) for k in (i % 300, 1_000_000 + i)]
 
 
+@pytest.mark.parametrize("keep", [0, 1])
 @pytest.mark.parametrize(("trace", "c"), [("zipf", 300), ("loop", 200)])
-def test_without_removes_it_is_auto_policy(trace: str, c: int) -> None:
-    """On an access-only stream it makes AutoPolicy's decisions, switches and re-syncs."""
+def test_without_removes_it_is_auto_policy(trace: str, c: int, keep: int) -> None:
+    """On an access-only stream it makes AutoPolicy's decisions, switches and re-syncs (on the
+    keep-region TinyLFU too)."""
     keys = zipf_shift()[:20_000] if trace == "zipf" else LOOP
     ref = PolicySim(AutoPolicy(c, None), c)
-    proto = make(c)
+    proto = make(c, keep=keep)
     assert [proto.access(k) for k in keys] == [ref.access(k) for k in keys]
     p, r = proto.policy, ref.policy
     assert r.switches > 0
@@ -92,3 +94,23 @@ def test_clear_forgets_every_simulation() -> None:
     keys: list[Hashable] = list(range(300)) + list(range(1_000_000, 1_006_000))
     assert not any(sim_holds(policy, k) for k in keys)
     assert len(policy) == 0 and policy._deficit == 0
+
+
+def test_a_removed_protected_key_returns_to_protected() -> None:
+    """KeepRegionTinyLFU puts a key removed from protected back there when it is added again."""
+    c = 100
+    policy = KeepRegionTinyLFU(c, None)
+    sim = PolicySim(policy, c)
+    for k in [i % 50 for i in range(2_000)]:
+        sim.access(k)
+    policy.remove(-1)  # replays the buffered reads: the hits promote keys to protected
+    key = next(iter(policy._protected))
+    policy.remove(key)
+    sim.resident.discard(key)
+    copy = policy.copy()
+    for p in (policy, copy):
+        assert p.add(key, 1) == []
+        assert key in p._protected
+    plain = next(k for k in range(1_000, 2_000) if k not in policy)
+    policy.add(plain, 1)
+    assert plain in policy._window  # a key never removed enters the window as before
