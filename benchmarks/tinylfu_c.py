@@ -20,8 +20,9 @@ each column a call pattern, on a fresh default ``TinyLFUPolicy(cap, None)`` per 
 ``--baseline SO`` adds the same columns on another build of the extension (a .so file, e.g. one
 compiled from the previous commit), side by side in the same process: the fair way to compare two
 builds on a shared machine (2 cores, shared: absolute ns are noisy, the ratios are what count).
-Per round each (column, build) runs in a rotating order, timed in this thread's CPU time; we
-report the median ns per call, and with a baseline the ratio new / base.
+Per round the columns run in a rotating order, the builds of a column back to back, timed in
+this thread's CPU time; we report the median ns per call, and with a baseline the median of the
+rounds' ratios new / base.
 """
 
 from __future__ import annotations
@@ -115,30 +116,47 @@ def call_loop(call: str, cls: Any, cap: int) -> Callable[[list[str]], None]:
 
 
 def run(rounds: int, n: int) -> dict[tuple[int, str, str, str], float]:
-    """Return the median ns per call of every (capacity, stream, call, build)."""
+    """Return the median ns per call of every (capacity, stream, call, build), and with a
+    baseline the median of the per-round ratios c / base as build "ratio".
+
+    Per round the calls run in a rotating order, and the builds of one call back to back (which
+    goes first alternates): a ratio of two neighbouring runs shrugs off the slow swings in the
+    machine's load that move the medians.
+    """
     res = {}
+    builds = list(BUILDS)
     for cap in SIZES:
         for stream in STREAMS:
             warm, keys = stream_keys(stream, cap, n)
-            cases = [(c, b) for c in CALLS for b in BUILDS if not (c == "add" and stream == "zipf")]
-            samples: dict[tuple[str, str], list[float]] = {c: [] for c in cases}
+            calls = [c for c in CALLS if not (c == "add" and stream == "zipf")]
+            samples: dict[tuple[str, str], list[float]] = {
+                (c, b): [] for c in calls for b in builds
+            }
             for r in range(rounds):
-                shift = r % len(cases)
-                for call, build in cases[shift:] + cases[:shift]:
-                    loop = call_loop(call, BUILDS[build], cap)
-                    loop(warm)
-                    t0 = time.thread_time_ns()
-                    loop(keys)
-                    samples[(call, build)].append((time.thread_time_ns() - t0) / n)
+                shift = r % len(calls)
+                for call in calls[shift:] + calls[:shift]:
+                    for build in builds if r % 2 == 0 else builds[::-1]:
+                        loop = call_loop(call, BUILDS[build], cap)
+                        loop(warm)
+                        t0 = time.thread_time_ns()
+                        loop(keys)
+                        samples[(call, build)].append((time.thread_time_ns() - t0) / n)
             for (call, build), v in samples.items():
                 res[(cap, stream, call, build)] = statistics.median(v)
+            if "base" in BUILDS:
+                for call in calls:
+                    pairs = zip(samples[(call, "c")], samples[(call, "base")], strict=True)
+                    res[(cap, stream, call, "ratio")] = statistics.median(c / b for c, b in pairs)
     return res
 
 
 def report(res: dict[tuple[int, str, str, str], float], n: int) -> None:
-    """Print ns per call per (capacity, stream) and call, and new / base with a baseline."""
+    """Print ns per call per (capacity, stream) and call, and c / base with a baseline."""
     base = "base" in BUILDS
-    print(f"{n} timed str keys per run; ns/call (median)" + (", c (base, c/base)" if base else ""))
+    print(
+        f"{n} timed str keys per run; ns/call (median)"
+        + (", c (base, median of the rounds' c/base)" if base else "")
+    )
     width = 24 if base else 9
     print(f"{'cap':>5} {'stream':6}" + "".join(f"{c:>{width}}" for c in CALLS))
     for cap in SIZES:
@@ -150,7 +168,8 @@ def report(res: dict[tuple[int, str, str, str], float], n: int) -> None:
                     cells.append(f"{'-':>{width}}")
                 elif base:
                     b = res[(cap, stream, call, "base")]
-                    cells.append(f"{c:8.1f} ({b:6.1f}, {c / b:4.2f})")
+                    ratio = res[(cap, stream, call, "ratio")]
+                    cells.append(f"{c:8.1f} ({b:6.1f}, {ratio:4.2f})")
                 else:
                     cells.append(f"{c:9.1f}")
             print(f"{cap:5} {stream:6}" + "".join(f"{x:>{width}}" for x in cells))

@@ -987,3 +987,76 @@ def test_an_exception_in_a_shadows_own_replay_propagates() -> None:
         c.miss(k)
         c.add(k, 1)
     assert len(c) == 10
+
+
+# -- the simulation step's fast paths -----------------------------------------------------------
+
+# one alphabet per str kind (ASCII, latin-1, UCS-2, UCS-4): equal keys compare by kind and bytes
+_KINDS = ("k", "\u00e9", "\u20ac", "\U0001f600")
+
+
+@pytest.mark.parametrize(("cap", "climber"), [(60, "shadow"), (300, "sample"), (1_100, "shadow")])
+def test_access_and_step_match_the_memo_step_through_agings(cap: int, climber: str) -> None:
+    """access/step on str keys rebuilt at every call (equal, never identical) through agings of
+    the counts: the Python memo step's answers and state (a new key's read counted unbuffered,
+    shadows fed, counts halved in place)."""
+    py = PyTinyLFU(cap, None, climber=climber)
+    c = CTinyLFU(cap, None, climber=climber)
+    other = {"".join([_KINDS[r % 4], str(r)]) for r in range(0, 10 * cap, 7)}
+    rng = random.Random(cap)
+    hits = 0
+    for i in range(40 * cap):
+        # a loop a little larger than the cache, then a skewed phase: the counts the agings
+        # halve (or drop) decide admissions later
+        r = (
+            i % (7 * cap // 5)
+            if i < 20 * cap
+            else min(int(10 * cap * rng.random() ** 3), 10 * cap - 1)
+        )
+        k = "".join([_KINDS[r % 4], str(r)])  # a new object each time
+        if k in py:
+            py.hit(k)
+            expect = None
+        else:
+            py.miss(k)
+            victims = py.add(k, 1)
+            expect = sum(1 for v in victims if v not in other) if i % 2 else 0
+        if i % 3:
+            got = c.step(k, other) if i % 2 else c.step(k)
+        else:
+            got = None if c.access(k) else expect
+        assert got == expect, i
+        hits += expect is None
+        probe = "".join([_KINDS[(r + 1) % 4], str(r)])  # the same digits, another kind
+        assert (probe in c) == (probe in py)
+    assert 0 < hits < 40 * cap
+    for p in (py, c):
+        p.remove(("absent",))  # replays the buffered reads
+    assert py.order() == c.order()
+    assert (py.window_fraction, py._ghost_state) == (c.window_fraction, c._ghost_state)
+    assert py.climber_moves == c.climber_moves
+
+
+class _Str(str):
+    """A str subclass whose == is counted (so it must be called, not bypassed)."""
+
+    calls = 0
+
+    def __eq__(self, other: object) -> bool:
+        _Str.calls += 1
+        return str.__eq__(self, other) is True
+
+    __hash__ = str.__hash__
+
+
+def test_a_str_subclass_keeps_its_eq() -> None:
+    """The exact-str shortcut leaves a str subclass's __eq__ in charge, stored or looked up."""
+    c = CTinyLFU(4, None)
+    c.miss(_Str("a"))
+    c.add(_Str("a"), 1)
+    c.add("b", 1)
+    _Str.calls = 0
+    assert "a" in c and _Str("b") in c
+    assert c.access(_Str("a")) is True
+    assert c.step("b") is None
+    assert _Str.calls >= 3

@@ -97,6 +97,12 @@
 #define GHOST_BOOST 3   /* a ghost admission needs fc + 3 > fv + ADMIT_MARGIN */
 #define GHOST_BITS_MAX 40 /* a larger table is an allocation failure (the ghost turns off) */
 
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(addr, rw) __builtin_prefetch((addr), (rw))
+#else
+#define PREFETCH(addr, rw) ((void)(addr))
+#endif
+
 enum { R_WINDOW = 0, R_PROBATION = 1, R_PROTECTED = 2, R_NONE = 3 };
 
 static PyObject *ConfigError = NULL;
@@ -448,6 +454,52 @@ static void table_delete_at(Table *t, Py_ssize_t i)
     t->used--;
 }
 
+/* -- keys: hash and == ---------------------------------------------------------------------- */
+
+/* hash(key), -1 with an exception set. Why: a str's hash is a field once computed (the cache's
+   dict computed it, and every replay of the read hashes it again): read it without
+   PyObject_Hash's indirect call. */
+static inline Py_hash_t key_hash(PyObject *key)
+{
+    if (PyUnicode_CheckExact(key)) {
+        Py_hash_t hh = ((PyASCIIObject *)key)->hash;
+        if (hh != -1) {
+            return hh;
+        }
+    }
+    return PyObject_Hash(key);
+}
+
+/* str.__eq__ of two exact, ready strs (CPython's unicode_eq: canonical forms compare by kind,
+   length and bytes); runs no Python code. */
+static inline int str_eq(PyObject *a, PyObject *b)
+{
+    Py_ssize_t len = PyUnicode_GET_LENGTH(a);
+    if (len != PyUnicode_GET_LENGTH(b) || PyUnicode_KIND(a) != PyUnicode_KIND(b)) {
+        return 0;
+    }
+    return memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)len * PyUnicode_KIND(a)) == 0;
+}
+
+/* PyObject_RichCompareBool(stored, key, Py_EQ) (identity first): 1, 0, or -1 with an exception
+   set. ``stored`` (a reference the policy holds) is kept alive across a Python __eq__. */
+static inline int key_eq(PyObject *stored, PyObject *key)
+{
+    if (stored == key) {
+        return 1;
+    }
+    if (PyUnicode_CheckExact(stored) && PyUnicode_CheckExact(key) && PyUnicode_IS_READY(stored) &&
+        PyUnicode_IS_READY(key)) {
+        /* why: two exact strs compare as str.__eq__ does, without the call or the reference
+           count writes into the stored key's (cold) object */
+        return str_eq(stored, key);
+    }
+    Py_INCREF(stored);
+    int r = PyObject_RichCompareBool(stored, key, Py_EQ);
+    Py_DECREF(stored);
+    return r;
+}
+
 /* -- the resident keys --------------------------------------------------------------------- */
 
 /* Find ``key``: 1 found (*out), 0 absent, -1 an exception from ==. Holds a reference to the
@@ -464,14 +516,7 @@ static int keys_lookup(Policy *self, PyObject *key, uint64_t h, Node **out)
             return 0;
         }
         if (t->slots[i].hash == h) {
-            PyObject *k = n->key;
-            if (k == key) {
-                *out = n;
-                return 1;
-            }
-            Py_INCREF(k);
-            int r = PyObject_RichCompareBool(k, key, Py_EQ);
-            Py_DECREF(k);
+            int r = key_eq(n->key, key);
             if (r < 0) {
                 return -1;
             }
@@ -575,6 +620,14 @@ static inline void sketch_put(Policy *self, uint64_t h, int64_t estimate)
     if (c > 0) {
         counts_set(self, h, c);
     }
+}
+
+/* Start loading the sketch's memory for hash ``h`` (its home slot in the counts, its
+   doorkeeper byte): an add reads both, a drop or discard writes them. */
+static inline void prefetch_sketch(Policy *self, uint64_t h)
+{
+    PREFETCH(&self->counts.slots[home(h, &self->counts)], 1);
+    PREFETCH(&self->door[door_index(self, h)], 1);
 }
 
 static int bit_length(uint64_t x) { return x ? 64 - __builtin_clzll(x) : 0; }
@@ -683,6 +736,12 @@ static int sketch_size(Policy *self, int64_t capacity)
     if (bits < 10) {
         bits = 10;
     }
+    if (self->door != NULL && bits == self->dbits) {
+        /* why: an aging at the same capacity clears the doorkeeper in place (no free and
+           calloc of the same size every period) */
+        memset(self->door, 0, (size_t)1 << bits);
+        return 0;
+    }
     uint8_t *door = PyMem_Calloc((size_t)1 << bits, 1);
     if (door == NULL) {
         if (self->door != NULL) {
@@ -695,6 +754,31 @@ static int sketch_size(Policy *self, int64_t capacity)
     self->door = door;
     self->dbits = bits;
     return 0;
+}
+
+/* Halve every count of ``t`` and drop those that reach 0 (count 1), in place. The scan starts
+   after an empty slot, so a backward shift of a deletion only moves entries not yet scanned
+   into the slot being scanned (which is then scanned again), never a scanned one. */
+static void sketch_age_in_place(Table *t)
+{
+    Py_ssize_t size = (Py_ssize_t)1 << t->bits;
+    Py_ssize_t mask = size - 1;
+    Py_ssize_t e = 0;
+    while (t->slots[e].val != 0) { /* at most half full: an empty slot exists */
+        e++;
+    }
+    for (Py_ssize_t k = 1; k <= size;) {
+        Py_ssize_t i = (e + k) & mask;
+        uintptr_t c = t->slots[i].val;
+        if (c == 1) {
+            table_delete_at(t, i); /* slot i may now hold a later entry: scan it again */
+            continue;
+        }
+        if (c != 0) {
+            t->slots[i].val = (uintptr_t)(cap15((int64_t)c) >> 1);
+        }
+        k++;
+    }
 }
 
 /* FrequencySketch.age */
@@ -711,6 +795,21 @@ static void sketch_age(Policy *self, int64_t capacity)
     int bits = 4;
     while (((Py_ssize_t)1 << bits) < 2 * (n + 1)) {
         bits++;
+    }
+    int peak = bits; /* a table holding the survivors and one period's new counts */
+    while (((Py_ssize_t)1 << peak) < 2 * (n + self->period + 1)) {
+        peak++;
+    }
+    if (old->bits <= peak + 1) {
+        /* why: rebuilt at the survivors' size, the table grew back by doubling within the
+           period (a full rehash and a fresh calloc each time, page faults included: table_grow
+           ran in a steady state of one key in, one out); a table no larger than a period's
+           counts can make it keeps its size and ages in place. The same counts either way: the
+           slots' order is never observed. */
+        sketch_age_in_place(old);
+        self->additions = 0;
+        (void)sketch_size(self, capacity);
+        return;
     }
     Table aged = {NULL, 0, 0, old->mul};
     if (table_init(&aged, bits) == 0) {
@@ -1016,7 +1115,7 @@ static int drain(Policy *self)
            unreplayed */
         for (j = 0; j < n && self->nflag > 0; j++) {
             PyObject *key = reads_at(&reads, j);
-            Py_hash_t hh = PyObject_Hash(key);
+            Py_hash_t hh = key_hash(key);
             Node *node;
             int r = hh == -1 ? -1 : keys_lookup(self, key, (uint64_t)hh, &node);
             if (r < 0) {
@@ -1039,7 +1138,7 @@ static int drain(Policy *self)
            Python class does (the sampled reads before it stay counted by the climber) */
         for (j = 0; j < n; j++) {
             PyObject *key = reads_at(&reads, j);
-            Py_hash_t hh = PyObject_Hash(key);
+            Py_hash_t hh = key_hash(key);
             if (hh == -1 ||
                 (sampled(self, (uint64_t)hh) && observe_key(self, key, (uint64_t)hh) < 0)) {
                 break;
@@ -1052,7 +1151,7 @@ static int drain(Policy *self)
     }
     for (j = 0; j < n; j++) {
         PyObject *key = reads_at(&reads, j);
-        Py_hash_t hh = PyObject_Hash(key);
+        Py_hash_t hh = key_hash(key);
         if (hh == -1) {
             err = 1;
             break;
@@ -1337,9 +1436,7 @@ static int counts_as_access(Policy *self, PyObject *key, PyObject **release)
     if (lm == NULL) {
         return 1; /* why: an identity test first, as the Python class does */
     }
-    Py_INCREF(lm);
-    int eq = PyObject_RichCompareBool(lm, key, Py_EQ);
-    Py_DECREF(lm);
+    int eq = key_eq(lm, key);
     if (eq < 0) {
         return -1;
     }
@@ -1348,16 +1445,24 @@ static int counts_as_access(Policy *self, PyObject *key, PyObject **release)
 }
 
 /* TinyLFUPolicy.add for a key known absent: 0 and the victims chained into *vs (their key
-   references kept), or -1 with an exception set (nothing added). */
-static int do_add_chain(Policy *self, PyObject *key, uint64_t h, int64_t weight, Chain *vs)
+   references kept), or -1 with an exception set (nothing added). ``aside``: the caller's
+   read-or-insert of ``key`` whose read is not buffered (see can_aside), counted here as the
+   cache-aside branch below counts it once buffered. */
+static int do_add_chain(Policy *self, PyObject *key, uint64_t h, int64_t weight, Chain *vs,
+                        int aside)
 {
     /* reserve first: nothing below can fail once the buffer is handled */
+    Node *node = NULL;
     if (table_reserve(&self->keys) < 0) {
         PyErr_NoMemory();
-        return -1;
     }
-    Node *node = node_alloc(self);
+    else {
+        node = node_alloc(self);
+    }
     if (node == NULL) {
+        if (aside) {
+            ring_push(self, key); /* the read stays buffered, as before a failed add */
+        }
         return -1;
     }
     if (self->rtab != NULL) {
@@ -1365,13 +1470,17 @@ static int do_add_chain(Policy *self, PyObject *key, uint64_t h, int64_t weight,
     }
     int count = -1;
     PyObject *release = NULL;
-    if (self->rlen) {
+    if (aside) {
+        /* the cache-aside branch's effects below, without the ring's push, compare and clear */
+        self->requests++;
+        self->tick++;
+        set_last_miss(self, NULL, &release);
+        count = 1;
+    }
+    else if (self->rlen) {
         int eq = 0;
         if (self->rlen == 1) {
-            PyObject *b = self->ring[self->rhead];
-            Py_INCREF(b);
-            eq = PyObject_RichCompareBool(b, key, Py_EQ);
-            Py_DECREF(b);
+            eq = key_eq(self->ring[self->rhead], key);
             if (eq < 0) {
                 node_free(self, node);
                 return -1;
@@ -1451,11 +1560,22 @@ static int do_add_chain(Policy *self, PyObject *key, uint64_t h, int64_t weight,
     return 0;
 }
 
+/* May a read-or-insert of the absent ``key`` (hash ``h``) skip buffering its read, the add
+   counting it directly (do_add_chain's ``aside``)? Only when that is exactly what the buffered
+   read would lead to: the ring is empty and allocated (the push cannot fail or drop a read) and
+   the shadow climber does not observe the key (no Python code runs before it is counted). Why:
+   a new key in a full policy (every access of the new-key stream, every shadow's sampled miss)
+   paid a reference, a ring write, a compare, and the ring's swap with its spare and release. */
+static inline int can_aside(Policy *self, uint64_t h)
+{
+    return self->rlen == 0 && self->ralloc > 0 && (self->sh_up == NULL || !sampled(self, h));
+}
+
 /* TinyLFUPolicy.add for a key known absent: the victims as a list. */
 static PyObject *do_add(Policy *self, PyObject *key, uint64_t h, int64_t weight)
 {
     Chain vs = {NULL, NULL, 0};
-    if (do_add_chain(self, key, h, weight, &vs) < 0) {
+    if (do_add_chain(self, key, h, weight, &vs, 0) < 0) {
         return NULL;
     }
     return victims_list(self, &vs);
@@ -1517,8 +1637,14 @@ static int shadow_feed(Policy *s, PyObject *key, uint64_t h, int resident)
         return -1;
     }
     Chain vs = {NULL, NULL, 0};
-    ring_push(s, key);
-    int r = resident ? 0 : do_add_chain(s, key, h, 1, &vs);
+    int r = 0;
+    if (!resident && can_aside(s, h)) {
+        r = do_add_chain(s, key, h, 1, &vs, 1);
+    }
+    else {
+        ring_push(s, key);
+        r = resident ? 0 : do_add_chain(s, key, h, 1, &vs, 0);
+    }
     s->busy = 0;
     chain_release(s, &vs);
     return r;
@@ -1781,7 +1907,7 @@ static PyObject *do_write(Policy *self, PyObject *const *args, Py_ssize_t nargs,
     PyObject *result = NULL;
     Py_INCREF(key);
     if (!replay_first || self->rlen == 0 || drain(self) == 0) {
-        Py_hash_t hh = PyObject_Hash(key);
+        Py_hash_t hh = key_hash(key);
         Node *node;
         int r = hh == -1 ? -1 : keys_lookup(self, key, (uint64_t)hh, &node);
         if (r == 1) {
@@ -1793,7 +1919,7 @@ static PyObject *do_write(Policy *self, PyObject *const *args, Py_ssize_t nargs,
             if (none_if_empty) {
                 /* (see policy_add_c: None, not a new empty list, when nothing leaves) */
                 Chain vs = {NULL, NULL, 0};
-                if (do_add_chain(self, key, (uint64_t)hh, weight, &vs) == 0) {
+                if (do_add_chain(self, key, (uint64_t)hh, weight, &vs, 0) == 0) {
                     if (vs.n) {
                         result = victims_list(self, &vs);
                     }
@@ -1832,7 +1958,7 @@ static PyObject *Policy_remove(Policy *self, PyObject *key)
     Node *node = NULL;
     Py_INCREF(key);
     if (self->rlen == 0 || drain(self) == 0) {
-        Py_hash_t hh = PyObject_Hash(key);
+        Py_hash_t hh = key_hash(key);
         if (hh != -1) {
             int r = keys_lookup(self, key, (uint64_t)hh, &node);
             if (r >= 0) {
@@ -2416,7 +2542,7 @@ static PyObject *Policy_prepend(Policy *self, PyObject *keys)
     /* 1. check every key, in order, as the Python class does: none resident, none twice */
     for (Py_ssize_t j = 0; j < m; j++) {
         PyObject *k = PyTuple_GET_ITEM(seq, j);
-        Py_hash_t hh = PyObject_Hash(k);
+        Py_hash_t hh = key_hash(k);
         Node *node;
         int r = hh == -1 ? -1 : keys_lookup(self, k, (uint64_t)hh, &node);
         if (r < 0) {
@@ -2629,13 +2755,26 @@ static int policy_access(Policy *self, PyObject *key, Chain *vs)
         return -1;
     }
     Py_INCREF(key);
-    Py_hash_t hh = PyObject_Hash(key);
+    Py_hash_t hh = key_hash(key);
     Node *node;
     int r = hh == -1 ? -1 : keys_lookup(self, key, (uint64_t)hh, &node);
-    if (r >= 0) {
+    if (r == 0) {
+        /* why: the add below reads the key's count and doorkeeper byte (and the regret
+           table's slot) at random places: ask for all three at once */
+        prefetch_sketch(self, (uint64_t)hh);
+        if (self->rtab != NULL) {
+            PREFETCH(&self->rtab[((uint64_t)hh * GOLDEN) >> (64 - self->rbits)], 1);
+        }
+    }
+    if (r == 0 && can_aside(self, (uint64_t)hh)) {
+        if (do_add_chain(self, key, (uint64_t)hh, 1, vs, 1) < 0) {
+            r = -1;
+        }
+    }
+    else if (r >= 0) {
         /* the hit or the miss (under busy: a dropped oldest read's finalizer cannot mutate) */
         ring_push(self, key);
-        if (r == 0 && do_add_chain(self, key, (uint64_t)hh, 1, vs) < 0) {
+        if (r == 0 && do_add_chain(self, key, (uint64_t)hh, 1, vs, 0) < 0) {
             r = -1;
         }
     }
@@ -2700,7 +2839,7 @@ static Py_ssize_t Policy_len(Policy *self) { return self->keys.used; }
 
 static int Policy_contains(Policy *self, PyObject *key)
 {
-    Py_hash_t hh = PyObject_Hash(key);
+    Py_hash_t hh = key_hash(key);
     if (hh == -1) {
         return -1;
     }
@@ -2909,12 +3048,6 @@ static PyTypeObject PolicyType = {
    instructions (benchmarks-cache-latency.md). Changes nothing but what the CPU caches hold; an
    object that is not exactly a TinyLFUPolicy is ignored. No Python code runs, no exception is
    set. */
-#if defined(__GNUC__) || defined(__clang__)
-#define PREFETCH(addr, rw) __builtin_prefetch((addr), (rw))
-#else
-#define PREFETCH(addr, rw) ((void)(addr))
-#endif
-
 static void policy_prefetch(PyObject *p, Py_hash_t hh)
 {
     if (!Py_IS_TYPE(p, &PolicyType)) {
