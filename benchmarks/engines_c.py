@@ -26,33 +26,47 @@ builds on a shared machine. ``--c-only`` leaves the (slow) Python engines out.
 everything but skips the loop is subtracted; the difference divided by the keys is the
 instructions per access.
 
-Results (2026-11-28, this VM, Python 3.11, gcc -O2 via setuptools):
+Results (2026-11-28, this VM, Python 3.11, gcc -O3 from sysconfig's CFLAGS via setuptools;
+"base" is the build of commit dca8c26, before the session-11 work on the engines' cost):
 
-``.venv/bin/python -m benchmarks.engines_c --instructions --keys 20000`` (deterministic)::
+``.venv/bin/python -m benchmarks.engines_c --instructions --keys 20000`` (deterministic; base
+from the same command on the base build)::
 
-    workload engine       python          c  c/python
-    access   arc          2151.1      327.1     0.152
-    access   lirs         3861.9      373.2     0.097
-    add      arc          6403.2     1791.4     0.280
-    add      lirs        10890.1     1889.2     0.173
-    add      adaptive    37248.3    31898.4     0.856
+    workload engine       python          c  c/python       base  c/base
+    access   arc          2174.3      278.6     0.128      304.8   0.914
+    access   lirs         3862.5      311.6     0.081      350.8   0.888
+    add      arc          6397.0     1089.3     0.170     1791.5   0.608
+    add      lirs        10885.2     1186.5     0.109     1906.6   0.622
+    add      adaptive    38331.7    32890.1     0.858
 
-``nice -n 5 .venv/bin/python -m benchmarks.engines_c --rounds 5 --keys 50000`` (CPU time, 2
-shared cores, noisy; ratios only)::
+``nice -n 5 .venv/bin/python -m benchmarks.engines_c --rounds 9 --keys 40000 --baseline SO``
+(CPU time, 2 shared cores, load 2.4, noisy; ratios only)::
 
-    workload engine       python          c  c/python
-    access   arc           340.3       46.5     0.137
-    access   lirs          615.6       36.9     0.060
-    add      arc          1251.0      284.6     0.228
-    add      lirs         1735.2      265.5     0.153
-    add      adaptive     9748.9     7035.9     0.722
+    workload engine       python          c  c/python       base  c/base
+    access   arc           278.2       31.5     0.113       30.1   1.046
+    access   lirs          418.5       35.3     0.084       35.7   0.990
+    add      arc           756.2      118.3     0.156      196.6   0.602
+    add      lirs         1531.9      145.9     0.095      198.2   0.736
+    add      adaptive     7785.6     6045.3     0.776
 
-The C "add" rows are mostly the shared buffer's replay protocol (``list(buf)``, ``buf.clear()``
-and a new result list per call, as the Python engines do), not the engine's own work. The
-"adaptive" row (AdaptivePolicy at 500 entries, full shadows, on the Python vs the C LIRS/ARC)
-gains little because its cost is now almost all Python: the TinyLFU engine, the TinyLFU
-simulation and the sampling loop in ``_observe`` (the two C simulations together cost ~700 of
-its ~32,000 instructions per access).
+``nice -n 5 .venv/bin/python -m benchmarks.engines_c --streams --rounds 15 --keys 40000 --c-only
+--baseline SO`` (load 2.2; docs/benchmarks-cache-latency.md has the table with the Python
+engines)::
+
+      cap stream              lru        lirs base           lirs c         arc base            arc c
+      500 new        428.7 (1.00)     123.8 (0.29)      98.4 (0.23)     111.0 (0.26)      75.2 (0.18)
+      500 zipf       187.1 (1.00)      75.2 (0.40)      63.2 (0.34)      70.3 (0.38)      50.9 (0.27)
+     1024 new        248.0 (1.00)      86.4 (0.35)      63.7 (0.26)      64.3 (0.26)      41.5 (0.17)
+     1024 zipf       187.7 (1.00)      86.3 (0.46)      72.8 (0.39)      67.5 (0.36)      63.3 (0.34)
+     2048 new        314.9 (1.00)      98.6 (0.31)      73.3 (0.23)      97.6 (0.31)      70.6 (0.22)
+     2048 zipf       180.1 (1.00)     103.9 (0.58)      78.9 (0.44)      71.7 (0.40)      58.6 (0.33)
+
+The "access" rows (int keys over 4,000, tables that stay in the CPU caches) gain instructions,
+not time; the streams (str keys, 2,000-8,000 nodes) gain both. The C "add" rows are still
+mostly the protocol (a result list per call, the buffer's replay), not the engine's own work.
+The "adaptive" row (AdaptivePolicy at 500 entries, full shadows, on the Python vs the C
+LIRS/ARC) gains little because its cost is almost all Python: the TinyLFU engine, the TinyLFU
+simulation and the sampling loop in ``_observe``.
 """
 
 from __future__ import annotations
