@@ -27,7 +27,8 @@
  *   turns off until the next clear or resize), where the Python class raises MemoryError.
  * - while keys are flagged by ghost admissions, drain's probation-hit pass looks each read up in
  *   the keys' table (hash() and == of resident keys), Python's in its set of flagged keys (==
- *   of flagged keys only): a hostile key can raise in one and not the other.
+ *   of flagged keys only): a hostile key can raise in one and not the other. The replay then
+ *   reuses those lookups (no second hash() and ==), where Python looks every read up again.
  *
  * Ghost admission with regret (the Python essay's paragraph of that name): a flag per node (a
  * count of flagged nodes lets drain skip its pass while there are none), the ghost and regret
@@ -130,6 +131,12 @@ typedef struct {
     uintptr_t val; /* 0: empty */
 } Slot;
 
+/* a buffered read's lookup, kept by drain's probation-hit pass for its replay */
+typedef struct {
+    struct Node *node; /* NULL: not resident */
+    uint64_t hash;
+} Found;
+
 typedef struct {
     Slot *slots;
     int bits;
@@ -217,6 +224,9 @@ typedef struct Policy {
     /* spare nodes */
     Node *freelist;
     int nfree;
+    /* drain's scratch: the probation-hit pass's lookups (falloc entries; NULL: none yet) */
+    Found *found;
+    Py_ssize_t falloc;
 } Policy;
 
 /* -- small helpers ------------------------------------------------------------------------- */
@@ -781,6 +791,35 @@ static void sketch_age_in_place(Table *t)
     }
 }
 
+/* Keep only the counts above 1 of ``t``, halved, at its size: the ``n`` survivors are copied
+   out, the slots cleared and the survivors placed again. Why not sketch_age_in_place alone:
+   most counts are 1 and die, and a deletion each (with its backward shift) cost more than the
+   copy, the memset and the few placements; it is the fallback when the copy's memory is not
+   there. */
+static void sketch_age_keep(Table *t, Py_ssize_t n)
+{
+    Slot *keep = n ? PyMem_Malloc((size_t)n * sizeof(Slot)) : NULL;
+    if (n && keep == NULL) {
+        sketch_age_in_place(t);
+        return;
+    }
+    Py_ssize_t size = (Py_ssize_t)1 << t->bits;
+    Py_ssize_t j = 0;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        uintptr_t c = t->slots[i].val;
+        if (c > 1) {
+            keep[j].hash = t->slots[i].hash;
+            keep[j].val = (uintptr_t)(cap15((int64_t)c) >> 1);
+            j++;
+        }
+    }
+    table_clear(t);
+    for (j = 0; j < n; j++) {
+        table_place(t, keep[j].hash, keep[j].val);
+    }
+    PyMem_Free(keep);
+}
+
 /* FrequencySketch.age */
 static void sketch_age(Policy *self, int64_t capacity)
 {
@@ -806,7 +845,7 @@ static void sketch_age(Policy *self, int64_t capacity)
            ran in a steady state of one key in, one out); a table no larger than a period's
            counts can make it keeps its size and ages in place. The same counts either way: the
            slots' order is never observed. */
-        sketch_age_in_place(old);
+        sketch_age_keep(old, n);
         self->additions = 0;
         (void)sketch_size(self, capacity);
         return;
@@ -1109,10 +1148,22 @@ static int drain(Policy *self)
     PyObject *last_miss = NULL;
     Py_ssize_t j;
     int err = 0;
+    Py_ssize_t nfound = 0; /* the first nfound reads' lookups are in self->found */
     if (self->nflag > 0) {
         /* a probation hit proves a ghost-admitted key: the score gains, before the shadow
            climber's decision can move keys between regions; an exception drops the reads
            unreplayed */
+        Found *found = self->found;
+        if (self->falloc < n) {
+            Found *grown = PyMem_Realloc(self->found, (size_t)n * sizeof(Found));
+            if (grown != NULL) {
+                self->found = found = grown;
+                self->falloc = n;
+            }
+            else {
+                found = NULL; /* out of memory: the replay looks the reads up again */
+            }
+        }
         for (j = 0; j < n && self->nflag > 0; j++) {
             PyObject *key = reads_at(&reads, j);
             Py_hash_t hh = key_hash(key);
@@ -1123,6 +1174,10 @@ static int drain(Policy *self)
                 n = 0;
                 break;
             }
+            if (found != NULL) {
+                found[j].node = r ? node : NULL;
+                found[j].hash = (uint64_t)hh;
+            }
             if (r == 1 && node->flag && node->region == R_PROBATION) {
                 node->flag = 0;
                 self->nflag--;
@@ -1130,6 +1185,15 @@ static int drain(Policy *self)
                     self->gscore++;
                 }
             }
+        }
+        if (!err && found != NULL) {
+            /* why: the replay below looked every read up a second time (the pass runs on
+               nearly every drain of a skewed stream, ghost admissions flag keys often). Until
+               the replay nothing frees a node or changes the keys' table: Python code run
+               meanwhile (the shadows' hash() and ==) finds every write raising under busy, and
+               the shadow climber's decision only moves nodes between regions. So each kept
+               lookup is the one the replay would make. */
+            nfound = j;
         }
     }
     if (!err && self->sh_up != NULL) {
@@ -1151,21 +1215,29 @@ static int drain(Policy *self)
     }
     for (j = 0; j < n; j++) {
         PyObject *key = reads_at(&reads, j);
-        Py_hash_t hh = key_hash(key);
-        if (hh == -1) {
-            err = 1;
-            break;
-        }
         Node *node;
-        int r = keys_lookup(self, key, (uint64_t)hh, &node);
-        if (r < 0) {
-            err = 1;
-            break;
+        uint64_t h;
+        if (j < nfound) {
+            node = self->found[j].node;
+            h = self->found[j].hash;
         }
-        if (r == 0) {
+        else {
+            Py_hash_t hh = key_hash(key);
+            if (hh == -1) {
+                err = 1;
+                break;
+            }
+            h = (uint64_t)hh;
+            int r = keys_lookup(self, key, h, &node);
+            if (r < 0) {
+                err = 1;
+                break;
+            }
+        }
+        if (node == NULL) {
             last_miss = key;
             misses++;
-            sketch_increment(self, (uint64_t)hh);
+            sketch_increment(self, h);
             continue;
         }
         /* the cap is applied when counters are read or halved */
@@ -1534,7 +1606,10 @@ static int do_add_chain(Policy *self, PyObject *key, uint64_t h, int64_t weight,
             f = (c < COUNTER_MAX ? c + 1 : COUNTER_MAX) + self->door[door_index(self, h)];
         }
         self->additions++;
-        if (self->additions >= self->period || self->requests >= self->climb_sample) {
+        /* why "adaptive &&": a static policy (every shadow) never resets requests, so past
+           the sample it called maintain, which does nothing then, on every add */
+        if (self->additions >= self->period ||
+            (self->adaptive && self->requests >= self->climb_sample)) {
             maintain(self, &f); /* aging halves f too */
         }
     }
@@ -2323,6 +2398,7 @@ static void Policy_dealloc(Policy *self)
     PyMem_Free(self->spare);
     PyMem_Free(self->gtab);
     PyMem_Free(self->rtab);
+    PyMem_Free(self->found);
     while (self->freelist != NULL) {
         Node *next = self->freelist->next;
         PyMem_Free(self->freelist);
@@ -2385,6 +2461,8 @@ static Policy *policy_copy(Policy *src)
     o->nflag = 0;
     o->freelist = NULL;
     o->nfree = 0;
+    o->found = NULL;
+    o->falloc = 0;
     /* the shadows first: the only step that allocates GC objects */
     if (src->sh_up != NULL) {
         Policy *up = policy_copy(src->sh_up);
