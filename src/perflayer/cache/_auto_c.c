@@ -81,6 +81,22 @@ typedef struct {
 } Core;
 
 static PyObject *DequeType;           /* collections.deque */
+
+/* The prefetch entries of the C TinyLFU and of the C LIRS/ARC engines (their capsules; the same
+   structs as there, matched by version). NULL: that extension is missing or another version. */
+typedef struct {
+    int version;
+    int (*is_policy)(PyObject *p);
+    void (*prefetch)(PyObject *p, Py_hash_t hh);
+    PyObject *(*add)(PyObject *p, PyObject *key, PyObject *weight);
+    PyCFunction add_method;
+} PolicyCAPI;
+typedef struct {
+    int version;
+    void (*prefetch)(PyObject *p, Py_hash_t hh);
+} EnginesCAPI;
+static const PolicyCAPI *tiny_api = NULL;
+static const EnginesCAPI *engines_api = NULL;
 static PyObject *S_add, *S_update, *S_remove, *S_hit, *S_step, *S_clear, *S_decide, *S_order;
 
 /* -- attributes ------------------------------------------------------------------------------ */
@@ -223,7 +239,47 @@ typedef struct {
     int64_t rh;
     int64_t absent; /* the twin's residents the engine lacks; -1: not kept */
     PyObject *other; /* borrowed: the engine where the count was kept at the start, else None */
+    PyObject *pf[4]; /* borrowed (held by the references above): the structures a key visits */
+    int npf;
 } Obs;
+
+/* Note the structure behind ``obj`` (an engine, or the object a bound C method is bound to)
+   for the steps' prefetch, when a C extension's type can be asked for it. */
+static void obs_prefetch_target(Obs *o, PyObject *obj, int bound)
+{
+    if (bound) {
+        if (!PyCFunction_Check(obj) || (obj = PyCFunction_GET_SELF(obj)) == NULL) {
+            return;
+        }
+    }
+    if (tiny_api != NULL || engines_api != NULL) {
+        o->pf[o->npf++] = obj;
+    }
+}
+
+/* Ask every structure the key ``k`` will visit for its first slot at once (an exact str with
+   its hash computed: no Python code runs). Why: the engine, the twin and the LIRS and ARC
+   simulations each start a step on a cold miss of that slot; one after the other they cost a
+   miss each, asked together the misses overlap. */
+static inline void obs_prefetch(Obs *o, PyObject *k)
+{
+    if (!PyUnicode_CheckExact(k)) {
+        return;
+    }
+    Py_hash_t hh = ((PyASCIIObject *)k)->hash;
+    if (hh == -1) {
+        return;
+    }
+    for (int i = 0; i < o->npf; i++) {
+        PyObject *p = o->pf[i];
+        if (tiny_api != NULL && tiny_api->is_policy(p)) {
+            tiny_api->prefetch(p, hh);
+        }
+        else if (engines_api != NULL) {
+            engines_api->prefetch(p, hh);
+        }
+    }
+}
 
 /* The start of Python's _observe: read the engine, the twin's step, the steps, pat and the kept
    count (``_absent``, then -1 until the observation ends). */
@@ -274,6 +330,12 @@ static int obs_start(Core *self, Obs *o)
         return -1;
     }
     o->pat = Py_NewRef(pat);
+    obs_prefetch_target(o, o->engine, 0);
+    if (o->a0 != NULL) {
+        obs_prefetch_target(o, o->a0, 1);
+    }
+    obs_prefetch_target(o, o->a1, 1);
+    obs_prefetch_target(o, o->a2, 1);
     if (get_int(self, I_ABSENT, &o->absent) < 0) {
         return -1;
     }
@@ -294,6 +356,7 @@ static void obs_release(Obs *o)
 /* One key of the loop: the real engine's contains, the twin, LIRS and ARC; 0 or -1. */
 static int obs_step(Obs *o, PyObject *k)
 {
+    obs_prefetch(o, k);
     int real = PySequence_Contains(o->engine, k);
     if (real < 0) {
         return -1;
@@ -1151,6 +1214,16 @@ PyMODINIT_FUNC PyInit__auto_c(void)
                                           NULL) {
             return NULL;
         }
+    }
+    if (tiny_api == NULL) {
+        const PolicyCAPI *api = PyCapsule_Import("perflayer.cache._tinylfu_c._C_API", 0);
+        tiny_api = (api != NULL && api->version == 1) ? api : NULL;
+        PyErr_Clear();
+    }
+    if (engines_api == NULL) {
+        const EnginesCAPI *api = PyCapsule_Import("perflayer.cache._engines_c._C_API", 0);
+        engines_api = (api != NULL && api->version == 1) ? api : NULL;
+        PyErr_Clear();
     }
     if (PyType_Ready(&CoreType) < 0) {
         return NULL;
