@@ -22,8 +22,8 @@
  *   evicting here; the Python class raises StopIteration from next(iter(window)) (the core never
  *   gets there: it rejects a value over max_weight up front).
  * - weights and bounds are C int64 (a bound >= 2**63 is a ConfigError, a weight must be an int).
- * - on an allocation failure the sketch degrades (a count or the doorkeeper resize is dropped)
- *   instead of raising in the middle of a write; so does the ghost (its tables not built: it
+ * - on an allocation failure the sketch degrades (a count or the doorkeeper resize is dropped;
+ *   an aging forgets every count) instead of raising in the middle of a write; so does the ghost (its tables not built: it
  *   turns off until the next clear or resize), where the Python class raises MemoryError.
  * - while keys are flagged by ghost admissions, drain's probation-hit pass looks each read up in
  *   the keys' table (hash() and == of resident keys), Python's in its set of flagged keys (==
@@ -788,41 +788,15 @@ static int sketch_size(Policy *self, int64_t capacity)
     return 0;
 }
 
-/* Halve every count of ``t`` and drop those that reach 0 (count 1), in place. The scan starts
-   after an empty slot, so a backward shift of a deletion only moves entries not yet scanned
-   into the slot being scanned (which is then scanned again), never a scanned one. */
-static void sketch_age_in_place(Table *t)
-{
-    Py_ssize_t size = (Py_ssize_t)1 << t->bits;
-    Py_ssize_t mask = size - 1;
-    Py_ssize_t e = 0;
-    while (t->slots[e].val != 0) { /* at most half full: an empty slot exists */
-        e++;
-    }
-    for (Py_ssize_t k = 1; k <= size;) {
-        Py_ssize_t i = (e + k) & mask;
-        uintptr_t c = t->slots[i].val;
-        if (c == 1) {
-            table_delete_at(t, i); /* slot i may now hold a later entry: scan it again */
-            continue;
-        }
-        if (c != 0) {
-            t->slots[i].val = (uintptr_t)(cap15((int64_t)c) >> 1);
-        }
-        k++;
-    }
-}
-
-/* Keep only the counts above 1 of ``t``, halved, at its size: the ``n`` survivors are copied
-   out, the slots cleared and the survivors placed again. Why not sketch_age_in_place alone:
-   most counts are 1 and die, and a deletion each (with its backward shift) cost more than the
-   copy, the memset and the few placements; it is the fallback when the copy's memory is not
-   there. */
+/* Keep only the ``n`` counts above 1 of ``t``, halved, at its size: the survivors are copied
+   out, the slots cleared and the survivors placed again. Why not in place: most counts are 1
+   and die, and a deletion each (with its backward shift) cost more than the copy, the memset
+   and the few placements. Out of memory the sketch degrades: every count is forgotten. */
 static void sketch_age_keep(Table *t, Py_ssize_t n)
 {
     Slot *keep = n ? PyMem_Malloc((size_t)n * sizeof(Slot)) : NULL;
     if (n && keep == NULL) {
-        sketch_age_in_place(t);
+        table_clear(t);
         return;
     }
     Py_ssize_t size = (Py_ssize_t)1 << t->bits;
@@ -865,8 +839,8 @@ static void sketch_age(Policy *self, int64_t capacity)
         /* why: rebuilt at the survivors' size, the table grew back by doubling within the
            period (a full rehash and a fresh calloc each time, page faults included: table_grow
            ran in a steady state of one key in, one out); a table no larger than a period's
-           counts can make it keeps its size and ages in place. The same counts either way: the
-           slots' order is never observed. */
+           counts can make it keeps its size. The same counts either way: the slots' order is
+           never observed. */
         sketch_age_keep(old, n);
         self->additions = 0;
         (void)sketch_size(self, capacity);
