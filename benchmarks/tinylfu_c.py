@@ -57,7 +57,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.cache_latency import zipf_ops
+from benchmarks.engines_c import stream_keys  # the simulations' streams, the same keys
 from perflayer.cache._engines_c import LIRSEngine
 from perflayer.cache._tinylfu_c import TinyLFUPolicy
 
@@ -75,19 +75,6 @@ def load_baseline(path: str) -> None:
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     BUILDS["base"] = mod.TinyLFUPolicy
-
-
-def stream_keys(stream: str, cap: int, n: int) -> tuple[list[str], list[str]]:
-    """Return (warm-up keys, timed keys) of ``stream`` at ``cap``, hashed once (cached)."""
-    if stream == "new":
-        warm = [f"w:{cap}:{i}" for i in range(5 * cap)]
-        keys = [f"new:{cap}:{i}" for i in range(n)]
-    else:
-        ops = [k for _s, k in zipf_ops(20_000 + n, seed=cap)]
-        warm, keys = ops[:20_000], ops[20_000:]
-    for k in warm + keys:
-        hash(k)  # a str caches its hash, as after the cache's own dict lookup
-    return warm, keys
 
 
 def call_loop(call: str, cls: Any, cap: int) -> Callable[[list[str]], None]:

@@ -18,6 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.cache import test_write_path_decisions as recorded
+from tests.cache.test_engines_c import _KINDS as _STR_KINDS  # one alphabet per str kind
+from tests.cache.test_engines_c import _Str  # a str subclass whose == is counted
 
 from perflayer.cache import _policy
 from perflayer.cache._policy import TinyLFUPolicy as PyTinyLFU
@@ -991,9 +993,6 @@ def test_an_exception_in_a_shadows_own_replay_propagates() -> None:
 
 # -- the simulation step's fast paths -----------------------------------------------------------
 
-# one alphabet per str kind (ASCII, latin-1, UCS-2, UCS-4): equal keys compare by kind and bytes
-_KINDS = ("k", "\u00e9", "\u20ac", "\U0001f600")
-
 
 @pytest.mark.parametrize(("cap", "climber"), [(60, "shadow"), (300, "sample"), (1_100, "shadow")])
 def test_access_and_step_match_the_memo_step_through_agings(cap: int, climber: str) -> None:
@@ -1002,7 +1001,7 @@ def test_access_and_step_match_the_memo_step_through_agings(cap: int, climber: s
     shadows fed, counts halved in place)."""
     py = PyTinyLFU(cap, None, climber=climber)
     c = CTinyLFU(cap, None, climber=climber)
-    other = {"".join([_KINDS[r % 4], str(r)]) for r in range(0, 10 * cap, 7)}
+    other = {"".join([_STR_KINDS[r % 4], str(r)]) for r in range(0, 10 * cap, 7)}
     rng = random.Random(cap)
     hits = 0
     for i in range(40 * cap):
@@ -1013,7 +1012,7 @@ def test_access_and_step_match_the_memo_step_through_agings(cap: int, climber: s
             if i < 20 * cap
             else min(int(10 * cap * rng.random() ** 3), 10 * cap - 1)
         )
-        k = "".join([_KINDS[r % 4], str(r)])  # a new object each time
+        k = "".join([_STR_KINDS[r % 4], str(r)])  # a new object each time
         if k in py:
             py.hit(k)
             expect = None
@@ -1027,7 +1026,7 @@ def test_access_and_step_match_the_memo_step_through_agings(cap: int, climber: s
             got = None if c.access(k) else expect
         assert got == expect, i
         hits += expect is None
-        probe = "".join([_KINDS[(r + 1) % 4], str(r)])  # the same digits, another kind
+        probe = "".join([_STR_KINDS[(r + 1) % 4], str(r)])  # the same digits, another kind
         assert (probe in c) == (probe in py)
     assert 0 < hits < 40 * cap
     for p in (py, c):
@@ -1035,18 +1034,6 @@ def test_access_and_step_match_the_memo_step_through_agings(cap: int, climber: s
     assert py.order() == c.order()
     assert (py.window_fraction, py._ghost_state) == (c.window_fraction, c._ghost_state)
     assert py.climber_moves == c.climber_moves
-
-
-class _Str(str):
-    """A str subclass whose == is counted (so it must be called, not bypassed)."""
-
-    calls = 0
-
-    def __eq__(self, other: object) -> bool:
-        _Str.calls += 1
-        return str.__eq__(self, other) is True
-
-    __hash__ = str.__hash__
 
 
 def test_a_str_subclass_keeps_its_eq() -> None:
