@@ -15,9 +15,10 @@ cuts the re-syncs of delete-heavy caches 34x; it gives up ``auto``'s accidental 
 (up to 7.40 points). Recommended for the port with the forget rule below; ``ghost`` is at best
 equal.
 
-``RemovesPolicy`` is the pure-Python ``AutoPolicy`` (its per-access half in Python; the engine,
-twin and simulations are whatever ``AutoPolicy`` builds: the C classes where built and
-``PERFLAYER_PURE_PYTHON`` is unset) whose ``remove(k)`` also removes ``k`` from:
+Ported (session 11): ``AutoPolicy.remove`` now runs the forget rule below, so ``RemovesPolicy``
+with no option *is* ``AutoPolicy``; its options remain as the research alternatives. The rule
+(``RemovesPolicy`` before the port: the pure-Python ``AutoPolicy`` whose ``remove(k)`` also
+removed ``k``) removes ``k`` from:
 
 - the twin, when there is one (before the first switch the engine is its own twin, so the real
   remove already is the twin's); the kept count of the twin's residents the engine lacks
@@ -62,7 +63,6 @@ from perflayer.cache._policy_auto import AutoPolicy
 
 __all__ = ["KeepRegionTinyLFU", "RemovesPolicy", "make", "sim_holds"]
 
-_PY_ENGINES = (_ad._LIRSEngine, _ad._ARCEngine)
 _TINY = 0
 
 
@@ -191,29 +191,26 @@ class RemovesPolicy(AutoPolicy):
             self._bind()
 
     def remove(self, key: Hashable) -> None:
-        """Forget ``key`` in the engine, the twin and the simulations; unknown keys are ignored."""
-        super().remove(key)  # the buffered reads observed, the engine's remove, _absent kept
-        if not self._sims:
+        """``AutoPolicy.remove``; with ``ghost`` the LIRS and ARC simulations keep a ghost of key.
+
+        (The forget rule is ``AutoPolicy``'s own since its port in session 11: the twin and the
+        simulations forget ``key`` with the engine.)
+        """
+        if not (self.ghost and self._sims):
+            super().remove(key)
             return
-        twin = self._twin
-        if twin is not None:
-            n = self._absent
-            self._absent = -1  # until the count is right again: an exception leaves it unknown
-            if n >= 0 and key in twin:
-                n -= 1  # the engine lacks key now: it was counted absent, and leaves the twin
-            twin.remove(key)
-            self._absent = n
-        lirs, arc = self._sims[1], self._sims[2]
-        if self.ghost:
-            _lirs_ghost(lirs, key)
-            _arc_ghost(arc, key)
-        else:
-            for sim in (lirs, arc):
-                if isinstance(sim, _PY_ENGINES) and key in sim:
-                    # why: a Python simulation keeps no weights (access() sets none) and its
-                    # remove() would raise KeyError; the C engines take the weight as 1
-                    sim.wt.setdefault(key, 1)
-                sim.remove(key)
+        r1, r2 = self._r1, self._r2
+        self._r1 = self._r2 = _ignore  # the simulations' removal is the ghost's, below
+        try:
+            super().remove(key)
+        finally:
+            self._r1, self._r2 = r1, r2
+        _lirs_ghost(self._sims[1], key)
+        _arc_ghost(self._sims[2], key)
+
+
+def _ignore(_key: Hashable) -> None:
+    """A simulation's remove that does nothing (the ghost variant's own comes after)."""
 
 
 def sim_holds(policy: AutoPolicy, key: Hashable) -> list[str]:

@@ -234,6 +234,8 @@ def _core(cls: type, c: int = 8, epoch: int = 5, script: Sequence[str] = ()) -> 
     core._twin = None
     core._a1 = core.a1rec.access
     core._a2 = core.a2rec.access
+    core._r1 = core.a1rec.remove
+    core._r2 = core.a2rec.remove
     core._epoch = epoch
     core._seen = 0
     core._rhits = 0

@@ -223,6 +223,19 @@ def test_remove_update_and_weights_through_switches(mode: str, engine: str) -> N
     policy.remove("never seen")  # unknown keys are ignored
 
 
+def test_a_removed_key_leaves_the_twin_and_the_simulations(mode: str) -> None:
+    """A removal reaches every structure that stands for a policy in this cache."""
+    policy, resident = _on_engine("lirs")
+    twin, lirs, arc = policy._sims
+    removed = sorted(resident)[:60]  # type: ignore[type-var]
+    held = [sum(k in s for k in removed) for s in (twin, lirs, arc)]
+    assert min(held) > 0
+    for key in removed:
+        policy.remove(key)
+    for s in (policy._engine, twin, lirs, arc):
+        assert not any(k in s for k in removed)
+
+
 def test_resize_keeps_the_bound_and_leaves_the_selection_above_2048(mode: str) -> None:
     """Shrinking evicts to the bound; beyond 2,048 entries the TinyLFU twin runs alone."""
     policy, resident = _on_engine("lirs")

@@ -74,6 +74,8 @@ typedef struct {
     PyObject *a0;     /* NULL, or twin.step while twin's type makes it the same every time */
     PyObject *a1;     /* _a1: the LIRS simulation's step */
     PyObject *a2;     /* _a2: the ARC simulation's step */
+    PyObject *r1;     /* _r1: the LIRS simulation's remove */
+    PyObject *r2;     /* _r2: the ARC simulation's remove */
     PyObject *pat;    /* _pat: this epoch's accesses by hit pattern */
     PyObject *batch;  /* _batch: the keys of the observation being decided on */
     int64_t ints[N_INTS];
@@ -635,13 +637,25 @@ static int observe_buffer(Core *self, PyObject *decide)
     return r;
 }
 
-/* ``key in obj`` with ``obj`` held across the call; 0, 1, or -1. */
-static int holds(PyObject *obj, PyObject *key)
+/* ``obj.remove(key)`` (``obj`` held by the caller), its result dropped; 0, or -1. */
+static int call_remove(PyObject *obj, PyObject *key)
 {
-    Py_INCREF(obj);
-    int r = PySequence_Contains(obj, key);
-    Py_DECREF(obj);
-    return r;
+    PyObject *args[2] = {obj, key};
+    PyObject *r = PyObject_VectorcallMethod(S_remove, args, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                            NULL);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+/* ``f(key)`` (``f`` borrowed: held across the call), its result dropped; 0, or -1. */
+static int call_one(PyObject *f, PyObject *key)
+{
+    Py_INCREF(f);
+    PyObject *args[2] = {NULL, key};
+    PyObject *r = PyObject_Vectorcall(f, args + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_DECREF(f);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
 }
 
 /* ``n += [v in twin for v in victims].count(True)`` (``twin`` held); 0 or -1. */
@@ -861,48 +875,68 @@ static PyObject *Core_remove(Core *self, PyObject *const *args, Py_ssize_t nargs
         flush_reads(self, Py_False) < 0) {
         return NULL;
     }
-    /* Python's remove after the reads: the kept count, when kept, gains ``key`` if the engine
-       held it and the twin holds it */
+    /* Python's remove after the reads: the engine's and the twin's (the kept count brought up
+       to date when kept), then the simulations' when there are simulations */
     PyObject *key = a[0];
     PyObject *engine = need(self, self->engine, "_engine");
     if (engine == NULL) {
         return NULL;
     }
     Py_INCREF(engine);
-    PyObject *call[2] = {engine, key};
-    size_t ncall = 2 | PY_VECTORCALL_ARGUMENTS_OFFSET;
-    PyObject *r = NULL, *twin = need(self, self->twin, "_twin");
-    int64_t n;
-    if (twin == NULL || (twin != Py_None && get_int(self, I_ABSENT, &n) < 0)) {
-        goto done;
-    }
-    if (twin == Py_None || n < 0) {
-        r = PyObject_VectorcallMethod(S_remove, call, ncall, NULL);
-        goto done;
-    }
-    int held = PySequence_Contains(engine, key);
-    if (held < 0 || get_int(self, I_ABSENT, &n) < 0) {
-        goto done;
-    }
-    put_int(self, I_ABSENT, -1); /* until the count is right again: an exception leaves it so */
-    r = PyObject_VectorcallMethod(S_remove, call, ncall, NULL);
-    if (r != NULL && held) {
-        int in = (twin = need(self, self->twin, "_twin")) == NULL ? -1 : holds(twin, key);
-        if (in < 0) {
-            Py_CLEAR(r);
-            goto done;
-        }
-        n += in;
-    }
-    if (r != NULL) {
-        put_int(self, I_ABSENT, n);
-    }
-done:
-    Py_DECREF(engine);
-    if (r == NULL) {
+    PyObject *twin = need(self, self->twin, "_twin");
+    if (twin == NULL) {
+        Py_DECREF(engine);
         return NULL;
     }
-    Py_DECREF(r);
+    Py_INCREF(twin);
+    int ok = 0;
+    int64_t n = -1;
+    if (twin != Py_None && get_int(self, I_ABSENT, &n) < 0) {
+        goto done;
+    }
+    int held = 0;
+    if (twin != Py_None && n >= 0) {
+        if ((held = PySequence_Contains(engine, key)) < 0 || get_int(self, I_ABSENT, &n) < 0) {
+            goto done;
+        }
+        put_int(self, I_ABSENT, -1); /* until the count is right again: an exception leaves it */
+    }
+    if (call_remove(engine, key) < 0) {
+        goto done;
+    }
+    if (twin != Py_None) {
+        if (n >= 0 && !held) {
+            int in = PySequence_Contains(twin, key);
+            if (in < 0) {
+                goto done;
+            }
+            n -= in; /* absent from the engine, and now from the twin */
+        }
+        if (call_remove(twin, key) < 0) {
+            goto done;
+        }
+        if (n >= 0) {
+            put_int(self, I_ABSENT, n);
+        }
+    }
+    int64_t epoch;
+    if (get_int(self, I_EPOCH, &epoch) < 0) {
+        goto done;
+    }
+    if (epoch) {
+        PyObject *r = need(self, self->r1, "_r1");
+        if (r == NULL || call_one(r, key) < 0 || (r = need(self, self->r2, "_r2")) == NULL ||
+            call_one(r, key) < 0) {
+            goto done;
+        }
+    }
+    ok = 1;
+done:
+    Py_DECREF(twin);
+    Py_DECREF(engine);
+    if (!ok) {
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
@@ -1088,6 +1122,8 @@ static int Core_traverse(Core *self, visitproc visit, void *arg)
     Py_VISIT(self->a0);
     Py_VISIT(self->a1);
     Py_VISIT(self->a2);
+    Py_VISIT(self->r1);
+    Py_VISIT(self->r2);
     Py_VISIT(self->pat);
     Py_VISIT(self->batch);
     return 0;
@@ -1103,6 +1139,8 @@ static int Core_clear(Core *self)
     Py_CLEAR(self->a0);
     Py_CLEAR(self->a1);
     Py_CLEAR(self->a2);
+    Py_CLEAR(self->r1);
+    Py_CLEAR(self->r2);
     Py_CLEAR(self->pat);
     Py_CLEAR(self->batch);
     return 0;
@@ -1144,6 +1182,8 @@ static PyMemberDef Core_members[] = {
      "the engine is a TinyLFU (it takes the buffered reads in its own ring)"},
     {"_a1", T_OBJECT_EX, offsetof(Core, a1), 0, "the LIRS simulation's step"},
     {"_a2", T_OBJECT_EX, offsetof(Core, a2), 0, "the ARC simulation's step"},
+    {"_r1", T_OBJECT_EX, offsetof(Core, r1), 0, "the LIRS simulation's remove"},
+    {"_r2", T_OBJECT_EX, offsetof(Core, r2), 0, "the ARC simulation's remove"},
     {"_pat", T_OBJECT_EX, offsetof(Core, pat), 0,
      "this epoch's accesses by hit pattern (bit i: simulation i hit)"},
     {"_batch", T_OBJECT_EX, offsetof(Core, batch), 0,

@@ -335,7 +335,7 @@ class _LIRSEngine:
         if st is None or st == _NONRES:
             return
         del self.state[key]
-        self.weight -= self.wt.pop(key)
+        self.weight -= self.wt.pop(key, 1)  # (a simulation's keys have no weight: 1, as in C)
         self.s.pop(key, None)
         if st == _LIR:
             self.n_lir -= 1
@@ -540,7 +540,7 @@ class _ARCEngine:
         if self._buf:
             self._drain()
         if self.t1.pop(key, 0) is None or self.t2.pop(key, 0) is None:
-            self.weight -= self.wt.pop(key)
+            self.weight -= self.wt.pop(key, 1)  # (a simulation's keys have no weight: 1, as in C)
 
     def clear(self) -> None:
         self._buf.clear()

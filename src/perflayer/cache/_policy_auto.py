@@ -66,8 +66,13 @@ into a full cache 1.89x / 2.38x / 2.91x (``policy="tinylfu"``: 0.94x / 0.82x / 0
 Zipf get/set stream 2.17x / 2.89x / 3.25x (1.15x / 1.09x / 1.13x). A small cache that must
 write fast can take ``policy="tinylfu"``; above 2,048 entries the two are the same object.
 
-Bounds. Removals, expiry and weights are not simulated: a cache with many deletes trails its
-twin and is held on TinyLFU by the account, which is the safe side. ``resize`` resizes the
+Bounds. A removal (a delete, an expiry, an invalidation) reaches the engine, the twin and both
+simulations: each stands for its policy in this cache, which would see it. (Until session 11 only
+the engine saw it: the twin then hit keys the cache had dropped, each delete read as regret, and
+a delete-heavy cache re-synced every epoch and lost up to 7.4 points against the W-TinyLFU alone;
+docs/research-adaptive.md, "Session 11: deletes and expiry".) A key the cache no longer holds is
+not removed from the simulations when it expires or is deleted (the cache does not tell the
+policy), and weights are not simulated (only an entry bound selects). ``resize`` resizes the
 engine and every simulation alike (the memory guard's shrink-and-restore keeps the twin a
 twin); to a weight bound, no bound or more than 2,048 entries the policy adopts the TinyLFU twin
 if it was elsewhere and runs it alone from then on. ``clear`` forgets the keys, the simulations
@@ -135,6 +140,8 @@ class AutoCore:
     _twin: Any  # None (the engine is its own twin) or the TinyLFU twin
     _a1: Callable[[Hashable], bool]  # the LIRS simulation's step
     _a2: Callable[[Hashable], bool]  # the ARC simulation's step
+    _r1: Callable[[Hashable], None]  # the LIRS simulation's remove
+    _r2: Callable[[Hashable], None]  # the ARC simulation's remove
     _epoch: int  # accesses per decision; 0: no selection (the engine alone)
     _seen: int  # this epoch's accesses
     _rhits: int  # this epoch's real hits
@@ -163,22 +170,36 @@ class AutoCore:
         return self._write("update", key, weight)
 
     def remove(self, key: Hashable) -> None:
-        """Forget ``key``; unknown keys are ignored."""
+        """Forget ``key`` in the engine, the twin and the simulations; unknown keys are ignored.
+
+        Why the simulations too: each stands for its policy in this cache, which would see the
+        removal (before the first switch the engine is the twin and always did); a twin that
+        kept removed keys hit where the cache could not, so every delete read as the
+        selection's regret (docs/research-adaptive.md, "Session 11: deletes and expiry").
+        """
         if self._buf:
             if self._epoch:
                 self._observe(list(self._buf), False)
             self._hand_over()
         engine = self._engine
-        if self._twin is None or self._absent < 0:
+        twin = self._twin
+        if twin is None:
             engine.remove(key)
-            return
-        held = key in engine
-        n = self._absent
-        self._absent = -1  # until the count is right again: an exception leaves it unknown
-        engine.remove(key)
-        if held and key in self._twin:
-            n += 1
-        self._absent = n
+        elif self._absent < 0:
+            engine.remove(key)
+            twin.remove(key)
+        else:
+            held = key in engine
+            n = self._absent
+            self._absent = -1  # until the count is right again: an exception leaves it unknown
+            engine.remove(key)
+            if not held and key in twin:
+                n -= 1  # absent from the engine, and now from the twin
+            twin.remove(key)
+            self._absent = n
+        if self._epoch:
+            self._r1(key)
+            self._r2(key)
 
     def _write(self, name: str, key: Hashable, weight: int) -> list[Hashable]:
         """The engine's add or update of ``key``; the count of absent twin keys kept."""
@@ -282,6 +303,8 @@ class _Selection(_ad.OnEngine):
     _twin: Any
     _a1: Callable[[Hashable], bool]
     _a2: Callable[[Hashable], bool]
+    _r1: Callable[[Hashable], None]
+    _r2: Callable[[Hashable], None]
     _epoch: int
     _seen: int
     _rhits: int
@@ -362,6 +385,8 @@ class _Selection(_ad.OnEngine):
             self._twin, lirs, arc = self._sims
             self._a1 = lirs.access
             self._a2 = arc.access
+            self._r1 = lirs.remove
+            self._r2 = arc.remove
         else:
             self._twin = None
 
