@@ -61,10 +61,11 @@ instructions than the Python one per new key, 8,646 -> 3,547 at 1,024 entries).
 Cost. The reads and an overwrite stay one deque append, as TinyLFU's; the next write pays for
 every buffered read the simulations' steps (LIRS, ARC, and after the first switch the twin: as
 much as the engine itself). ``python -m benchmarks.auto_latency --cpu-time`` (paired ratios to
-cachetools.LRUCache at 500 / 1,024 / 2,048 entries, docs/benchmarks-cache-latency.md): a new key
-into a full cache 1.89x / 2.38x / 2.91x (``policy="tinylfu"``: 0.94x / 0.82x / 0.93x), a 90/10
-Zipf get/set stream 2.17x / 2.89x / 3.25x (1.15x / 1.09x / 1.13x). A small cache that must
-write fast can take ``policy="tinylfu"``; above 2,048 entries the two are the same object.
+cachetools.LRUCache at 500 / 1,024 / 2,048 entries, docs/benchmarks-cache-latency.md, session
+11): a new key into a full cache 1.39x / 1.40x / 1.46x before any switch and 1.65x / 1.69x /
+1.60x after one (``policy="tinylfu"``: ~0.8x), a 90/10 Zipf get/set stream 1.91x / 1.80x / 1.73x
+(0.8-1.0x). A small cache that must write fast can take ``policy="tinylfu"``; above 2,048
+entries the two are the same object.
 
 Bounds. A removal (a delete, an expiry, an invalidation) reaches the engine, the twin and both
 simulations: each stands for its policy in this cache, which would see it. (Until session 11 only
