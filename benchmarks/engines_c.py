@@ -217,13 +217,23 @@ SIZES = (500, 1_024, 2_048)
 STREAM_IMPLS = ("lru", "lirs python", "lirs base", "lirs c", "arc python", "arc base", "arc c")
 
 
-def load_baseline(path: str) -> None:
-    """Add the engines of the extension built at ``path`` to IMPLS as "base"."""
-    spec = importlib.util.spec_from_file_location("baseline._engines_c", path)
+def load_extension(path: str, name: str) -> Any:
+    """Load the extension module ``name`` (its init's name) built at ``path``, as "baseline.NAME".
+
+    Another build's .so beside this one in one process (``--baseline``): the ratio of two builds
+    measured side by side, not in two processes on a loaded machine.
+    """
+    spec = importlib.util.spec_from_file_location(f"baseline.{name}", path)
     if spec is None or spec.loader is None:
         raise SystemExit(f"--baseline: cannot load {path!r}")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def load_baseline(path: str) -> None:
+    """Add the engines of the extension built at ``path`` to IMPLS as "base"."""
+    mod = load_extension(path, "_engines_c")
     IMPLS["lirs"]["base"] = mod.LIRSEngine
     IMPLS["arc"]["base"] = mod.ARCEngine
 

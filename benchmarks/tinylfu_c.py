@@ -51,13 +51,12 @@ reusing its probation-hit pass's lookups. The "cache" column is mostly the loop'
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.engines_c import stream_keys  # the simulations' streams, the same keys
+from benchmarks.engines_c import load_extension, stream_keys  # the same keys and loader
 from perflayer.cache._engines_c import LIRSEngine
 from perflayer.cache._tinylfu_c import TinyLFUPolicy
 
@@ -69,12 +68,7 @@ BUILDS: dict[str, Any] = {"c": TinyLFUPolicy}
 
 def load_baseline(path: str) -> None:
     """Add the TinyLFUPolicy of the extension built at ``path`` to BUILDS as "base"."""
-    spec = importlib.util.spec_from_file_location("baseline._tinylfu_c", path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"--baseline: cannot load {path!r}")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    BUILDS["base"] = mod.TinyLFUPolicy
+    BUILDS["base"] = load_extension(path, "_tinylfu_c").TinyLFUPolicy
 
 
 def call_loop(call: str, cls: Any, cap: int) -> Callable[[list[str]], None]:

@@ -59,6 +59,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "structmember.h"
+#include "_capi.h"
 
 /* the int64 attributes: their index in Core.ints and their bit in Core.isset */
 enum { I_EPOCH, I_SEEN, I_RHITS, I_ABSENT, N_INTS };
@@ -84,19 +85,8 @@ typedef struct {
 
 static PyObject *DequeType;           /* collections.deque */
 
-/* The prefetch entries of the C TinyLFU and of the C LIRS/ARC engines (their capsules; the same
-   structs as there, matched by version). NULL: that extension is missing or another version. */
-typedef struct {
-    int version;
-    int (*is_policy)(PyObject *p);
-    void (*prefetch)(PyObject *p, Py_hash_t hh);
-    PyObject *(*add)(PyObject *p, PyObject *key, PyObject *weight);
-    PyCFunction add_method;
-} PolicyCAPI;
-typedef struct {
-    int version;
-    void (*prefetch)(PyObject *p, Py_hash_t hh);
-} EnginesCAPI;
+/* The prefetch entries of the C TinyLFU and of the C LIRS/ARC engines (their capsules, _capi.h).
+   NULL: that extension is missing or another version. */
 static const PolicyCAPI *tiny_api = NULL;
 static const EnginesCAPI *engines_api = NULL;
 static PyObject *S_add, *S_update, *S_remove, *S_hit, *S_step, *S_clear, *S_decide, *S_order;

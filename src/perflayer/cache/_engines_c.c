@@ -56,6 +56,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include "_capi.h"
 
 #define GOLDEN 0x9E3779B97F4A7C15ULL
 #define READ_BUFFER 1024 /* _policy._READ_BUFFER: the default buffer's maxlen */
@@ -2522,11 +2523,7 @@ static void engine_prefetch(PyObject *p, Py_hash_t hh)
 }
 
 /* The capsule ``_engines_c._C_API`` (name: "perflayer.cache._engines_c._C_API"): an
-   ``EnginesCAPI``; _auto_c.c declares the same struct. Bump ``version`` on any change. */
-typedef struct {
-    int version;
-    void (*prefetch)(PyObject *p, Py_hash_t hh);
-} EnginesCAPI;
+   ``EnginesCAPI`` (_capi.h). */
 
 static EnginesCAPI c_api = {1, engine_prefetch};
 

@@ -35,6 +35,7 @@
 #include <structmember.h>
 #include <string.h>
 #include <time.h>
+#include "_capi.h"
 
 /* ------------------------------------------------------------------ module state */
 
@@ -54,15 +55,8 @@ static long long BIG = 0; /* _core._BIG (2**62) */
 static PyObject *orig_fold = NULL; /* Cache.__dict__["_fold_fresh"] at import (see fold_fresh) */
 static PyTypeObject *DequeType = NULL; /* _core.deque (collections.deque) */
 static PyCFunction deque_append = NULL; /* deque.append's C function (METH_O), or NULL */
-/* _tinylfu_c's C API for the new-key insert (its capsule _C_API; the same struct is declared
- * there): the prefetch hint and `add` without a method call (see "the policy" at insert_locked) */
-typedef struct {
-    int version;
-    int (*is_policy)(PyObject *p);
-    void (*prefetch)(PyObject *p, Py_hash_t hh);
-    PyObject *(*add)(PyObject *p, PyObject *key, PyObject *weight);
-    PyCFunction add_method;
-} PolicyCAPI;
+/* _tinylfu_c's C API for the new-key insert (its capsule _C_API, _capi.h): the prefetch hint
+ * and `add` without a method call (see "the policy" at insert_locked) */
 static const PolicyCAPI *policy_capi = NULL; /* NULL: no _tinylfu_c (or another version) */
 /* _policy.LRUPolicy, its `add` function and slot offsets (see lru_fill); lru_add_fn NULL: off */
 static PyTypeObject *LRUType = NULL;

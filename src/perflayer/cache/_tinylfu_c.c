@@ -68,6 +68,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include "_capi.h"
 
 #define GOLDEN 0x9E3779B97F4A7C15ULL
 #define COUNTER_MAX 15
@@ -3154,14 +3155,7 @@ static PyObject *policy_add_c(PyObject *p, PyObject *key, PyObject *weight)
 static int policy_is(PyObject *p) { return Py_IS_TYPE(p, &PolicyType); }
 
 /* The capsule ``_tinylfu_c._C_API`` (name: "perflayer.cache._tinylfu_c._C_API"): a
-   ``PolicyCAPI``; _fastpath_c.c declares the same struct. Bump ``version`` on any change. */
-typedef struct {
-    int version;
-    int (*is_policy)(PyObject *p);
-    void (*prefetch)(PyObject *p, Py_hash_t hh);
-    PyObject *(*add)(PyObject *p, PyObject *key, PyObject *weight);
-    PyCFunction add_method; /* the C function of the method ``add`` (to recognise it bound) */
-} PolicyCAPI;
+   ``PolicyCAPI`` (_capi.h). */
 
 static PolicyCAPI c_api = {1, policy_is, policy_prefetch, policy_add_c, (PyCFunction)Policy_add};
 
