@@ -2079,7 +2079,10 @@ static LNode *linsert(LIRS *self, PyObject *key, uint64_t h, LNode *n, PyObject 
         p = (p == NULL || p->olist != ONR) ? o_first(&self->nr) : p->onext;
         if (p != NULL && p != &self->nr.head) {
             Table *t = &self->e.keys;
-            __builtin_prefetch(p->onext, 0);
+            /* (a node is 72 bytes: the fields the walk reads, onext and hash, may lie on the
+               line after its first) */
+            __builtin_prefetch(&p->onext->onext, 0);
+            __builtin_prefetch(&p->onext->hash, 0);
             __builtin_prefetch(&t->slots[home(p->hash, t)], 1);
             __builtin_prefetch(p->okey, 1);
             __builtin_prefetch(p->sprev, 1);
