@@ -122,15 +122,18 @@ class Rec:
         self.fail: set[tuple[str, Hashable]] = set()  # (method, key) pairs that raise
 
     def _call(self, method: str, *args: Any) -> Any:
+        # a Rec among the arguments (step's ``other``) is logged by name: the two cores' logs
+        # hold different but equivalent Recs
+        shown = tuple(a.name if isinstance(a, Rec) else a for a in args)
         if (method, args[0]) in self.fail:
-            self.log.append((self.name, method, args, "boom"))
+            self.log.append((self.name, method, shown, "boom"))
             raise ValueError(f"{self.name}.{method} boom")
         try:
             r = getattr(self.inner, method)(*args)
         except Exception as exc:
-            self.log.append((self.name, method, args, type(exc).__name__, str(exc)))
+            self.log.append((self.name, method, shown, type(exc).__name__, str(exc)))
             raise
-        self.log.append((self.name, method, args, r))
+        self.log.append((self.name, method, shown, r))
         return r
 
     def __contains__(self, key: object) -> bool:
@@ -141,8 +144,8 @@ class Rec:
         r: bool = self._call("access", key)
         return r
 
-    def step(self, key: Hashable) -> list[Hashable] | None:
-        r: list[Hashable] | None = self._call("step", key)
+    def step(self, key: Hashable, other: Any = None) -> int | None:
+        r: int | None = self._call("step", key, other)
         return r
 
     def hit(self, key: Hashable) -> None:
@@ -734,3 +737,34 @@ def test_the_pure_python_build_is_untouched(monkeypatch: pytest.MonkeyPatch) -> 
     policy = auto_class()(100, None)
     assert type(policy) is AutoPolicy and not isinstance(policy, CCore)
     assert type(policy._engine) is TinyLFUPolicy
+
+
+def test_remove_keeps_the_count_as_read_after_the_engine_lookup() -> None:
+    """remove() with a kept count: Python code in ``key in engine`` resetting ``_absent``; both
+    cores still ask the twin and store the count as read then (HR2's review, session 11)."""
+    results = []
+    for cls in (PyDecider, CDecider):
+        core = _core(cls, epoch=0)
+        core._twin = core.twin
+        core.twin.inner.add(7, 1)  # the twin holds 7, the engine does not
+        engine = core._engine
+        engine.fail = _ResetOn(core, 7)  # type: ignore[assignment]
+        core._absent = 1
+        core.log.clear()
+        core.remove(7)
+        results.append((core._absent, core.log))
+    assert results[0] == results[1]
+    assert results[0][0] == -2 and ("twin", "__contains__", (7,), True) in results[0][1]
+
+
+class _ResetOn(set[Any]):
+    """A Rec's fail set whose membership test for (``__contains__``, key) resets the count."""
+
+    def __init__(self, core: Any, key: Hashable) -> None:
+        super().__init__()
+        self.core, self.key = core, key
+
+    def __contains__(self, item: object) -> bool:
+        if item == ("__contains__", self.key):
+            self.core._absent = -1
+        return False

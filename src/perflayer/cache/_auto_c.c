@@ -884,8 +884,11 @@ static PyObject *Core_remove(Core *self, PyObject *const *args, Py_ssize_t nargs
     if (twin != Py_None && get_int(self, I_ABSENT, &n) < 0) {
         goto done;
     }
-    int held = 0;
-    if (twin != Py_None && n >= 0) {
+    /* kept: decided by the first read, as Python's ``elif self._absent < 0``; the count read
+       again after ``key in engine`` may be anything (Python code may have set it) and is used
+       as read, negative included */
+    int held = 0, kept = twin != Py_None && n >= 0;
+    if (kept) {
         if ((held = PySequence_Contains(engine, key)) < 0 || get_int(self, I_ABSENT, &n) < 0) {
             goto done;
         }
@@ -895,7 +898,7 @@ static PyObject *Core_remove(Core *self, PyObject *const *args, Py_ssize_t nargs
         goto done;
     }
     if (twin != Py_None) {
-        if (n >= 0 && !held) {
+        if (kept && !held) {
             int in = PySequence_Contains(twin, key);
             if (in < 0) {
                 goto done;
@@ -905,7 +908,7 @@ static PyObject *Core_remove(Core *self, PyObject *const *args, Py_ssize_t nargs
         if (call_remove(twin, key) < 0) {
             goto done;
         }
-        if (n >= 0) {
+        if (kept) {
             put_int(self, I_ABSENT, n);
         }
     }

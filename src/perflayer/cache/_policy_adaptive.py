@@ -366,7 +366,7 @@ class _LIRSEngine:
                 self._demote_bottom_lir()
             victim = self._evict_hir()
             victims.append(victim)
-            self.weight -= self.wt.pop(victim, 0)  # a simulation keeps no weights
+            self.weight -= self.wt.pop(victim, 1)  # a simulation keeps none: 1, as in C
         return victims
 
     def load(self, items: list[tuple[Hashable, int]]) -> None:
@@ -560,7 +560,7 @@ class _ARCEngine:
         while len(self.t1) + len(self.t2) > self.c:
             v = self._replace(False)
             victims.append(v)
-            self.weight -= self.wt.pop(v, 0)  # a simulation keeps no weights
+            self.weight -= self.wt.pop(v, 1)  # a simulation keeps none: 1, as in C
         while len(self.b1) + len(self.b2) > self.c:
             (self.b1 if len(self.b1) >= len(self.b2) else self.b2).popitem(last=False)
         return victims
