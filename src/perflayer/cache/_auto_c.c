@@ -232,6 +232,7 @@ typedef struct {
     int64_t absent; /* the twin's residents the engine lacks; -1: not kept */
     PyObject *other; /* borrowed: the engine where the count was kept at the start, else None */
     PyObject *pf[4]; /* borrowed (held by the references above): the structures a key visits */
+    void (*pfn[4])(PyObject *p, Py_hash_t hh); /* and each one's prefetch */
     int npf;
 } Obs;
 
@@ -244,8 +245,16 @@ static void obs_prefetch_target(Obs *o, PyObject *obj, int bound)
             return;
         }
     }
-    if (tiny_api != NULL || engines_api != NULL) {
-        o->pf[o->npf++] = obj;
+    void (*fn)(PyObject *, Py_hash_t) = NULL;
+    if (tiny_api != NULL && tiny_api->is_policy(obj)) {
+        fn = tiny_api->prefetch;
+    }
+    else if (engines_api != NULL) {
+        fn = engines_api->prefetch; /* (nothing for a type other than LIRS and ARC) */
+    }
+    if (fn != NULL) {
+        o->pf[o->npf] = obj;
+        o->pfn[o->npf++] = fn;
     }
 }
 
@@ -255,7 +264,7 @@ static void obs_prefetch_target(Obs *o, PyObject *obj, int bound)
    miss each, asked together the misses overlap. */
 static inline void obs_prefetch(Obs *o, PyObject *k)
 {
-    if (!PyUnicode_CheckExact(k)) {
+    if (o->npf == 0 || !PyUnicode_CheckExact(k)) {
         return;
     }
     Py_hash_t hh = ((PyASCIIObject *)k)->hash;
@@ -263,13 +272,7 @@ static inline void obs_prefetch(Obs *o, PyObject *k)
         return;
     }
     for (int i = 0; i < o->npf; i++) {
-        PyObject *p = o->pf[i];
-        if (tiny_api != NULL && tiny_api->is_policy(p)) {
-            tiny_api->prefetch(p, hh);
-        }
-        else if (engines_api != NULL) {
-            engines_api->prefetch(p, hh);
-        }
+        o->pfn[i](o->pf[i], hh);
     }
 }
 
@@ -669,6 +672,31 @@ static int count_held(PyObject *twin, PyObject *victims, int64_t *n)
     return PyErr_Occurred() ? -1 : 0;
 }
 
+/* The start of Python's _write and remove after ``engine = self._engine``: ``twin =
+   self._twin``; the count is kept (*kept) when the twin is not None and ``self._absent >= 0``;
+   then ``held = key in engine``, ``n = self._absent`` read again (used as read) and
+   ``self._absent = -1`` until the count is right again (an exception leaves it so). *twin is a
+   new reference on success. 0, or -1. */
+static int kept_start(Core *self, PyObject *engine, PyObject *key, PyObject **twin, int *kept,
+                      int *held, int64_t *n)
+{
+    *kept = *held = 0;
+    *twin = need(self, self->twin, "_twin");
+    if (*twin == NULL || (*twin != Py_None && get_int(self, I_ABSENT, n) < 0)) {
+        return -1;
+    }
+    Py_INCREF(*twin);
+    if (*twin != Py_None && *n >= 0) {
+        *kept = 1;
+        if ((*held = PySequence_Contains(engine, key)) < 0 || get_int(self, I_ABSENT, n) < 0) {
+            Py_CLEAR(*twin);
+            return -1;
+        }
+        put_int(self, I_ABSENT, -1);
+    }
+    return 0;
+}
+
 /* Python's _write: the engine's add or update (``name``) of ``key``, the kept count of the
    twin's residents the engine lacks brought up to date when kept. A new reference, or NULL. */
 static PyObject *engine_write(Core *self, PyObject *name, PyObject *key, PyObject *weight)
@@ -680,26 +708,22 @@ static PyObject *engine_write(Core *self, PyObject *name, PyObject *key, PyObjec
     Py_INCREF(engine);
     PyObject *args[3] = {engine, key, weight};
     size_t nargs = 3 | PY_VECTORCALL_ARGUMENTS_OFFSET;
-    PyObject *victims = NULL;
+    PyObject *victims = NULL, *twin;
+    int kept, held;
     int64_t n;
-    PyObject *twin = need(self, self->twin, "_twin");
-    if (twin == NULL || (twin != Py_None && get_int(self, I_ABSENT, &n) < 0)) {
-        goto done;
+    if (kept_start(self, engine, key, &twin, &kept, &held, &n) < 0) {
+        Py_DECREF(engine);
+        return NULL;
     }
-    if (twin == Py_None || n < 0) {
-        victims = PyObject_VectorcallMethod(name, args, nargs, NULL);
+    Py_DECREF(twin); /* Python reads the twin again after the write */
+    victims = PyObject_VectorcallMethod(name, args, nargs, NULL);
+    if (!kept || victims == NULL) {
         goto done;
     }
     /* the engine gains ``key`` unless it held it, and loses its victims (``key`` among them
        only if it left: then its gain and loss cancel, or it was held); a twin resident it gains
        is absent no more, one it loses is absent again */
-    int held = PySequence_Contains(engine, key);
-    if (held < 0 || get_int(self, I_ABSENT, &n) < 0) {
-        goto done;
-    }
-    put_int(self, I_ABSENT, -1); /* until the count is right again: an exception leaves it so */
-    victims = PyObject_VectorcallMethod(name, args, nargs, NULL);
-    if (victims == NULL || (twin = need(self, self->twin, "_twin")) == NULL) {
+    if ((twin = need(self, self->twin, "_twin")) == NULL) {
         Py_CLEAR(victims);
         goto done;
     }
@@ -873,26 +897,12 @@ static PyObject *Core_remove(Core *self, PyObject *const *args, Py_ssize_t nargs
         return NULL;
     }
     Py_INCREF(engine);
-    PyObject *twin = need(self, self->twin, "_twin");
-    if (twin == NULL) {
+    PyObject *twin;
+    int kept, held, ok = 0;
+    int64_t n;
+    if (kept_start(self, engine, key, &twin, &kept, &held, &n) < 0) {
         Py_DECREF(engine);
         return NULL;
-    }
-    Py_INCREF(twin);
-    int ok = 0;
-    int64_t n = -1;
-    if (twin != Py_None && get_int(self, I_ABSENT, &n) < 0) {
-        goto done;
-    }
-    /* kept: decided by the first read, as Python's ``elif self._absent < 0``; the count read
-       again after ``key in engine`` may be anything (Python code may have set it) and is used
-       as read, negative included */
-    int held = 0, kept = twin != Py_None && n >= 0;
-    if (kept) {
-        if ((held = PySequence_Contains(engine, key)) < 0 || get_int(self, I_ABSENT, &n) < 0) {
-            goto done;
-        }
-        put_int(self, I_ABSENT, -1); /* until the count is right again: an exception leaves it */
     }
     if (call_remove(engine, key) < 0) {
         goto done;
