@@ -290,12 +290,15 @@ class _LIRSEngine:
 
     def access(self, x: Hashable) -> bool:
         """Simulate one read-or-insert of ``x``; return True on a hit."""
+        return self.take(x) is None
+
+    def take(self, x: Hashable) -> list[Hashable] | None:
+        """Simulate one read-or-insert of ``x``; return None on a hit, else the evicted keys."""
         st = self.state.get(x)
         if st is not None and st != _NONRES:
             self._hit(x, st)
-            return True
-        self._insert(x, st)
-        return False
+            return None
+        return self._insert(x, st)
 
     def _drain(self) -> None:
         buf = self._buf
@@ -499,11 +502,14 @@ class _ARCEngine:
 
     def access(self, x: Hashable) -> bool:
         """Simulate one read-or-insert of ``x``; return True on a hit."""
+        return self.take(x) is None
+
+    def take(self, x: Hashable) -> list[Hashable] | None:
+        """Simulate one read-or-insert of ``x``; return None on a hit, else the evicted keys."""
         if x in self.t1 or x in self.t2:
             self._hit(x)
-            return True
-        self._insert(x)
-        return False
+            return None
+        return self._insert(x)
 
     def _drain(self) -> None:
         buf = self._buf

@@ -83,7 +83,7 @@ and the account, and restarts on a copy of the (cleared) twin.
 from __future__ import annotations
 
 import importlib
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -122,6 +122,127 @@ def auto_policy(max_entries: int | None, max_weight: int | None) -> Policy:
     if selects(max_entries, max_weight):
         return auto_class()(max_entries, max_weight)
     return tinylfu_class()(max_entries, max_weight)
+
+
+class SimEngine:
+    """A LIRS or ARC engine that *is* its simulation: the cache holds what the simulation holds.
+
+    Why: an adopted engine used to be a copy of the winning simulation that then ran beside it,
+    every access paid twice (the copy's step and the simulation's) and the copy drained every
+    buffered read again. This view makes the simulation the engine; its per-access cost is the
+    simulation's step plus one dict lookup.
+
+    The cache and the simulation differ in two ways, both kept here:
+
+    - *phantoms*: keys the simulation holds that the cache does not (at the adoption, keys the
+      simulation holds and the old engine did not; later, a read miss that is never followed by
+      its ``set``: the simulation takes every access as a read-or-insert). Nothing records them:
+      a phantom is a simulation resident missing from ``wt``. It takes a slot until the
+      simulation evicts it or the cache adds it;
+    - *extras* (``ex``, oldest first): keys the cache holds that the simulation does not (at the
+      adoption, keys the old engine held and the simulation did not, least valuable first; then
+      the simulation's own victims, which the cache holds until the next write evicts them).
+
+    ``wt`` maps every key the cache holds to its weight. Membership (``key in view``) is ``key in
+    wt``, and no simulation step changes it: a step moves keys between the simulation and the
+    extras only; only the writes (``add``, ``update``, ``remove``, ``resize``) change what the
+    cache holds, so a buffered read's key is resident here iff the cache held it when read. A
+    write evicts extras, oldest first, while the cache holds more than the capacity; the
+    simulation never holds more, so there is always an extra to evict.
+    """
+
+    def __init__(self, sim: Any, real: list[tuple[Hashable, int]], buf: deque[Hashable]) -> None:
+        self.sim = sim
+        self._buf = buf
+        self.max_entries: int | None = sim.max_entries
+        self.wt: dict[Hashable, int] = dict(real)
+        self.weight = sum(self.wt.values())
+        self.ex: OrderedDict[Hashable, None] = OrderedDict(
+            (k, None) for k, _w in real if k not in sim
+        )
+
+    def __len__(self) -> int:
+        return len(self.wt)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.wt
+
+    def order(self) -> list[tuple[Hashable, int]]:
+        """Return the resident keys and weights, least valuable first (the extras first)."""
+        wt = self.wt
+        return [(k, wt[k]) for k in self.ex] + [(k, wt[k]) for k, _w in self.sim.order() if k in wt]
+
+    def step(self, key: Hashable) -> bool:
+        """The simulation's access of ``key`` (True on a hit), keeping the extras."""
+        victims = self.sim.take(key)
+        if victims is None:
+            return True
+        wt, ex = self.wt, self.ex
+        for v in victims:
+            if v in wt:
+                ex[v] = None  # the cache holds it until the next write
+        ex.pop(key, None)
+        return False
+
+    def _evict(self) -> list[Hashable]:
+        """Evict extras, oldest first, while the cache holds more than the capacity."""
+        wt, ex = self.wt, self.ex
+        c = self.max_entries
+        assert c is not None
+        victims: list[Hashable] = []
+        while len(wt) > c:
+            k, _ = ex.popitem(last=False)
+            self.weight -= wt.pop(k)
+            victims.append(k)
+        return victims
+
+    def add(self, key: Hashable, weight: int) -> list[Hashable]:
+        """The cache stores ``key``: a phantom (or a new key) becomes resident; evict extras."""
+        self._buf.clear()  # the simulation has seen these reads (AutoCore's observation)
+        wt = self.wt
+        if key not in self.sim and key not in wt:
+            self.step(key)  # (a write the observation did not see)
+        self.weight += weight - wt.get(key, 0)
+        wt[key] = weight
+        return self._evict()
+
+    def update(self, key: Hashable, weight: int) -> list[Hashable]:
+        """Record a new weight for ``key`` (an overwrite is not an access of the simulation)."""
+        return self.add(key, weight)
+
+    def remove(self, key: Hashable) -> None:
+        """Forget ``key`` here and in the simulation (which stands for this cache)."""
+        self._buf.clear()
+        w = self.wt.pop(key, None)
+        if w is not None:
+            self.weight -= w
+            self.ex.pop(key, None)
+        self.sim.remove(key)
+
+    def resize(self, max_entries: int | None, max_weight: int | None) -> list[Hashable]:
+        """Resize the simulation; evict extras down to the new capacity."""
+        self._buf.clear()
+        wt, ex = self.wt, self.ex
+        for v in self.sim.resize(max_entries, max_weight):
+            if v in wt:
+                ex[v] = None
+        self.max_entries = max_entries
+        return self._evict()
+
+    def clear(self) -> None:
+        self._buf.clear()
+        self.sim.clear()
+        self.wt.clear()
+        self.ex.clear()
+        self.weight = 0
+
+
+_VIEWS: tuple[type, ...] = (SimEngine,)
+
+
+def sim_engine(sim: Any, real: list[tuple[Hashable, int]], buf: deque[Hashable]) -> Any:
+    """Return the engine that is ``sim`` holding the cache's keys ``real`` (least valuable first)."""
+    return SimEngine(sim, real, buf)
 
 
 class AutoCore:
@@ -388,6 +509,12 @@ class _Selection(_ad.OnEngine):
             self._a2 = arc.access
             self._r1 = lirs.remove
             self._r2 = arc.remove
+            view = self._engine
+            if isinstance(view, _VIEWS):  # the engine is a simulation: its step is the view's
+                if view.sim is lirs:
+                    self._a1 = view.step
+                else:
+                    self._a2 = view.step
         else:
             self._twin = None
 
@@ -546,9 +673,13 @@ class _Selection(_ad.OnEngine):
         buf = self._buf
         buf.clear()  # the simulations have seen these reads already
         sim = self._sims[index]
-        # a TinyLFU keeps its own read ring (its pending reads come along); LIRS and ARC share ours
-        new = sim.copy() if index == _TINY else sim.copy(buf)
-        _ad.restrict(new, real)
+        if index == _TINY:
+            # a TinyLFU keeps its own read ring (its pending reads come along)
+            new = sim.copy()
+            _ad.restrict(new, real)
+        else:
+            # LIRS and ARC: the simulation itself becomes the engine (SimEngine)
+            new = sim_engine(sim, list(real.items()), buf)
         self._engine = new
         self._d0 = self._deficit
 
