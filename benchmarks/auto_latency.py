@@ -12,7 +12,9 @@ process, side by side with cachetools.LRUCache and with ``policy="tinylfu"``:
 - ``new key``: ``set`` of a key never seen, into a full cache (every insert evicts); after the
   mixed stream (the default has switched engines there: it runs a twin of the W-TinyLFU beside
   its engine from then on), and on a default that never switched (``unswitched``: filled with
-  new keys only, its engine is its own twin).
+  new keys only, its engine is its own twin), and on defaults driven onto each engine it can
+  adopt (``on lirs``, ``on arc``, and ``on tinylfu after a switch``: back on W-TinyLFU after
+  LIRS and ARC, with the twin beside it; ``driven``).
 
 Rows rotate their order per round; a sample is a batch's time per call; the ratio is the median
 over rounds of (row / cachetools.LRUCache) in the same round (``cache_latency.paired_ratio``).
@@ -30,6 +32,7 @@ from typing import Any
 import cachetools
 
 from benchmarks import cache_latency as cl
+from benchmarks.traces import recency_heavy
 from perflayer import Cache
 
 SIZES = (500, 1_024, 2_048)
@@ -50,6 +53,36 @@ def _loops(cap: int) -> dict[str, tuple[Callable[[list[tuple[bool, str]]], int],
         LRU: (cl.plain_loop(lru.get, lru.__setitem__), lru),
         "cachetools.TTLCache": (cl.plain_loop(ttlc.get, ttlc.__setitem__), ttlc),
     }
+
+
+def driven(cap: int, engine: str) -> Cache:
+    """Return a default cache of ``cap`` entries driven (cache-aside) onto ``engine`` by a switch.
+
+    ``lirs``: a loop over 1.5 x ``cap`` keys between keys read once; ``arc``: the recency-heavy synthetic trace;
+    ``tinylfu``: the loop until LIRS is adopted, then a Zipf stream until W-TinyLFU is back.
+    """
+    cache = Cache(cap, metrics=False)
+    policy = cache._policy
+    get, put = cache.get, cache.set
+
+    def feed(keys: list[str], until: Callable[[], bool]) -> None:
+        for k in keys:
+            if get(k) is None:
+                put(k, 1, ex=TTL)
+            if until():
+                return
+        raise RuntimeError(f"c={cap}: the stream did not drive the default onto {engine}")
+
+    # why the one-off keys between: a bare loop is as good on W-TinyLFU as on LIRS
+    loop = [k for i in range(60 * cap) for k in (f"loop:{i % (3 * cap // 2)}", f"once:{i}")]
+    if engine == "arc":
+        feed([f"rh:{k}" for k in recency_heavy()], lambda: policy.engine == "arc")
+        return cache
+    feed(loop, lambda: policy.engine == "lirs")
+    if engine == "tinylfu":
+        zipf = [k for _is_set, k in cl.zipf_ops(200 * cap, seed=cap)]
+        feed(zipf, lambda: policy.engine == "tinylfu")
+    return cache
 
 
 def run(cap: int, rounds: int, batch: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
@@ -75,6 +108,12 @@ def run(cap: int, rounds: int, batch: int) -> tuple[dict[str, list[float]], dict
     unswitched = "perflayer default (auto)+ttl, unswitched"
     setters[unswitched] = lambda k, _s=fresh.set: _s(k, 1, ex=TTL)
     new[unswitched] = []
+    # the default on each engine it can adopt, driven there by a stream that makes it switch
+    on = {e: driven(cap, e) for e in ("lirs", "arc", "tinylfu")}
+    for e, cache in on.items():
+        name = f"perflayer default (auto)+ttl, on {e} after a switch"
+        setters[name] = lambda k, _s=cache.set: _s(k, 1, ex=TTL)
+        new[name] = []
     counter = 0
     for r in range(rounds):
         chunk = ops[warm + r * batch : warm + (r + 1) * batch]
@@ -87,6 +126,9 @@ def run(cap: int, rounds: int, batch: int) -> tuple[dict[str, list[float]], dict
             mixed[name].append((cl._clock() - t0) / batch)
             new[name].append(cl._time_batch(setters[name], keys))
         new[unswitched].append(cl._time_batch(setters[unswitched], [f"u{k}" for k in keys]))
+        for e in on:
+            name = f"perflayer default (auto)+ttl, on {e} after a switch"
+            new[name].append(cl._time_batch(setters[name], [f"{e}{k}" for k in keys]))
     auto = loops["perflayer default (auto)+ttl"][1]
     policy = auto._policy
     assert fresh._policy.switches == 0, "the unswitched row switched"
@@ -95,6 +137,9 @@ def run(cap: int, rounds: int, batch: int) -> tuple[dict[str, list[float]], dict
         f"{policy.switches} switches, {policy.syncs} re-syncs",
         flush=True,
     )
+    for e, cache in on.items():
+        p = cache._policy
+        print(f"c={cap}: the row driven onto {e} ended on {p.engine} ({p.switches} switches)")
     return mixed, new
 
 

@@ -56,6 +56,11 @@ its default (0) it makes exactly ``Adaptive2``'s decisions (tests/benchmarks/tes
   same recipe with the pending reads dropped (a control: the same decisions as 0).
   Every TinyLFU adoption appends ``(accesses seen, reads pending in the simulation, reads
   carried into the shared buffer)`` to ``pending``, whatever ``cp`` is.
+- ``view``: 1 an adoption (a switch or a re-sync) makes the simulation itself the engine, seen through
+  ``perflayer.cache._policy_auto.SimEngine`` (the cache's keys the simulation lacks are evicted
+  first; the simulation's residents the cache lacks take slots until it evicts them), and the
+  simulation's step is the view's; 0 (default) a copy of the simulation restricted to the real
+  keys (Session 12).
 - ``nat``: 1 (default) the LIRS and ARC simulations are the C twins of the Python classes
   (``perflayer.cache._engines_c``: the same decisions, tests/cache/test_engines_c.py, about
   10x faster); 0 the Python classes as in ``adaptive2``.
@@ -67,6 +72,7 @@ from collections.abc import Hashable, Iterable
 from typing import Any
 
 import perflayer.cache._policy_adaptive as _ad
+import perflayer.cache._policy_auto as _pa
 from benchmarks.hitratio import PolicySim
 from benchmarks.prototypes.adaptive2 import CFG, Adaptive2
 from perflayer.cache._policy import TinyLFUPolicy
@@ -82,6 +88,7 @@ CFG3: dict[str, float] = {
     "back_win": 8,
     "nat": 1,
     "cp": 0,
+    "view": 0,
 }
 
 
@@ -252,6 +259,30 @@ class Adaptive3(Adaptive2):
 
     def _adopt_engine(self, index: int, keep: object) -> list[Hashable]:
         """Adopt engine ``index``'s simulation: ``AdaptivePolicy._adopt``, or the ``cp`` recipe."""
+        try:
+            return self._adopt_recipe(index, keep)
+        finally:
+            self._rebind()
+
+    def _rebind(self) -> None:
+        """Point each simulation's step at its object, or at the view that is the engine."""
+        if not self._objs or not self.cfg3["view"]:
+            return
+        engine = self._engine
+        steps = []
+        for nm, o in zip(_ad.ENGINES, self._objs, strict=True):
+            own = isinstance(engine, _pa._VIEWS) and engine.sim is _sim(o)
+            steps.append((nm, engine.step if own else o.access))
+        self._shadows = steps
+
+    def _adopt_recipe(self, index: int, keep: object) -> list[Hashable]:
+        if self.cfg3["view"]:
+            real = list(_ad._order(self._engine))
+            self._buf.clear()  # the simulation has seen these reads already
+            sim = self._objs[index]
+            self._engine = _pa.sim_engine(_sim(sim), real, self._buf)
+            self._switched(_ad.ENGINES[index])
+            return []
         if index != 0:
             return _ad.AdaptivePolicy._adopt(self, index, keep)
         sim = self._objs[0].p
@@ -278,6 +309,11 @@ class Adaptive3(Adaptive2):
         self._engine = tiny
         self._switched("tinylfu")
         return []
+
+
+def _sim(obj: Any) -> Any:
+    """Return the policy object of a simulation (a ``_TinyShadow`` wraps its TinyLFU)."""
+    return obj.p if isinstance(obj, _ad._TinyShadow) else obj
 
 
 def make(c: int, **over: Any) -> PolicySim:

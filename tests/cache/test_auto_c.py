@@ -163,7 +163,19 @@ class Rec:
         self._call("remove", key)
 
 
-ACTIONS = ("keep", "zero", "swap", "twin", "ctwin", "clear", "raise", "lirs", "batch", "count")
+ACTIONS = (
+    "keep",
+    "zero",
+    "swap",
+    "twin",
+    "ctwin",
+    "clear",
+    "raise",
+    "lirs",
+    "batch",
+    "count",
+    "a0",
+)
 
 
 def _decider(base: type) -> type:
@@ -191,6 +203,8 @@ def _decider(base: type) -> type:
                 self._tiny = True
             elif act == "twin":
                 self._twin = self.twin if self._twin is None else None
+            elif act == "a0":  # the twin stepped through another callable (a view's), or not
+                self._a0 = self.twin.step if self._a0 is None else None
             elif act == "ctwin":  # a C TinyLFU twin (unlogged; the C core keeps its access)
                 self._twin = self.ctwin if self._twin is None else None
             elif act == "clear":
@@ -291,6 +305,7 @@ def _state(core: Any) -> tuple[Any, ...]:
         None if core._twin is None else getattr(core._twin, "name", "ctwin"),
         core._epoch,
         core._absent,
+        core._a0 is None,
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Hashable, Iterator, Sequence
 import pytest
 from benchmarks.hitratio import PolicySim
 from benchmarks.prototypes import adaptive3
-from benchmarks.traces import zipf_shift
+from benchmarks.traces import recency_heavy, zipf_shift
 from tests.benchmarks.test_adaptive3 import RULE, _phases
 
 from perflayer import Cache
@@ -25,7 +25,7 @@ from perflayer.errors import ConfigError
 
 # the port's constants: rule G with the tighter budget of docs/research-adaptive.md, "Session 10:
 # the account's margin" (acct 0.004 -> 0.0035, a0 0.25 -> 0.2)
-PORT = {**RULE, "acct": 0.0035, "a0": 0.2}
+PORT = {**RULE, "acct": 0.0035, "a0": 0.2, "view": 1}
 
 # the loop of test_adaptive3: 300 keys between keys never seen again; LIRS wins it
 LOOP = [k for i in range(6_000) for k in (i % 300, 1_000_000 + i)]
@@ -198,7 +198,7 @@ def test_the_kept_absent_count_is_the_count(mode: str, trace: str, c: int) -> No
 
 def _on_engine(engine: str, c: int = 200) -> tuple[AutoPolicy, set[Hashable]]:
     """Return a policy driven until its engine is ``engine``, and its resident keys."""
-    keys = LOOP if engine == "lirs" else _phases(6, c) + LOOP
+    keys = {"lirs": LOOP, "arc": recency_heavy()[:20_000]}.get(engine, _phases(6, c) + LOOP)
     policy = auto_class()(c, None)
     sim = PolicySim(policy, c)
     for k in keys:
@@ -221,6 +221,44 @@ def test_remove_update_and_weights_through_switches(mode: str, engine: str) -> N
     assert len(policy) == len(resident) - 1
     assert policy.weight == before - 1
     policy.remove("never seen")  # unknown keys are ignored
+
+
+@pytest.mark.parametrize("engine", ["lirs", "arc"])
+def test_an_adopted_lirs_or_arc_engine_is_its_simulation(mode: str, engine: str) -> None:
+    """The simulation is stepped once per access, as the engine; the cache holds what it says."""
+    policy, resident = _on_engine(engine)
+    index = 1 if engine == "lirs" else 2
+    view = policy._engine
+    assert view.sim is policy._sims[index]
+    assert (policy._a1 if index == 1 else policy._a2) == view.step
+    sim = PolicySim(policy, 200)
+    sim.resident = set(resident)
+    for i, k in enumerate(LOOP[:3_000]):
+        sim.access(k)  # (raises if a victim is not resident or the bound breaks)
+        if i % 97 == 0:
+            assert {k for k, _w in policy._engine.order()} == sim.resident
+            assert len(policy) == len(sim.resident) <= 200
+
+
+def test_a_read_miss_never_written_takes_no_real_slot(mode: str) -> None:
+    """The simulation takes a read miss as an insert; the cache holds the key only once added."""
+    policy, resident = _on_engine("lirs")
+    lirs = policy._sims[1]
+    policy.miss("ghost")
+    victims = policy.add("new", 1)
+    assert "ghost" in lirs and "ghost" not in policy and "new" in policy
+    assert len(victims) == 1 and victims[0] in resident and victims[0] != "ghost"
+    resident = (set(resident) - set(victims)) | {"new"}
+    assert {k for k, _w in policy._engine.order()} == resident
+    # the phantom is never handed to the cache as a victim; once added it is the cache's
+    gone: list[object] = []
+    for i in range(400):
+        policy.miss(("n", i))
+        gone += policy.add(("n", i), 1)
+    assert "ghost" not in gone and "ghost" not in policy
+    policy.miss("ghost")
+    assert "ghost" not in policy.add("ghost", 1) and "ghost" in policy
+    assert len(policy) <= 200
 
 
 def test_a_removed_key_leaves_the_twin_and_the_simulations(mode: str) -> None:

@@ -73,6 +73,7 @@ typedef struct {
     PyObject *tiny;   /* _tiny: the engine is a TinyLFU (takes the reads in its own ring) */
     PyObject *twin;   /* _twin: None (the engine is its own twin) or the TinyLFU twin */
     PyObject *a0;     /* NULL, or twin.step while twin's type makes it the same every time */
+    PyObject *a0x;    /* _a0: NULL (None), or the twin's step to call instead of twin.step */
     PyObject *a1;     /* _a1: the LIRS simulation's step */
     PyObject *a2;     /* _a2: the ARC simulation's step */
     PyObject *r1;     /* _r1: the LIRS simulation's remove */
@@ -209,6 +210,25 @@ static int Core_set_twin(Core *self, PyObject *value, void *Py_UNUSED(closure))
     return 0;
 }
 
+/* _a0: the step the observation calls for the twin instead of ``_twin.step`` (None: that one):
+   the deciding half sets it to the step of the engine's view when the engine is the twin
+   itself (_policy_auto.SimEngine). */
+static PyObject *Core_get_a0(Core *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(self->a0x != NULL ? self->a0x : Py_None);
+}
+
+static int Core_set_a0(Core *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value != NULL && value != Py_None && !PyCallable_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "_a0 must be callable or None, not %.100s",
+                     Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    set_slot(&self->a0x, value == Py_None ? NULL : value);
+    return 0;
+}
+
 /* -- the per-access half ---------------------------------------------------------------------- */
 
 /* Call ``f(k)`` and return its truth: 0 or 1, or -1 on an exception. */
@@ -290,7 +310,10 @@ static int obs_start(Core *self, Obs *o)
     if (twin == NULL) {
         return -1;
     }
-    if (twin != Py_None && self->a0 != NULL) {
+    if (twin != Py_None && self->a0x != NULL) {
+        o->a0 = Py_NewRef(self->a0x);
+    }
+    else if (twin != Py_None && self->a0 != NULL) {
         o->a0 = Py_NewRef(self->a0);
     }
     else if (twin != Py_None) {
@@ -1123,6 +1146,7 @@ static int Core_traverse(Core *self, visitproc visit, void *arg)
     Py_VISIT(self->tiny);
     Py_VISIT(self->twin);
     Py_VISIT(self->a0);
+    Py_VISIT(self->a0x);
     Py_VISIT(self->a1);
     Py_VISIT(self->a2);
     Py_VISIT(self->r1);
@@ -1140,6 +1164,7 @@ static int Core_clear(Core *self)
     Py_CLEAR(self->tiny);
     Py_CLEAR(self->twin);
     Py_CLEAR(self->a0);
+    Py_CLEAR(self->a0x);
     Py_CLEAR(self->a1);
     Py_CLEAR(self->a2);
     Py_CLEAR(self->r1);
@@ -1197,6 +1222,8 @@ static PyMemberDef Core_members[] = {
 static PyGetSetDef Core_getset[] = {
     {"_twin", (getter)Core_get_twin, (setter)Core_set_twin,
      "None (the engine is its own twin) or the TinyLFU twin", NULL},
+    {"_a0", (getter)Core_get_a0, (setter)Core_set_a0,
+     "the twin's step the observation calls (None: _twin.step)", NULL},
     {"_epoch", (getter)Core_get_int, (setter)Core_set_int,
      "accesses per decision; 0: no selection (the engine alone)", (void *)(intptr_t)I_EPOCH},
     {"_seen", (getter)Core_get_int, (setter)Core_set_int, "this epoch's accesses",

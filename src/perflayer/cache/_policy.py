@@ -1551,12 +1551,18 @@ class TinyLFUPolicy:
         (0 when ``other`` is None.) The default policy steps its twin so (``_policy_auto``): the
         count keeps its tally of the twin's residents the real engine lacks, without a list.
         """
+        victims = self.take(key)
+        if victims is None:
+            return None
+        return 0 if other is None else sum(1 for v in victims if v not in other)
+
+    def take(self, key: Hashable) -> list[Hashable] | None:
+        """Simulate ``access(key)``; return None on a hit, else the evicted keys."""
         if key in self._where:
             self.hit(key)
             return None
         self.miss(key)
-        victims = self.add(key, 1)
-        return 0 if other is None else sum(1 for v in victims if v not in other)
+        return self.add(key, 1)
 
 
 def _make_lru(max_entries: int | None, max_weight: int | None) -> Policy:

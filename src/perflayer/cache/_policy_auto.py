@@ -84,7 +84,7 @@ from __future__ import annotations
 
 import importlib
 from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Container, Hashable
 from typing import Any
 
 from perflayer.cache import _policy_adaptive as _ad
@@ -184,6 +184,21 @@ class SimEngine:
         ex.pop(key, None)
         return False
 
+    def step_twin(self, key: Hashable, other: Container[Hashable] | None = None) -> int | None:
+        """As ``step``, for a TinyLFU simulation: the twin's ``step(key, other)`` contract.
+
+        None on a hit, else how many of the simulation's victims ``other`` lacks (0 for None).
+        """
+        victims = self.sim.take(key)
+        if victims is None:
+            return None
+        wt, ex = self.wt, self.ex
+        for v in victims:
+            if v in wt:
+                ex[v] = None
+        ex.pop(key, None)
+        return 0 if other is None else sum(1 for v in victims if v not in other)
+
     def _evict(self) -> list[Hashable]:
         """Evict extras, oldest first, while the cache holds more than the capacity."""
         wt, ex = self.wt, self.ex
@@ -211,13 +226,12 @@ class SimEngine:
         return self.add(key, weight)
 
     def remove(self, key: Hashable) -> None:
-        """Forget ``key`` here and in the simulation (which stands for this cache)."""
+        """Forget ``key`` (the caller removes it from the simulation, as from every other)."""
         self._buf.clear()
         w = self.wt.pop(key, None)
         if w is not None:
             self.weight -= w
             self.ex.pop(key, None)
-        self.sim.remove(key)
 
     def resize(self, max_entries: int | None, max_weight: int | None) -> list[Hashable]:
         """Resize the simulation; evict extras down to the new capacity."""
@@ -241,7 +255,7 @@ _VIEWS: tuple[type, ...] = (SimEngine,)
 
 
 def sim_engine(sim: Any, real: list[tuple[Hashable, int]], buf: deque[Hashable]) -> Any:
-    """Return the engine that is ``sim`` holding the cache's keys ``real`` (least valuable first)."""
+    """Return the engine that is ``sim``, holding the cache's ``real`` (least valuable first)."""
     return SimEngine(sim, real, buf)
 
 
@@ -260,6 +274,7 @@ class AutoCore:
     _engine: Any  # a TinyLFUPolicy (C or Python), or a LIRS or ARC engine (C or Python)
     _tiny: bool  # the engine is a TinyLFU: it takes the buffered reads in its own ring
     _twin: Any  # None (the engine is its own twin) or the TinyLFU twin
+    _a0: Callable[[Hashable, Any], int | None] | None = None  # the twin's step; None: its own
     _a1: Callable[[Hashable], bool]  # the LIRS simulation's step
     _a2: Callable[[Hashable], bool]  # the ARC simulation's step
     _r1: Callable[[Hashable], None]  # the LIRS simulation's remove
@@ -357,7 +372,7 @@ class AutoCore:
         """Feed ``keys`` to every simulation, count the real hits; decide at an epoch's end."""
         engine = self._engine
         twin = self._twin
-        a0 = None if twin is None else twin.step
+        a0 = None if twin is None else (twin.step if self._a0 is None else self._a0)
         a1, a2 = self._a1, self._a2
         pat = self._pat
         rh = 0
@@ -423,6 +438,7 @@ class _Selection(_ad.OnEngine):
     _engine: Any
     _tiny: bool
     _twin: Any
+    _a0: Callable[[Hashable, Any], int | None] | None
     _a1: Callable[[Hashable], bool]
     _a2: Callable[[Hashable], bool]
     _r1: Callable[[Hashable], None]
@@ -501,20 +517,24 @@ class _Selection(_ad.OnEngine):
 
     def _bind(self) -> None:
         """Hand the per-access half its state (after any change of the engine or simulations)."""
-        self._tiny = self.engine == "tinylfu"
+        view = self._engine if isinstance(self._engine, _VIEWS) else None
+        # a TinyLFU engine takes the reads in its own ring; a view's simulation has them
+        self._tiny = self.engine == "tinylfu" and view is None
         self._absent = -1  # a new engine or twin: counted afresh when next asked
         if self._sims:
             self._twin, lirs, arc = self._sims
+            self._a0 = None  # the twin's own step
             self._a1 = lirs.access
             self._a2 = arc.access
             self._r1 = lirs.remove
             self._r2 = arc.remove
-            view = self._engine
-            if isinstance(view, _VIEWS):  # the engine is a simulation: its step is the view's
-                if view.sim is lirs:
-                    self._a1 = view.step
-                else:
-                    self._a2 = view.step
+            # the engine is a simulation: that simulation's step is the view's
+            if view is not None and view.sim is self._twin:
+                self._a0 = view.step_twin
+            elif view is not None and view.sim is lirs:
+                self._a1 = view.step
+            elif view is not None:
+                self._a2 = view.step
         else:
             self._twin = None
 
@@ -552,6 +572,7 @@ class _Selection(_ad.OnEngine):
         if self._sims and not keep:
             if self.engine != "tinylfu":
                 self._adopt(_TINY)
+            self._alone()
             self._sims = []
             self._epoch = 0
             self._bind()
@@ -567,6 +588,15 @@ class _Selection(_ad.OnEngine):
         elif keep:
             self._start()  # back to bounds that select: start afresh on the TinyLFU engine
         return victims
+
+    def _alone(self) -> None:
+        """Make a view of the twin a TinyLFU of its own holding the real keys (no selection)."""
+        view = self._engine
+        if isinstance(view, _VIEWS):
+            real = dict(view.order())
+            tiny = view.sim
+            _ad.restrict(tiny, real)
+            self._engine = tiny
 
     # -- simulation -----------------------------------------------------------------------------
 
@@ -672,15 +702,8 @@ class _Selection(_ad.OnEngine):
         real = dict(self._engine.order())
         buf = self._buf
         buf.clear()  # the simulations have seen these reads already
-        sim = self._sims[index]
-        if index == _TINY:
-            # a TinyLFU keeps its own read ring (its pending reads come along)
-            new = sim.copy()
-            _ad.restrict(new, real)
-        else:
-            # LIRS and ARC: the simulation itself becomes the engine (SimEngine)
-            new = sim_engine(sim, list(real.items()), buf)
-        self._engine = new
+        # the simulation itself becomes the engine, seen through a view (SimEngine)
+        self._engine = sim_engine(self._sims[index], list(real.items()), buf)
         self._d0 = self._deficit
 
 

@@ -2908,6 +2908,22 @@ static PyObject *Policy_step(Policy *self, PyObject *const *args, Py_ssize_t nar
     return lacks < 0 ? NULL : PyLong_FromSsize_t(lacks);
 }
 
+/* take(key): access(key) that returns None on a hit, else the list of the evicted keys (the
+   default policy's view of an adopted twin keeps the ones the cache holds: _policy_auto). */
+static PyObject *Policy_take(Policy *self, PyObject *key)
+{
+    Chain vs = {NULL, NULL, 0};
+    int r = policy_access(self, key, &vs);
+    if (r != 0) {
+        chain_release(self, &vs);
+        if (r < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    return victims_list(self, &vs);
+}
+
 /* -- reads and properties ------------------------------------------------------------------ */
 
 static Py_ssize_t Policy_len(Policy *self) { return self->keys.used; }
@@ -3053,6 +3069,8 @@ static PyMethodDef Policy_methods[] = {
      "Set every resident key's weight to mapping.get(key, 1); recompute the tallies."},
     {"access", (PyCFunction)Policy_access, METH_O,
      "Simulate one read-or-insert of key (a memo's step); return True on a hit."},
+    {"take", (PyCFunction)Policy_take, METH_O,
+     PyDoc_STR("take(key) -> list | None: access(key); None on a hit, else the evicted keys")},
     {"step", (PyCFunction)(void (*)(void))Policy_step, METH_FASTCALL,
      "step(key, other=None, /)\n--\n\nSimulate access(key); return None on a hit, else how "
      "many of its victims other lacks (0 when other is None)."},

@@ -50,6 +50,8 @@ class TinyLFUPolicy:
         """Simulate one read-or-insert of ``key`` (a memo's step); return True on a hit."""
     def step(self, key: Hashable, other: Container[Hashable] | None = None, /) -> int | None:
         """Simulate ``access(key)``; return None on a hit, else how many victims ``other`` lacks."""
+    def take(self, key: Hashable, /) -> list[Hashable] | None:
+        """Simulate ``access(key)``; return None on a hit, else the evicted keys."""
     def __len__(self) -> int:
         """Return the number of resident keys."""
     def __contains__(self, key: object, /) -> bool:
