@@ -372,7 +372,7 @@ class AutoCore:
         """Feed ``keys`` to every simulation, count the real hits; decide at an epoch's end."""
         engine = self._engine
         twin = self._twin
-        a0 = None if twin is None else (twin.step if self._a0 is None else self._a0)
+        a0: Any = None if twin is None else (twin.step if self._a0 is None else self._a0)
         a1, a2 = self._a1, self._a2
         pat = self._pat
         rh = 0
@@ -517,7 +517,7 @@ class _Selection(_ad.OnEngine):
 
     def _bind(self) -> None:
         """Hand the per-access half its state (after any change of the engine or simulations)."""
-        view = self._engine if isinstance(self._engine, _VIEWS) else None
+        view: Any = self._engine if isinstance(self._engine, _VIEWS) else None
         # a TinyLFU engine takes the reads in its own ring; a view's simulation has them
         self._tiny = self.engine == "tinylfu" and view is None
         self._absent = -1  # a new engine or twin: counted afresh when next asked
@@ -591,8 +591,8 @@ class _Selection(_ad.OnEngine):
 
     def _alone(self) -> None:
         """Make a view of the twin a TinyLFU of its own holding the real keys (no selection)."""
-        view = self._engine
-        if isinstance(view, _VIEWS):
+        if isinstance(self._engine, _VIEWS):
+            view: Any = self._engine
             real = dict(view.order())
             tiny = view.sim
             _ad.restrict(tiny, real)
