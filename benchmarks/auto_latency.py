@@ -133,8 +133,7 @@ def run(cap: int, rounds: int, batch: int) -> tuple[dict[str, list[float]], dict
     policy = auto._policy
     assert fresh._policy.switches == 0, "the unswitched row switched"
     print(
-        f"c={cap}: the default's engine at the end: {policy.engine}, "
-        f"{policy.switches} switches, {policy.syncs} re-syncs",
+        f"c={cap}: the default's engine at the end: {policy.engine}, {policy.switches} switches",
         flush=True,
     )
     for e, cache in on.items():

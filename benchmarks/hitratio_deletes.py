@@ -29,7 +29,7 @@ run only when named in ``--policies``: ``auto-py`` (the pure-Python ``AutoPolicy
 decisions as ``auto``), ``fix-ghost`` (``fix`` keeping a ghost of a removed key in Python LIRS and
 ARC simulations), ``tinylfu-keep`` (the prototype's ``KeepRegionTinyLFU``, pure Python: a removed
 protected key returns to protected when added again) and ``fix-keep`` (``fix`` on it). Hit ratio = hits / accesses, in %, cold misses and misses after a removal
-included. For ``auto`` and ``fix`` the tables also give switches / re-syncs / locked epochs.
+included. For ``auto`` and ``fix`` the tables also give switches / re-syncs (none for ``auto`` since session 12: an adopted engine is its simulation) / locked epochs.
 
 Options: ``--models`` (comma-separated, default ``inv:0.01,inv:0.05,inv:0.2,ttl:4,ttl:16``),
 ``--policies``, ``--only NAME`` (repeatable), ``--max-accesses N`` (replay each trace's first N
@@ -196,7 +196,7 @@ def _points(args: argparse.Namespace) -> list[tuple[str, list[int], int]]:
 
 
 def _stats(policy: Any) -> str:
-    return f"{policy.switches}/{policy.syncs}/{policy.locked}"
+    return f"{policy.switches}/{getattr(policy, 'syncs', 0)}/{policy.locked}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -61,7 +61,6 @@ def _drive(policy: Any, c: int, keys: Sequence[Hashable], seed: int) -> list[Any
             policy.engine,
             policy.history,
             policy.switches,
-            policy.syncs,
             policy.locked,
             policy._deficit,
             policy._seen,

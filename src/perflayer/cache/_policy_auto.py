@@ -108,7 +108,6 @@ _EPOCH_MIN = 64  # at least this many accesses, at most _ad._EPOCH
 _ACCT = 0.0035  # the budget grows by this share of the accesses,
 _A0 = 0.2  # from this share of the capacity
 _RET = 0.5  # a return costs this share of the twin's residents the real cache lacks
-_SYNC = 0.02  # re-sync a TinyLFU engine that trails its twin by this share of the capacity
 _TINY, _LIRS, _ARC = 0, 1, 2
 
 
@@ -466,8 +465,7 @@ class _Selection(_ad.OnEngine):
         self.miss = self._buf.append
         self.engine = "tinylfu"  # the real engine's name
         self._engine: Any = tinylfu_class()(max_entries, max_weight)
-        self.switches = 0  # engine changes (re-syncs are not switches)
-        self.syncs = 0  # re-syncs of a TinyLFU engine that trailed its twin
+        self.switches = 0  # engine changes
         self.locked = 0  # epochs the account held the policy on TinyLFU
         # (accesses seen, engine) at every switch, for the curious and the tests
         self.history: list[tuple[int, str]] = []
@@ -490,7 +488,6 @@ class _Selection(_ad.OnEngine):
         self._t = 0  # accesses since the start (the account's total, at epoch ends)
         self._rhits = 0  # this epoch's real hits
         self._deficit = 0  # the twin's hits minus the real cache's, since the start
-        self._d0 = 0  # the deficit at the last adoption
         self._batch = []
         if c is None or not selects(c, self.max_weight):
             self._sims = []
@@ -611,8 +608,6 @@ class _Selection(_ad.OnEngine):
         self._deficit += twin_hits - self._rhits
         self._rhits = 0
         deficit = self._deficit
-        if self.engine == "tinylfu" and self.switches and deficit - self._d0 > _SYNC * c:
-            self._resync()
         budget = _ACCT * self._t + _A0 * c
         # why: the missing count cannot tip the account while deficit + RET x c fits; it is
         # kept per access only while it might (O(1) an access, against O(c) an epoch counted)
@@ -685,12 +680,6 @@ class _Selection(_ad.OnEngine):
         self._level = min(self._level + 1, _ad._HOLD_MAX)
         self._quiet = 0
 
-    def _resync(self) -> None:
-        """Adopt the TinyLFU twin again (a TinyLFU engine that trails it; not a switch)."""
-        self._replace(_TINY)
-        self._bind()
-        self.syncs += 1
-
     def _replace(self, index: int) -> None:
         """Replace the engine by a copy of simulation ``index`` restricted to the real keys."""
         if self._sims[_TINY] is None:
@@ -704,7 +693,6 @@ class _Selection(_ad.OnEngine):
         buf.clear()  # the simulations have seen these reads already
         # the simulation itself becomes the engine, seen through a view (SimEngine)
         self._engine = sim_engine(self._sims[index], list(real.items()), buf)
-        self._d0 = self._deficit
 
 
 class AutoPolicy(_Selection, AutoCore):
