@@ -36,20 +36,34 @@ running the default. The *budget* is 0.35% of the accesses plus a fifth of the c
 the deficit plus the cost of a return (half the twin's residents the real cache lacks: each a
 miss the default would not take) exceeds the budget, the policy adopts the twin and stays on
 TinyLFU, whatever the scores say; the budget grows with the accesses, so a cache whose switches
-have lost earns the right to switch again only slowly. After a return the real TinyLFU is a copy
-of the twin restricted to the real keys; if it then trails the twin by more than 2% of the
-capacity, it adopts the twin again (a *re-sync*, not counted as a switch). The count of the
+have lost earns the right to switch again only slowly. After a return the engine is the twin
+itself (below), so it cannot drift from it. (Until session 11 it was a copy of the twin that
+could, and was re-synced when it trailed by 2% of the capacity.) The count of the
 twin's residents the real cache lacks is kept from access to access while the account is within
 a return of its budget (``_absent``: the twin's ``step`` counts its victims the engine lacks, the
 writes count what the engine gains and loses that the twin holds), and counted afresh, O(capacity),
 only after an adoption, a resize or a stretch far from the budget.
 
-Adopting. A switch makes the real engine a copy of the winner's simulation, history included
+Adopting. A switch makes the winner's simulation itself the real engine, history included
 (LIRS's non-resident stack, ARC's ghosts and target, TinyLFU's sketch, climbed window and
-pending reads): keys resident in both stay where the simulation has them, keys only in the
-simulation are dropped from the copy, keys only in the real cache join it as its least valuable
-residents (``prepend``), and the real weights are set. No key leaves, so a switch costs no
-capacity. O(capacity), at most once per epoch.
+pending reads), seen through a ``SimEngine``: the cache's keys and weights beside it. The
+simulation goes on being stepped once per access, as before, and the engine costs one dict
+lookup more. The cache and the simulation differ only in two sets of keys:
+- *phantoms*: the simulation's residents the cache lacks (at the switch, keys the old engine did
+  not hold; later, a read miss never followed by its ``set``). Each takes a slot until the
+  simulation evicts it or the cache adds it;
+- *extras*: the cache's keys the simulation lacks (at the switch, the old engine's keys the
+  simulation did not hold, least valuable first; later, the simulation's victims, which the cache
+  holds until the next write). A write evicts extras, oldest first, while the cache holds more
+  than the capacity.
+No key leaves at a switch. O(capacity) once, at most once per epoch.
+
+Why the simulation itself and not a copy (the recipe until session 11: a copy restricted to the
+real keys, the cache's other keys prepended as its least valuable): the copy then ran beside its
+simulation, so every access paid the same policy twice, and a LIRS or ARC copy replayed every
+buffered read again. On the 150 points of the hit-ratio families the two recipes are within
+0.4 points everywhere (the view +1 point within 1 of the best peer on one held-out family, the
+mean gap 0.01-0.05 better on each; docs/research-adaptive.md, "Session 12").
 
 Reads. ``hit`` and ``miss`` are one shared deque's C ``append`` for the policy's life (the
 core binds them once), as lock-free as TinyLFU's. Every other call runs under the cache's lock
