@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python -m benchmarks.engines_c [--rounds N] [--keys N] [--instructions]``
 or ``.venv/bin/python -m benchmarks.engines_c --streams [--rounds N] [--keys N] [--baseline SO]
-[--c-only]``.
+[--c-only]`` or ``.venv/bin/python -m benchmarks.engines_c --view [--rounds N] [--keys N]``.
 
 Two workloads on one seeded skewed trace (Pareto ranks over 4,000 keys, a cache of 500):
 "access", the miniature simulation's step (``engine.access(k)``), and "add", the real engine's
@@ -61,6 +61,42 @@ engines)::
      2048 new        314.9 (1.00)      98.6 (0.31)      73.3 (0.23)      97.6 (0.31)      70.6 (0.22)
      2048 zipf       180.1 (1.00)     103.9 (0.58)      78.9 (0.44)      71.7 (0.40)      58.6 (0.33)
 
+``--view`` prices ``_engines_c.SimEngine``, the adopted engine that is its simulation (the
+default policy's LIRS or ARC engine after a switch), against the plain C engine, at 500, 1,024
+and 2,048 entries on str keys: a new key's ``step`` (the observation's read miss: full
+simulation, the victim a cached key, which becomes an extra) and the ``add`` that follows it
+(the cache's set: the phantom becomes cached, the extra leaves), beside the plain ``access`` of
+a new key and, for the design it replaced, a plain engine's ``add`` of a new key (the adopted
+copy's write beside the simulation's access); hits; ``k in`` each. Each call is timed alone
+(``perf_counter_ns`` around it, an empty bracket's mean subtracted), the mean per run, the
+median of the runs.
+
+``nice -n 5 .venv/bin/python -m benchmarks.engines_c --view --rounds 7 --keys 40000`` (load
+0.9; ns/call)::
+
+    engine   cap  access   step    add  add new  engine add  acc hit  step hit  in eng  in view
+    lirs     500    58.9   85.7  127.0    238.2        95.7     29.9      31.8    18.2     20.7
+    lirs    1024    54.2   83.6  129.2    233.0        92.7     37.8      36.3    21.6     23.2
+    lirs    2048    55.1   83.7  131.9    234.5        95.8     41.3      45.1    31.3     23.0
+    arc      500    44.4   73.3  135.1    200.9        89.2     27.9      27.9    18.4     26.9
+    arc     1024    37.5   60.9  127.4    185.9        73.9     28.2      28.3    17.3     22.0
+    arc     2048    36.5   61.3  130.5    187.7        73.2     29.2      30.0    20.4     22.0
+
+    engine   cap  step/access  step+add/access  step+add/(access+engine add)  step hit/acc hit
+    lirs     500         1.45             3.61                          1.38              1.06
+    lirs    1024         1.54             3.93                          1.45              0.96
+    lirs    2048         1.52             3.91                          1.43              1.09
+    arc      500         1.65             4.69                          1.56              1.00
+    arc     1024         1.63             5.03                          1.69              1.00
+    arc     2048         1.68             5.25                          1.75              1.03
+
+A hit costs the view what it costs the engine (a step is the engine's find and hit). A miss
+costs more: the step's victim joins the extras (+25-30 ns), and the write that follows
+inserts the key into the view's ``wt`` dict and pops the extra from it (the plain engine keeps
+weights in its nodes): step + add is 1.4-1.75x the old access + copy add. The view still saves
+the copy's replay of every buffered read (a second step per hit), so it wins where hits
+dominate; the miss path's cost is the ``wt`` dict (SimEngine's note in _engines_c.c).
+
 The "access" rows (int keys over 4,000, tables that stay in the CPU caches) gain instructions,
 not time; the streams (str keys, 2,000-8,000 nodes) gain both. The C "add" rows are still
 mostly the protocol (a result list per call, the buffer's replay), not the engine's own work.
@@ -80,13 +116,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any
 
 from benchmarks.cache_latency import zipf_ops
 from perflayer.cache._engines_c import ARCEngine as CARC
 from perflayer.cache._engines_c import LIRSEngine as CLIRS
+from perflayer.cache._engines_c import SimEngine
 from perflayer.cache._policy_adaptive import AdaptivePolicy
 from perflayer.cache._policy_adaptive import _ARCEngine as PyARC
 from perflayer.cache._policy_adaptive import _LIRSEngine as PyLIRS
@@ -214,6 +251,7 @@ def instructions(n: int) -> dict[tuple[str, str, str], float]:
 # -- the simulations' streams (``--streams``) --------------------------------------------------
 
 SIZES = (500, 1_024, 2_048)
+VIEW_CLASSES: dict[str, Any] = {"lirs": CLIRS, "arc": CARC}
 STREAM_IMPLS = ("lru", "lirs python", "lirs base", "lirs c", "arc python", "arc base", "arc c")
 
 
@@ -324,6 +362,173 @@ def print_streams(res: dict[tuple[int, str, str], float], n: int, impls: list[st
             print(f"{cap:5} {stream:6}{cells}")
 
 
+# -- the adopted engine as its simulation (``--view``) ------------------------------------------
+
+VIEW_ROWS = (
+    "access",
+    "step",
+    "add",
+    "add new",
+    "engine add",
+    "acc hit",
+    "step hit",
+    "in eng",
+    "in view",
+)
+
+
+def _view_setup(engine: str, cap: int, warm: list[str]) -> Any:
+    """Return a SimEngine on a fresh C simulation warmed by ``warm``, holding all its residents.
+
+    Every simulation resident is a cached key, so the victim of a new key's step is real: it
+    becomes an extra, which the following add evicts (the cost the view adds to a miss).
+    """
+    buf: deque[Any] = deque(maxlen=1024)
+    sim = VIEW_CLASSES[engine](cap, buf)
+    for k in warm:
+        sim.access(k)
+    return SimEngine(sim, sim.order(), buf)
+
+
+def check_view_stream(engine: str, cap: int, n: int) -> None:
+    """Check (untimed) that the timed view loop is what it claims: one real victim per step."""
+    warm, keys = stream_keys("new", cap, n)
+    view = _view_setup(engine, cap, warm)
+    for k in keys[:2_000]:
+        assert view.step(k) is False and len(view._extras()) == 1, k
+        assert len(view.add(k, 1)) == 1 and not view._extras(), k
+
+
+def _timed(fn: Callable[..., Any], keys: list[str], weighed: bool = False) -> float:
+    """Return the mean ns of ``fn(k)`` (``fn(k, 1)`` if ``weighed``) per key, each timed alone."""
+    clock = time.perf_counter_ns
+    t = 0
+    if weighed:
+        for k in keys:
+            t0 = clock()
+            fn(k, 1)
+            t += clock() - t0
+    else:
+        for k in keys:
+            t0 = clock()
+            fn(k)
+            t += clock() - t0
+    return t / len(keys)
+
+
+def view_round(engine: str, cap: int, warm: list[str], keys: list[str]) -> dict[str, float]:
+    """Return the mean ns per call of each VIEW_ROWS case on fresh engines (bracket included).
+
+    "access": the plain C simulation's access(k) of a new key; "step": SimEngine.step(k) of a
+    new key (full simulation, real victim) and "add": the add(k, 1) that follows it (the
+    phantom becomes resident, the extra leaves); "add new": SimEngine.add(k, 1) of a key never
+    stepped (its step inside); "engine add": a plain C engine's add(k, 1) of a new key (what an
+    adopted copy paid beside the simulation's access before the view). Hits, over the warmed
+    residents: "acc hit" access(k), "step hit" SimEngine.step(k); "in eng" and "in view":
+    ``k in`` the simulation (its table) and the view (its ``wt`` dict).
+    """
+    clock = time.perf_counter_ns
+    n = len(keys)
+    out: dict[str, float] = {}
+    sim = VIEW_CLASSES[engine](cap)
+    for k in warm:
+        sim.access(k)
+    out["access"] = _timed(sim.access, keys)
+    view = _view_setup(engine, cap, warm)
+    step, add = view.step, view.add
+    ts = ta = 0
+    for k in keys:
+        t0 = clock()
+        step(k)
+        t1 = clock()
+        add(k, 1)
+        t2 = clock()
+        ts += t1 - t0
+        ta += t2 - t1
+    out["step"], out["add"] = ts / n, ta / n
+    out["add new"] = _timed(_view_setup(engine, cap, warm).add, keys, weighed=True)
+    eng = VIEW_CLASSES[engine](cap)
+    for k in warm:
+        eng.add(k, 1)
+    out["engine add"] = _timed(eng.add, keys, weighed=True)
+    # hits: the residents of the warmed simulation, shuffled, over and over
+    view = _view_setup(engine, cap, warm)
+    sim = VIEW_CLASSES[engine](cap)
+    for k in warm:
+        sim.access(k)
+    hot = [k for k, _w in sim.order()]
+    assert hot == [k for k, _w in view.order()]
+    random.Random(cap).shuffle(hot)
+    hits = (hot * (n // len(hot) + 1))[:n]
+    out["acc hit"] = _timed(sim.access, hits)
+    out["step hit"] = _timed(view.step, hits)
+    for row, obj in (("in eng", sim), ("in view", view)):
+        t = 0
+        for k in hits:
+            t0 = clock()
+            k in obj  # noqa: B015 (the lookup is the measure)
+            t += clock() - t0
+        out[row] = t / n
+    return out
+
+
+def bracket_ns(n: int) -> float:
+    """Return the mean ns of an empty perf_counter_ns bracket (subtracted from every call)."""
+    clock = time.perf_counter_ns
+    t = 0
+    for _ in range(n):
+        t0 = clock()
+        t += clock() - t0
+    return t / n
+
+
+def views(rounds: int, n: int) -> dict[tuple[str, int, str], float]:
+    """Return the median over rounds of each case's ns per call, the bracket subtracted."""
+    res = {}
+    for engine in VIEW_CLASSES:
+        for cap in SIZES:
+            check_view_stream(engine, cap, n)
+            warm, keys = stream_keys("new", cap, n)
+            samples: dict[str, list[float]] = {r: [] for r in VIEW_ROWS}
+            for _ in range(rounds):
+                b = bracket_ns(n)
+                for row, ns in view_round(engine, cap, warm, keys).items():
+                    samples[row].append(ns - b)
+            for row, runs in samples.items():
+                res[(engine, cap, row)] = statistics.median(runs)
+    return res
+
+
+def print_views(res: dict[tuple[str, int, str], float], n: int) -> None:
+    """Print ns per call and the ratios: the view's miss and hit costs to the plain engine's."""
+    print(f"{n} str keys per run, full simulations; ns/call (median of runs' means)")
+    print(f"{'engine':6} {'cap':>5}" + "".join(f"{r:>11}" for r in VIEW_ROWS))
+    for engine in VIEW_CLASSES:
+        for cap in SIZES:
+            cells = "".join(f"{res[(engine, cap, r)]:11.1f}" for r in VIEW_ROWS)
+            print(f"{engine:6} {cap:5}{cells}")
+    ratios = {
+        "step/access": ("step",),
+        "step+add/access": ("step", "add"),
+        "step+add/(access+engine add)": ("step", "add"),
+        "step hit/acc hit": ("step hit",),
+    }
+    print(f"\n{'engine':6} {'cap':>5}" + "".join(f"{r:>30}" for r in ratios))
+    for engine in VIEW_CLASSES:
+        for cap in SIZES:
+            v = {r: res[(engine, cap, r)] for r in VIEW_ROWS}
+            den = {
+                "step/access": v["access"],
+                "step+add/access": v["access"],
+                "step+add/(access+engine add)": v["access"] + v["engine add"],
+                "step hit/acc hit": v["acc hit"],
+            }
+            cells = "".join(
+                f"{sum(v[r] for r in num) / den[name]:30.2f}" for name, num in ratios.items()
+            )
+            print(f"{engine:6} {cap:5}{cells}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print the per-access cost of each engine, C vs Python, and the ratios."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -333,6 +538,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--streams", action="store_true")
     ap.add_argument("--baseline", metavar="SO", help="another build's _engines_c .so (timing)")
     ap.add_argument("--c-only", action="store_true", help="no Python engines (--streams)")
+    ap.add_argument("--view", action="store_true", help="SimEngine's step and add vs access")
     ap.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--skip", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -341,6 +547,9 @@ def main(argv: list[str] | None = None) -> None:
         fn = runner(w, IMPLS[e][i], trace(a.keys))
         if not a.skip:
             fn()
+        return
+    if a.view:
+        print_views(views(a.rounds, a.keys), a.keys)
         return
     if a.baseline and not a.instructions:
         load_baseline(a.baseline)

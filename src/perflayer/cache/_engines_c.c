@@ -6,7 +6,10 @@
  * calls each returns the same victims in the same order, the same order() and the same internal
  * lists (ghosts, stack, history) as the Python class (tests/cache/test_engines_c.py checks it
  * step by step). AdaptivePolicy runs them when the extension is built (PERFLAYER_PURE_PYTHON
- * selects the Python classes); its adoption path uses copy() and set_weights(). Weights are
+ * selects the Python classes); its adoption path uses copy() and set_weights(). take() is
+ * access() returning the victims (None on a hit), as the Python engines' take(). SimEngine, at
+ * the end, is the twin of _policy_auto.SimEngine: a LIRS or ARC simulation seen as the cache's
+ * engine (read its note there). Weights are
  * int64: where Python's int would grow past it, add(), update(), load() and set_weights() raise
  * OverflowError and change nothing (the one place the twins may differ).
  *
@@ -294,6 +297,9 @@ static inline int str_eq(PyObject *a, PyObject *b)
    ``hash_of(node)``: 1 found (*out), 0 absent, -1 an exception (an unhashable key, or from ==).
    Inlined into each engine's find with its own key_of and hash_of, so the probe loop makes no
    indirect call. */
+static inline int table_find_h(Table *t, const Arena *a, PyObject *key, uint64_t h, void **out,
+                               PyObject *(*key_of)(void *node), uint64_t (*hash_of)(void *node));
+
 static inline int table_find(Table *t, const Arena *a, PyObject *key, uint64_t *hp, void **out,
                              PyObject *(*key_of)(void *node), uint64_t (*hash_of)(void *node))
 {
@@ -303,8 +309,14 @@ static inline int table_find(Table *t, const Arena *a, PyObject *key, uint64_t *
     if (hh == -1 && (hh = PyObject_Hash(key)) == -1) {
         return -1;
     }
-    uint64_t h = (uint64_t)hh;
-    *hp = h;
+    *hp = (uint64_t)hh;
+    return table_find_h(t, a, key, (uint64_t)hh, out, key_of, hash_of);
+}
+
+/* table_find's probe for the key ``key`` of hash ``h`` (already computed). */
+static inline int table_find_h(Table *t, const Arena *a, PyObject *key, uint64_t h, void **out,
+                               PyObject *(*key_of)(void *node), uint64_t (*hash_of)(void *node))
+{
     uint32_t tag = tag_of(h);
     Py_ssize_t mask = ((Py_ssize_t)1 << t->bits) - 1;
     for (Py_ssize_t i = home_of(tag, t);; i = (i + 1) & mask) {
@@ -718,6 +730,47 @@ static inline PyObject *engine_access(Engine *e, PyObject *key, const EngineOps 
     return r;
 }
 
+/* A simulation step of the non-resident ``key`` (its history node ``ghost``, or NULL) with its
+   victims appended to the list ``out``, run with ``busy`` set: 0, or -1 with an exception. As
+   access(), it keeps no weights: insert's victims take their weights off the total, so the
+   total is put back, and the new resident shows weight 1 (Python's take() leaves ``weight``
+   and ``wt`` alone). */
+static inline int sim_insert(Engine *e, PyObject *key, uint64_t h, void *ghost, PyObject *out,
+                             const EngineOps *ops)
+{
+    int64_t total = e->weight;
+    void *x = ops->insert(e, key, h, ghost, out);
+    e->weight = total;
+    if (x == NULL) {
+        return -1;
+    }
+    *ops->weight(x) = 1;
+    return 0;
+}
+
+/* take(x): access(x) that returns None on a hit, else a new list of the evicted keys in
+   eviction order (Python's take()). why apart from access(): access() stays the one-branch
+   simulation step it was, with no victims list to fill. */
+static inline PyObject *engine_take(Engine *e, PyObject *key, const EngineOps *ops)
+{
+    if (engine_enter(e) < 0) {
+        return NULL;
+    }
+    uint64_t h;
+    void *n;
+    PyObject *out = NULL;
+    int f = ops->find(e, key, &h, &n);
+    if (f > 0 && ops->resident(n)) {
+        out = ops->hit(e, n, key) < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    else if (f >= 0 && (out = PyList_New(0)) != NULL &&
+             sim_insert(e, key, h, f ? n : NULL, out, ops) < 0) {
+        Py_CLEAR(out);
+    }
+    ops->leave(e);
+    return out;
+}
+
 static inline PyObject *engine_add(Engine *e, PyObject *const *args, Py_ssize_t nargs,
                                    const EngineOps *ops)
 {
@@ -747,21 +800,30 @@ static PyObject *engine_drain_method(Engine *e, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* remove()'s body, run with ``busy`` set: 0, or -1 with an exception; ``*dropped``: a key to
+   release after leave(), or NULL. */
+static int engine_remove_held(Engine *e, PyObject *key, PyObject **dropped)
+{
+    uint64_t h;
+    void *n = NULL;
+    *dropped = NULL;
+    int f = engine_drain(e);
+    if (f == 0) {
+        f = e->ops->find(e, key, &h, &n);
+    }
+    if (f > 0 && e->ops->resident(n)) {
+        *dropped = e->ops->remove(e, n);
+    }
+    return f < 0 ? -1 : 0;
+}
+
 static PyObject *engine_remove(Engine *e, PyObject *key)
 {
     if (engine_enter(e) < 0) {
         return NULL;
     }
-    uint64_t h;
-    void *n = NULL;
-    int f = engine_drain(e);
-    if (f == 0) {
-        f = e->ops->find(e, key, &h, &n);
-    }
-    PyObject *dropped = NULL;
-    if (f > 0 && e->ops->resident(n)) {
-        dropped = e->ops->remove(e, n);
-    }
+    PyObject *dropped;
+    int f = engine_remove_held(e, key, &dropped);
     e->ops->leave(e);
     Py_XDECREF(dropped);
     if (f < 0) {
@@ -770,21 +832,52 @@ static PyObject *engine_remove(Engine *e, PyObject *key)
     Py_RETURN_NONE;
 }
 
+/* clear()'s body, run with ``busy`` set: 0, or -1 with an exception. */
+static int engine_clear_held(Engine *e)
+{
+    PyObject *r = PyObject_CallMethodNoArgs(e->buf, STR_CLEAR);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    e->ops->clear(e); /* runs no Python code before the engine is empty; busy until done */
+    return 0;
+}
+
 static PyObject *engine_clear(Engine *e, PyObject *Py_UNUSED(ignored))
 {
     if (engine_enter(e) < 0) {
         return NULL;
     }
-    PyObject *r = PyObject_CallMethodNoArgs(e->buf, STR_CLEAR);
-    if (r != NULL) {
-        Py_DECREF(r);
-        e->ops->clear(e); /* runs no Python code before the engine is empty; busy until done */
-    }
+    int r = engine_clear_held(e);
     e->ops->leave(e);
-    if (r == NULL) {
+    if (r < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
+}
+
+/* resize()'s body, run with ``busy`` set: the evicted keys, or NULL with an exception. */
+static PyObject *engine_resize_held(Engine *e, PyObject *max_entries, PyObject *max_weight)
+{
+    PyObject *out = NULL;
+    int64_t c;
+    if (engine_drain(e) < 0) {
+        return NULL;
+    }
+    if (max_entries == Py_None || max_weight != Py_None) {
+        PyErr_Format(PyExc_AssertionError,
+                     "%s.resize: needs an entry bound and no weight bound, got %R, %R",
+                     e->ops->name, max_entries, max_weight);
+        return NULL;
+    }
+    if (parse_capacity(e->ops->name, max_entries, &c) < 0 || (out = PyList_New(0)) == NULL) {
+        return NULL;
+    }
+    if (e->ops->resize(e, c, out) < 0) {
+        Py_CLEAR(out);
+    }
+    return out;
 }
 
 static PyObject *engine_resize(Engine *e, PyObject *const *args, Py_ssize_t nargs)
@@ -796,24 +889,7 @@ static PyObject *engine_resize(Engine *e, PyObject *const *args, Py_ssize_t narg
     if (engine_enter(e) < 0) {
         return NULL;
     }
-    PyObject *out = NULL;
-    int64_t c;
-    if (engine_drain(e) < 0) {
-        goto done;
-    }
-    if (args[0] == Py_None || args[1] != Py_None) {
-        PyErr_Format(PyExc_AssertionError,
-                     "%s.resize: needs an entry bound and no weight bound, got %R, %R",
-                     e->ops->name, args[0], args[1]);
-        goto done;
-    }
-    if (parse_capacity(e->ops->name, args[0], &c) < 0 || (out = PyList_New(0)) == NULL) {
-        goto done;
-    }
-    if (e->ops->resize(e, c, out) < 0) {
-        Py_CLEAR(out);
-    }
-done:
+    PyObject *out = engine_resize_held(e, args[0], args[1]);
     e->ops->leave(e);
     return out;
 }
@@ -1115,11 +1191,13 @@ static int engine_set_buf(Engine *e, PyObject *v, void *Py_UNUSED(c))
          NULL}
 
 /* The methods both engines have with the same docstring (each type's table adds remove, order,
-   load, prepend and _lists with its own words); ``access`` and ``add`` are the type's own
-   wrappers of engine_access and engine_add. */
-#define ENGINE_METHODS(access, add)                                                              \
+   load, prepend and _lists with its own words); ``access``, ``take`` and ``add`` are the
+   type's own wrappers of engine_access, engine_take and engine_add. */
+#define ENGINE_METHODS(access, take, add)                                                        \
     {"access", (PyCFunction)access, METH_O,                                                      \
      "Simulate one read-or-insert of ``x``; return True on a hit."},                             \
+        {"take", (PyCFunction)take, METH_O,                                                      \
+         "Simulate one read-or-insert of ``x``; return None on a hit, else the evicted keys."},  \
         {"add", (PyCFunction)(void (*)(void))add, METH_FASTCALL,                                 \
          "Insert or touch ``key`` with ``weight``; return the evicted keys."},                   \
         {"update", (PyCFunction)(void (*)(void))add, METH_FASTCALL,                              \
@@ -1569,6 +1647,11 @@ static PyObject *ARC_access(PyObject *self, PyObject *key)
     return engine_access((Engine *)self, key, &ARC_ops);
 }
 
+static PyObject *ARC_take(PyObject *self, PyObject *key)
+{
+    return engine_take((Engine *)self, key, &ARC_ops);
+}
+
 static PyObject *ARC_add(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     return engine_add((Engine *)self, args, nargs, &ARC_ops);
@@ -1661,7 +1744,7 @@ static PyGetSetDef ARC_getset[] = {
 };
 
 static PyMethodDef ARC_methods[] = {
-    ENGINE_METHODS(ARC_access, ARC_add),
+    ENGINE_METHODS(ARC_access, ARC_take, ARC_add),
     {"remove", (PyCFunction)engine_remove, METH_O, "Forget the resident ``key`` (ghosts stay)."},
     {"order", (PyCFunction)engine_order, METH_NOARGS,
      "Return the resident (key, weight) pairs, least valuable first (T1, then T2)."},
@@ -2351,6 +2434,11 @@ static PyObject *LIRS_access(PyObject *self, PyObject *key)
     return engine_access((Engine *)self, key, &LIRS_ops);
 }
 
+static PyObject *LIRS_take(PyObject *self, PyObject *key)
+{
+    return engine_take((Engine *)self, key, &LIRS_ops);
+}
+
 static PyObject *LIRS_add(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     return engine_add((Engine *)self, args, nargs, &LIRS_ops);
@@ -2466,7 +2554,7 @@ static PyGetSetDef LIRS_getset[] = {
 };
 
 static PyMethodDef LIRS_methods[] = {
-    ENGINE_METHODS(LIRS_access, LIRS_add),
+    ENGINE_METHODS(LIRS_access, LIRS_take, LIRS_add),
     {"remove", (PyCFunction)engine_remove, METH_O, "Forget the resident ``key``."},
     {"order", (PyCFunction)engine_order, METH_NOARGS,
      "Return the resident (key, weight) pairs, least valuable first (HIR, then LIR bottom-up)."},
@@ -2498,24 +2586,866 @@ static PyTypeObject LIRSType = {
     .tp_as_sequence = &LIRS_as_sequence,
 };
 
+/* -- SimEngine: a simulation that is the cache's engine -------------------------------------- */
+
+/* SimEngine(sim, real, buf), the twin of _policy_auto.SimEngine (read its docstring first:
+   phantoms, extras, ``wt``, ``ex``): a view that makes a C LIRS or ARC simulation the cache's
+   engine. For every sequence of calls it returns what the Python class returns over the Python
+   engines, with the same order() and weight (tests/cache/test_sim_engine.py checks it call by
+   call). The hot calls, step(key) (the simulation's access, once per buffered read) and
+   add(key, weight) (a write), call the simulation's find, hit and insert directly, as its own
+   access() and add() do.
+
+   Layout. ``wt`` is a dict, the cache's keys -> their weights (the objects given), as Python's.
+   ``ex``, Python's OrderedDict of the extras, is a key table and an intrusive list of nodes in
+   an arena (oldest first), as the engines' lists, and it is kept lazily: every victim of a
+   step or a resize joins the list (if not on it), where Python's adds only the victims in
+   ``wt``; Python's ex is the list's keys that are in ``wt``, in the list's order, and the
+   ``in wt`` is asked when a key leaves the list (an eviction pops the oldest entries until one
+   is in ``wt``; order() skips the others). It holds because a key on the list is never in the
+   simulation unless a direct access() of the simulation put it back, and a key joins ``wt``
+   only by add(), which steps a key that is in neither (the step takes it off the list) and
+   takes a key in the simulation off the list; so an entry not in ``wt`` when it joined is not
+   in ``wt`` while it stays. ex_trim() keeps the list O(capacity) when victims the cache does
+   not hold (the phantoms') pile up between writes.
+   why lazily: the ``in wt`` of a step's victim is a lookup of a dict entry last touched about
+   c accesses ago, a cache miss on every step of a new key (~25 ns of ~80 at 1,024 entries);
+   the eviction that takes the victim away looks it up anyway (wt.pop).
+   why not an OrderedDict or a dict: an extra leaves from the middle (a step of it, a remove)
+   as well as from the front; with a dict each step of a new key paid an insert, a delete, the
+   dummies' periodic rebuild and an int object to find the key's place in a FIFO. Here it is a
+   probe, a node and two links, with no allocation once the arena is warm, and finding the
+   oldest entry runs no Python code. A key that leaves and comes back is a new node at the
+   end: FIFO by first insertion, as the OrderedDict.
+   What a miss still costs over the plain engine (benchmarks/engines_c.py --view: step + add
+   1.4-1.75x access + add) is mostly ``wt``: the write inserts the key and pops the evicted
+   extra, where the engine keeps weights in its nodes. Weights and a "cached" flag in the
+   simulation's nodes would avoid the dict, but then a victim's weight must travel with it
+   through insert, and a direct call of the simulation (AutoCore removes keys from it itself)
+   could drop cached keys unseen: not done.
+
+   Safety. Every mutating call holds the simulation's busy flag (engine_enter, the engines'
+   guard) from start to end: a key's __hash__ or __eq__, or a finalizer, that calls a mutating
+   method of the view or of its simulation gets RuntimeError; reads (len, in, order) are allowed
+   and see a consistent view (Python code runs only between the steps of a call). The view holds
+   strong references and supports the cycle collector.
+
+   Where this differs from the Python class (never on AutoCore's calls): ``sim`` must be a C
+   LIRSEngine or ARCEngine and ``buf`` a collections.deque (TypeError otherwise); weights are C
+   int64 as the engines' (TypeError for a non-int, OverflowError past int64, wt and weight
+   unchanged then); ``real`` holds (key, weight) tuples or lists; hash() and == run on other
+   objects and another number of times. */
+
+/* why: a dict call with the hash the engine's find computed, not hashed again (private in
+   CPython before 3.13; the public calls after) */
+#if PY_VERSION_HEX < 0x030D0000
+#define dict_get_h(d, k, h) _PyDict_GetItem_KnownHash((d), (k), (h))
+#define dict_set_h(d, k, v, h) _PyDict_SetItem_KnownHash((d), (k), (v), (h))
+#define dict_del_h(d, k, h) _PyDict_DelItem_KnownHash((d), (k), (h))
+#define dict_has_h(d, k, h) _PyDict_Contains_KnownHash((d), (k), (h))
+#else
+#define dict_get_h(d, k, h) PyDict_GetItemWithError((d), (k))
+#define dict_set_h(d, k, v, h) PyDict_SetItem((d), (k), (v))
+#define dict_del_h(d, k, h) PyDict_DelItem((d), (k))
+#define dict_has_h(d, k, h) PyDict_Contains((d), (k))
+#endif
+
+/* d.pop(k, default) of a dict whose values are never None: 1 found (*out, a new reference), 0
+   absent, -1 an exception. As dict.pop, an empty dict answers 0 without hashing ``k``. */
+static int dict_pop(PyObject *d, PyObject *k, PyObject **out)
+{
+#if PY_VERSION_HEX < 0x030D0000
+    PyObject *r = _PyDict_Pop(d, k, Py_None);
+    if (r == NULL) {
+        return -1;
+    }
+    if (r == Py_None) {
+        Py_DECREF(r);
+        return 0;
+    }
+    *out = r;
+    return 1;
+#else
+    return PyDict_Pop(d, k, out);
+#endif
+}
+
+/* An extra: a node of ex's table, on ex's list (oldest first). */
+typedef struct ExNode {
+    uint32_t idx;         /* its arena index (first: see the arena) */
+    struct ExNode *prev;  /* (at NODE_LINK: a free node's link) */
+    struct ExNode *next;
+    PyObject *key;        /* strong */
+    uint64_t hash;
+} ExNode;
+
+typedef struct {
+    PyObject_HEAD
+    Engine *sim;          /* strong; NULL after the cycle collector's tp_clear */
+    const EngineOps *ops; /* the simulation's */
+    PyObject *buf;        /* the shared read buffer (a deque), strong */
+    PyObject *wt;         /* dict: the cache's keys -> their weights */
+    PyObject *scratch;    /* list: a step's victims; empty between calls, untracked */
+    Table xkeys;          /* ex: a node per extra */
+    Arena xarena;
+    ExNode xhead;         /* ex's list sentinel: xhead.next is the oldest extra */
+    Py_ssize_t nex;       /* len(ex) */
+    int64_t c;            /* max_entries */
+    int64_t weight;       /* the sum of wt's weights */
+} View;
+
+static PyTypeObject ViewType;
+
+static inline Py_hash_t key_hash(PyObject *key)
+{
+    Py_hash_t hh = PyUnicode_CheckExact(key) ? ((PyASCIIObject *)key)->hash : -1;
+    return hh != -1 ? hh : PyObject_Hash(key);
+}
+
+static int view_cleared(View *v)
+{
+    if (v->sim != NULL) {
+        return 0;
+    }
+    PyErr_SetString(PyExc_RuntimeError, "SimEngine: used after the garbage collector cleared it");
+    return -1;
+}
+
+/* buf.clear(): the simulation has seen these reads (AutoCore's observation stepped them). */
+static int buf_clear(PyObject *buf)
+{
+    PyObject *r;
+    if (Py_IS_TYPE(buf, (PyTypeObject *)DequeType)) {
+        if (Py_SIZE(buf) == 0) { /* why: the usual case, nothing buffered: no call */
+            return 0;
+        }
+        r = PyObject_CallOneArg(DEQUE_CLEAR, buf);
+    }
+    else {
+        r = PyObject_CallMethodNoArgs(buf, STR_CLEAR); /* a subclass's own clear() */
+    }
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* Empty the scratch list, keeping its array for the next step. The keys are released with the
+   simulation still busy: a finalizer that calls in is refused, as ARC's. */
+static void scratch_clear(PyObject *list)
+{
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    PyObject **items = ((PyListObject *)list)->ob_item;
+    Py_SET_SIZE(list, 0);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_DECREF(items[i]);
+    }
+}
+
+/* -- ex ------------------------------------------------------------------------------------- */
+
+static PyObject *ex_key_of(void *n) { return ((ExNode *)n)->key; }
+
+static uint64_t ex_hash_of(void *n) { return ((ExNode *)n)->hash; }
+
+static void ex_init(View *v)
+{
+    v->xhead.prev = v->xhead.next = &v->xhead;
+    v->nex = 0;
+}
+
+/* Forget the node ``n`` (off the list and the table); return its key, a strong reference. No
+   Python code runs. */
+static PyObject *ex_drop(View *v, ExNode *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    v->nex--;
+    table_remove(&v->xkeys, n, n->hash);
+    PyObject *k = n->key;
+    arena_give(&v->xarena, n);
+    return k;
+}
+
+/* ex[k] = None (``hk``: k's hash): a new extra at the end; one already there keeps its place.
+   0, or -1 with an exception (nothing changed). */
+static int ex_add(View *v, PyObject *k, Py_hash_t hk)
+{
+    void *n;
+    int f = table_find_h(&v->xkeys, &v->xarena, k, (uint64_t)hk, &n, ex_key_of, ex_hash_of);
+    if (f != 0) {
+        return f < 0 ? -1 : 0;
+    }
+    if (table_reserve(&v->xkeys) < 0) {
+        return -1;
+    }
+    ExNode *x = arena_take(&v->xarena);
+    if (x == NULL) {
+        return -1;
+    }
+    x->key = Py_NewRef(k);
+    x->hash = (uint64_t)hk;
+    x->prev = v->xhead.prev;
+    x->next = &v->xhead;
+    v->xhead.prev->next = x;
+    v->xhead.prev = x;
+    v->nex++;
+    table_place(&v->xkeys, (uint64_t)hk, x);
+    return 0;
+}
+
+/* ex.pop(k, None) (``hk``: k's hash). 0, or -1 with an exception. */
+static int ex_pop(View *v, PyObject *k, Py_hash_t hk)
+{
+    if (v->nex == 0) { /* why: no probe of an empty ex (a step of a new key, mostly) */
+        return 0;
+    }
+    void *n;
+    int f = table_find_h(&v->xkeys, &v->xarena, k, (uint64_t)hk, &n, ex_key_of, ex_hash_of);
+    if (f <= 0) {
+        return f;
+    }
+    Py_DECREF(ex_drop(v, n)); /* the view is consistent: a finalizer may read it */
+    return 0;
+}
+
+/* ex.popitem(last=False): the oldest extra (a strong reference) and its hash, or -1 with
+   KeyError when ex is empty, as the OrderedDict's. */
+static int ex_pop_oldest(View *v, PyObject **k, Py_hash_t *hk)
+{
+    if (v->nex == 0) {
+        *k = NULL;
+        PyErr_SetString(PyExc_KeyError, "dictionary is empty");
+        return -1;
+    }
+    ExNode *n = v->xhead.next;
+    *hk = (Py_hash_t)n->hash;
+    *k = ex_drop(v, n);
+    return 0;
+}
+
+/* ex.clear(): every node off first (a finalizer reads an empty ex), then the keys released. */
+static void ex_clear(View *v)
+{
+    ExNode *chain = v->xhead.next;
+    v->xhead.prev->next = NULL; /* (the chain's end) */
+    ex_init(v);
+    if (v->xkeys.slots != NULL) {
+        memset(v->xkeys.slots, 0, ((size_t)1 << v->xkeys.bits) * sizeof(Slot));
+    }
+    v->xkeys.used = 0;
+    while (chain != NULL && chain != &v->xhead) {
+        ExNode *next = chain->next;
+        PyObject *k = chain->key;
+        arena_give(&v->xarena, chain);
+        Py_DECREF(k);
+        chain = next;
+    }
+}
+
+/* -- the view's steps ----------------------------------------------------------------------- */
+
+/* Drop the lazy list's entries the cache does not hold (the phantoms' victims) once it holds
+   more than 2 x (len(wt) + c) + 64: afterwards it holds at most len(wt), so the lookups cost
+   under two per entry added, and the list stays O(capacity). 0, or -1 with an exception from a
+   key's __eq__ (the list stays as it was from that key on). */
+static int ex_trim(View *v)
+{
+    if (v->nex <= 2 * (PyDict_GET_SIZE(v->wt) + (Py_ssize_t)v->c) + 64) {
+        return 0;
+    }
+    for (ExNode *n = v->xhead.next, *next; n != &v->xhead; n = next) {
+        next = n->next; /* (busy: no call in between unlinks another node) */
+        int r = dict_has_h(v->wt, n->key, (Py_hash_t)n->hash);
+        if (r < 0) {
+            return -1;
+        }
+        if (r == 0) {
+            Py_DECREF(ex_drop(v, n));
+        }
+    }
+    return 0;
+}
+
+/* for v in victims: if v in wt: ex[v] = None, lazily: every victim joins the list (see the
+   layout note), the ``in wt`` is asked when it leaves. 0, or -1 with an exception. */
+static int view_victims(View *v, PyObject *victims)
+{
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(victims); i++) {
+        PyObject *k = PyList_GET_ITEM(victims, i); /* ours alone: held by the list */
+        Py_hash_t hk = key_hash(k);
+        if (hk == -1 || ex_add(v, k, hk) < 0) {
+            return -1;
+        }
+    }
+    return ex_trim(v);
+}
+
+/* step()'s miss: the simulation inserts ``key`` (``ghost``: its history node, or NULL); its
+   victims the cache holds become extras; ``key`` is no extra. 0, or -1 with an exception. */
+static inline int view_miss(View *v, PyObject *key, uint64_t h, void *ghost,
+                            const EngineOps *ops)
+{
+    /* why the scratch list: a step's victims are read here and dropped, a new list per miss
+       would be an allocation and a GC track per access */
+    PyObject *out = v->scratch;
+    int r = sim_insert(v->sim, key, h, ghost, out, ops);
+    if (r == 0) {
+        r = view_victims(v, out);
+    }
+    if (r == 0) {
+        r = ex_pop(v, key, (Py_hash_t)h);
+    }
+    scratch_clear(out);
+    return r;
+}
+
+/* Evict extras, oldest first, while the cache holds more than the capacity: a new list of
+   them, or NULL with an exception (KeyError when there is no extra, as Python's popitem). */
+static PyObject *view_evict(View *v)
+{
+    /* why sized: the count is known, len(wt) - c (only reads can run in the loop's Python
+       code: busy), so one allocation holds the victims instead of a list grown by appends */
+    Py_ssize_t m = PyDict_GET_SIZE(v->wt) - (Py_ssize_t)v->c;
+    PyObject *out = PyList_New(m > 0 ? m : 0);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t j = 0; j < m;) {
+        PyObject *k, *w;
+        Py_hash_t hk;
+        int f = ex_pop_oldest(v, &k, &hk);
+        if (f == 0 && (f = dict_pop(v->wt, k, &w)) == 0) { /* wt.pop(k) */
+            Py_DECREF(k); /* a victim the cache did not hold: no extra, next */
+            continue;
+        }
+        if (f < 0) {
+            if (k != NULL) {
+                Py_DECREF(k);
+            }
+            Py_SET_SIZE(out, j);
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, j++, k); /* (k's reference) */
+        v->weight -= PyLong_AsLongLong(w); /* parsed when stored: cannot fail */
+        Py_DECREF(w);
+    }
+    return out;
+}
+
+/* step(key), inlined per engine with its constant ``ops``, as engine_access. */
+static inline PyObject *view_step(View *v, PyObject *key, const EngineOps *ops)
+{
+    if (view_cleared(v) < 0) {
+        return NULL;
+    }
+    Engine *e = v->sim;
+    if (engine_enter(e) < 0) {
+        return NULL;
+    }
+    uint64_t h;
+    void *n;
+    PyObject *r = NULL;
+    int f = ops->find(e, key, &h, &n);
+    if (f > 0 && ops->resident(n)) {
+        if (ops->hit(e, n, key) == 0) {
+            r = Py_NewRef(Py_True);
+        }
+    }
+    else if (f >= 0 && view_miss(v, key, h, f ? n : NULL, ops) == 0) {
+        r = Py_NewRef(Py_False);
+    }
+    ops->leave(e);
+    return r;
+}
+
+/* add(key, weight), inlined per engine as view_step; ``w``: ``weight`` parsed. */
+static inline PyObject *view_add(View *v, PyObject *key, PyObject *weight, int64_t w,
+                                 const EngineOps *ops)
+{
+    Engine *e = v->sim;
+    if (engine_enter(e) < 0) {
+        return NULL;
+    }
+    PyObject *out = NULL;
+    uint64_t h;
+    void *n;
+    int f;
+    if (buf_clear(v->buf) < 0 || (f = ops->find(e, key, &h, &n)) < 0) {
+        goto done;
+    }
+    Py_hash_t hk = (Py_hash_t)h;
+    PyObject *old;
+    int64_t oldw = 0, total;
+    if (f && ops->resident(n) && !__builtin_add_overflow(v->weight, w, &total)) {
+        /* why: the usual write is a phantom's (a read miss the observation stepped, then its
+           set): one dict lookup inserts it, not a get and then a set */
+        Py_ssize_t n0 = PyDict_GET_SIZE(v->wt);
+        void *xn = NULL; /* the key's entry on the lazy list (found before: busy keeps it) */
+        int g = v->nex ? table_find_h(&v->xkeys, &v->xarena, key, h, &xn, ex_key_of, ex_hash_of)
+                       : 0;
+        if (g < 0 || (old = PyDict_SetDefault(v->wt, key, weight)) == NULL) {
+            goto done;
+        }
+        if (PyDict_GET_SIZE(v->wt) > n0) {
+            if (g) {
+                /* a victim the cache did not hold, back in the simulation by the simulation's
+                   own access(): cached now, it must not read as an extra */
+                Py_DECREF(ex_drop(v, xn));
+            }
+            v->weight = total;
+            out = view_evict(v);
+            goto done;
+        }
+        oldw = PyLong_AsLongLong(old); /* cached already (borrowed; parsed when stored) */
+    }
+    else if ((old = dict_get_h(v->wt, key, hk)) != NULL) {
+        oldw = PyLong_AsLongLong(old); /* parsed when stored: cannot fail */
+    }
+    else if (PyErr_Occurred()) {
+        goto done;
+    }
+    else if (!(f && ops->resident(n)) && view_miss(v, key, h, f ? n : NULL, ops) < 0) {
+        goto done; /* a write the observation did not see: the simulation steps it first */
+    }
+    if (__builtin_sub_overflow(v->weight, oldw, &total) ||
+        __builtin_add_overflow(total, w, &total)) {
+        PyErr_Format(PyExc_OverflowError,
+                     "SimEngine.add: the total weight would overflow int64 (total %lld, weight "
+                     "%lld)",
+                     (long long)v->weight, (long long)w);
+        goto done;
+    }
+    if (dict_set_h(v->wt, key, weight, hk) < 0) {
+        goto done;
+    }
+    v->weight = total;
+    out = view_evict(v);
+done:
+    ops->leave(e);
+    return out;
+}
+
+/* -- the view's type ------------------------------------------------------------------------ */
+
+static PyObject *View_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"sim", "real", "buf", NULL};
+    PyObject *sim, *real, *buf;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO:SimEngine", kwlist, &sim, &real, &buf)) {
+        return NULL;
+    }
+    if (!Py_IS_TYPE(sim, &LIRSType) && !Py_IS_TYPE(sim, &ARCType)) {
+        PyErr_Format(PyExc_TypeError,
+                     "SimEngine: sim must be a C LIRSEngine or ARCEngine, got %.200s",
+                     Py_TYPE(sim)->tp_name);
+        return NULL;
+    }
+    if (!PyObject_TypeCheck(buf, (PyTypeObject *)DequeType)) {
+        PyErr_Format(PyExc_TypeError, "SimEngine: buf must be a collections.deque, got %.200s",
+                     Py_TYPE(buf)->tp_name);
+        return NULL;
+    }
+    PyObject *items = PySequence_Tuple(real); /* owned: keys' __hash__ may mutate ``real`` */
+    if (items == NULL) {
+        return NULL;
+    }
+    View *v = (View *)type->tp_alloc(type, 0);
+    if (v == NULL) {
+        Py_DECREF(items);
+        return NULL;
+    }
+    Engine *e = (Engine *)Py_NewRef(sim);
+    v->sim = e;
+    v->ops = e->ops;
+    v->buf = Py_NewRef(buf);
+    v->c = e->c;
+    v->xarena.size = sizeof(ExNode);
+    ex_init(v);
+    if ((v->wt = PyDict_New()) == NULL || (v->scratch = PyList_New(0)) == NULL ||
+        table_init(&v->xkeys, 3) < 0) {
+        goto fail;
+    }
+    PyObject_GC_UnTrack(v->scratch); /* never part of a cycle: empty between calls */
+    if (engine_enter(e) < 0) {
+        goto fail;
+    }
+    Py_ssize_t m = PyTuple_GET_SIZE(items);
+    int ok = 0;
+    PyObject *k = NULL, *w = NULL; /* strong: a key's __hash__ may empty a list pair */
+    /* wt = dict(real); weight = sum(wt.values()) */
+    for (Py_ssize_t j = 0; j < m; j++) {
+        PyObject *pair = PyTuple_GET_ITEM(items, j);
+        int64_t wv;
+        if (!(PyTuple_Check(pair) || PyList_Check(pair)) || PySequence_Fast_GET_SIZE(pair) != 2) {
+            PyErr_Format(PyExc_TypeError, "SimEngine: real must hold (key, weight) pairs, got %R",
+                         pair);
+            goto done;
+        }
+        k = Py_NewRef(PySequence_Fast_GET_ITEM(pair, 0));
+        w = Py_NewRef(PySequence_Fast_GET_ITEM(pair, 1));
+        if (parse_weight(w, &wv) < 0 || PyDict_SetItem(v->wt, k, w) < 0) {
+            goto done;
+        }
+        Py_CLEAR(k);
+        Py_CLEAR(w);
+    }
+    Py_ssize_t pos = 0;
+    PyObject *val;
+    while (PyDict_Next(v->wt, &pos, NULL, &val)) {
+        if (__builtin_add_overflow(v->weight, PyLong_AsLongLong(val), &v->weight)) {
+            PyErr_SetString(PyExc_OverflowError, "SimEngine: the total weight overflows int64");
+            goto done;
+        }
+    }
+    /* ex = OrderedDict((k, None) for k, _w in real if k not in sim) */
+    for (Py_ssize_t j = 0; j < m; j++) {
+        k = Py_NewRef(PySequence_Fast_GET_ITEM(PyTuple_GET_ITEM(items, j), 0));
+        uint64_t h;
+        void *n;
+        int f = v->ops->find(e, k, &h, &n);
+        if (f < 0 || (!(f && v->ops->resident(n)) && ex_add(v, k, (Py_hash_t)h) < 0)) {
+            goto done;
+        }
+        Py_CLEAR(k);
+    }
+    ok = 1;
+done:
+    Py_XDECREF(k);
+    Py_XDECREF(w);
+    v->ops->leave(e);
+    Py_DECREF(items);
+    if (ok) {
+        return (PyObject *)v;
+    }
+fail:
+    Py_DECREF(v);
+    return NULL;
+}
+
+static PyObject *View_step(View *v, PyObject *key)
+{
+    if (v->ops == &LIRS_ops) {
+        return view_step(v, key, &LIRS_ops);
+    }
+    return view_step(v, key, &ARC_ops);
+}
+
+static PyObject *View_add(View *v, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "add() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    int64_t w;
+    if (view_cleared(v) < 0 || parse_weight(args[1], &w) < 0) {
+        return NULL;
+    }
+    if (v->ops == &LIRS_ops) {
+        return view_add(v, args[0], args[1], w, &LIRS_ops);
+    }
+    return view_add(v, args[0], args[1], w, &ARC_ops);
+}
+
+static PyObject *View_remove(View *v, PyObject *key)
+{
+    if (view_cleared(v) < 0) {
+        return NULL;
+    }
+    Engine *e = v->sim;
+    if (engine_enter(e) < 0) {
+        return NULL;
+    }
+    int r = -1, f;
+    PyObject *w;
+    if (buf_clear(v->buf) < 0 || (f = dict_pop(v->wt, key, &w)) < 0) { /* wt.pop(key, None) */
+        goto done;
+    }
+    if (f) {
+        v->weight -= PyLong_AsLongLong(w); /* parsed when stored: cannot fail */
+        Py_DECREF(w);
+        Py_hash_t hk = key_hash(key); /* (hashed by the dict already) */
+        if (hk == -1 || ex_pop(v, key, hk) < 0) {
+            goto done;
+        }
+    }
+    r = 0; /* the simulation keeps the key: the caller removes it there, as from every other */
+done:
+    v->ops->leave(e);
+    if (r < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *View_resize(View *v, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "resize() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (view_cleared(v) < 0) {
+        return NULL;
+    }
+    Engine *e = v->sim;
+    if (engine_enter(e) < 0) {
+        return NULL;
+    }
+    PyObject *out = NULL, *victims = NULL;
+    if (buf_clear(v->buf) < 0 || (victims = engine_resize_held(e, args[0], args[1])) == NULL ||
+        view_victims(v, victims) < 0) {
+        goto done;
+    }
+    v->c = e->c;
+    out = view_evict(v);
+done:
+    v->ops->leave(e);
+    Py_XDECREF(victims);
+    return out;
+}
+
+static PyObject *View_clear(View *v, PyObject *Py_UNUSED(ignored))
+{
+    if (view_cleared(v) < 0) {
+        return NULL;
+    }
+    Engine *e = v->sim;
+    if (engine_enter(e) < 0) {
+        return NULL;
+    }
+    int r = buf_clear(v->buf) < 0 ? -1 : engine_clear_held(e);
+    if (r == 0) {
+        PyDict_Clear(v->wt);
+        ex_clear(v);
+        v->weight = 0;
+    }
+    v->ops->leave(e);
+    if (r < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Append (key, wt[key]) to ``out`` if the key is in wt. 0, or -1. */
+static int order_pair(View *v, PyObject *out, PyObject *key, Py_hash_t hk)
+{
+    Py_INCREF(key); /* a dict lookup runs __eq__: hold the key across it */
+    int r = -1;
+    PyObject *w = hk == -1 ? NULL : dict_get_h(v->wt, key, hk);
+    if (w == NULL) {
+        if (!PyErr_Occurred()) {
+            r = 0;
+        }
+        goto done;
+    }
+    PyObject *t = PyTuple_Pack(2, key, w);
+    if (t != NULL) {
+        r = PyList_Append(out, t);
+        Py_DECREF(t);
+    }
+done:
+    Py_DECREF(key);
+    return r;
+}
+
+typedef struct {
+    View *v;
+    PyObject *out;
+} OrderPass;
+
+static int order_resident(void *ctx, PyObject *key, int64_t *Py_UNUSED(w))
+{
+    OrderPass *p = ctx;
+    return order_pair(p->v, p->out, key, key_hash(key));
+}
+
+static PyObject *View_order(View *v, PyObject *Py_UNUSED(ignored))
+{
+    if (view_cleared(v) < 0) {
+        return NULL;
+    }
+    PyObject *out = PyList_New(0);
+    if (out == NULL) {
+        return NULL;
+    }
+    /* busy across the walks, as engine_order: the lookups run keys' __eq__ and the appends may
+       run a finalizer; neither may mutate the queue or the simulation under the walk */
+    Engine *e = v->sim;
+    int was_busy = e->busy;
+    e->busy = 1;
+    int r = 0;
+    for (ExNode *n = v->xhead.next; r == 0 && n != &v->xhead; n = n->next) {
+        r = order_pair(v, out, n->key, (Py_hash_t)n->hash);
+    }
+    if (r == 0) {
+        OrderPass p = {v, out};
+        r = v->ops->each_resident(e, order_resident, &p);
+    }
+    e->busy = was_busy;
+    if (r < 0) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    return out;
+}
+
+static PyObject *View_extras(View *v, PyObject *Py_UNUSED(ignored))
+{
+    if (view_cleared(v) < 0) {
+        return NULL;
+    }
+    PyObject *keys = PyList_New(0), *out = PyList_New(0);
+    for (ExNode *n = v->xhead.next; keys != NULL && n != &v->xhead; n = n->next) {
+        if (PyList_Append(keys, n->key) < 0) {
+            Py_CLEAR(keys);
+        }
+    }
+    /* the lazy list's entries the cache holds (the lookups run __eq__: on a snapshot) */
+    for (Py_ssize_t i = 0; keys != NULL && out != NULL && i < PyList_GET_SIZE(keys); i++) {
+        PyObject *k = PyList_GET_ITEM(keys, i);
+        int r = PyDict_Contains(v->wt, k);
+        if (r < 0 || (r && PyList_Append(out, k) < 0)) {
+            Py_CLEAR(out);
+        }
+    }
+    Py_XDECREF(keys);
+    if (keys == NULL) {
+        Py_CLEAR(out);
+    }
+    return out;
+}
+
+static Py_ssize_t View_len(View *v)
+{
+    return view_cleared(v) < 0 ? -1 : PyDict_GET_SIZE(v->wt);
+}
+
+static int View_contains(View *v, PyObject *key)
+{
+    return view_cleared(v) < 0 ? -1 : PyDict_Contains(v->wt, key);
+}
+
+static PyObject *View_get_lazy(View *v, void *Py_UNUSED(c))
+{
+    return PyLong_FromSsize_t(v->nex);
+}
+
+static PyObject *View_get_sim(View *v, void *Py_UNUSED(c))
+{
+    if (view_cleared(v) < 0) {
+        return NULL;
+    }
+    return Py_NewRef((PyObject *)v->sim);
+}
+
+static int View_traverse(View *v, visitproc visit, void *arg)
+{
+    Py_VISIT(v->sim);
+    Py_VISIT(v->buf);
+    Py_VISIT(v->wt);
+    for (ExNode *n = v->xhead.next; n != NULL && n != &v->xhead; n = n->next) {
+        Py_VISIT(n->key);
+    }
+    return 0;
+}
+
+static int View_tp_clear(View *v)
+{
+    Py_CLEAR(v->sim); /* first: a finalizer run below that calls in is told the view is gone */
+    Py_CLEAR(v->buf);
+    Py_CLEAR(v->wt);
+    if (v->xhead.next != NULL) { /* (NULL: tp_new failed before ex_init) */
+        ex_clear(v);
+    }
+    return 0;
+}
+
+static void View_dealloc(View *v)
+{
+    PyObject_GC_UnTrack(v);
+    View_tp_clear(v);
+    PyMem_Free(v->xkeys.slots);
+    arena_release(&v->xarena);
+    Py_XDECREF(v->scratch);
+    Py_TYPE(v)->tp_free((PyObject *)v);
+}
+
+static PyGetSetDef View_getset[] = {
+    {"sim", (getter)View_get_sim, NULL, "The simulation that is this engine (read-only).", NULL},
+    INT_GETTER("weight", View, weight, "The sum of the cache's keys' weights."),
+    INT_GETTER("max_entries", View, c, "The capacity in entries."),
+    {"_lazy_len", (getter)View_get_lazy, NULL,
+     "The length of ex's lazy list (the extras and the victims not cached; for tests).", NULL},
+    {NULL},
+};
+
+static PyMethodDef View_methods[] = {
+    {"step", (PyCFunction)View_step, METH_O,
+     "The simulation's access of ``key`` (True on a hit), keeping the extras."},
+    {"add", (PyCFunction)(void (*)(void))View_add, METH_FASTCALL,
+     "The cache stores ``key``: a phantom (or a new key) becomes resident; evict extras."},
+    {"update", (PyCFunction)(void (*)(void))View_add, METH_FASTCALL,
+     "Record a new weight for ``key`` (as add: an overwrite is no access of the simulation)."},
+    {"remove", (PyCFunction)View_remove, METH_O,
+     "Forget ``key`` (the caller removes it from the simulation, as from every other)."},
+    {"resize", (PyCFunction)(void (*)(void))View_resize, METH_FASTCALL,
+     "Resize the simulation; evict extras down to the new capacity."},
+    {"clear", (PyCFunction)View_clear, METH_NOARGS, "Forget every key, here and in the simulation."},
+    {"order", (PyCFunction)View_order, METH_NOARGS,
+     "Return the resident keys and weights, least valuable first (the extras first)."},
+    {"_extras", (PyCFunction)View_extras, METH_NOARGS,
+     "Return the extras, oldest first (Python's list(ex), for tests)."},
+    {NULL},
+};
+
+static PySequenceMethods View_as_sequence = {
+    .sq_length = (lenfunc)View_len,
+    .sq_contains = (objobjproc)View_contains,
+};
+
+static PyTypeObject ViewType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "perflayer.cache._engines_c.SimEngine",
+    .tp_doc = "A C LIRS or ARC engine that is its simulation, decision-identical to "
+              "_policy_auto.SimEngine.",
+    .tp_basicsize = sizeof(View),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = View_new,
+    .tp_dealloc = (destructor)View_dealloc,
+    .tp_traverse = (traverseproc)View_traverse,
+    .tp_clear = (inquiry)View_tp_clear,
+    .tp_methods = View_methods,
+    .tp_getset = View_getset,
+    .tp_as_sequence = &View_as_sequence,
+};
+
 /* -- the module ----------------------------------------------------------------------------- */
 
 static struct PyModuleDef engines_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "perflayer.cache._engines_c",
-    .m_doc = "C twins of perflayer.cache._policy_adaptive's engines: ARCEngine, LIRSEngine.",
+    .m_doc = "C twins of perflayer.cache._policy_adaptive's engines (ARCEngine, LIRSEngine) and "
+             "of _policy_auto.SimEngine.",
     .m_size = -1,
 };
 
 /* -- the C API (for the default policy's core, _auto_c.c) ------------------------------------ */
 
-/* Prefetch the home slot of hash ``hh`` in an ARC or LIRS engine's key table (any other object:
-   nothing; no Python code runs). Why: the default policy steps one key through its engine and
+/* Prefetch the home slot of hash ``hh`` in an ARC or LIRS engine's key table, or in a
+   SimEngine's simulation's (any other object: nothing; no Python code runs). ``p`` is an engine
+   or the object a bound step is bound to: for a SimEngine engine and its ``view.step``, the
+   same slot (the view's own ``wt`` dict is left alone). Why: the default policy steps one key through its engine and
    three simulations one after the other, each starting on a cold miss of its first slot (~85%
    of a LIRS step in a whole cache, helper HE's profile); asked for all of them first, the misses
    overlap. */
 static void engine_prefetch(PyObject *p, Py_hash_t hh)
 {
+    if (Py_IS_TYPE(p, &ViewType)) { /* a SimEngine: its simulation's (NULL once cleared) */
+        if ((p = (PyObject *)((View *)p)->sim) == NULL) {
+            return;
+        }
+    }
     if (!Py_IS_TYPE(p, &ARCType) && !Py_IS_TYPE(p, &LIRSType)) {
         return;
     }
@@ -2549,7 +3479,7 @@ PyMODINIT_FUNC PyInit__engines_c(void)
     if (DEQUE_CLEAR == NULL) {
         return NULL;
     }
-    PyTypeObject *types[] = {&ARCType, &LIRSType};
+    PyTypeObject *types[] = {&ARCType, &LIRSType, &ViewType};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         if (PyType_Ready(types[i]) < 0) {
             return NULL;

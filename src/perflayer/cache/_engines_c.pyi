@@ -4,7 +4,7 @@ from collections import deque
 from collections.abc import Hashable, Sequence
 from typing import final, type_check_only
 
-__all__ = ["ARCEngine", "LIRSEngine"]
+__all__ = ["ARCEngine", "LIRSEngine", "SimEngine"]
 
 @type_check_only
 class _Engine:
@@ -24,6 +24,8 @@ class _Engine:
         """Return the capacity in entries (as ``c``)."""
     def access(self, x: Hashable, /) -> bool:
         """Simulate one read-or-insert of ``x``; return True on a hit."""
+    def take(self, x: Hashable, /) -> list[Hashable] | None:
+        """Simulate one read-or-insert of ``x``; return None on a hit, else the evicted keys."""
     def add(self, key: Hashable, weight: int, /) -> list[Hashable]:
         """Insert or touch ``key``; return the evicted keys."""
     def update(self, key: Hashable, weight: int, /) -> list[Hashable]:
@@ -83,3 +85,42 @@ class LIRSEngine(_Engine):
     def _lists(
         self,
     ) -> tuple[list[Hashable], list[Hashable], list[Hashable], dict[Hashable, int]]: ...
+
+@final
+class SimEngine:
+    """A C LIRS or ARC engine that is its simulation, as ``_policy_auto.SimEngine``."""
+
+    def __init__(
+        self,
+        sim: LIRSEngine | ARCEngine,
+        real: Sequence[tuple[Hashable, int]],
+        buf: deque[Hashable],
+    ) -> None: ...
+    @property
+    def sim(self) -> LIRSEngine | ARCEngine:
+        """Return the simulation that is this engine."""
+    @property
+    def weight(self) -> int:
+        """Return the sum of the cache's keys' weights."""
+    @property
+    def max_entries(self) -> int:
+        """Return the capacity in entries."""
+    @property
+    def _lazy_len(self) -> int: ...
+    def step(self, key: Hashable, /) -> bool:
+        """The simulation's access of ``key`` (True on a hit), keeping the extras."""
+    def add(self, key: Hashable, weight: int, /) -> list[Hashable]:
+        """The cache stores ``key``: a phantom (or a new key) becomes resident; evict extras."""
+    def update(self, key: Hashable, weight: int, /) -> list[Hashable]:
+        """Record a new weight for ``key`` (an overwrite is not an access of the simulation)."""
+    def remove(self, key: Hashable, /) -> None:
+        """Forget ``key`` (the caller removes it from the simulation)."""
+    def resize(self, max_entries: int | None, max_weight: int | None, /) -> list[Hashable]:
+        """Resize the simulation; evict extras down to the new capacity."""
+    def clear(self) -> None:
+        """Forget every key, here and in the simulation."""
+    def order(self) -> list[tuple[Hashable, int]]:
+        """Return the resident keys and weights, least valuable first (the extras first)."""
+    def _extras(self) -> list[Hashable]: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, key: object, /) -> bool: ...
