@@ -264,11 +264,20 @@ class SimEngine:
         self.weight = 0
 
 
-_VIEWS: tuple[type, ...] = (SimEngine,)
+_ENG: Any = _ad._ENGINES_C
+_CViews: Any = getattr(_ENG, "SimEngine", None)  # the C twin, over C LIRS/ARC
+_CSIMS: tuple[type, ...] = (_ENG.LIRSEngine, _ENG.ARCEngine) if _CViews is not None else ()
+_VIEWS: tuple[type, ...] = (SimEngine,) if _CViews is None else (SimEngine, _CViews)
 
 
 def sim_engine(sim: Any, real: list[tuple[Hashable, int]], buf: deque[Hashable]) -> Any:
-    """Return the engine that is ``sim``, holding the cache's ``real`` (least valuable first)."""
+    """Return the engine that is ``sim``, holding the cache's ``real`` (least valuable first).
+
+    The C view (``_engines_c.SimEngine``, decision-identical: tests/cache/test_sim_engine.py)
+    over a C LIRS or ARC simulation; the Python one over anything else.
+    """
+    if type(sim) in _CSIMS:
+        return _CViews(sim, real, buf)
     return SimEngine(sim, real, buf)
 
 
