@@ -1,10 +1,12 @@
 """The C SimEngine makes the Python SimEngine's decisions; the C engines' take() their take()'s.
 
-``_policy_auto.SimEngine`` over the Python LIRS/ARC engines is the reference: the C view over
-the C engines, built from the same ``real`` list on simulations warmed by the same stream and
-driven by the same calls, must return the same values and hold the same state (order, len,
-membership, weight, the extras, the buffer, the simulation's own lists) after every call.
-The extension is imported at module level on purpose: unbuilt, these tests fail.
+``_policy_auto.SimEngine`` over the Python LIRS/ARC engines and the Python TinyLFUPolicy is the
+reference: the C view over the C engines and the C TinyLFUPolicy, built from the same ``real``
+list on simulations warmed by the same stream and driven by the same calls (``step``, the
+twin's ``step_twin`` and the writes), must return the same values and hold the same state
+(order, len, membership, weight, the extras, the buffer, the simulation's own lists or order)
+after every call. The extensions are imported at module level on purpose: unbuilt, these tests
+fail.
 """
 
 from __future__ import annotations
@@ -28,18 +30,42 @@ from perflayer.cache._engines_c import ARCEngine as CARC
 from perflayer.cache._engines_c import LIRSEngine as CLIRS
 from perflayer.cache._engines_c import SimEngine as CView
 from perflayer.cache._policy import _READ_BUFFER
+from perflayer.cache._policy import TinyLFUPolicy as PyTinyLFU
 from perflayer.cache._policy_adaptive import _ARCEngine as PyARC
 from perflayer.cache._policy_adaptive import _LIRSEngine as PyLIRS
 from perflayer.cache._policy_auto import SimEngine as PyView
+from perflayer.cache._tinylfu_c import TinyLFUPolicy as CTinyLFU
 
 # one call: (operation, key, weight or capacity)
 Op = tuple[str, Any, int]
 
-_CLASSES: dict[str, tuple[Any, Any]] = {"lirs": (PyLIRS, CLIRS), "arc": (PyARC, CARC)}
+_CLASSES: dict[str, tuple[Any, Any]] = {
+    "lirs": (PyLIRS, CLIRS),
+    "arc": (PyARC, CARC),
+    "tinylfu": (PyTinyLFU, CTinyLFU),
+}
+_ENGINES = sorted(_CLASSES)
+
+
+def _sim(engine: str, side: int, c: int, buf: deque[Hashable] | None = None) -> Any:
+    """Return a new simulation of capacity ``c``: the Python (side 0) or the C (side 1) class.
+
+    LIRS and ARC read the buffer ``buf`` (None: their own); a TinyLFU keeps its own read ring.
+    """
+    cls = _CLASSES[engine][side]
+    if engine == "tinylfu":
+        return cls(c, None)
+    return cls(c) if buf is None else cls(c, buf)
+
+
+def _csim(engine: str, c: int) -> Any:
+    return _sim(engine, 1, c)
 
 
 def _sim_state(e: Any) -> tuple[Any, ...]:
     """Return a simulation's lists, order and counts, alike for the Python and the C engine."""
+    if isinstance(e, (PyTinyLFU, CTinyLFU)):
+        return (e.order(), len(e), e.weight, e.max_entries, e.window_fraction)
     if isinstance(e, (CARC, CLIRS)):
         lists = e._lists()
     elif isinstance(e, PyARC):
@@ -65,6 +91,21 @@ def _state(view: Any, buf: deque[Hashable], probe: list[Any]) -> tuple[Any, ...]
     )
 
 
+class _Refuses:
+    """A container whose ``in`` raises (step_twin's ``other``)."""
+
+    def __contains__(self, key: object) -> bool:
+        raise ValueError("no in")
+
+
+_EVENS = frozenset(list(range(0, 25, 2)) + [f"k{i}" for i in range(0, 25, 2)])
+
+
+def _other(view: Any, arg: int) -> Any:
+    """step_twin's ``other`` for ``arg``: None, the view itself, a set, a raising container."""
+    return (None, view, _EVENS, _Refuses())[arg]
+
+
 def _apply(view: Any, buf: deque[Hashable], op: Op) -> Any:
     """Apply one call; return its result, or the exception's type (both must raise alike)."""
     name, key, arg = op
@@ -74,6 +115,8 @@ def _apply(view: Any, buf: deque[Hashable], op: Op) -> Any:
             return None
         if name == "step":
             return view.step(key)
+        if name == "twin":  # the TinyLFU twin's step contract, over any simulation
+            return view.step_twin(key, _other(view, arg))
         if name == "add":
             return view.add(key, arg)
         if name == "update":
@@ -99,10 +142,9 @@ class _Pair:
     """A Python view and a C view of simulations warmed alike, built from the same ``real``."""
 
     def __init__(self, engine: str, c: int, warm: list[Any], real: list[tuple[Any, int]]) -> None:
-        py_cls, c_cls = _CLASSES[engine]
         self.pybuf: deque[Hashable] = deque(maxlen=_READ_BUFFER)
         self.cbuf: deque[Hashable] = deque(maxlen=_READ_BUFFER)
-        pysim, csim = py_cls(c, self.pybuf), c_cls(c, self.cbuf)
+        pysim, csim = _sim(engine, 0, c, self.pybuf), _sim(engine, 1, c, self.cbuf)
         for k in warm:
             assert pysim.access(k) == csim.access(k)
         self.py = PyView(pysim, list(real), self.pybuf)
@@ -125,6 +167,7 @@ _key = st.integers(0, 24)
 _ops = st.lists(
     st.one_of(
         st.tuples(st.just("step"), _key, st.just(0)),
+        st.tuples(st.just("twin"), _key, st.integers(0, 3)),
         st.tuples(st.just("read"), _key, st.just(0)),
         st.tuples(st.sampled_from(["add", "update"]), _key, st.integers(1, 4)),
         st.tuples(st.just("remove"), _key, st.just(0)),
@@ -137,7 +180,7 @@ _ops = st.lists(
 )
 
 
-@pytest.mark.parametrize("engine", ["lirs", "arc"])
+@pytest.mark.parametrize("engine", _ENGINES)
 @settings(max_examples=150, deadline=None)
 @given(
     c=st.integers(1, 8),
@@ -172,8 +215,10 @@ def _stream(rng: random.Random, pair: _Pair, c: int, n: int, as_str: bool) -> No
         r = rng.random()
         cached = [k for k, _w in pair.py.order()]
         phantoms = [k for k, _w in pair.py.sim.order() if k not in pair.py.wt]
-        if r < 0.40:
+        if r < 0.30:
             op: Op = ("step", pick(), 0)
+        elif r < 0.40:
+            op = ("twin", pick(), rng.randrange(3))
         elif r < 0.48:
             op = ("read", pick(), 0)
         elif r < 0.73:
@@ -203,11 +248,11 @@ def _stream(rng: random.Random, pair: _Pair, c: int, n: int, as_str: bool) -> No
         pair.run(op, i)
 
 
-@pytest.mark.parametrize("engine", ["lirs", "arc"])
+@pytest.mark.parametrize("engine", _ENGINES)
 @pytest.mark.parametrize("seed", range(25))
 def test_seeded_streams(engine: str, seed: int) -> None:
     """Seeded streams of 3,000 calls at capacities 1-64, int and str keys: same after each."""
-    rng = random.Random(seed * 7919 + (engine == "arc"))
+    rng = random.Random(seed * 7919 + _ENGINES.index(engine))
     c = rng.choice([1, 2, 3, rng.randint(4, 16), rng.randint(17, 64)])
     as_str = seed % 2 == 1
     key: Callable[[int], Any] = (lambda i: f"k{i}") if as_str else (lambda i: i)
@@ -221,7 +266,7 @@ def test_seeded_streams(engine: str, seed: int) -> None:
     _stream(rng, pair, c, 3_000, as_str)
 
 
-@pytest.mark.parametrize("engine", ["lirs", "arc"])
+@pytest.mark.parametrize("engine", _ENGINES)
 @pytest.mark.parametrize("as_str", [False, True])
 def test_reads_without_writes_then_writes(engine: str, as_str: bool) -> None:
     """Long runs of read misses (victims the cache never held) between writes: same results.
@@ -239,7 +284,7 @@ def test_reads_without_writes_then_writes(engine: str, as_str: bool) -> None:
             fresh += 1
             pair.run(("step", key(fresh if rng.random() < 0.8 else rng.randrange(16)), 0), burst)
             longest = max(longest, pair.c._lazy_len)
-            assert pair.c._lazy_len <= 2 * (len(pair.c) + pair.c.max_entries) + 64
+            assert pair.c._lazy_len <= 2 * (len(pair.c) + (pair.c.max_entries or 0)) + 64
         for _ in range(rng.randint(1, 12)):
             pair.run(("add", key(rng.randrange(fresh - 20, fresh + 1)), rng.randint(1, 3)), burst)
         if burst % 5 == 4:
@@ -333,7 +378,7 @@ def _filled(engine: str, c: int = 4) -> tuple[_Pair, list[Any]]:
     return pair, pair.probe
 
 
-@pytest.mark.parametrize("engine", ["lirs", "arc"])
+@pytest.mark.parametrize("engine", _ENGINES)
 @pytest.mark.parametrize("call", ["step", "add", "update", "remove"])
 def test_a_raising_hash_propagates_and_changes_nothing(engine: str, call: str) -> None:
     """A key whose __hash__ raises: ValueError from either view, the state unchanged."""
@@ -349,11 +394,11 @@ def test_a_raising_hash_propagates_and_changes_nothing(engine: str, call: str) -
         pair.run(later, i)
 
 
-@pytest.mark.parametrize("engine", ["lirs", "arc"])
-@pytest.mark.parametrize("call", ["step", "add", "remove", "contains"])
+@pytest.mark.parametrize("engine", _ENGINES)
+@pytest.mark.parametrize("call", ["step", "step_twin", "add", "remove", "contains"])
 def test_a_raising_eq_propagates_and_leaves_the_view_consistent(engine: str, call: str) -> None:
     """A key whose == raises, met in a lookup: ValueError, nothing changed, the view works on."""
-    view = CView(_CLASSES[engine][1](4), [], deque())
+    view = CView(_csim(engine, 4), [], deque())
     first = _EqRaises(1)
     view.add(first, 1)
     view.add("a", 1)
@@ -372,6 +417,8 @@ def _raise_from(view: Any, call: str, key: Any) -> Any:
         return key in view
     if call in ("add", "update"):
         return getattr(view, call)(key, 1)
+    if call == "step_twin":
+        return view.step_twin(key, view)
     return getattr(view, call)(key)
 
 
@@ -405,29 +452,41 @@ _MUTATORS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-@pytest.mark.parametrize("engine", ["lirs", "arc"])
+@pytest.mark.parametrize("engine", _ENGINES)
 @pytest.mark.parametrize("inner", sorted(_MUTATORS))
-@pytest.mark.parametrize("outer", ["step", "add", "remove"])
+@pytest.mark.parametrize("outer", ["step", "step_twin", "add", "remove"])
 def test_a_reentrant_call_raises(engine: str, inner: str, outer: str) -> None:
-    """A mutating call from a key's == during a call of the view raises RuntimeError."""
-    view = CView(_CLASSES[engine][1](4), [], deque())
+    """A mutating call from a key's == during a call of the view raises RuntimeError.
+
+    A TinyLFU simulation guards itself only while a method of its own runs (its busy flag is
+    _tinylfu_c's): called from an == that the view's remove runs (the ``wt`` lookup) it goes
+    through, as under the Python view, and the view stays consistent.
+    """
+    view = CView(_csim(engine, 4), [], deque())
     view.add(_Reenter(1), 1)
     before = (view.order(), len(view), view.weight, _sim_state(view.sim))
     _Reenter.hook = lambda: _MUTATORS[inner](view)
+    through = engine == "tinylfu" and inner.startswith("sim.") and outer == "remove"
     try:
-        with pytest.raises(RuntimeError, match="re-entrant"):
-            _raise_from(view, outer, _Reenter(2))
+        if through:
+            assert _raise_from(view, outer, _Reenter(2)) is None
+        else:
+            with pytest.raises(RuntimeError, match="re-ent"):
+                _raise_from(view, outer, _Reenter(2))
     finally:
         _Reenter.hook = None
-    assert (view.order(), len(view), view.weight, _sim_state(view.sim)) == before
+    if through:
+        assert view.order() == [(_Reenter(1), 1)] and len(view) == 1 and view.weight == 1
+    else:
+        assert (view.order(), len(view), view.weight, _sim_state(view.sim)) == before
     assert view.add(_Reenter(2), 1) == []
     assert len(view) == 2
 
 
-@pytest.mark.parametrize("engine", ["lirs", "arc"])
+@pytest.mark.parametrize("engine", _ENGINES)
 def test_reads_from_a_keys_eq_are_allowed(engine: str) -> None:
     """len, in and order() from a key's == during a step see the view and raise nothing."""
-    view = CView(_CLASSES[engine][1](4), [], deque())
+    view = CView(_csim(engine, 4), [], deque())
     view.add(_Reenter(1), 1)
     seen: list[Any] = []
     _Reenter.hook = lambda: seen.append((len(view), "x" in view, len(view.order())))
@@ -443,13 +502,15 @@ def test_reads_from_a_keys_eq_are_allowed(engine: str) -> None:
     [
         (PyLIRS(4), "_LIRSEngine"),
         (PyARC(4), "_ARCEngine"),
+        (PyTinyLFU(4, None), "TinyLFUPolicy"),
         (object(), "object"),
         (None, "NoneType"),
     ],
 )
 def test_sim_must_be_a_c_engine(sim: Any, name: str) -> None:
-    """A sim other than a C LIRS/ARC engine is a TypeError naming its type."""
-    with pytest.raises(TypeError, match=f"sim must be a C LIRSEngine or ARCEngine, got {name}"):
+    """A sim other than a C LIRS/ARC engine or C TinyLFUPolicy is a TypeError naming its type."""
+    msg = f"sim must be a C LIRSEngine, ARCEngine or TinyLFUPolicy, got {name}"
+    with pytest.raises(TypeError, match=msg):
         CView(sim, [], deque())
 
 
@@ -475,7 +536,178 @@ def test_sim_is_read_only_and_the_same_object() -> None:
         view.sim = CARC(4)  # type: ignore[misc]
 
 
+# -- step_twin and the TinyLFU simulation ------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", _ENGINES)
+@pytest.mark.parametrize("mode", [0, 1, 2])
+def test_step_twin_counts_the_victims_other_lacks(engine: str, mode: int) -> None:
+    """step_twin is the simulation's take: None on a hit, else the victims ``other`` lacks.
+
+    ``other`` None (0), the view itself (its cached keys) or a set; a bare simulation beside the
+    view's, given the same accesses, says what the victims were.
+    """
+    view = CView(_csim(engine, 16), [], deque())
+    bare = _csim(engine, 16)
+    rng = random.Random(3)
+    counted = 0
+    for i in range(3_000):
+        k = int(rng.paretovariate(1.0)) % 64
+        victims = bare.take(k)
+        other = _other(view, mode)
+        got = view.step_twin(k, other)
+        if victims is None:
+            assert got is None, i
+        else:
+            assert got == (0 if other is None else sum(v not in other for v in victims)), i
+            counted += got
+        if i % 3 == 0 and k in view.sim:
+            view.add(k, 1)  # cached (no step: the two simulations stay alike)
+    assert (counted > 20) == (mode != 0)
+
+
+@pytest.mark.parametrize("engine", _ENGINES)
+def test_step_twin_takes_one_or_two_arguments(engine: str) -> None:
+    """step_twin() and step_twin(k, other, extra) are TypeErrors, as the Python method's."""
+    pair, _probe = _filled(engine)
+    for args in [(), (1, None, 2)]:
+        view: Any
+        for view in (pair.c, pair.py):
+            with pytest.raises(TypeError):
+                view.step_twin(*args)
+    pair.check("after")
+
+
+class _Mutates:
+    """A container whose ``in`` removes the key from ``view`` and counts the calls."""
+
+    def __init__(self, view: Any) -> None:
+        self.view = view
+        self.calls: list[tuple[Any, int]] = []
+
+    def __contains__(self, key: object) -> bool:
+        self.calls.append((key, len(self.view)))
+        self.view.remove(key)
+        return False
+
+
+@pytest.mark.parametrize("engine", _ENGINES)
+def test_a_containers_in_may_call_the_view(engine: str) -> None:
+    """``other``'s ``in`` runs after the step, the view idle: a call into it goes through.
+
+    The same calls reach it, with the same view behind, as Python's ``sum(... not in other)``.
+    """
+    pair, _probe = _filled(engine)
+    cm, pm = _Mutates(pair.c), _Mutates(pair.py)
+    for i in range(60):
+        k = i % 13
+        assert pair.c.step_twin(k, cm) == pair.py.step_twin(k, pm), i
+        assert cm.calls == pm.calls, i
+        pair.check(i)
+        pair.run(("add", k + 20, 1), i)
+    assert cm.calls
+
+
+def test_a_tinylfu_without_an_entry_bound() -> None:
+    """A TinyLFU bounded by weight alone: max_entries None; a write asserts, as Python's."""
+
+    def both(f: Callable[[Any], Any]) -> Any:
+        got = [_call(f, v) for v in (cv, pv)]
+        assert got[0] == got[1]
+        assert _state(cv, cbuf, probe) == _state(pv, pbuf, probe)
+        return got[0]
+
+    cbuf: deque[Hashable] = deque()
+    pbuf: deque[Hashable] = deque()
+    real: list[tuple[Hashable, int]] = [("a", 1), ("b", 2)]
+    cv, pv = CView(CTinyLFU(None, 100), real, cbuf), PyView(PyTinyLFU(None, 100), real, pbuf)
+    probe = ["a", "b", "c"]
+    assert both(lambda v: v.max_entries) is None
+    assert both(lambda v: v.step("c")) is False
+    assert both(lambda v: v.add("c", 1)) is AssertionError
+    assert both(lambda v: v.resize(2, None)) == ["a"]
+    assert both(lambda v: v.resize(None, 50)) is AssertionError
+    assert both(lambda v: v.max_entries) is None
+    assert both(lambda v: v.resize(4, None)) == []
+    assert both(lambda v: v.add("d", 1)) == []
+
+
+def _call(f: Callable[[Any], Any], view: Any) -> Any:
+    try:
+        return f(view)
+    except Exception as exc:
+        return type(exc)
+
+
+def test_sim_engine_builds_the_c_view_over_a_c_twin() -> None:
+    """The default policy's sim_engine: the C view over a C TinyLFU, the Python one otherwise."""
+    from perflayer.cache._policy_auto import sim_engine
+
+    assert type(sim_engine(CTinyLFU(4, None), [("a", 1)], deque())) is CView
+    assert type(sim_engine(PyTinyLFU(4, None), [("a", 1)], deque())) is PyView
+    assert type(sim_engine(CLIRS(4), [], deque())) is CView
+
+
+@pytest.mark.parametrize(("trace", "c"), [("phases6", 100), ("phases3", 200), ("zipf", 300)])
+def test_the_default_policy_decides_alike_over_either_view(
+    trace: str, c: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CAutoPolicy over the C view of its C twin and over the Python view: the same results.
+
+    On these traces the policy returns to the TinyLFU after a switch, so the twin is adopted
+    through the C view (checked); the other run forces the Python view over the same C twin.
+    """
+    from tests.cache.test_auto_c import _drive
+    from tests.cache.test_policy_auto import trace_keys
+
+    from perflayer.cache import _policy_auto
+    from perflayer.cache._policy_auto import CAutoPolicy
+
+    keys = trace_keys(trace)
+    built: list[tuple[type, type]] = []
+    make = _policy_auto.sim_engine
+
+    def recording(sim: Any, real: list[tuple[Hashable, int]], buf: deque[Hashable]) -> Any:
+        view = make(sim, real, buf)
+        built.append((type(view), type(sim)))
+        return view
+
+    monkeypatch.setattr(_policy_auto, "sim_engine", recording)
+    c_out = _drive(CAutoPolicy(c, None), c, keys, seed=c)
+    assert (CView, CTinyLFU) in built
+    built.clear()
+    monkeypatch.setattr(_policy_auto, "_CSIMS", (CLIRS, CARC))
+    py_out = _drive(CAutoPolicy(c, None), c, keys, seed=c)
+    assert (PyView, CTinyLFU) in built and (CView, CTinyLFU) not in built
+    assert c_out == py_out
+
+
 # -- references and the cycle collector ---------------------------------------------------------
+
+
+def test_a_tinylfu_view_holds_and_releases_references() -> None:
+    """A key is held while the view or its TinyLFU knows it, released when both forget."""
+    key = ("k", 434343)
+    base = sys.getrefcount(key)
+    view = CView(CTinyLFU(2, None), [(key, 1)], deque())
+    for i in range(300):
+        view.add(key, 2)
+        view.step(("x", i))
+        view.step_twin(("y", i), view)
+        view.step_twin(key, {key})
+        if ("x", i) in view.sim:
+            view.add(("x", i), 1)
+        view.order()
+        view.remove(key)
+        if i % 50 == 0:
+            view.resize(1 + i % 3, None)
+    view.clear()
+    assert sys.getrefcount(key) == base
+    view.add(key, 1)
+    assert sys.getrefcount(key) > base
+    del view
+    gc.collect()
+    assert sys.getrefcount(key) == base
 
 
 @pytest.mark.parametrize("engine", ["lirs", "arc"])
@@ -483,7 +715,7 @@ def test_holds_and_releases_references(engine: str) -> None:
     """A key is held while the view or its simulation knows it, released when both forget."""
     key = ("k", 424242)
     base = sys.getrefcount(key)
-    view = CView(_CLASSES[engine][1](1), [(key, 1)], deque())
+    view = CView(_csim(engine, 1), [(key, 1)], deque())
     for i in range(300):
         view.add(key, 2)
         view.step(("x", i))  # the simulation evicts key: an extra
@@ -501,10 +733,10 @@ def test_holds_and_releases_references(engine: str) -> None:
     assert sys.getrefcount(key) == base
 
 
-@pytest.mark.parametrize("engine", ["lirs", "arc"])
+@pytest.mark.parametrize("engine", _ENGINES)
 def test_no_leak_over_a_churning_stream(engine: str) -> None:
     """Many distinct keys stepped and added through a small view: live objects stay bounded."""
-    view = CView(_CLASSES[engine][1](16), [], deque())
+    view = CView(_csim(engine, 16), [], deque())
 
     def churn(lo: int, hi: int) -> None:
         for i in range(lo, hi):
@@ -523,7 +755,7 @@ def test_no_leak_over_a_churning_stream(engine: str) -> None:
     assert after - before < 500
 
 
-@pytest.mark.parametrize("engine", ["lirs", "arc"])
+@pytest.mark.parametrize("engine", _ENGINES)
 @pytest.mark.parametrize("where", ["wt", "extras", "phantom"])
 def test_a_cycle_through_a_key_is_collected(engine: str, where: str) -> None:
     """A key that refers to its view, held only by the view, is collected with it."""
@@ -532,7 +764,7 @@ def test_a_cycle_through_a_key_is_collected(engine: str, where: str) -> None:
         view: Any = None
 
     k = K()
-    view = CView(_CLASSES[engine][1](2), [(k, 1)] if where == "extras" else [], deque())
+    view = CView(_csim(engine, 2), [(k, 1)] if where == "extras" else [], deque())
     k.view = view
     if where == "phantom":
         view.step(k)
@@ -549,7 +781,10 @@ _AFTER_TP_CLEAR = """
 import ctypes, sys
 from collections import deque
 from perflayer.cache._engines_c import ARCEngine, LIRSEngine, SimEngine
-cls = {"arc": ARCEngine, "lirs": LIRSEngine}[sys.argv[1]]
+from perflayer.cache._tinylfu_c import TinyLFUPolicy
+cls = {"arc": ARCEngine, "lirs": LIRSEngine, "tinylfu": lambda c: TinyLFUPolicy(c, None)}[
+    sys.argv[1]
+]
 get_slot = ctypes.pythonapi.PyType_GetSlot
 get_slot.restype = ctypes.c_void_p
 get_slot.argtypes = [ctypes.py_object, ctypes.c_int]
@@ -560,6 +795,7 @@ v.step("b")
 tp_clear(v)
 calls = {
     "step": lambda: v.step("b"),
+    "step_twin": lambda: v.step_twin("b", v),
     "add": lambda: v.add("b", 1),
     "remove": lambda: v.remove("a"),
     "resize": lambda: v.resize(2, None),
@@ -590,7 +826,7 @@ print("prefetch ok")
 """
 
 
-@pytest.mark.parametrize("engine", ["lirs", "arc"])
+@pytest.mark.parametrize("engine", _ENGINES)
 def test_use_after_the_collectors_tp_clear_raises(engine: str) -> None:
     """After the cycle collector's tp_clear (reached from a finalizer) every call raises.
 
@@ -601,7 +837,8 @@ def test_use_after_the_collectors_tp_clear_raises(engine: str) -> None:
     )
     assert r.returncode == 0, r.stderr
     msg = "SimEngine: used after the garbage collector cleared it"
-    names = ["step", "add", "remove", "resize", "clear", "order", "len", "in", "sim", "_extras"]
+    names = ["step", "step_twin", "add", "remove", "resize", "clear", "order", "len", "in", "sim"]
+    names.append("_extras")
     assert r.stdout.splitlines() == [f"{n} {msg}" for n in names] + ["1", "prefetch ok"]
 
 

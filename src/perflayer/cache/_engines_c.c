@@ -8,8 +8,8 @@
  * step by step). AdaptivePolicy runs them when the extension is built (PERFLAYER_PURE_PYTHON
  * selects the Python classes); its adoption path uses copy() and set_weights(). take() is
  * access() returning the victims (None on a hit), as the Python engines' take(). SimEngine, at
- * the end, is the twin of _policy_auto.SimEngine: a LIRS or ARC simulation seen as the cache's
- * engine (read its note there). Weights are
+ * the end, is the twin of _policy_auto.SimEngine: a LIRS, ARC or (C) TinyLFU simulation seen as
+ * the cache's engine (read its note there). Weights are
  * int64: where Python's int would grow past it, add(), update(), load() and set_weights() raise
  * OverflowError and change nothing (the one place the twins may differ).
  *
@@ -66,6 +66,10 @@
 
 static PyObject *DequeType = NULL; /* collections.deque */
 static PyObject *STR_CLEAR = NULL;   /* "clear" */
+static PyObject *STR_TAKE = NULL;    /* "take" */
+static PyObject *STR_RESIZE = NULL;  /* "resize" */
+static PyObject *STR_ORDER = NULL;   /* "order" */
+static PyObject *STR_MAX_ENTRIES = NULL; /* "max_entries" */
 static PyObject *DEQUE_CLEAR = NULL; /* deque.clear */
 #define DRAIN_SMALL 32               /* reads replayed from a C array, not a new list */
 
@@ -2589,12 +2593,20 @@ static PyTypeObject LIRSType = {
 /* -- SimEngine: a simulation that is the cache's engine -------------------------------------- */
 
 /* SimEngine(sim, real, buf), the twin of _policy_auto.SimEngine (read its docstring first:
-   phantoms, extras, ``wt``, ``ex``): a view that makes a C LIRS or ARC simulation the cache's
-   engine. For every sequence of calls it returns what the Python class returns over the Python
-   engines, with the same order() and weight (tests/cache/test_sim_engine.py checks it call by
-   call). The hot calls, step(key) (the simulation's access, once per buffered read) and
-   add(key, weight) (a write), call the simulation's find, hit and insert directly, as its own
-   access() and add() do.
+   phantoms, extras, ``wt``, ``ex``): a view that makes a C LIRS, ARC or TinyLFU simulation the
+   cache's engine. For every sequence of calls it returns what the Python class returns over the
+   Python engines and TinyLFUPolicy, with the same order() and weight
+   (tests/cache/test_sim_engine.py checks it call by call). The hot calls, step(key) (the
+   simulation's access, once per buffered read), step_twin(key, other) (the same, for the
+   default policy's TinyLFU twin: None on a hit, else how many victims ``other`` lacks) and
+   add(key, weight) (a write), call a LIRS or ARC simulation's find, hit and insert directly, as
+   its own access() and add() do.
+
+   A TinyLFU simulation (the default policy's twin once it returns to the TinyLFU) is
+   _tinylfu_c's: the view calls its methods, ``take`` bound once and called per step through
+   vectorcall (None on a hit, else a new list of its victims), ``in``, order(), resize() and
+   clear(), and keeps the rest (wt, ex, the count) as for the engines. A step_twin(key, view)
+   counts the victims not in ``wt`` with the dict's own lookup, no Python-level call.
 
    Layout. ``wt`` is a dict, the cache's keys -> their weights (the objects given), as Python's.
    ``ex``, Python's OrderedDict of the extras, is a key table and an intrusive list of nodes in
@@ -2627,14 +2639,21 @@ static PyTypeObject LIRSType = {
    Safety. Every mutating call holds the simulation's busy flag (engine_enter, the engines'
    guard) from start to end: a key's __hash__ or __eq__, or a finalizer, that calls a mutating
    method of the view or of its simulation gets RuntimeError; reads (len, in, order) are allowed
-   and see a consistent view (Python code runs only between the steps of a call). The view holds
-   strong references and supports the cycle collector.
+   and see a consistent view (Python code runs only between the steps of a call). Over a TinyLFU
+   the view holds a flag of its own instead, and the policy refuses a call only while a method of
+   its own runs: a call of the policy from an __eq__ that the view's own lookups run (wt, ex)
+   goes through, as under the Python view; the view holds no pointer into the policy, only the
+   lists its methods return, so it stays consistent. step_twin asks another container's ``in``
+   after the step, the view idle (Python asks it after the ex updates): that ``in`` may call the
+   view. The view holds strong references and supports the cycle collector.
 
    Where this differs from the Python class (never on AutoCore's calls): ``sim`` must be a C
-   LIRSEngine or ARCEngine and ``buf`` a collections.deque (TypeError otherwise); weights are C
-   int64 as the engines' (TypeError for a non-int, OverflowError past int64, wt and weight
-   unchanged then); ``real`` holds (key, weight) tuples or lists; hash() and == run on other
-   objects and another number of times. */
+   LIRSEngine, ARCEngine or TinyLFUPolicy and ``buf`` a collections.deque (TypeError otherwise);
+   weights are C int64 as the engines' (TypeError for a non-int, OverflowError past int64, wt and
+   weight unchanged then); ``real`` holds (key, weight) tuples or lists; a TinyLFU bounded by
+   weight alone (max_entries None) makes a write's eviction raise AssertionError even under
+   python -O; step_twin's arguments are positional; hash() and == run on other objects and
+   another number of times. */
 
 /* why: a dict call with the hash the engine's find computed, not hashed again (private in
    CPython before 3.13; the public calls after) */
@@ -2681,8 +2700,12 @@ typedef struct ExNode {
 
 typedef struct {
     PyObject_HEAD
-    Engine *sim;          /* strong; NULL after the cycle collector's tp_clear */
-    const EngineOps *ops; /* the simulation's */
+    PyObject *sim;        /* strong; NULL after the cycle collector's tp_clear: a C LIRSEngine or
+                             ARCEngine (an Engine) or a C TinyLFUPolicy */
+    const EngineOps *ops; /* a LIRS or ARC simulation's; NULL: a TinyLFU simulation */
+    PyObject *take;       /* a TinyLFU simulation's bound ``take`` (strong), else NULL */
+    int busy;             /* a TinyLFU simulation's view is in a mutating call (a LIRS or ARC
+                             simulation's view holds the engine's own flag instead) */
     PyObject *buf;        /* the shared read buffer (a deque), strong */
     PyObject *wt;         /* dict: the cache's keys -> their weights */
     PyObject *scratch;    /* list: a step's victims; empty between calls, untracked */
@@ -2690,7 +2713,7 @@ typedef struct {
     Arena xarena;
     ExNode xhead;         /* ex's list sentinel: xhead.next is the oldest extra */
     Py_ssize_t nex;       /* len(ex) */
-    int64_t c;            /* max_entries */
+    int64_t c;            /* max_entries; -1: None (a TinyLFU simulation's only) */
     int64_t weight;       /* the sum of wt's weights */
 } View;
 
@@ -2709,6 +2732,73 @@ static int view_cleared(View *v)
     }
     PyErr_SetString(PyExc_RuntimeError, "SimEngine: used after the garbage collector cleared it");
     return -1;
+}
+
+/* The start of every mutating call: the simulation's busy flag for LIRS and ARC (their own
+   methods refuse then too), the view's own for a TinyLFU (whose flag is private to _tinylfu_c:
+   its own methods guard themselves while they run). -1 with RuntimeError when re-entered. */
+static int view_enter(View *v)
+{
+    if (v->ops != NULL) {
+        return engine_enter((Engine *)v->sim);
+    }
+    if (v->busy) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "SimEngine: re-entrant call (from a key's __hash__ or __eq__)");
+        return -1;
+    }
+    v->busy = 1;
+    return 0;
+}
+
+static void view_leave(View *v)
+{
+    if (v->ops != NULL) {
+        v->ops->leave((Engine *)v->sim);
+    }
+    else {
+        v->busy = 0;
+    }
+}
+
+/* A read's guard (order): the flag set across the walk, restored after; returns the old one. */
+static int view_hold(View *v)
+{
+    int *flag = v->ops != NULL ? &((Engine *)v->sim)->busy : &v->busy;
+    int was = *flag;
+    *flag = 1;
+    return was;
+}
+
+static void view_unhold(View *v, int was)
+{
+    *(v->ops != NULL ? &((Engine *)v->sim)->busy : &v->busy) = was;
+}
+
+/* The C TinyLFUPolicy type (perflayer.cache._tinylfu_c), imported on first need and kept; NULL
+   with no exception set when that extension is not built. why lazily: _engines_c works without
+   it, and no import runs at this module's import (the package may be half imported then). */
+static PyTypeObject *TinyType = NULL;
+
+static PyTypeObject *tiny_type(void)
+{
+    if (TinyType != NULL) {
+        return TinyType;
+    }
+    PyObject *mod = PyImport_ImportModule("perflayer.cache._tinylfu_c");
+    if (mod == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *t = PyObject_GetAttrString(mod, "TinyLFUPolicy");
+    Py_DECREF(mod);
+    if (t == NULL || !PyType_Check(t)) {
+        Py_XDECREF(t);
+        PyErr_Clear();
+        return NULL;
+    }
+    TinyType = (PyTypeObject *)t; /* (kept for the process, as DequeType) */
+    return TinyType;
 }
 
 /* buf.clear(): the simulation has seen these reads (AutoCore's observation stepped them). */
@@ -2882,29 +2972,70 @@ static int view_victims(View *v, PyObject *victims)
     return ex_trim(v);
 }
 
+/* What step_twin(key, other) counts over a miss's victims: with ``other`` None nothing; with
+   this view itself, the victims not in ``wt`` (the dict's own lookup, in the step: no
+   Python-level call); with any other container, the victims are kept (a new list) and asked
+   after the step, once the view is consistent and no longer busy, as Python's ``sum(1 for v in
+   victims if v not in other)`` runs after its ex updates. */
+typedef struct {
+    PyObject *other;  /* the argument (Py_None: nothing to count) */
+    Py_ssize_t lacks; /* the count so far */
+    PyObject *keep;   /* another container's victims, or NULL */
+} Twin;
+
+/* Tally a miss's ``victims`` for ``tw`` (NULL: a step() or an add(), nothing). 0, or -1. */
+static int twin_tally(View *v, PyObject *victims, Twin *tw)
+{
+    if (tw == NULL || tw->other == Py_None) {
+        return 0;
+    }
+    if (tw->other != (PyObject *)v) {
+        tw->keep = PyList_GetSlice(victims, 0, PyList_GET_SIZE(victims));
+        return tw->keep == NULL ? -1 : 0;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(victims); i++) {
+        PyObject *k = PyList_GET_ITEM(victims, i); /* ours alone (busy): held by the list */
+        Py_hash_t hk = key_hash(k);
+        int r = hk == -1 ? -1 : dict_has_h(v->wt, k, hk);
+        if (r < 0) {
+            return -1;
+        }
+        tw->lacks += !r;
+    }
+    return 0;
+}
+
 /* step()'s miss: the simulation inserts ``key`` (``ghost``: its history node, or NULL); its
    victims the cache holds become extras; ``key`` is no extra. 0, or -1 with an exception. */
 static inline int view_miss(View *v, PyObject *key, uint64_t h, void *ghost,
-                            const EngineOps *ops)
+                            const EngineOps *ops, Twin *tw)
 {
     /* why the scratch list: a step's victims are read here and dropped, a new list per miss
        would be an allocation and a GC track per access */
     PyObject *out = v->scratch;
-    int r = sim_insert(v->sim, key, h, ghost, out, ops);
+    int r = sim_insert((Engine *)v->sim, key, h, ghost, out, ops);
     if (r == 0) {
         r = view_victims(v, out);
     }
     if (r == 0) {
         r = ex_pop(v, key, (Py_hash_t)h);
     }
+    if (r == 0) {
+        r = twin_tally(v, out, tw);
+    }
     scratch_clear(out);
     return r;
 }
 
 /* Evict extras, oldest first, while the cache holds more than the capacity: a new list of
-   them, or NULL with an exception (KeyError when there is no extra, as Python's popitem). */
+   them, or NULL with an exception (KeyError when there is no extra, as Python's popitem;
+   AssertionError when max_entries is None, as Python's assert, even under python -O). */
 static PyObject *view_evict(View *v)
 {
+    if (v->c < 0) {
+        PyErr_SetString(PyExc_AssertionError, "SimEngine: max_entries is None");
+        return NULL;
+    }
     /* why sized: the count is known, len(wt) - c (only reads can run in the loop's Python
        code: busy), so one allocation holds the victims instead of a list grown by appends */
     Py_ssize_t m = PyDict_GET_SIZE(v->wt) - (Py_ssize_t)v->c;
@@ -2935,37 +3066,101 @@ static PyObject *view_evict(View *v)
     return out;
 }
 
-/* step(key), inlined per engine with its constant ``ops``, as engine_access. */
-static inline PyObject *view_step(View *v, PyObject *key, const EngineOps *ops)
+/* step(key) of a LIRS or ARC simulation, inlined per engine with its constant ``ops``, as
+   engine_access: 1 a hit, 0 a miss, -1 an exception. */
+static inline int view_step(View *v, PyObject *key, const EngineOps *ops, Twin *tw)
 {
     if (view_cleared(v) < 0) {
-        return NULL;
+        return -1;
     }
-    Engine *e = v->sim;
+    Engine *e = (Engine *)v->sim;
     if (engine_enter(e) < 0) {
-        return NULL;
+        return -1;
     }
     uint64_t h;
     void *n;
-    PyObject *r = NULL;
+    int r = -1;
     int f = ops->find(e, key, &h, &n);
     if (f > 0 && ops->resident(n)) {
         if (ops->hit(e, n, key) == 0) {
-            r = Py_NewRef(Py_True);
+            r = 1;
         }
     }
-    else if (f >= 0 && view_miss(v, key, h, f ? n : NULL, ops) == 0) {
-        r = Py_NewRef(Py_False);
+    else if (f >= 0 && view_miss(v, key, h, f ? n : NULL, ops, tw) == 0) {
+        r = 0;
     }
     ops->leave(e);
     return r;
 }
 
-/* add(key, weight), inlined per engine as view_step; ``w``: ``weight`` parsed. */
+/* A TinyLFU simulation's step, the view busy: ``sim.take(key)`` (its bound method, called
+   through vectorcall: the policy's internals are _tinylfu_c's), None on a hit, else its
+   victims, which are then as view_miss's. 1 a hit, 0 a miss, -1 an exception. */
+static int tiny_take(View *v, PyObject *key, Twin *tw)
+{
+    PyObject *args[2] = {NULL, key};
+    PyObject *victims =
+        PyObject_Vectorcall(v->take, args + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    if (victims == NULL) {
+        return -1;
+    }
+    if (victims == Py_None) {
+        Py_DECREF(victims);
+        return 1;
+    }
+    int r = -1;
+    Py_hash_t hk = 0;
+    if (!PyList_CheckExact(victims)) {
+        PyErr_Format(PyExc_TypeError, "SimEngine: the simulation's take() returned %.200s",
+                     Py_TYPE(victims)->tp_name);
+    }
+    else if (view_victims(v, victims) == 0 &&
+             (v->nex == 0 || ((hk = key_hash(key)) != -1 && ex_pop(v, key, hk) == 0)) &&
+             twin_tally(v, victims, tw) == 0) {
+        r = 0;
+    }
+    Py_DECREF(victims); /* (busy: a finalizer that calls in is refused) */
+    return r;
+}
+
+static int tiny_step(View *v, PyObject *key, Twin *tw)
+{
+    if (view_cleared(v) < 0 || view_enter(v) < 0) {
+        return -1;
+    }
+    int r = tiny_take(v, key, tw);
+    view_leave(v);
+    return r;
+}
+
+/* wt[key] = weight with the total kept, then the evictions: add()'s end. ``oldw``: the key's
+   weight in wt (0: not cached). A new list, or NULL with an exception (nothing changed on an
+   overflow). */
+static PyObject *view_store(View *v, PyObject *key, Py_hash_t hk, PyObject *weight, int64_t w,
+                            int64_t oldw)
+{
+    int64_t total;
+    if (__builtin_sub_overflow(v->weight, oldw, &total) ||
+        __builtin_add_overflow(total, w, &total)) {
+        PyErr_Format(PyExc_OverflowError,
+                     "SimEngine.add: the total weight would overflow int64 (total %lld, weight "
+                     "%lld)",
+                     (long long)v->weight, (long long)w);
+        return NULL;
+    }
+    if (dict_set_h(v->wt, key, weight, hk) < 0) {
+        return NULL;
+    }
+    v->weight = total;
+    return view_evict(v);
+}
+
+/* add(key, weight) of a LIRS or ARC simulation, inlined per engine as view_step; ``w``:
+   ``weight`` parsed. */
 static inline PyObject *view_add(View *v, PyObject *key, PyObject *weight, int64_t w,
                                  const EngineOps *ops)
 {
-    Engine *e = v->sim;
+    Engine *e = (Engine *)v->sim;
     if (engine_enter(e) < 0) {
         return NULL;
     }
@@ -3007,24 +3202,49 @@ static inline PyObject *view_add(View *v, PyObject *key, PyObject *weight, int64
     else if (PyErr_Occurred()) {
         goto done;
     }
-    else if (!(f && ops->resident(n)) && view_miss(v, key, h, f ? n : NULL, ops) < 0) {
+    else if (!(f && ops->resident(n)) && view_miss(v, key, h, f ? n : NULL, ops, NULL) < 0) {
         goto done; /* a write the observation did not see: the simulation steps it first */
     }
-    if (__builtin_sub_overflow(v->weight, oldw, &total) ||
-        __builtin_add_overflow(total, w, &total)) {
-        PyErr_Format(PyExc_OverflowError,
-                     "SimEngine.add: the total weight would overflow int64 (total %lld, weight "
-                     "%lld)",
-                     (long long)v->weight, (long long)w);
-        goto done;
-    }
-    if (dict_set_h(v->wt, key, weight, hk) < 0) {
-        goto done;
-    }
-    v->weight = total;
-    out = view_evict(v);
+    out = view_store(v, key, hk, weight, w, oldw);
 done:
     ops->leave(e);
+    return out;
+}
+
+/* add(key, weight) of a TinyLFU simulation: Python's ``if key not in sim and key not in wt:
+   step(key)``, then the store. */
+static PyObject *tiny_add(View *v, PyObject *key, PyObject *weight, int64_t w)
+{
+    if (view_enter(v) < 0) {
+        return NULL;
+    }
+    PyObject *out = NULL, *old;
+    int in_sim;
+    Py_hash_t hk;
+    if (buf_clear(v->buf) < 0 || (in_sim = PySequence_Contains(v->sim, key)) < 0 ||
+        (hk = key_hash(key)) == -1) {
+        goto done;
+    }
+    int64_t oldw = 0;
+    if ((old = dict_get_h(v->wt, key, hk)) != NULL) {
+        oldw = PyLong_AsLongLong(old); /* parsed when stored: cannot fail */
+    }
+    else if (PyErr_Occurred()) {
+        goto done;
+    }
+    else if (in_sim) {
+        /* a phantom: if a victim the cache did not hold came back by the simulation's own
+           access(), its lazy entry must not read as an extra once cached (view_add's ``g``) */
+        if (ex_pop(v, key, hk) < 0) {
+            goto done;
+        }
+    }
+    else if (tiny_take(v, key, NULL) < 0) {
+        goto done; /* a write the observation did not see: the simulation steps it first */
+    }
+    out = view_store(v, key, hk, weight, w, oldw);
+done:
+    view_leave(v);
     return out;
 }
 
@@ -3037,11 +3257,16 @@ static PyObject *View_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO:SimEngine", kwlist, &sim, &real, &buf)) {
         return NULL;
     }
-    if (!Py_IS_TYPE(sim, &LIRSType) && !Py_IS_TYPE(sim, &ARCType)) {
-        PyErr_Format(PyExc_TypeError,
-                     "SimEngine: sim must be a C LIRSEngine or ARCEngine, got %.200s",
-                     Py_TYPE(sim)->tp_name);
-        return NULL;
+    int engine = Py_IS_TYPE(sim, &LIRSType) || Py_IS_TYPE(sim, &ARCType);
+    if (!engine) {
+        PyTypeObject *tt = tiny_type();
+        if (tt == NULL || !Py_IS_TYPE(sim, tt)) {
+            PyErr_Format(PyExc_TypeError,
+                         "SimEngine: sim must be a C LIRSEngine, ARCEngine or TinyLFUPolicy, got "
+                         "%.200s",
+                         Py_TYPE(sim)->tp_name);
+            return NULL;
+        }
     }
     if (!PyObject_TypeCheck(buf, (PyTypeObject *)DequeType)) {
         PyErr_Format(PyExc_TypeError, "SimEngine: buf must be a collections.deque, got %.200s",
@@ -3057,11 +3282,8 @@ static PyObject *View_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         Py_DECREF(items);
         return NULL;
     }
-    Engine *e = (Engine *)Py_NewRef(sim);
-    v->sim = e;
-    v->ops = e->ops;
+    v->sim = Py_NewRef(sim);
     v->buf = Py_NewRef(buf);
-    v->c = e->c;
     v->xarena.size = sizeof(ExNode);
     ex_init(v);
     if ((v->wt = PyDict_New()) == NULL || (v->scratch = PyList_New(0)) == NULL ||
@@ -3069,7 +3291,23 @@ static PyObject *View_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         goto fail;
     }
     PyObject_GC_UnTrack(v->scratch); /* never part of a cycle: empty between calls */
-    if (engine_enter(e) < 0) {
+    if (engine) {
+        v->ops = ((Engine *)sim)->ops;
+        v->c = ((Engine *)sim)->c;
+    }
+    else {
+        /* max_entries = sim.max_entries (None: -1); the bound take, called per step */
+        PyObject *me = PyObject_GetAttr(sim, STR_MAX_ENTRIES);
+        if (me == NULL) {
+            goto fail;
+        }
+        v->c = me == Py_None ? -1 : PyLong_AsLongLong(me);
+        Py_DECREF(me);
+        if ((v->c == -1 && PyErr_Occurred()) || (v->take = PyObject_GetAttr(sim, STR_TAKE)) == NULL) {
+            goto fail;
+        }
+    }
+    if (view_enter(v) < 0) {
         goto fail;
     }
     Py_ssize_t m = PyTuple_GET_SIZE(items);
@@ -3103,10 +3341,19 @@ static PyObject *View_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     /* ex = OrderedDict((k, None) for k, _w in real if k not in sim) */
     for (Py_ssize_t j = 0; j < m; j++) {
         k = Py_NewRef(PySequence_Fast_GET_ITEM(PyTuple_GET_ITEM(items, j), 0));
-        uint64_t h;
-        void *n;
-        int f = v->ops->find(e, k, &h, &n);
-        if (f < 0 || (!(f && v->ops->resident(n)) && ex_add(v, k, (Py_hash_t)h) < 0)) {
+        int in;
+        uint64_t h = 0;
+        if (engine) {
+            void *n;
+            int f = v->ops->find((Engine *)sim, k, &h, &n);
+            in = f < 0 ? -1 : (f && v->ops->resident(n));
+        }
+        else if ((in = PySequence_Contains(sim, k)) == 0) {
+            Py_hash_t hk = key_hash(k);
+            in = hk == -1 ? -1 : 0;
+            h = (uint64_t)hk;
+        }
+        if (in < 0 || (!in && ex_add(v, k, (Py_hash_t)h) < 0)) {
             goto done;
         }
         Py_CLEAR(k);
@@ -3115,22 +3362,71 @@ static PyObject *View_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 done:
     Py_XDECREF(k);
     Py_XDECREF(w);
-    v->ops->leave(e);
+    view_leave(v);
     Py_DECREF(items);
     if (ok) {
         return (PyObject *)v;
     }
+    goto fail2;
 fail:
+    Py_DECREF(items);
+fail2:
     Py_DECREF(v);
     return NULL;
 }
 
-static PyObject *View_step(View *v, PyObject *key)
+/* step(key), step_twin(key, other): 1 a hit, 0 a miss, -1 an exception. */
+static int view_dispatch_step(View *v, PyObject *key, Twin *tw)
 {
     if (v->ops == &LIRS_ops) {
-        return view_step(v, key, &LIRS_ops);
+        return view_step(v, key, &LIRS_ops, tw);
     }
-    return view_step(v, key, &ARC_ops);
+    if (v->ops == &ARC_ops) {
+        return view_step(v, key, &ARC_ops, tw);
+    }
+    return tiny_step(v, key, tw);
+}
+
+static PyObject *View_step(View *v, PyObject *key)
+{
+    int r = view_dispatch_step(v, key, NULL);
+    if (r < 0) {
+        return NULL;
+    }
+    return Py_NewRef(r ? Py_True : Py_False);
+}
+
+/* step_twin(key, other=None): the step; None on a hit, else how many of the simulation's
+   victims ``other`` lacks (0 for None), the TinyLFU twin's step(key, other) contract. */
+static PyObject *View_step_twin(View *v, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "step_twin() takes 1 or 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    Twin tw = {nargs == 2 ? args[1] : Py_None, 0, NULL};
+    int r = view_dispatch_step(v, args[0], &tw);
+    if (r != 0) {
+        Py_XDECREF(tw.keep);
+        return r < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    if (tw.keep != NULL) { /* another container: asked now, the view consistent and idle */
+        PyObject *other = Py_NewRef(tw.other);
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(tw.keep); i++) {
+            int in = PySequence_Contains(other, PyList_GET_ITEM(tw.keep, i)); /* ours alone */
+            if (in < 0) {
+                tw.lacks = -1;
+                break;
+            }
+            tw.lacks += !in;
+        }
+        Py_DECREF(other);
+        Py_DECREF(tw.keep);
+        if (tw.lacks < 0) {
+            return NULL;
+        }
+    }
+    return PyLong_FromSsize_t(tw.lacks);
 }
 
 static PyObject *View_add(View *v, PyObject *const *args, Py_ssize_t nargs)
@@ -3146,16 +3442,15 @@ static PyObject *View_add(View *v, PyObject *const *args, Py_ssize_t nargs)
     if (v->ops == &LIRS_ops) {
         return view_add(v, args[0], args[1], w, &LIRS_ops);
     }
-    return view_add(v, args[0], args[1], w, &ARC_ops);
+    if (v->ops == &ARC_ops) {
+        return view_add(v, args[0], args[1], w, &ARC_ops);
+    }
+    return tiny_add(v, args[0], args[1], w);
 }
 
 static PyObject *View_remove(View *v, PyObject *key)
 {
-    if (view_cleared(v) < 0) {
-        return NULL;
-    }
-    Engine *e = v->sim;
-    if (engine_enter(e) < 0) {
+    if (view_cleared(v) < 0 || view_enter(v) < 0) {
         return NULL;
     }
     int r = -1, f;
@@ -3173,7 +3468,7 @@ static PyObject *View_remove(View *v, PyObject *key)
     }
     r = 0; /* the simulation keeps the key: the caller removes it there, as from every other */
 done:
-    v->ops->leave(e);
+    view_leave(v);
     if (r < 0) {
         return NULL;
     }
@@ -3186,42 +3481,65 @@ static PyObject *View_resize(View *v, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "resize() takes 2 arguments (%zd given)", nargs);
         return NULL;
     }
-    if (view_cleared(v) < 0) {
-        return NULL;
-    }
-    Engine *e = v->sim;
-    if (engine_enter(e) < 0) {
+    if (view_cleared(v) < 0 || view_enter(v) < 0) {
         return NULL;
     }
     PyObject *out = NULL, *victims = NULL;
-    if (buf_clear(v->buf) < 0 || (victims = engine_resize_held(e, args[0], args[1])) == NULL ||
-        view_victims(v, victims) < 0) {
+    if (buf_clear(v->buf) < 0) {
         goto done;
     }
-    v->c = e->c;
+    if (v->ops != NULL) {
+        victims = engine_resize_held((Engine *)v->sim, args[0], args[1]);
+    }
+    else {
+        PyObject *call[3] = {v->sim, args[0], args[1]};
+        victims = PyObject_VectorcallMethod(STR_RESIZE, call, 3, NULL);
+        if (victims != NULL && !PyList_CheckExact(victims)) {
+            PyErr_Format(PyExc_TypeError, "SimEngine: the simulation's resize() returned %.200s",
+                         Py_TYPE(victims)->tp_name);
+            goto done;
+        }
+    }
+    if (victims == NULL || view_victims(v, victims) < 0) {
+        goto done;
+    }
+    if (v->ops != NULL) {
+        v->c = ((Engine *)v->sim)->c;
+    }
+    else { /* max_entries = the argument (the simulation took it: None or an int) */
+        int64_t c = args[0] == Py_None ? -1 : PyLong_AsLongLong(args[0]);
+        if (c == -1 && PyErr_Occurred()) {
+            goto done;
+        }
+        v->c = c;
+    }
     out = view_evict(v);
 done:
-    v->ops->leave(e);
+    view_leave(v);
     Py_XDECREF(victims);
     return out;
 }
 
 static PyObject *View_clear(View *v, PyObject *Py_UNUSED(ignored))
 {
-    if (view_cleared(v) < 0) {
+    if (view_cleared(v) < 0 || view_enter(v) < 0) {
         return NULL;
     }
-    Engine *e = v->sim;
-    if (engine_enter(e) < 0) {
-        return NULL;
+    int r = buf_clear(v->buf);
+    if (r == 0 && v->ops != NULL) {
+        r = engine_clear_held((Engine *)v->sim);
     }
-    int r = buf_clear(v->buf) < 0 ? -1 : engine_clear_held(e);
+    else if (r == 0) {
+        PyObject *x = PyObject_CallMethodNoArgs(v->sim, STR_CLEAR);
+        r = x == NULL ? -1 : 0;
+        Py_XDECREF(x);
+    }
     if (r == 0) {
         PyDict_Clear(v->wt);
         ex_clear(v);
         v->weight = 0;
     }
-    v->ops->leave(e);
+    view_leave(v);
     if (r < 0) {
         return NULL;
     }
@@ -3261,6 +3579,34 @@ static int order_resident(void *ctx, PyObject *key, int64_t *Py_UNUSED(w))
     return order_pair(p->v, p->out, key, key_hash(key));
 }
 
+/* A TinyLFU simulation's residents in wt, from its own order(): Python's ``[(k, wt[k]) for k,
+   _w in sim.order() if k in wt]``. 0, or -1. */
+static int tiny_order(View *v, PyObject *out)
+{
+    PyObject *pairs = PyObject_CallMethodNoArgs(v->sim, STR_ORDER);
+    if (pairs == NULL) {
+        return -1;
+    }
+    int r = 0;
+    if (!PyList_CheckExact(pairs)) {
+        PyErr_Format(PyExc_TypeError, "SimEngine: the simulation's order() returned %.200s",
+                     Py_TYPE(pairs)->tp_name);
+        r = -1;
+    }
+    for (Py_ssize_t i = 0; r == 0 && i < PyList_GET_SIZE(pairs); i++) {
+        PyObject *p = PyList_GET_ITEM(pairs, i); /* ours alone: held by the list */
+        if (!PyTuple_CheckExact(p) || PyTuple_GET_SIZE(p) != 2) {
+            PyErr_Format(PyExc_TypeError, "SimEngine: the simulation's order() holds %R", p);
+            r = -1;
+            break;
+        }
+        PyObject *key = PyTuple_GET_ITEM(p, 0);
+        r = order_pair(v, out, key, key_hash(key));
+    }
+    Py_DECREF(pairs);
+    return r;
+}
+
 static PyObject *View_order(View *v, PyObject *Py_UNUSED(ignored))
 {
     if (view_cleared(v) < 0) {
@@ -3272,18 +3618,19 @@ static PyObject *View_order(View *v, PyObject *Py_UNUSED(ignored))
     }
     /* busy across the walks, as engine_order: the lookups run keys' __eq__ and the appends may
        run a finalizer; neither may mutate the queue or the simulation under the walk */
-    Engine *e = v->sim;
-    int was_busy = e->busy;
-    e->busy = 1;
+    int was_busy = view_hold(v);
     int r = 0;
     for (ExNode *n = v->xhead.next; r == 0 && n != &v->xhead; n = n->next) {
         r = order_pair(v, out, n->key, (Py_hash_t)n->hash);
     }
-    if (r == 0) {
+    if (r == 0 && v->ops != NULL) {
         OrderPass p = {v, out};
-        r = v->ops->each_resident(e, order_resident, &p);
+        r = v->ops->each_resident((Engine *)v->sim, order_resident, &p);
     }
-    e->busy = was_busy;
+    else if (r == 0) {
+        r = tiny_order(v, out);
+    }
+    view_unhold(v, was_busy);
     if (r < 0) {
         Py_DECREF(out);
         return NULL;
@@ -3332,17 +3679,26 @@ static PyObject *View_get_lazy(View *v, void *Py_UNUSED(c))
     return PyLong_FromSsize_t(v->nex);
 }
 
+static PyObject *View_get_max_entries(View *v, void *Py_UNUSED(c))
+{
+    if (v->c < 0) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromLongLong(v->c);
+}
+
 static PyObject *View_get_sim(View *v, void *Py_UNUSED(c))
 {
     if (view_cleared(v) < 0) {
         return NULL;
     }
-    return Py_NewRef((PyObject *)v->sim);
+    return Py_NewRef(v->sim);
 }
 
 static int View_traverse(View *v, visitproc visit, void *arg)
 {
     Py_VISIT(v->sim);
+    Py_VISIT(v->take);
     Py_VISIT(v->buf);
     Py_VISIT(v->wt);
     for (ExNode *n = v->xhead.next; n != NULL && n != &v->xhead; n = n->next) {
@@ -3354,6 +3710,7 @@ static int View_traverse(View *v, visitproc visit, void *arg)
 static int View_tp_clear(View *v)
 {
     Py_CLEAR(v->sim); /* first: a finalizer run below that calls in is told the view is gone */
+    Py_CLEAR(v->take);
     Py_CLEAR(v->buf);
     Py_CLEAR(v->wt);
     if (v->xhead.next != NULL) { /* (NULL: tp_new failed before ex_init) */
@@ -3375,7 +3732,8 @@ static void View_dealloc(View *v)
 static PyGetSetDef View_getset[] = {
     {"sim", (getter)View_get_sim, NULL, "The simulation that is this engine (read-only).", NULL},
     INT_GETTER("weight", View, weight, "The sum of the cache's keys' weights."),
-    INT_GETTER("max_entries", View, c, "The capacity in entries."),
+    {"max_entries", (getter)View_get_max_entries, NULL, "The capacity in entries (None: none).",
+     NULL},
     {"_lazy_len", (getter)View_get_lazy, NULL,
      "The length of ex's lazy list (the extras and the victims not cached; for tests).", NULL},
     {NULL},
@@ -3384,6 +3742,9 @@ static PyGetSetDef View_getset[] = {
 static PyMethodDef View_methods[] = {
     {"step", (PyCFunction)View_step, METH_O,
      "The simulation's access of ``key`` (True on a hit), keeping the extras."},
+    {"step_twin", (PyCFunction)(void (*)(void))View_step_twin, METH_FASTCALL,
+     "As step: None on a hit, else how many of the simulation's victims ``other`` lacks (0 for "
+     "None)."},
     {"add", (PyCFunction)(void (*)(void))View_add, METH_FASTCALL,
      "The cache stores ``key``: a phantom (or a new key) becomes resident; evict extras."},
     {"update", (PyCFunction)(void (*)(void))View_add, METH_FASTCALL,
@@ -3407,8 +3768,8 @@ static PySequenceMethods View_as_sequence = {
 
 static PyTypeObject ViewType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "perflayer.cache._engines_c.SimEngine",
-    .tp_doc = "A C LIRS or ARC engine that is its simulation, decision-identical to "
-              "_policy_auto.SimEngine.",
+    .tp_doc = "A C LIRS, ARC or TinyLFU simulation that is the cache's engine, "
+              "decision-identical to _policy_auto.SimEngine.",
     .tp_basicsize = sizeof(View),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = View_new,
@@ -3433,16 +3794,17 @@ static struct PyModuleDef engines_module = {
 /* -- the C API (for the default policy's core, _auto_c.c) ------------------------------------ */
 
 /* Prefetch the home slot of hash ``hh`` in an ARC or LIRS engine's key table, or in a
-   SimEngine's simulation's (any other object: nothing; no Python code runs). ``p`` is an engine
-   or the object a bound step is bound to: for a SimEngine engine and its ``view.step``, the
-   same slot (the view's own ``wt`` dict is left alone). Why: the default policy steps one key through its engine and
+   SimEngine's LIRS or ARC simulation's (any other object, a view over a TinyLFU included:
+   nothing; no Python code runs). ``p`` is an engine or the object a bound step is bound to: for
+   a SimEngine engine and its ``view.step``, the same slot (the view's own ``wt`` dict is left
+   alone). Why: the default policy steps one key through its engine and
    three simulations one after the other, each starting on a cold miss of its first slot (~85%
    of a LIRS step in a whole cache, helper HE's profile); asked for all of them first, the misses
    overlap. */
 static void engine_prefetch(PyObject *p, Py_hash_t hh)
 {
     if (Py_IS_TYPE(p, &ViewType)) { /* a SimEngine: its simulation's (NULL once cleared) */
-        if ((p = (PyObject *)((View *)p)->sim) == NULL) {
+        if ((p = ((View *)p)->sim) == NULL) {
             return;
         }
     }
@@ -3472,7 +3834,12 @@ PyMODINIT_FUNC PyInit__engines_c(void)
         return NULL;
     }
     STR_CLEAR = PyUnicode_InternFromString("clear");
-    if (STR_CLEAR == NULL) {
+    STR_TAKE = PyUnicode_InternFromString("take");
+    STR_RESIZE = PyUnicode_InternFromString("resize");
+    STR_ORDER = PyUnicode_InternFromString("order");
+    STR_MAX_ENTRIES = PyUnicode_InternFromString("max_entries");
+    if (STR_CLEAR == NULL || STR_TAKE == NULL || STR_RESIZE == NULL || STR_ORDER == NULL ||
+        STR_MAX_ENTRIES == NULL) {
         return NULL;
     }
     DEQUE_CLEAR = PyObject_GetAttr(DequeType, STR_CLEAR);

@@ -1,8 +1,10 @@
 """Typed stub of the C extension ``perflayer.cache._engines_c`` (see ``_engines_c.c``)."""
 
 from collections import deque
-from collections.abc import Hashable, Sequence
+from collections.abc import Container, Hashable, Sequence
 from typing import final, type_check_only
+
+from perflayer.cache._tinylfu_c import TinyLFUPolicy
 
 __all__ = ["ARCEngine", "LIRSEngine", "SimEngine"]
 
@@ -88,27 +90,29 @@ class LIRSEngine(_Engine):
 
 @final
 class SimEngine:
-    """A C LIRS or ARC engine that is its simulation, as ``_policy_auto.SimEngine``."""
+    """A C LIRS, ARC or TinyLFU simulation that is the engine, as ``_policy_auto.SimEngine``."""
 
     def __init__(
         self,
-        sim: LIRSEngine | ARCEngine,
+        sim: LIRSEngine | ARCEngine | TinyLFUPolicy,
         real: Sequence[tuple[Hashable, int]],
         buf: deque[Hashable],
     ) -> None: ...
     @property
-    def sim(self) -> LIRSEngine | ARCEngine:
+    def sim(self) -> LIRSEngine | ARCEngine | TinyLFUPolicy:
         """Return the simulation that is this engine."""
     @property
     def weight(self) -> int:
         """Return the sum of the cache's keys' weights."""
     @property
-    def max_entries(self) -> int:
-        """Return the capacity in entries."""
+    def max_entries(self) -> int | None:
+        """Return the capacity in entries (None: a TinyLFU simulation bounded by weight)."""
     @property
     def _lazy_len(self) -> int: ...
     def step(self, key: Hashable, /) -> bool:
         """The simulation's access of ``key`` (True on a hit), keeping the extras."""
+    def step_twin(self, key: Hashable, other: Container[Hashable] | None = None, /) -> int | None:
+        """As ``step``: None on a hit, else how many of the victims ``other`` lacks (0: None)."""
     def add(self, key: Hashable, weight: int, /) -> list[Hashable]:
         """The cache stores ``key``: a phantom (or a new key) becomes resident; evict extras."""
     def update(self, key: Hashable, weight: int, /) -> list[Hashable]:

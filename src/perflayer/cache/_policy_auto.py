@@ -267,6 +267,11 @@ class SimEngine:
 _ENG: Any = _ad._ENGINES_C
 _CViews: Any = getattr(_ENG, "SimEngine", None)  # the C twin, over C LIRS/ARC
 _CSIMS: tuple[type, ...] = (_ENG.LIRSEngine, _ENG.ARCEngine) if _CViews is not None else ()
+if _CSIMS:
+    try:  # the C TinyLFU (the twin, when built) is seen through the C view as well
+        _CSIMS += (importlib.import_module("perflayer.cache._tinylfu_c").TinyLFUPolicy,)
+    except ImportError:  # pragma: no cover - built without a compiler
+        pass
 _VIEWS: tuple[type, ...] = (SimEngine,) if _CViews is None else (SimEngine, _CViews)
 
 
@@ -274,7 +279,7 @@ def sim_engine(sim: Any, real: list[tuple[Hashable, int]], buf: deque[Hashable])
     """Return the engine that is ``sim``, holding the cache's ``real`` (least valuable first).
 
     The C view (``_engines_c.SimEngine``, decision-identical: tests/cache/test_sim_engine.py)
-    over a C LIRS or ARC simulation; the Python one over anything else.
+    over a C LIRS, ARC or TinyLFU simulation; the Python one over anything else.
     """
     if type(sim) in _CSIMS:
         return _CViews(sim, real, buf)
