@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python -m benchmarks.engines_c [--rounds N] [--keys N] [--instructions]``
 or ``.venv/bin/python -m benchmarks.engines_c --streams [--rounds N] [--keys N] [--baseline SO]
-[--c-only]`` or ``.venv/bin/python -m benchmarks.engines_c --view [--rounds N] [--keys N]``.
+[--c-only]`` or ``.venv/bin/python -m benchmarks.engines_c --view [--rounds N] [--keys N]
+[--baseline SO]``.
 
 Two workloads on one seeded skewed trace (Pareto ranks over 4,000 keys, a cache of 500):
 "access", the miniature simulation's step (``engine.access(k)``), and "add", the real engine's
@@ -62,40 +63,64 @@ engines)::
      2048 zipf       180.1 (1.00)     103.9 (0.58)      78.9 (0.44)      71.7 (0.40)      58.6 (0.33)
 
 ``--view`` prices ``_engines_c.SimEngine``, the adopted engine that is its simulation (the
-default policy's LIRS or ARC engine after a switch), against the plain C engine, at 500, 1,024
-and 2,048 entries on str keys: a new key's ``step`` (the observation's read miss: full
-simulation, the victim a cached key, which becomes an extra) and the ``add`` that follows it
-(the cache's set: the phantom becomes cached, the extra leaves), beside the plain ``access`` of
-a new key and, for the design it replaced, a plain engine's ``add`` of a new key (the adopted
-copy's write beside the simulation's access); hits; ``k in`` each. Each call is timed alone
-(``perf_counter_ns`` around it, an empty bracket's mean subtracted), the mean per run, the
-median of the runs.
+default policy's LIRS or ARC engine after a switch, and its TinyLFU twin once it returns),
+against the plain C simulation, at 500, 1,024 and 2,048 entries on str keys: a new key's
+``step`` (the observation's read miss: full simulation, the victim a cached key, which becomes
+an extra; the twin's ``step_twin(k)``) and the ``add`` that follows it (the cache's set: the
+phantom becomes cached, the extra leaves), beside the plain ``access`` of a new key and, for the
+design it replaced, a plain engine's ``add`` of a new key (the adopted copy's write beside the
+simulation's access); hits; ``k in`` each. Each call is timed alone (``perf_counter_ns`` around
+it, an empty bracket's mean subtracted), the mean per run, the median of the runs.
+``--baseline SO`` runs another build's views beside these, round by round in alternating order,
+and prints the ratios (a build whose SimEngine takes no TinyLFU: the Python view over it).
 
-``nice -n 5 .venv/bin/python -m benchmarks.engines_c --view --rounds 7 --keys 40000`` (load
-0.9; ns/call)::
+``nice -n 5 .venv/bin/python -m benchmarks.engines_c --view --rounds 9 --keys 40000 --baseline
+SO``, SO the build of commit cfad195 (``wt`` a dict, ex a lazy list; load 0.8-1.3; ns/call)::
 
-    engine   cap  access   step    add  add new  engine add  acc hit  step hit  in eng  in view
-    lirs     500    58.9   85.7  127.0    238.2        95.7     29.9      31.8    18.2     20.7
-    lirs    1024    54.2   83.6  129.2    233.0        92.7     37.8      36.3    21.6     23.2
-    lirs    2048    55.1   83.7  131.9    234.5        95.8     41.3      45.1    31.3     23.0
-    arc      500    44.4   73.3  135.1    200.9        89.2     27.9      27.9    18.4     26.9
-    arc     1024    37.5   60.9  127.4    185.9        73.9     28.2      28.3    17.3     22.0
-    arc     2048    36.5   61.3  130.5    187.7        73.2     29.2      30.0    20.4     22.0
+    [c]
+    engine     cap  access   step    add  add new  engine add  acc hit  step hit  in eng  in view
+    lirs       500    60.9   85.4   80.8    143.1       100.2     31.4      33.6    20.4     19.4
+    lirs      1024    60.8   87.6   79.9    140.2        99.9     44.8      45.7    31.3     22.0
+    lirs      2048    60.5   98.0   82.3    140.8        99.0     46.1      57.2    38.6     29.4
+    arc        500    49.8   68.2   71.2    128.4        93.7     31.4      29.5    20.4     21.8
+    arc       1024    39.1   65.6   71.1    118.0        85.6     31.0      33.3    19.5     19.9
+    arc       2048    40.8   75.7   75.9    129.6        86.3     31.6      39.5    30.6     26.8
+    tinylfu    500   277.9  361.8   98.8    478.2       125.5     25.9      43.6    18.1     16.3
+    tinylfu   1024   181.9  284.5   96.6    331.3       126.9     27.9      48.0    20.0     20.0
+    tinylfu   2048   152.9  248.4   86.8    306.1       142.0     34.2      55.8    26.7     27.8
 
-    engine   cap  step/access  step+add/access  step+add/(access+engine add)  step hit/acc hit
-    lirs     500         1.45             3.61                          1.38              1.06
-    lirs    1024         1.54             3.93                          1.45              0.96
-    lirs    2048         1.52             3.91                          1.43              1.09
-    arc      500         1.65             4.69                          1.56              1.00
-    arc     1024         1.63             5.03                          1.69              1.00
-    arc     2048         1.68             5.25                          1.75              1.03
+    [c] ratios
+    engine     cap  step/access  step+add/access  step+add/(access+engine add)  step hit/acc hit
+    lirs       500         1.40             2.73                          1.03              1.07
+    lirs      1024         1.44             2.75                          1.04              1.02
+    lirs      2048         1.62             2.98                          1.13              1.24
+    arc        500         1.37             2.80                          0.97              0.94
+    arc       1024         1.68             3.50                          1.10              1.07
+    arc       2048         1.86             3.72                          1.19              1.25
+    tinylfu    500         1.30             1.66                          1.14              1.68
+    tinylfu   1024         1.56             2.10                          1.23              1.72
+    tinylfu   2048         1.62             2.19                          1.14              1.63
+
+    c/base
+    engine     cap   step    add  step+add     in
+    lirs       500   0.90   0.56      0.70   0.83
+    lirs      1024   0.97   0.56      0.72   0.83
+    lirs      2048   1.03   0.57      0.75   1.14
+    arc        500   0.89   0.51      0.65   0.98
+    arc       1024   1.01   0.53      0.68   0.87
+    arc       2048   1.11   0.52      0.71   1.02
+    tinylfu    500   0.94   0.53      0.81   0.67
+    tinylfu   1024   1.01   0.57      0.84   0.83
+    tinylfu   2048   1.00   0.51      0.80   1.05
 
 A hit costs the view what it costs the engine (a step is the engine's find and hit). A miss
-costs more: the step's victim joins the extras (+25-30 ns), and the write that follows
-inserts the key into the view's ``wt`` dict and pops the extra from it (the plain engine keeps
-weights in its nodes): step + add is 1.4-1.75x the old access + copy add. The view still saves
-the copy's replay of every buffered read (a second step per hit), so it wins where hits
-dominate; the miss path's cost is the ``wt`` dict (SimEngine's note in _engines_c.c).
+(step + add) costs about what the design before the view paid for it, the simulation's access
+plus the adopted copy's add (0.97-1.19x), and 0.65-0.75x what it cost with ``wt`` a dict
+(there 1.4-1.75x the old design's): the write's eviction takes the extra's node in hand, no dict
+insert or pop (SimEngine's note in _engines_c.c). The view also saves the copy's replay of every
+buffered read (a second step per hit). Against the build of commit 2aebaea, whose SimEngine took
+no TinyLFU (the twin under _policy_auto's Python view), the TinyLFU rows' step + add is
+0.23-0.30x (step 0.35-0.46x, add 0.11-0.14x; two runs, load 1.1, noisy).
 
 The "access" rows (int keys over 4,000, tables that stay in the CPU caches) gain instructions,
 not time; the streams (str keys, 2,000-8,000 nodes) gain both. The C "add" rows are still
@@ -118,15 +143,17 @@ import tempfile
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from benchmarks.cache_latency import zipf_ops
+from perflayer.cache import _engines_c
 from perflayer.cache._engines_c import ARCEngine as CARC
 from perflayer.cache._engines_c import LIRSEngine as CLIRS
-from perflayer.cache._engines_c import SimEngine
 from perflayer.cache._policy_adaptive import AdaptivePolicy
 from perflayer.cache._policy_adaptive import _ARCEngine as PyARC
 from perflayer.cache._policy_adaptive import _LIRSEngine as PyLIRS
+from perflayer.cache._policy_auto import SimEngine as PyView
+from perflayer.cache._tinylfu_c import TinyLFUPolicy as CTinyLFU
 
 CAPACITY = 500
 UNIVERSE = 4_000
@@ -251,7 +278,7 @@ def instructions(n: int) -> dict[tuple[str, str, str], float]:
 # -- the simulations' streams (``--streams``) --------------------------------------------------
 
 SIZES = (500, 1_024, 2_048)
-VIEW_CLASSES: dict[str, Any] = {"lirs": CLIRS, "arc": CARC}
+VIEW_ENGINES = ("lirs", "arc", "tinylfu")
 STREAM_IMPLS = ("lru", "lirs python", "lirs base", "lirs c", "arc python", "arc base", "arc c")
 
 
@@ -377,26 +404,66 @@ VIEW_ROWS = (
 )
 
 
-def _view_setup(engine: str, cap: int, warm: list[str]) -> Any:
-    """Return a SimEngine on a fresh C simulation warmed by ``warm``, holding all its residents.
+class ViewImpl(NamedTuple):
+    """One ``--view`` case: a fresh simulation ``sim(cap, buf)``, the view class over it."""
+
+    sim: Callable[..., Any]
+    view: Any
+    twin: bool  # the view is stepped by step_twin(k) (the default policy's TinyLFU twin)
+
+
+def _tiny(cap: int, buf: Any = None) -> Any:
+    return CTinyLFU(cap, None)
+
+
+def view_impls(mod: Any) -> dict[str, ViewImpl]:
+    """Return the ``--view`` cases of the ``_engines_c`` build ``mod``.
+
+    Its LIRS and ARC engines under its SimEngine, and the C TinyLFU (the default policy's twin)
+    under its SimEngine where that takes one, else under _policy_auto's Python view (the twin's
+    view before the C one took a TinyLFU).
+    """
+    try:
+        mod.SimEngine(CTinyLFU(4, None), [], deque())
+        tiny_view = mod.SimEngine
+    except TypeError:
+        tiny_view = PyView
+    return {
+        "lirs": ViewImpl(lambda cap, buf=None: mod.LIRSEngine(cap, buf), mod.SimEngine, False),
+        "arc": ViewImpl(lambda cap, buf=None: mod.ARCEngine(cap, buf), mod.SimEngine, False),
+        "tinylfu": ViewImpl(_tiny, tiny_view, True),
+    }
+
+
+def _view_setup(impl: ViewImpl, cap: int, warm: list[str]) -> Any:
+    """Return a view on a fresh simulation warmed by ``warm``, holding all its residents.
 
     Every simulation resident is a cached key, so the victim of a new key's step is real: it
     becomes an extra, which the following add evicts (the cost the view adds to a miss).
     """
     buf: deque[Any] = deque(maxlen=1024)
-    sim = VIEW_CLASSES[engine](cap, buf)
+    sim = impl.sim(cap, buf)
     for k in warm:
         sim.access(k)
-    return SimEngine(sim, sim.order(), buf)
+    return impl.view(sim, sim.order(), buf)
 
 
-def check_view_stream(engine: str, cap: int, n: int) -> None:
-    """Check (untimed) that the timed view loop is what it claims: one real victim per step."""
+def _stepper(impl: ViewImpl, view: Any) -> Callable[[Any], Any]:
+    return view.step_twin if impl.twin else view.step  # type: ignore[no-any-return]
+
+
+def check_view_stream(impl: ViewImpl, cap: int, n: int) -> None:
+    """Check (untimed) that the timed view loop is what it claims: one real victim per step.
+
+    (A TinyLFU's new key may be its own victim, refused admission: only the count is checked.)
+    """
     warm, keys = stream_keys("new", cap, n)
-    view = _view_setup(engine, cap, warm)
+    view = _view_setup(impl, cap, warm)
+    step = _stepper(impl, view)
     for k in keys[:2_000]:
-        assert view.step(k) is False and len(view._extras()) == 1, k
-        assert len(view.add(k, 1)) == 1 and not view._extras(), k
+        assert step(k) in ((0,) if impl.twin else (False,)), k
+        victims = view.add(k, 1)
+        assert len(view) == cap and (impl.twin or len(victims) == 1), k
 
 
 def _timed(fn: Callable[..., Any], keys: list[str], weighed: bool = False) -> float:
@@ -416,26 +483,26 @@ def _timed(fn: Callable[..., Any], keys: list[str], weighed: bool = False) -> fl
     return t / len(keys)
 
 
-def view_round(engine: str, cap: int, warm: list[str], keys: list[str]) -> dict[str, float]:
+def view_round(impl: ViewImpl, cap: int, warm: list[str], keys: list[str]) -> dict[str, float]:
     """Return the mean ns per call of each VIEW_ROWS case on fresh engines (bracket included).
 
-    "access": the plain C simulation's access(k) of a new key; "step": SimEngine.step(k) of a
-    new key (full simulation, real victim) and "add": the add(k, 1) that follows it (the
-    phantom becomes resident, the extra leaves); "add new": SimEngine.add(k, 1) of a key never
-    stepped (its step inside); "engine add": a plain C engine's add(k, 1) of a new key (what an
-    adopted copy paid beside the simulation's access before the view). Hits, over the warmed
-    residents: "acc hit" access(k), "step hit" SimEngine.step(k); "in eng" and "in view":
-    ``k in`` the simulation (its table) and the view (its ``wt`` dict).
+    "access": the plain C simulation's access(k) of a new key; "step": the view's step(k) (a
+    TinyLFU twin's: step_twin(k)) of a new key (full simulation, real victim) and "add": the
+    add(k, 1) that follows it (the phantom becomes resident, the extra leaves); "add new": the
+    view's add(k, 1) of a key never stepped (its step inside); "engine add": a plain engine's
+    add(k, 1) of a new key (what an adopted copy paid beside the simulation's access before the
+    view). Hits, over the warmed residents: "acc hit" access(k), "step hit" the view's step(k);
+    "in eng" and "in view": ``k in`` the simulation and the view.
     """
     clock = time.perf_counter_ns
     n = len(keys)
     out: dict[str, float] = {}
-    sim = VIEW_CLASSES[engine](cap)
+    sim = impl.sim(cap)
     for k in warm:
         sim.access(k)
     out["access"] = _timed(sim.access, keys)
-    view = _view_setup(engine, cap, warm)
-    step, add = view.step, view.add
+    view = _view_setup(impl, cap, warm)
+    step, add = _stepper(impl, view), view.add
     ts = ta = 0
     for k in keys:
         t0 = clock()
@@ -446,14 +513,14 @@ def view_round(engine: str, cap: int, warm: list[str], keys: list[str]) -> dict[
         ts += t1 - t0
         ta += t2 - t1
     out["step"], out["add"] = ts / n, ta / n
-    out["add new"] = _timed(_view_setup(engine, cap, warm).add, keys, weighed=True)
-    eng = VIEW_CLASSES[engine](cap)
+    out["add new"] = _timed(_view_setup(impl, cap, warm).add, keys, weighed=True)
+    eng = impl.sim(cap)
     for k in warm:
         eng.add(k, 1)
     out["engine add"] = _timed(eng.add, keys, weighed=True)
     # hits: the residents of the warmed simulation, shuffled, over and over
-    view = _view_setup(engine, cap, warm)
-    sim = VIEW_CLASSES[engine](cap)
+    view = _view_setup(impl, cap, warm)
+    sim = impl.sim(cap)
     for k in warm:
         sim.access(k)
     hot = [k for k, _w in sim.order()]
@@ -461,7 +528,7 @@ def view_round(engine: str, cap: int, warm: list[str], keys: list[str]) -> dict[
     random.Random(cap).shuffle(hot)
     hits = (hot * (n // len(hot) + 1))[:n]
     out["acc hit"] = _timed(sim.access, hits)
-    out["step hit"] = _timed(view.step, hits)
+    out["step hit"] = _timed(_stepper(impl, view), hits)
     for row, obj in (("in eng", sim), ("in view", view)):
         t = 0
         for k in hits:
@@ -482,51 +549,81 @@ def bracket_ns(n: int) -> float:
     return t / n
 
 
-def views(rounds: int, n: int) -> dict[tuple[str, int, str], float]:
-    """Return the median over rounds of each case's ns per call, the bracket subtracted."""
+def views(
+    rounds: int, n: int, builds: dict[str, dict[str, ViewImpl]]
+) -> dict[tuple[str, str, int, str], float]:
+    """Return the median over rounds of each case's ns per call, the bracket subtracted.
+
+    ``builds`` maps a build's name ("c", "base") to its cases; in each round the builds run one
+    after the other on the same keys, in an order that alternates (side by side: their ratio is
+    fair on a shared machine).
+    """
     res = {}
-    for engine in VIEW_CLASSES:
+    names = list(builds)
+    for engine in VIEW_ENGINES:
         for cap in SIZES:
-            check_view_stream(engine, cap, n)
+            for name in names:
+                check_view_stream(builds[name][engine], cap, n)
             warm, keys = stream_keys("new", cap, n)
-            samples: dict[str, list[float]] = {r: [] for r in VIEW_ROWS}
-            for _ in range(rounds):
-                b = bracket_ns(n)
-                for row, ns in view_round(engine, cap, warm, keys).items():
-                    samples[row].append(ns - b)
-            for row, runs in samples.items():
-                res[(engine, cap, row)] = statistics.median(runs)
+            samples: dict[tuple[str, str], list[float]] = {
+                (b, r): [] for b in names for r in VIEW_ROWS
+            }
+            for i in range(rounds):
+                for name in names if i % 2 == 0 else names[::-1]:
+                    b = bracket_ns(n)
+                    for row, ns in view_round(builds[name][engine], cap, warm, keys).items():
+                        samples[(name, row)].append(ns - b)
+            for (name, row), runs in samples.items():
+                res[(name, engine, cap, row)] = statistics.median(runs)
     return res
 
 
-def print_views(res: dict[tuple[str, int, str], float], n: int) -> None:
-    """Print ns per call and the ratios: the view's miss and hit costs to the plain engine's."""
+def print_views(res: dict[tuple[str, str, int, str], float], n: int, builds: list[str]) -> None:
+    """Print ns per call and the ratios: the view's miss and hit costs to the plain engine's.
+
+    With a baseline, then the ratios of this build to it (step, add, step + add, ``in``).
+    """
+
+    def table(
+        title: str, cols: list[str], rows: Callable[[str, int], list[float]], digits: int
+    ) -> None:
+        widths = [max(len(c), 5) + 2 for c in cols]
+        print(f"\n{title}")
+        head = "".join(f"{c:>{w}}" for c, w in zip(cols, widths, strict=True))
+        print(f"{'engine':8} {'cap':>5}{head}")
+        for engine in VIEW_ENGINES:
+            for cap in SIZES:
+                cells = zip(rows(engine, cap), widths, strict=True)
+                print(f"{engine:8} {cap:5}" + "".join(f"{x:{w}.{digits}f}" for x, w in cells))
+
     print(f"{n} str keys per run, full simulations; ns/call (median of runs' means)")
-    print(f"{'engine':6} {'cap':>5}" + "".join(f"{r:>11}" for r in VIEW_ROWS))
-    for engine in VIEW_CLASSES:
-        for cap in SIZES:
-            cells = "".join(f"{res[(engine, cap, r)]:11.1f}" for r in VIEW_ROWS)
-            print(f"{engine:6} {cap:5}{cells}")
+    for build in builds:
+        table(
+            f"[{build}]",
+            list(VIEW_ROWS),
+            lambda e, c, b=build: [res[(b, e, c, r)] for r in VIEW_ROWS],  # type: ignore[misc]
+            1,
+        )
     ratios = {
-        "step/access": ("step",),
-        "step+add/access": ("step", "add"),
-        "step+add/(access+engine add)": ("step", "add"),
-        "step hit/acc hit": ("step hit",),
+        "step/access": (("step",), ("access",)),
+        "step+add/access": (("step", "add"), ("access",)),
+        "step+add/(access+engine add)": (("step", "add"), ("access", "engine add")),
+        "step hit/acc hit": (("step hit",), ("acc hit",)),
     }
-    print(f"\n{'engine':6} {'cap':>5}" + "".join(f"{r:>30}" for r in ratios))
-    for engine in VIEW_CLASSES:
-        for cap in SIZES:
-            v = {r: res[(engine, cap, r)] for r in VIEW_ROWS}
-            den = {
-                "step/access": v["access"],
-                "step+add/access": v["access"],
-                "step+add/(access+engine add)": v["access"] + v["engine add"],
-                "step hit/acc hit": v["acc hit"],
-            }
-            cells = "".join(
-                f"{sum(v[r] for r in num) / den[name]:30.2f}" for name, num in ratios.items()
-            )
-            print(f"{engine:6} {cap:5}{cells}")
+
+    def ratio(build: str, base: str, num: tuple[str, ...], den: tuple[str, ...]) -> Any:
+        return lambda e, c: (
+            sum(res[(build, e, c, r)] for r in num) / sum(res[(base, e, c, r)] for r in den)
+        )
+
+    b0 = builds[0]
+    fns = [ratio(b0, b0, num, den) for num, den in ratios.values()]
+    table(f"[{b0}] ratios", list(ratios), lambda e, c: [f(e, c) for f in fns], 2)
+    if len(builds) < 2:
+        return
+    cmp = {"step": ("step",), "add": ("add",), "step+add": ("step", "add"), "in": ("in view",)}
+    fns = [ratio(b0, builds[1], rows, rows) for rows in cmp.values()]
+    table(f"{b0}/{builds[1]}", list(cmp), lambda e, c: [f(e, c) for f in fns], 2)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -538,7 +635,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--streams", action="store_true")
     ap.add_argument("--baseline", metavar="SO", help="another build's _engines_c .so (timing)")
     ap.add_argument("--c-only", action="store_true", help="no Python engines (--streams)")
-    ap.add_argument("--view", action="store_true", help="SimEngine's step and add vs access")
+    ap.add_argument(
+        "--view", action="store_true", help="SimEngine's step and add vs access (--baseline SO)"
+    )
     ap.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--skip", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -549,7 +648,10 @@ def main(argv: list[str] | None = None) -> None:
             fn()
         return
     if a.view:
-        print_views(views(a.rounds, a.keys), a.keys)
+        builds = {"c": view_impls(_engines_c)}
+        if a.baseline:
+            builds["base"] = view_impls(load_extension(a.baseline, "_engines_c"))
+        print_views(views(a.rounds, a.keys, builds), a.keys, list(builds))
         return
     if a.baseline and not a.instructions:
         load_baseline(a.baseline)

@@ -2606,43 +2606,38 @@ static PyTypeObject LIRSType = {
    _tinylfu_c's: the view calls its methods, ``take`` bound once and called per step through
    vectorcall (None on a hit, else a new list of its victims), ``in``, order(), resize() and
    clear(), and keeps the rest (wt, ex, the count) as for the engines. A step_twin(key, view)
-   counts the victims not in ``wt`` with the dict's own lookup, no Python-level call.
+   counts the victims not in ``wt`` with the victims' own lookups, no Python-level call.
 
-   Layout. ``wt`` is a dict, the cache's keys -> their weights (the objects given), as Python's.
-   ``ex``, Python's OrderedDict of the extras, is a key table and an intrusive list of nodes in
-   an arena (oldest first), as the engines' lists, and it is kept lazily: every victim of a
-   step or a resize joins the list (if not on it), where Python's adds only the victims in
-   ``wt``; Python's ex is the list's keys that are in ``wt``, in the list's order, and the
-   ``in wt`` is asked when a key leaves the list (an eviction pops the oldest entries until one
-   is in ``wt``; order() skips the others). It holds because a key on the list is never in the
-   simulation unless a direct access() of the simulation put it back, and a key joins ``wt``
-   only by add(), which steps a key that is in neither (the step takes it off the list) and
-   takes a key in the simulation off the list; so an entry not in ``wt`` when it joined is not
-   in ``wt`` while it stays. ex_trim() keeps the list O(capacity) when victims the cache does
-   not hold (the phantoms') pile up between writes.
-   why lazily: the ``in wt`` of a step's victim is a lookup of a dict entry last touched about
-   c accesses ago, a cache miss on every step of a new key (~25 ns of ~80 at 1,024 entries);
-   the eviction that takes the victim away looks it up anyway (wt.pop).
-   why not an OrderedDict or a dict: an extra leaves from the middle (a step of it, a remove)
-   as well as from the front; with a dict each step of a new key paid an insert, a delete, the
-   dummies' periodic rebuild and an int object to find the key's place in a FIFO. Here it is a
-   probe, a node and two links, with no allocation once the arena is warm, and finding the
-   oldest entry runs no Python code. A key that leaves and comes back is a new node at the
-   end: FIFO by first insertion, as the OrderedDict.
-   What a miss still costs over the plain engine (benchmarks/engines_c.py --view: step + add
-   1.4-1.75x access + add) is mostly ``wt``: the write inserts the key and pops the evicted
-   extra, where the engine keeps weights in its nodes. Weights and a "cached" flag in the
-   simulation's nodes would avoid the dict, but then a victim's weight must travel with it
-   through insert, and a direct call of the simulation (AutoCore removes keys from it itself)
-   could drop cached keys unseen: not done.
+   Layout. ``wt``, Python's dict of the cache's keys and their weights (the objects given), and
+   ``ex``, Python's OrderedDict of the extras, are one key table of nodes in an arena, as the
+   engines' (a node per cached key: the key, its hash, its weight object and the weight parsed),
+   and an intrusive list through the extras' nodes (oldest first; a node off it has prev NULL).
+   A step looks each of the simulation's victims up and links the cached ones: ex holds exactly
+   Python's keys in Python's order (a key that leaves and comes back is linked at the end: FIFO
+   by first insertion, as the OrderedDict). A write's eviction unlinks the oldest extra, whose
+   node is in hand: no lookup, and no Python code runs.
+   why not a dict for ``wt`` (as until session 12, with ex a lazy list that asked ``in wt`` when
+   an entry left it): the usual miss is a read's step, then the write of that phantom, which
+   evicts the extra the step made. Through a dict the write paid an insert and a lookup and
+   delete of the extra (an entry last touched about c writes ago), and the dict's dummies a
+   periodic rebuild; the eviction now takes the node the step's lookup found (that lookup is
+   the one miss the victim costs, where the dict's pop was) and the insert is a probe and a
+   node: ``python -m benchmarks.engines_c --view --baseline SO`` (SO: the dict build) measured
+   add 0.51-0.57x, step 0.89-1.11x, step + add 0.65-0.75x at 500-2,048 entries, LIRS and ARC,
+   the miss (step + add) now about what the old design's access and copy add cost together
+   (0.97-1.19x). The C API's prefetch asks for the key's slot here too (the default policy asks
+   ``in`` first).
+   Weights and a "cached" flag in the simulation's own nodes would save the victim's lookup as
+   well, but a direct call of the simulation (AutoCore removes keys from it itself; the tests
+   access it) would then drop cached keys unseen: not done.
 
    Safety. Every mutating call holds the simulation's busy flag (engine_enter, the engines'
    guard) from start to end: a key's __hash__ or __eq__, or a finalizer, that calls a mutating
    method of the view or of its simulation gets RuntimeError; reads (len, in, order) are allowed
    and see a consistent view (Python code runs only between the steps of a call). Over a TinyLFU
    the view holds a flag of its own instead, and the policy refuses a call only while a method of
-   its own runs: a call of the policy from an __eq__ that the view's own lookups run (wt, ex)
-   goes through, as under the Python view; the view holds no pointer into the policy, only the
+   its own runs: a call of the policy from an __eq__ that the view's own lookups run (wt) goes
+   through, as under the Python view; the view holds no pointer into the policy, only the
    lists its methods return, so it stays consistent. step_twin asks another container's ``in``
    after the step, the view idle (Python asks it after the ex updates): that ``in`` may call the
    view. The view holds strong references and supports the cycle collector.
@@ -2655,48 +2650,17 @@ static PyTypeObject LIRSType = {
    python -O; step_twin's arguments are positional; hash() and == run on other objects and
    another number of times. */
 
-/* why: a dict call with the hash the engine's find computed, not hashed again (private in
-   CPython before 3.13; the public calls after) */
-#if PY_VERSION_HEX < 0x030D0000
-#define dict_get_h(d, k, h) _PyDict_GetItem_KnownHash((d), (k), (h))
-#define dict_set_h(d, k, v, h) _PyDict_SetItem_KnownHash((d), (k), (v), (h))
-#define dict_del_h(d, k, h) _PyDict_DelItem_KnownHash((d), (k), (h))
-#define dict_has_h(d, k, h) _PyDict_Contains_KnownHash((d), (k), (h))
-#else
-#define dict_get_h(d, k, h) PyDict_GetItemWithError((d), (k))
-#define dict_set_h(d, k, v, h) PyDict_SetItem((d), (k), (v))
-#define dict_del_h(d, k, h) PyDict_DelItem((d), (k))
-#define dict_has_h(d, k, h) PyDict_Contains((d), (k))
-#endif
-
-/* d.pop(k, default) of a dict whose values are never None: 1 found (*out, a new reference), 0
-   absent, -1 an exception. As dict.pop, an empty dict answers 0 without hashing ``k``. */
-static int dict_pop(PyObject *d, PyObject *k, PyObject **out)
-{
-#if PY_VERSION_HEX < 0x030D0000
-    PyObject *r = _PyDict_Pop(d, k, Py_None);
-    if (r == NULL) {
-        return -1;
-    }
-    if (r == Py_None) {
-        Py_DECREF(r);
-        return 0;
-    }
-    *out = r;
-    return 1;
-#else
-    return PyDict_Pop(d, k, out);
-#endif
-}
-
-/* An extra: a node of ex's table, on ex's list (oldest first). */
-typedef struct ExNode {
-    uint32_t idx;         /* its arena index (first: see the arena) */
-    struct ExNode *prev;  /* (at NODE_LINK: a free node's link) */
-    struct ExNode *next;
-    PyObject *key;        /* strong */
+/* A key the cache holds: a node of the view's key table (``wt``), on ex's list when it is an
+   extra (Python's ``ex``: oldest first). */
+typedef struct CNode {
+    uint32_t idx;        /* its arena index (first: see the arena) */
+    struct CNode *prev;  /* (at NODE_LINK: a free node's link); NULL: not an extra */
+    struct CNode *next;
+    PyObject *key;       /* strong */
+    PyObject *wobj;      /* the weight object given (strong), as wt's value */
     uint64_t hash;
-} ExNode;
+    int64_t w;           /* wobj parsed */
+} CNode;
 
 typedef struct {
     PyObject_HEAD
@@ -2707,14 +2671,13 @@ typedef struct {
     int busy;             /* a TinyLFU simulation's view is in a mutating call (a LIRS or ARC
                              simulation's view holds the engine's own flag instead) */
     PyObject *buf;        /* the shared read buffer (a deque), strong */
-    PyObject *wt;         /* dict: the cache's keys -> their weights */
     PyObject *scratch;    /* list: a step's victims; empty between calls, untracked */
-    Table xkeys;          /* ex: a node per extra */
-    Arena xarena;
-    ExNode xhead;         /* ex's list sentinel: xhead.next is the oldest extra */
+    Table ckeys;          /* wt: a node per cached key */
+    Arena carena;
+    CNode xhead;          /* ex's list sentinel: xhead.next is the oldest extra */
     Py_ssize_t nex;       /* len(ex) */
     int64_t c;            /* max_entries; -1: None (a TinyLFU simulation's only) */
-    int64_t weight;       /* the sum of wt's weights */
+    int64_t weight;       /* the sum of the cached keys' weights */
 } View;
 
 static PyTypeObject ViewType;
@@ -2761,7 +2724,8 @@ static void view_leave(View *v)
     }
 }
 
-/* A read's guard (order): the flag set across the walk, restored after; returns the old one. */
+/* A read's guard (in, order): the flag set across the lookups, restored after; returns the old
+   one. why: a lookup runs keys' __eq__, which must not resize the table under the probe. */
 static int view_hold(View *v)
 {
     int *flag = v->ops != NULL ? &((Engine *)v->sim)->busy : &v->busy;
@@ -2833,11 +2797,18 @@ static void scratch_clear(PyObject *list)
     }
 }
 
-/* -- ex ------------------------------------------------------------------------------------- */
+/* -- wt and ex ------------------------------------------------------------------------------ */
 
-static PyObject *ex_key_of(void *n) { return ((ExNode *)n)->key; }
+static PyObject *c_key_of(void *n) { return ((CNode *)n)->key; }
 
-static uint64_t ex_hash_of(void *n) { return ((ExNode *)n)->hash; }
+static uint64_t c_hash_of(void *n) { return ((CNode *)n)->hash; }
+
+/* The cached key ``key`` (hash ``hk``): 1 found (*n), 0 absent, -1 an exception (from ==). */
+static inline int c_find(View *v, PyObject *key, Py_hash_t hk, CNode **n)
+{
+    return table_find_h(&v->ckeys, &v->carena, key, (uint64_t)hk, (void **)n, c_key_of,
+                        c_hash_of);
+}
 
 static void ex_init(View *v)
 {
@@ -2845,162 +2816,140 @@ static void ex_init(View *v)
     v->nex = 0;
 }
 
-/* Forget the node ``n`` (off the list and the table); return its key, a strong reference. No
-   Python code runs. */
-static PyObject *ex_drop(View *v, ExNode *n)
+/* ex[k] = None for the cached node ``n``: at the end, unless an extra already (keeps its place). */
+static inline void ex_link(View *v, CNode *n)
 {
+    if (n->prev != NULL) {
+        return;
+    }
+    n->prev = v->xhead.prev;
+    n->next = &v->xhead;
+    v->xhead.prev->next = n;
+    v->xhead.prev = n;
+    v->nex++;
+}
+
+/* ex.pop(k, None) for the cached node ``n``. */
+static inline void ex_unlink(View *v, CNode *n)
+{
+    if (n->prev == NULL) {
+        return;
+    }
     n->prev->next = n->next;
     n->next->prev = n->prev;
+    n->prev = n->next = NULL;
     v->nex--;
-    table_remove(&v->xkeys, n, n->hash);
-    PyObject *k = n->key;
-    arena_give(&v->xarena, n);
-    return k;
 }
 
-/* ex[k] = None (``hk``: k's hash): a new extra at the end; one already there keeps its place.
-   0, or -1 with an exception (nothing changed). */
-static int ex_add(View *v, PyObject *k, Py_hash_t hk)
+/* wt[key] = wobj for a key not cached: its node, or NULL with MemoryError (nothing changed). No
+   Python code runs. */
+static CNode *c_insert(View *v, PyObject *key, Py_hash_t hk, PyObject *wobj, int64_t w)
 {
-    void *n;
-    int f = table_find_h(&v->xkeys, &v->xarena, k, (uint64_t)hk, &n, ex_key_of, ex_hash_of);
-    if (f != 0) {
-        return f < 0 ? -1 : 0;
+    if (table_reserve(&v->ckeys) < 0) {
+        return NULL;
     }
-    if (table_reserve(&v->xkeys) < 0) {
-        return -1;
+    CNode *n = arena_take(&v->carena);
+    if (n == NULL) {
+        return NULL;
     }
-    ExNode *x = arena_take(&v->xarena);
-    if (x == NULL) {
-        return -1;
-    }
-    x->key = Py_NewRef(k);
-    x->hash = (uint64_t)hk;
-    x->prev = v->xhead.prev;
-    x->next = &v->xhead;
-    v->xhead.prev->next = x;
-    v->xhead.prev = x;
-    v->nex++;
-    table_place(&v->xkeys, (uint64_t)hk, x);
-    return 0;
+    n->prev = n->next = NULL;
+    n->key = Py_NewRef(key);
+    n->wobj = Py_NewRef(wobj);
+    n->hash = (uint64_t)hk;
+    n->w = w;
+    table_place(&v->ckeys, (uint64_t)hk, n);
+    return n;
 }
 
-/* ex.pop(k, None) (``hk``: k's hash). 0, or -1 with an exception. */
-static int ex_pop(View *v, PyObject *k, Py_hash_t hk)
+/* Forget the cached node ``n`` (off ex, off the table, its weight off the total); its key and
+   weight object are handed to the caller (strong references) to release once the view is
+   consistent. No Python code runs. */
+static void c_drop(View *v, CNode *n, PyObject **key, PyObject **wobj)
 {
-    if (v->nex == 0) { /* why: no probe of an empty ex (a step of a new key, mostly) */
-        return 0;
-    }
-    void *n;
-    int f = table_find_h(&v->xkeys, &v->xarena, k, (uint64_t)hk, &n, ex_key_of, ex_hash_of);
-    if (f <= 0) {
-        return f;
-    }
-    Py_DECREF(ex_drop(v, n)); /* the view is consistent: a finalizer may read it */
-    return 0;
+    ex_unlink(v, n);
+    table_remove(&v->ckeys, n, n->hash);
+    v->weight -= n->w;
+    *key = n->key;
+    *wobj = n->wobj;
+    arena_give(&v->carena, n);
 }
 
-/* ex.popitem(last=False): the oldest extra (a strong reference) and its hash, or -1 with
-   KeyError when ex is empty, as the OrderedDict's. */
-static int ex_pop_oldest(View *v, PyObject **k, Py_hash_t *hk)
+/* wt.clear(); ex.clear(): every node off first (a finalizer reads an empty view), then the
+   keys and weights released. */
+static void c_clear(View *v)
 {
-    if (v->nex == 0) {
-        *k = NULL;
-        PyErr_SetString(PyExc_KeyError, "dictionary is empty");
-        return -1;
+    CNode *chain = NULL;
+    Py_ssize_t size = v->ckeys.slots != NULL ? (Py_ssize_t)1 << v->ckeys.bits : 0;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        CNode *n = slot_node(&v->ckeys, &v->carena, i);
+        if (n != NULL) {
+            n->next = chain; /* (chained through next: arena_give writes prev's word) */
+            chain = n;
+        }
     }
-    ExNode *n = v->xhead.next;
-    *hk = (Py_hash_t)n->hash;
-    *k = ex_drop(v, n);
-    return 0;
-}
-
-/* ex.clear(): every node off first (a finalizer reads an empty ex), then the keys released. */
-static void ex_clear(View *v)
-{
-    ExNode *chain = v->xhead.next;
-    v->xhead.prev->next = NULL; /* (the chain's end) */
+    if (size) {
+        memset(v->ckeys.slots, 0, (size_t)size * sizeof(Slot));
+    }
+    v->ckeys.used = 0;
     ex_init(v);
-    if (v->xkeys.slots != NULL) {
-        memset(v->xkeys.slots, 0, ((size_t)1 << v->xkeys.bits) * sizeof(Slot));
-    }
-    v->xkeys.used = 0;
-    while (chain != NULL && chain != &v->xhead) {
-        ExNode *next = chain->next;
-        PyObject *k = chain->key;
-        arena_give(&v->xarena, chain);
+    v->weight = 0;
+    while (chain != NULL) {
+        CNode *next = chain->next;
+        PyObject *k = chain->key, *w = chain->wobj;
+        arena_give(&v->carena, chain);
         Py_DECREF(k);
+        Py_DECREF(w);
         chain = next;
     }
 }
 
 /* -- the view's steps ----------------------------------------------------------------------- */
 
-/* Drop the lazy list's entries the cache does not hold (the phantoms' victims) once it holds
-   more than 2 x (len(wt) + c) + 64: afterwards it holds at most len(wt), so the lookups cost
-   under two per entry added, and the list stays O(capacity). 0, or -1 with an exception from a
-   key's __eq__ (the list stays as it was from that key on). */
-static int ex_trim(View *v)
-{
-    if (v->nex <= 2 * (PyDict_GET_SIZE(v->wt) + (Py_ssize_t)v->c) + 64) {
-        return 0;
-    }
-    for (ExNode *n = v->xhead.next, *next; n != &v->xhead; n = next) {
-        next = n->next; /* (busy: no call in between unlinks another node) */
-        int r = dict_has_h(v->wt, n->key, (Py_hash_t)n->hash);
-        if (r < 0) {
-            return -1;
-        }
-        if (r == 0) {
-            Py_DECREF(ex_drop(v, n));
-        }
-    }
-    return 0;
-}
-
-/* for v in victims: if v in wt: ex[v] = None, lazily: every victim joins the list (see the
-   layout note), the ``in wt`` is asked when it leaves. 0, or -1 with an exception. */
-static int view_victims(View *v, PyObject *victims)
-{
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(victims); i++) {
-        PyObject *k = PyList_GET_ITEM(victims, i); /* ours alone: held by the list */
-        Py_hash_t hk = key_hash(k);
-        if (hk == -1 || ex_add(v, k, hk) < 0) {
-            return -1;
-        }
-    }
-    return ex_trim(v);
-}
-
 /* What step_twin(key, other) counts over a miss's victims: with ``other`` None nothing; with
-   this view itself, the victims not in ``wt`` (the dict's own lookup, in the step: no
-   Python-level call); with any other container, the victims are kept (a new list) and asked
-   after the step, once the view is consistent and no longer busy, as Python's ``sum(1 for v in
-   victims if v not in other)`` runs after its ex updates. */
+   this view itself, the victims not cached (found by the victims' own lookups, no Python-level
+   call); with any other container, the victims are kept (a new list) and asked after the step,
+   once the view is consistent and no longer busy, as Python's ``sum(1 for v in victims if v not
+   in other)`` runs after its ex updates. */
 typedef struct {
     PyObject *other;  /* the argument (Py_None: nothing to count) */
     Py_ssize_t lacks; /* the count so far */
     PyObject *keep;   /* another container's victims, or NULL */
 } Twin;
 
-/* Tally a miss's ``victims`` for ``tw`` (NULL: a step() or an add(), nothing). 0, or -1. */
-static int twin_tally(View *v, PyObject *victims, Twin *tw)
+/* for v in victims: if v in wt: ex[v] = None; then ex.pop(key, None) (``key`` NULL: done by
+   the caller; ``hk``: key's hash, -1: not computed yet); and the twin's tally (``tw``: NULL for
+   step() and add()). 0, or -1. */
+static int view_victims(View *v, PyObject *victims, PyObject *key, Py_hash_t hk, Twin *tw)
 {
-    if (tw == NULL || tw->other == Py_None) {
-        return 0;
-    }
-    if (tw->other != (PyObject *)v) {
-        tw->keep = PyList_GetSlice(victims, 0, PyList_GET_SIZE(victims));
-        return tw->keep == NULL ? -1 : 0;
-    }
+    int self = tw != NULL && tw->other == (PyObject *)v;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(victims); i++) {
         PyObject *k = PyList_GET_ITEM(victims, i); /* ours alone (busy): held by the list */
-        Py_hash_t hk = key_hash(k);
-        int r = hk == -1 ? -1 : dict_has_h(v->wt, k, hk);
-        if (r < 0) {
+        Py_hash_t h = key_hash(k);
+        CNode *n;
+        int f = h == -1 ? -1 : c_find(v, k, h, &n);
+        if (f < 0) {
             return -1;
         }
-        tw->lacks += !r;
+        if (f) {
+            ex_link(v, n); /* the cache holds it until the next write */
+        }
+        else if (self) {
+            tw->lacks++;
+        }
+    }
+    if (key != NULL && v->nex) { /* why: no probe when there is no extra */
+        CNode *n;
+        int f = hk == -1 && (hk = key_hash(key)) == -1 ? -1 : c_find(v, key, hk, &n);
+        if (f < 0) {
+            return -1;
+        }
+        if (f) {
+            ex_unlink(v, n);
+        }
+    }
+    if (tw != NULL && tw->other != Py_None && !self) {
+        tw->keep = PyList_GetSlice(victims, 0, PyList_GET_SIZE(victims));
+        return tw->keep == NULL ? -1 : 0;
     }
     return 0;
 }
@@ -3013,15 +2962,19 @@ static inline int view_miss(View *v, PyObject *key, uint64_t h, void *ghost,
     /* why the scratch list: a step's victims are read here and dropped, a new list per miss
        would be an allocation and a GC track per access */
     PyObject *out = v->scratch;
+    /* ex.pop(key) asked first: the inserted key is never among a LIRS or ARC insert's victims,
+       so it is an extra after them iff before. why: no probe when there was no extra (a step of
+       a new key after a write, mostly); its node stays put (busy: only reads run meanwhile) */
+    CNode *kn = NULL;
+    if (v->nex && c_find(v, key, (Py_hash_t)h, &kn) < 0) {
+        return -1;
+    }
     int r = sim_insert((Engine *)v->sim, key, h, ghost, out, ops);
     if (r == 0) {
-        r = view_victims(v, out);
+        r = view_victims(v, out, NULL, -1, tw);
     }
-    if (r == 0) {
-        r = ex_pop(v, key, (Py_hash_t)h);
-    }
-    if (r == 0) {
-        r = twin_tally(v, out, tw);
+    if (r == 0 && kn != NULL) {
+        ex_unlink(v, kn);
     }
     scratch_clear(out);
     return r;
@@ -3029,38 +2982,31 @@ static inline int view_miss(View *v, PyObject *key, uint64_t h, void *ghost,
 
 /* Evict extras, oldest first, while the cache holds more than the capacity: a new list of
    them, or NULL with an exception (KeyError when there is no extra, as Python's popitem;
-   AssertionError when max_entries is None, as Python's assert, even under python -O). */
+   AssertionError when max_entries is None, as Python's assert, even under python -O). No
+   Python code runs but weights' finalizers (busy: they cannot call in). */
 static PyObject *view_evict(View *v)
 {
     if (v->c < 0) {
         PyErr_SetString(PyExc_AssertionError, "SimEngine: max_entries is None");
         return NULL;
     }
-    /* why sized: the count is known, len(wt) - c (only reads can run in the loop's Python
-       code: busy), so one allocation holds the victims instead of a list grown by appends */
-    Py_ssize_t m = PyDict_GET_SIZE(v->wt) - (Py_ssize_t)v->c;
+    /* why sized: the count is known, len(wt) - c, so one allocation holds the victims instead of
+       a list grown by appends */
+    Py_ssize_t m = v->ckeys.used - (Py_ssize_t)v->c;
     PyObject *out = PyList_New(m > 0 ? m : 0);
     if (out == NULL) {
         return NULL;
     }
-    for (Py_ssize_t j = 0; j < m;) {
-        PyObject *k, *w;
-        Py_hash_t hk;
-        int f = ex_pop_oldest(v, &k, &hk);
-        if (f == 0 && (f = dict_pop(v->wt, k, &w)) == 0) { /* wt.pop(k) */
-            Py_DECREF(k); /* a victim the cache did not hold: no extra, next */
-            continue;
-        }
-        if (f < 0) {
-            if (k != NULL) {
-                Py_DECREF(k);
-            }
+    for (Py_ssize_t j = 0; j < m; j++) {
+        if (v->nex == 0) {
+            PyErr_SetString(PyExc_KeyError, "dictionary is empty");
             Py_SET_SIZE(out, j);
             Py_DECREF(out);
             return NULL;
         }
-        PyList_SET_ITEM(out, j++, k); /* (k's reference) */
-        v->weight -= PyLong_AsLongLong(w); /* parsed when stored: cannot fail */
+        PyObject *k, *w;
+        c_drop(v, v->xhead.next, &k, &w); /* the node in hand: no lookup */
+        PyList_SET_ITEM(out, j, k);       /* (k's reference) */
         Py_DECREF(w);
     }
     return out;
@@ -3109,14 +3055,11 @@ static int tiny_take(View *v, PyObject *key, Twin *tw)
         return 1;
     }
     int r = -1;
-    Py_hash_t hk = 0;
     if (!PyList_CheckExact(victims)) {
         PyErr_Format(PyExc_TypeError, "SimEngine: the simulation's take() returned %.200s",
                      Py_TYPE(victims)->tp_name);
     }
-    else if (view_victims(v, victims) == 0 &&
-             (v->nex == 0 || ((hk = key_hash(key)) != -1 && ex_pop(v, key, hk) == 0)) &&
-             twin_tally(v, victims, tw) == 0) {
+    else if (view_victims(v, victims, key, -1, tw) == 0) {
         r = 0;
     }
     Py_DECREF(victims); /* (busy: a finalizer that calls in is refused) */
@@ -3133,14 +3076,14 @@ static int tiny_step(View *v, PyObject *key, Twin *tw)
     return r;
 }
 
-/* wt[key] = weight with the total kept, then the evictions: add()'s end. ``oldw``: the key's
-   weight in wt (0: not cached). A new list, or NULL with an exception (nothing changed on an
+/* wt[key] = weight with the total kept (``n``: the key's node, NULL: not cached), then the
+   evictions: add()'s end. A new list, or NULL with an exception (nothing stored on an
    overflow). */
-static PyObject *view_store(View *v, PyObject *key, Py_hash_t hk, PyObject *weight, int64_t w,
-                            int64_t oldw)
+static PyObject *view_store(View *v, CNode *n, PyObject *key, Py_hash_t hk, PyObject *weight,
+                            int64_t w)
 {
     int64_t total;
-    if (__builtin_sub_overflow(v->weight, oldw, &total) ||
+    if (__builtin_sub_overflow(v->weight, n != NULL ? n->w : 0, &total) ||
         __builtin_add_overflow(total, w, &total)) {
         PyErr_Format(PyExc_OverflowError,
                      "SimEngine.add: the total weight would overflow int64 (total %lld, weight "
@@ -3148,7 +3091,13 @@ static PyObject *view_store(View *v, PyObject *key, Py_hash_t hk, PyObject *weig
                      (long long)v->weight, (long long)w);
         return NULL;
     }
-    if (dict_set_h(v->wt, key, weight, hk) < 0) {
+    if (n != NULL) { /* cached already: a new weight, its place in ex kept */
+        PyObject *old = n->wobj;
+        n->wobj = Py_NewRef(weight);
+        n->w = w;
+        Py_DECREF(old); /* (an int: busy, a subclass's finalizer cannot call in) */
+    }
+    else if (c_insert(v, key, hk, weight, w) == NULL) {
         return NULL;
     }
     v->weight = total;
@@ -3156,7 +3105,10 @@ static PyObject *view_store(View *v, PyObject *key, Py_hash_t hk, PyObject *weig
 }
 
 /* add(key, weight) of a LIRS or ARC simulation, inlined per engine as view_step; ``w``:
-   ``weight`` parsed. */
+   ``weight`` parsed. Python's ``if key not in sim and key not in wt: step(key)``, then the
+   store. why one node per cached key, not a dict: the usual write is a phantom's (a read miss
+   the observation stepped, then its set), which inserts the key and evicts the oldest extra:
+   with the weight in the extra's node the eviction takes the node in hand, no lookup. */
 static inline PyObject *view_add(View *v, PyObject *key, PyObject *weight, int64_t w,
                                  const EngineOps *ops)
 {
@@ -3167,82 +3119,45 @@ static inline PyObject *view_add(View *v, PyObject *key, PyObject *weight, int64
     PyObject *out = NULL;
     uint64_t h;
     void *n;
-    int f;
-    if (buf_clear(v->buf) < 0 || (f = ops->find(e, key, &h, &n)) < 0) {
+    CNode *cn;
+    int f, g;
+    Py_hash_t hh = PyUnicode_CheckExact(key) ? ((PyASCIIObject *)key)->hash : -1;
+    if (hh != -1) {
+        /* why: the key's slot in wt, asked for before the simulation's find, whose own probe
+           then overlaps the miss */
+        __builtin_prefetch(&v->ckeys.slots[home((uint64_t)hh, &v->ckeys)], 0);
+    }
+    if (buf_clear(v->buf) < 0 || (f = ops->find(e, key, &h, &n)) < 0 ||
+        (g = c_find(v, key, (Py_hash_t)h, &cn)) < 0) {
         goto done;
     }
-    Py_hash_t hk = (Py_hash_t)h;
-    PyObject *old;
-    int64_t oldw = 0, total;
-    if (f && ops->resident(n) && !__builtin_add_overflow(v->weight, w, &total)) {
-        /* why: the usual write is a phantom's (a read miss the observation stepped, then its
-           set): one dict lookup inserts it, not a get and then a set */
-        Py_ssize_t n0 = PyDict_GET_SIZE(v->wt);
-        void *xn = NULL; /* the key's entry on the lazy list (found before: busy keeps it) */
-        int g = v->nex ? table_find_h(&v->xkeys, &v->xarena, key, h, &xn, ex_key_of, ex_hash_of)
-                       : 0;
-        if (g < 0 || (old = PyDict_SetDefault(v->wt, key, weight)) == NULL) {
-            goto done;
-        }
-        if (PyDict_GET_SIZE(v->wt) > n0) {
-            if (g) {
-                /* a victim the cache did not hold, back in the simulation by the simulation's
-                   own access(): cached now, it must not read as an extra */
-                Py_DECREF(ex_drop(v, xn));
-            }
-            v->weight = total;
-            out = view_evict(v);
-            goto done;
-        }
-        oldw = PyLong_AsLongLong(old); /* cached already (borrowed; parsed when stored) */
-    }
-    else if ((old = dict_get_h(v->wt, key, hk)) != NULL) {
-        oldw = PyLong_AsLongLong(old); /* parsed when stored: cannot fail */
-    }
-    else if (PyErr_Occurred()) {
-        goto done;
-    }
-    else if (!(f && ops->resident(n)) && view_miss(v, key, h, f ? n : NULL, ops, NULL) < 0) {
+    if (!g && !(f && ops->resident(n)) && view_miss(v, key, h, f ? n : NULL, ops, NULL) < 0) {
         goto done; /* a write the observation did not see: the simulation steps it first */
     }
-    out = view_store(v, key, hk, weight, w, oldw);
+    out = view_store(v, g ? cn : NULL, key, (Py_hash_t)h, weight, w);
 done:
     ops->leave(e);
     return out;
 }
 
-/* add(key, weight) of a TinyLFU simulation: Python's ``if key not in sim and key not in wt:
-   step(key)``, then the store. */
+/* add(key, weight) of a TinyLFU simulation, as view_add. */
 static PyObject *tiny_add(View *v, PyObject *key, PyObject *weight, int64_t w)
 {
     if (view_enter(v) < 0) {
         return NULL;
     }
-    PyObject *out = NULL, *old;
-    int in_sim;
+    PyObject *out = NULL;
+    int in_sim, g;
     Py_hash_t hk;
+    CNode *cn;
     if (buf_clear(v->buf) < 0 || (in_sim = PySequence_Contains(v->sim, key)) < 0 ||
-        (hk = key_hash(key)) == -1) {
+        (hk = key_hash(key)) == -1 || (g = c_find(v, key, hk, &cn)) < 0) {
         goto done;
     }
-    int64_t oldw = 0;
-    if ((old = dict_get_h(v->wt, key, hk)) != NULL) {
-        oldw = PyLong_AsLongLong(old); /* parsed when stored: cannot fail */
-    }
-    else if (PyErr_Occurred()) {
-        goto done;
-    }
-    else if (in_sim) {
-        /* a phantom: if a victim the cache did not hold came back by the simulation's own
-           access(), its lazy entry must not read as an extra once cached (view_add's ``g``) */
-        if (ex_pop(v, key, hk) < 0) {
-            goto done;
-        }
-    }
-    else if (tiny_take(v, key, NULL) < 0) {
+    if (!g && !in_sim && tiny_take(v, key, NULL) < 0) {
         goto done; /* a write the observation did not see: the simulation steps it first */
     }
-    out = view_store(v, key, hk, weight, w, oldw);
+    out = view_store(v, g ? cn : NULL, key, hk, weight, w);
 done:
     view_leave(v);
     return out;
@@ -3284,10 +3199,9 @@ static PyObject *View_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     v->sim = Py_NewRef(sim);
     v->buf = Py_NewRef(buf);
-    v->xarena.size = sizeof(ExNode);
+    v->carena.size = sizeof(CNode);
     ex_init(v);
-    if ((v->wt = PyDict_New()) == NULL || (v->scratch = PyList_New(0)) == NULL ||
-        table_init(&v->xkeys, 3) < 0) {
+    if ((v->scratch = PyList_New(0)) == NULL || table_init(&v->ckeys, 3) < 0) {
         goto fail;
     }
     PyObject_GC_UnTrack(v->scratch); /* never part of a cycle: empty between calls */
@@ -3303,7 +3217,8 @@ static PyObject *View_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         }
         v->c = me == Py_None ? -1 : PyLong_AsLongLong(me);
         Py_DECREF(me);
-        if ((v->c == -1 && PyErr_Occurred()) || (v->take = PyObject_GetAttr(sim, STR_TAKE)) == NULL) {
+        if ((v->c == -1 && PyErr_Occurred()) ||
+            (v->take = PyObject_GetAttr(sim, STR_TAKE)) == NULL) {
             goto fail;
         }
     }
@@ -3316,7 +3231,7 @@ static PyObject *View_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     /* wt = dict(real); weight = sum(wt.values()) */
     for (Py_ssize_t j = 0; j < m; j++) {
         PyObject *pair = PyTuple_GET_ITEM(items, j);
-        int64_t wv;
+        int64_t wv, total;
         if (!(PyTuple_Check(pair) || PyList_Check(pair)) || PySequence_Fast_GET_SIZE(pair) != 2) {
             PyErr_Format(PyExc_TypeError, "SimEngine: real must hold (key, weight) pairs, got %R",
                          pair);
@@ -3324,36 +3239,56 @@ static PyObject *View_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         }
         k = Py_NewRef(PySequence_Fast_GET_ITEM(pair, 0));
         w = Py_NewRef(PySequence_Fast_GET_ITEM(pair, 1));
-        if (parse_weight(w, &wv) < 0 || PyDict_SetItem(v->wt, k, w) < 0) {
+        Py_hash_t hk;
+        CNode *n;
+        int f;
+        if (parse_weight(w, &wv) < 0 || (hk = key_hash(k)) == -1 ||
+            (f = c_find(v, k, hk, &n)) < 0) {
             goto done;
         }
-        Py_CLEAR(k);
-        Py_CLEAR(w);
-    }
-    Py_ssize_t pos = 0;
-    PyObject *val;
-    while (PyDict_Next(v->wt, &pos, NULL, &val)) {
-        if (__builtin_add_overflow(v->weight, PyLong_AsLongLong(val), &v->weight)) {
+        if (__builtin_sub_overflow(v->weight, f ? n->w : 0, &total) ||
+            __builtin_add_overflow(total, wv, &total)) {
             PyErr_SetString(PyExc_OverflowError, "SimEngine: the total weight overflows int64");
             goto done;
         }
+        if (f) { /* a repeated key: the last weight, as dict(real) */
+            Py_SETREF(n->wobj, Py_NewRef(w));
+            n->w = wv;
+        }
+        else if (c_insert(v, k, hk, w, wv) == NULL) {
+            goto done;
+        }
+        v->weight = total;
+        Py_CLEAR(k);
+        Py_CLEAR(w);
     }
     /* ex = OrderedDict((k, None) for k, _w in real if k not in sim) */
     for (Py_ssize_t j = 0; j < m; j++) {
         k = Py_NewRef(PySequence_Fast_GET_ITEM(PyTuple_GET_ITEM(items, j), 0));
         int in;
-        uint64_t h = 0;
         if (engine) {
+            uint64_t h;
             void *n;
             int f = v->ops->find((Engine *)sim, k, &h, &n);
             in = f < 0 ? -1 : (f && v->ops->resident(n));
         }
-        else if ((in = PySequence_Contains(sim, k)) == 0) {
-            Py_hash_t hk = key_hash(k);
-            in = hk == -1 ? -1 : 0;
-            h = (uint64_t)hk;
+        else {
+            in = PySequence_Contains(sim, k);
         }
-        if (in < 0 || (!in && ex_add(v, k, (Py_hash_t)h) < 0)) {
+        if (in == 0) { /* cached (just stored): an extra */
+            CNode *n;
+            Py_hash_t hk = key_hash(k);
+            in = hk == -1 ? -1 : c_find(v, k, hk, &n);
+            if (in > 0) {
+                ex_link(v, n);
+                in = 0;
+            }
+            else if (in == 0) { /* (stored above: only a key unequal to itself is not found) */
+                PyErr_Format(PyExc_ValueError, "SimEngine: key %R is not equal to itself", k);
+                in = -1;
+            }
+        }
+        if (in < 0) {
             goto done;
         }
         Py_CLEAR(k);
@@ -3454,25 +3389,42 @@ static PyObject *View_remove(View *v, PyObject *key)
         return NULL;
     }
     int r = -1, f;
-    PyObject *w;
-    if (buf_clear(v->buf) < 0 || (f = dict_pop(v->wt, key, &w)) < 0) { /* wt.pop(key, None) */
+    Py_hash_t hk;
+    CNode *n;
+    PyObject *k = NULL, *w = NULL;
+    if (buf_clear(v->buf) < 0 || (hk = key_hash(key)) == -1 || (f = c_find(v, key, hk, &n)) < 0) {
         goto done;
     }
-    if (f) {
-        v->weight -= PyLong_AsLongLong(w); /* parsed when stored: cannot fail */
-        Py_DECREF(w);
-        Py_hash_t hk = key_hash(key); /* (hashed by the dict already) */
-        if (hk == -1 || ex_pop(v, key, hk) < 0) {
-            goto done;
-        }
+    if (f) { /* wt.pop(key); ex.pop(key, None) */
+        c_drop(v, n, &k, &w);
     }
     r = 0; /* the simulation keeps the key: the caller removes it there, as from every other */
 done:
+    Py_XDECREF(k); /* (busy: a finalizer that calls in is refused) */
+    Py_XDECREF(w);
     view_leave(v);
     if (r < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
+}
+
+/* for v in victims: if v in wt: ex[v] = None (a resize's victims). 0, or -1. */
+static int view_resize_victims(View *v, PyObject *victims)
+{
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(victims); i++) {
+        PyObject *k = PyList_GET_ITEM(victims, i); /* ours alone (busy): held by the list */
+        Py_hash_t h = key_hash(k);
+        CNode *n;
+        int f = h == -1 ? -1 : c_find(v, k, h, &n);
+        if (f < 0) {
+            return -1;
+        }
+        if (f) {
+            ex_link(v, n);
+        }
+    }
+    return 0;
 }
 
 static PyObject *View_resize(View *v, PyObject *const *args, Py_ssize_t nargs)
@@ -3500,7 +3452,7 @@ static PyObject *View_resize(View *v, PyObject *const *args, Py_ssize_t nargs)
             goto done;
         }
     }
-    if (victims == NULL || view_victims(v, victims) < 0) {
+    if (victims == NULL || view_resize_victims(v, victims) < 0) {
         goto done;
     }
     if (v->ops != NULL) {
@@ -3535,9 +3487,7 @@ static PyObject *View_clear(View *v, PyObject *Py_UNUSED(ignored))
         Py_XDECREF(x);
     }
     if (r == 0) {
-        PyDict_Clear(v->wt);
-        ex_clear(v);
-        v->weight = 0;
+        c_clear(v);
     }
     view_leave(v);
     if (r < 0) {
@@ -3546,26 +3496,27 @@ static PyObject *View_clear(View *v, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-/* Append (key, wt[key]) to ``out`` if the key is in wt. 0, or -1. */
-static int order_pair(View *v, PyObject *out, PyObject *key, Py_hash_t hk)
+/* Append (key, wt[key]) to ``out`` for the cached node ``n``. 0, or -1. */
+static int order_node(PyObject *out, CNode *n)
 {
-    Py_INCREF(key); /* a dict lookup runs __eq__: hold the key across it */
-    int r = -1;
-    PyObject *w = hk == -1 ? NULL : dict_get_h(v->wt, key, hk);
-    if (w == NULL) {
-        if (!PyErr_Occurred()) {
-            r = 0;
-        }
-        goto done;
+    PyObject *t = PyTuple_Pack(2, n->key, n->wobj);
+    if (t == NULL) {
+        return -1;
     }
-    PyObject *t = PyTuple_Pack(2, key, w);
-    if (t != NULL) {
-        r = PyList_Append(out, t);
-        Py_DECREF(t);
-    }
-done:
-    Py_DECREF(key);
+    int r = PyList_Append(out, t);
+    Py_DECREF(t);
     return r;
+}
+
+/* Append (key, wt[key]) to ``out`` if the key is cached. 0, or -1. */
+static int order_pair(View *v, PyObject *out, PyObject *key)
+{
+    Py_INCREF(key); /* a lookup runs __eq__: hold the key across it */
+    Py_hash_t hk = key_hash(key);
+    CNode *n;
+    int f = hk == -1 ? -1 : c_find(v, key, hk, &n);
+    Py_DECREF(key);
+    return f <= 0 ? f : order_node(out, n);
 }
 
 typedef struct {
@@ -3576,7 +3527,7 @@ typedef struct {
 static int order_resident(void *ctx, PyObject *key, int64_t *Py_UNUSED(w))
 {
     OrderPass *p = ctx;
-    return order_pair(p->v, p->out, key, key_hash(key));
+    return order_pair(p->v, p->out, key);
 }
 
 /* A TinyLFU simulation's residents in wt, from its own order(): Python's ``[(k, wt[k]) for k,
@@ -3600,8 +3551,7 @@ static int tiny_order(View *v, PyObject *out)
             r = -1;
             break;
         }
-        PyObject *key = PyTuple_GET_ITEM(p, 0);
-        r = order_pair(v, out, key, key_hash(key));
+        r = order_pair(v, out, PyTuple_GET_ITEM(p, 0));
     }
     Py_DECREF(pairs);
     return r;
@@ -3617,11 +3567,11 @@ static PyObject *View_order(View *v, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     /* busy across the walks, as engine_order: the lookups run keys' __eq__ and the appends may
-       run a finalizer; neither may mutate the queue or the simulation under the walk */
+       run a finalizer; neither may mutate the list, the table or the simulation under the walk */
     int was_busy = view_hold(v);
     int r = 0;
-    for (ExNode *n = v->xhead.next; r == 0 && n != &v->xhead; n = n->next) {
-        r = order_pair(v, out, n->key, (Py_hash_t)n->hash);
+    for (CNode *n = v->xhead.next; r == 0 && n != &v->xhead; n = n->next) {
+        r = order_node(out, n);
     }
     if (r == 0 && v->ops != NULL) {
         OrderPass p = {v, out};
@@ -3643,40 +3593,38 @@ static PyObject *View_extras(View *v, PyObject *Py_UNUSED(ignored))
     if (view_cleared(v) < 0) {
         return NULL;
     }
-    PyObject *keys = PyList_New(0), *out = PyList_New(0);
-    for (ExNode *n = v->xhead.next; keys != NULL && n != &v->xhead; n = n->next) {
-        if (PyList_Append(keys, n->key) < 0) {
-            Py_CLEAR(keys);
-        }
+    PyObject *out = PyList_New(v->nex);
+    if (out == NULL) {
+        return NULL;
     }
-    /* the lazy list's entries the cache holds (the lookups run __eq__: on a snapshot) */
-    for (Py_ssize_t i = 0; keys != NULL && out != NULL && i < PyList_GET_SIZE(keys); i++) {
-        PyObject *k = PyList_GET_ITEM(keys, i);
-        int r = PyDict_Contains(v->wt, k);
-        if (r < 0 || (r && PyList_Append(out, k) < 0)) {
-            Py_CLEAR(out);
-        }
-    }
-    Py_XDECREF(keys);
-    if (keys == NULL) {
-        Py_CLEAR(out);
+    Py_ssize_t j = 0;
+    for (CNode *n = v->xhead.next; n != &v->xhead; n = n->next) {
+        PyList_SET_ITEM(out, j++, Py_NewRef(n->key)); /* (no Python code runs) */
     }
     return out;
 }
 
 static Py_ssize_t View_len(View *v)
 {
-    return view_cleared(v) < 0 ? -1 : PyDict_GET_SIZE(v->wt);
+    return view_cleared(v) < 0 ? -1 : v->ckeys.used;
 }
 
 static int View_contains(View *v, PyObject *key)
 {
-    return view_cleared(v) < 0 ? -1 : PyDict_Contains(v->wt, key);
-}
-
-static PyObject *View_get_lazy(View *v, void *Py_UNUSED(c))
-{
-    return PyLong_FromSsize_t(v->nex);
+    if (view_cleared(v) < 0) {
+        return -1;
+    }
+    Py_hash_t hk = key_hash(key);
+    if (hk == -1) {
+        return -1;
+    }
+    int was_busy = view_hold(v); /* == may run Python code: no mutation under the probe */
+    CNode *n;
+    Py_INCREF(key);
+    int f = c_find(v, key, hk, &n);
+    Py_DECREF(key);
+    view_unhold(v, was_busy);
+    return f;
 }
 
 static PyObject *View_get_max_entries(View *v, void *Py_UNUSED(c))
@@ -3700,9 +3648,13 @@ static int View_traverse(View *v, visitproc visit, void *arg)
     Py_VISIT(v->sim);
     Py_VISIT(v->take);
     Py_VISIT(v->buf);
-    Py_VISIT(v->wt);
-    for (ExNode *n = v->xhead.next; n != NULL && n != &v->xhead; n = n->next) {
-        Py_VISIT(n->key);
+    Py_ssize_t size = v->ckeys.slots != NULL ? (Py_ssize_t)1 << v->ckeys.bits : 0;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        CNode *n = slot_node(&v->ckeys, &v->carena, i);
+        if (n != NULL) {
+            Py_VISIT(n->key);
+            Py_VISIT(n->wobj);
+        }
     }
     return 0;
 }
@@ -3712,9 +3664,8 @@ static int View_tp_clear(View *v)
     Py_CLEAR(v->sim); /* first: a finalizer run below that calls in is told the view is gone */
     Py_CLEAR(v->take);
     Py_CLEAR(v->buf);
-    Py_CLEAR(v->wt);
     if (v->xhead.next != NULL) { /* (NULL: tp_new failed before ex_init) */
-        ex_clear(v);
+        c_clear(v);
     }
     return 0;
 }
@@ -3723,8 +3674,8 @@ static void View_dealloc(View *v)
 {
     PyObject_GC_UnTrack(v);
     View_tp_clear(v);
-    PyMem_Free(v->xkeys.slots);
-    arena_release(&v->xarena);
+    PyMem_Free(v->ckeys.slots);
+    arena_release(&v->carena);
     Py_XDECREF(v->scratch);
     Py_TYPE(v)->tp_free((PyObject *)v);
 }
@@ -3734,8 +3685,6 @@ static PyGetSetDef View_getset[] = {
     INT_GETTER("weight", View, weight, "The sum of the cache's keys' weights."),
     {"max_entries", (getter)View_get_max_entries, NULL, "The capacity in entries (None: none).",
      NULL},
-    {"_lazy_len", (getter)View_get_lazy, NULL,
-     "The length of ex's lazy list (the extras and the victims not cached; for tests).", NULL},
     {NULL},
 };
 
@@ -3794,19 +3743,21 @@ static struct PyModuleDef engines_module = {
 /* -- the C API (for the default policy's core, _auto_c.c) ------------------------------------ */
 
 /* Prefetch the home slot of hash ``hh`` in an ARC or LIRS engine's key table, or in a
-   SimEngine's LIRS or ARC simulation's (any other object, a view over a TinyLFU included:
-   nothing; no Python code runs). ``p`` is an engine or the object a bound step is bound to: for
-   a SimEngine engine and its ``view.step``, the same slot (the view's own ``wt`` dict is left
-   alone). Why: the default policy steps one key through its engine and
+   SimEngine's own key table (``wt``: the ``in`` the default policy asks first) and its LIRS or
+   ARC simulation's (a TinyLFU's is _tinylfu_c's); any other object: nothing; no Python code
+   runs. ``p`` is an engine or the object a bound step is bound to: for a SimEngine engine and
+   its ``view.step``, the same slots. Why: the default policy steps one key through its engine and
    three simulations one after the other, each starting on a cold miss of its first slot (~85%
    of a LIRS step in a whole cache, helper HE's profile); asked for all of them first, the misses
    overlap. */
 static void engine_prefetch(PyObject *p, Py_hash_t hh)
 {
-    if (Py_IS_TYPE(p, &ViewType)) { /* a SimEngine: its simulation's (NULL once cleared) */
-        if ((p = ((View *)p)->sim) == NULL) {
+    if (Py_IS_TYPE(p, &ViewType)) { /* a SimEngine: its own and its simulation's */
+        View *v = (View *)p;
+        if ((p = v->sim) == NULL) { /* (cleared: its table is empty) */
             return;
         }
+        __builtin_prefetch(&v->ckeys.slots[home((uint64_t)hh, &v->ckeys)], 0);
     }
     if (!Py_IS_TYPE(p, &ARCType) && !Py_IS_TYPE(p, &LIRSType)) {
         return;

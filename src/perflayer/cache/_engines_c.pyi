@@ -107,8 +107,6 @@ class SimEngine:
     @property
     def max_entries(self) -> int | None:
         """Return the capacity in entries (None: a TinyLFU simulation bounded by weight)."""
-    @property
-    def _lazy_len(self) -> int: ...
     def step(self, key: Hashable, /) -> bool:
         """The simulation's access of ``key`` (True on a hit), keeping the extras."""
     def step_twin(self, key: Hashable, other: Container[Hashable] | None = None, /) -> int | None:
