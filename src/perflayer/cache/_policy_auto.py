@@ -47,8 +47,8 @@ only after an adoption, a resize or a stretch far from the budget.
 Adopting. A switch makes the winner's simulation itself the real engine, history included
 (LIRS's non-resident stack, ARC's ghosts and target, TinyLFU's sketch, climbed window and
 pending reads), seen through a ``SimEngine``: the cache's keys and weights beside it. The
-simulation goes on being stepped once per access, as before, and the engine costs one dict
-lookup more. The cache and the simulation differ only in two sets of keys:
+simulation goes on being stepped once per access, as before, through the view, which keeps the
+cache's keys beside it. The cache and the simulation differ only in two sets of keys:
 - *phantoms*: the simulation's residents the cache lacks (at the switch, keys the old engine did
   not hold; later, a read miss never followed by its ``set``). Each takes a slot until the
   simulation evicts it or the cache adds it;
@@ -73,13 +73,14 @@ per-access half is ``AutoCore``, in C where built (``perflayer.cache._auto_c``: 
 instructions than the Python one per new key, 8,646 -> 3,547 at 1,024 entries).
 
 Cost. The reads and an overwrite stay one deque append, as TinyLFU's; the next write pays for
-every buffered read the simulations' steps (LIRS, ARC, and after the first switch the twin: as
-much as the engine itself). ``python -m benchmarks.auto_latency --cpu-time`` (paired ratios to
+every buffered read the simulations' steps (the twin, LIRS and ARC, one of them the engine
+itself after a switch). ``python -m benchmarks.auto_latency --cpu-time`` (paired ratios to
 cachetools.LRUCache at 500 / 1,024 / 2,048 entries, docs/benchmarks-cache-latency.md, session
-11): a new key into a full cache 1.39x / 1.40x / 1.46x before any switch and 1.65x / 1.69x /
-1.60x after one (``policy="tinylfu"``: ~0.8x), a 90/10 Zipf get/set stream 1.91x / 1.80x / 1.73x
-(0.8-1.0x). A small cache that must write fast can take ``policy="tinylfu"``; above 2,048
-entries the two are the same object.
+12): a new key into a full cache 1.39x / 1.36x / 1.39x before any switch and 1.59x to 2.03x
+after one, depending on the engine and the history (``policy="tinylfu"``: ~0.8x), a 90/10 Zipf
+get/set stream 1.84x / 1.68x / 1.68x (0.8-1.0x). A small cache that must write fast can take
+``policy="tinylfu"``; above 2,048 entries the two are the same object.
+
 
 Bounds. A removal (a delete, an expiry, an invalidation) reaches the engine, the twin and both
 simulations: each stands for its policy in this cache, which would see it. (Until session 11 only
@@ -138,12 +139,14 @@ def auto_policy(max_entries: int | None, max_weight: int | None) -> Policy:
 
 
 class SimEngine:
-    """A LIRS or ARC engine that *is* its simulation: the cache holds what the simulation holds.
+    """An adopted engine that *is* its simulation (the twin, LIRS or ARC), holding the cache's keys.
 
     Why: an adopted engine used to be a copy of the winning simulation that then ran beside it,
     every access paid twice (the copy's step and the simulation's) and the copy drained every
-    buffered read again. This view makes the simulation the engine; its per-access cost is the
-    simulation's step plus one dict lookup.
+    buffered read again. This view makes the simulation the engine. (This class is the readable
+    reference and serves the pure-Python build; the C build's ``_engines_c.SimEngine`` makes the
+    same decisions with its own key table instead of ``wt`` and ``ex``:
+    tests/cache/test_sim_engine.py.)
 
     The cache and the simulation differ in two ways, both kept here:
 
