@@ -188,31 +188,30 @@ class SimEngine:
         wt = self.wt
         return [(k, wt[k]) for k in self.ex] + [(k, wt[k]) for k, _w in self.sim.order() if k in wt]
 
-    def step(self, key: Hashable) -> bool:
-        """The simulation's access of ``key`` (True on a hit), keeping the extras."""
-        victims = self.sim.take(key)
-        if victims is None:
-            return True
-        wt, ex = self.wt, self.ex
-        for v in victims:
-            if v in wt:
-                ex[v] = None  # the cache holds it until the next write
-        ex.pop(key, None)
-        return False
-
-    def step_twin(self, key: Hashable, other: Container[Hashable] | None = None) -> int | None:
-        """As ``step``, for a TinyLFU simulation: the twin's ``step(key, other)`` contract.
-
-        None on a hit, else how many of the simulation's victims ``other`` lacks (0 for None).
-        """
+    def _take(self, key: Hashable) -> list[Hashable] | None:
+        """The simulation's access of ``key``: None on a hit, else its victims; extras kept."""
         victims = self.sim.take(key)
         if victims is None:
             return None
         wt, ex = self.wt, self.ex
         for v in victims:
             if v in wt:
-                ex[v] = None
+                ex[v] = None  # the cache holds it until the next write
         ex.pop(key, None)
+        return victims
+
+    def step(self, key: Hashable) -> bool:
+        """The simulation's access of ``key`` (True on a hit), keeping the extras."""
+        return self._take(key) is None
+
+    def step_twin(self, key: Hashable, other: Container[Hashable] | None = None) -> int | None:
+        """As ``step``, with the TinyLFU twin's ``step(key, other)`` contract.
+
+        None on a hit, else how many of the simulation's victims ``other`` lacks (0 for None).
+        """
+        victims = self._take(key)
+        if victims is None:
+            return None
         return 0 if other is None else sum(1 for v in victims if v not in other)
 
     def _evict(self) -> list[Hashable]:
