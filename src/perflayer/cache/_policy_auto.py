@@ -190,7 +190,7 @@ class SimEngine:
 
     def _take(self, key: Hashable) -> list[Hashable] | None:
         """The simulation's access of ``key``: None on a hit, else its victims; extras kept."""
-        victims = self.sim.take(key)
+        victims: list[Hashable] | None = self.sim.take(key)
         if victims is None:
             return None
         wt, ex = self.wt, self.ex
