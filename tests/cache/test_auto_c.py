@@ -44,10 +44,31 @@ CCore: Any = _auto_c.AutoCore
 # -- whole policies ---------------------------------------------------------------------------
 
 
-def _drive(policy: Any, c: int, keys: Sequence[Hashable], seed: int) -> list[Any]:
-    """Replay ``keys`` as a Cache would, with ~2% removes and ~2% updates; return every result."""
+class _BlindSim(PolicySim):
+    """PolicySim whose misses are sets without a get half the time (no ``miss`` before ``add``)."""
+
+    def __init__(self, policy: Any, capacity: int, seed: int) -> None:
+        super().__init__(policy, capacity)
+        self.rng = random.Random(seed)
+
+    def access(self, key: Hashable) -> bool:
+        if key in self.resident or self.rng.random() < 0.5:
+            return super().access(key)
+        for v in self.policy.add(key, 1):
+            self.resident.remove(v)
+        self.resident.add(key)
+        return False
+
+
+def _drive(
+    policy: Any, c: int, keys: Sequence[Hashable], seed: int, blind: bool = False
+) -> list[Any]:
+    """Replay ``keys`` as a Cache would, with ~2% removes and ~2% updates; return every result.
+
+    ``blind``: half the misses are sets without a get.
+    """
     rng = random.Random(seed)
-    sim = PolicySim(policy, c)
+    sim = _BlindSim(policy, c, seed) if blind else PolicySim(policy, c)
     out: list[Any] = []
     for i, k in enumerate(keys):
         out.append(sim.access(k))
@@ -69,6 +90,7 @@ def _drive(policy: Any, c: int, keys: Sequence[Hashable], seed: int) -> list[Any
             list(policy._buf),
             policy._engine.order(),
             policy.weight,
+            None if not policy._sims or policy._sims[0] is None else policy._sims[0].order(),
         )
     )
     return out
@@ -83,18 +105,22 @@ def _drive(policy: Any, c: int, keys: Sequence[Hashable], seed: int) -> list[Any
         ("loop", 200),
         ("zipf", 2_048),
         ("str:phases6", 100),
+        ("blind:loop", 200),
+        ("blind:phases3", 200),
     ],
 )
 def test_whole_policies_agree_through_switches(trace: str, c: int) -> None:
     """CAutoPolicy and AutoPolicy: the same victims, switches, account and state, op by op.
 
-    ``str:`` keys take the C core's prefetch of every structure's first slot (exact strs only).
+    ``str:`` keys take the C core's prefetch of every structure's first slot (exact strs only);
+    ``blind:`` makes half the misses sets without a get (the twin takes them as add).
     """
-    keys: list[Any] = trace_keys(trace.removeprefix("str:"))
+    blind = trace.startswith("blind:")
+    keys: list[Any] = trace_keys(trace.removeprefix("str:").removeprefix("blind:"))
     if trace.startswith("str:"):
         keys = [f"key:{k}" for k in keys]
-    c_out = _drive(CAutoPolicy(c, None), c, keys, seed=c)
-    py_out = _drive(AutoPolicy(c, None), c, keys, seed=c)
+    c_out = _drive(CAutoPolicy(c, None), c, keys, seed=c, blind=blind)
+    py_out = _drive(AutoPolicy(c, None), c, keys, seed=c, blind=blind)
     assert c_out == py_out
     if not trace.endswith("zipf"):
         assert c_out[-1][2] > 0  # it switched
@@ -143,8 +169,8 @@ class Rec:
         r: bool = self._call("access", key)
         return r
 
-    def step(self, key: Hashable, other: Any = None) -> int | None:
-        r: int | None = self._call("step", key, other)
+    def step(self, key: Hashable, other: Any = None, *write: bool) -> int | None:
+        r: int | None = self._call("step", key, other, *write)
         return r
 
     def hit(self, key: Hashable) -> None:
@@ -274,8 +300,8 @@ def _apply(core: Any, op: tuple[Any, ...]) -> Any:
             return core.update(op[1], op[2])
         if kind == "remove":
             return core.remove(op[1])
-        if kind == "observe":
-            return core._observe(list(op[1]), op[2])
+        if kind == "observe":  # (keys, decide), or (keys, decide, write)
+            return core._observe(list(op[1]), *op[2:])
         if kind == "hand_over":
             return core._hand_over()
         if kind == "epoch":
@@ -328,6 +354,7 @@ OPS = st.one_of(
     st.tuples(st.just("update"), KEYS, st.integers(1, 3)),
     st.tuples(st.just("remove"), KEYS),
     st.tuples(st.just("observe"), st.lists(KEYS, max_size=6), st.booleans()),
+    st.tuples(st.just("observe"), st.lists(KEYS, max_size=6), st.booleans(), st.booleans()),
     st.tuples(st.just("hand_over")),
     st.tuples(st.just("epoch"), st.sampled_from([0, 1, 3, 5])),
     st.tuples(st.just("fail"), st.sampled_from(["a1", "a2", "e"]), KEYS),

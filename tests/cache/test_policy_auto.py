@@ -241,6 +241,33 @@ def test_an_adopted_lirs_or_arc_engine_is_its_simulation(mode: str, engine: str)
             assert len(policy) == len(sim.resident) <= 200
 
 
+@pytest.mark.parametrize("engine", ["lirs", "tinylfu"])
+def test_a_set_without_a_get_reaches_the_twin_as_tinylfus_add(mode: str, engine: str) -> None:
+    """The twin takes a blind write as ``policy="tinylfu"`` would: ``add``, no read miss."""
+    policy, _resident = _on_engine(engine)
+    twin = policy._sims[0]
+    ref = twin.copy()  # the default itself, from here on given what a tinylfu cache gets
+    for i in range(600):
+        key = ("w", i)
+        policy.add(key, 1)  # no miss(key) before it: a set without a get
+        ref.add(key, 1)
+        if i % 7 == 0:  # and a cache-aside miss now and then: read miss, then the write
+            policy.miss(("r", i))
+            policy.add(("r", i), 1)
+            ref.miss(("r", i))
+            ref.add(("r", i), 1)
+    assert twin.order() == ref.order()
+    assert twin.window_fraction == ref.window_fraction
+    assert twin._ghost_state == ref._ghost_state
+    # and they go on alike: the climber's shadows saw the same accesses (a read miss is one more
+    # for them, and moves the window differently later)
+    rng = random.Random(3)
+    for _ in range(20_000):
+        k = ("z", int(rng.paretovariate(1.2)) % 900)
+        assert twin.take(k) == ref.take(k)
+    assert twin.climber_moves == ref.climber_moves and twin.order() == ref.order()
+
+
 def test_a_read_miss_never_written_takes_no_real_slot(mode: str) -> None:
     """The simulation takes a read miss as an insert; the cache holds the key only once added."""
     policy, resident = _on_engine("lirs")

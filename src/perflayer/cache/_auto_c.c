@@ -91,6 +91,7 @@ static PyObject *DequeType;           /* collections.deque */
 static const PolicyCAPI *tiny_api = NULL;
 static const EnginesCAPI *engines_api = NULL;
 static PyObject *S_add, *S_update, *S_remove, *S_hit, *S_step, *S_clear, *S_decide, *S_order;
+static PyObject *S_wrote;
 
 /* -- attributes ------------------------------------------------------------------------------ */
 
@@ -254,6 +255,7 @@ typedef struct {
     PyObject *pf[4]; /* borrowed (held by the references above): the structures a key visits */
     void (*pfn[4])(PyObject *p, Py_hash_t hh); /* and each one's prefetch */
     int npf;
+    int write; /* the last key is a set without a get: the twin steps it with write=True */
 } Obs;
 
 /* Note the structure behind ``obj`` (an engine, or the object a bound C method is bound to)
@@ -371,8 +373,9 @@ static void obs_release(Obs *o)
     Py_XDECREF(o->pat);
 }
 
-/* One key of the loop: the real engine's contains, the twin, LIRS and ARC; 0 or -1. */
-static int obs_step(Obs *o, PyObject *k)
+/* One key of the loop: the real engine's contains, the twin, LIRS and ARC (``write``: this
+   key is a set without a get); 0 or -1. */
+static int obs_step(Obs *o, PyObject *k, int write)
 {
     obs_prefetch(o, k);
     int real = PySequence_Contains(o->engine, k);
@@ -384,9 +387,10 @@ static int obs_step(Obs *o, PyObject *k)
     if (o->a0 != NULL) {
         /* ``twin.step(k, other)``: None on a hit, else how many of its victims the engine lacks
            (other: the engine while the count is kept, else None) */
-        PyObject *args[3] = {NULL, k, o->other};
+        PyObject *args[4] = {NULL, k, o->other, Py_True};
+        size_t na = write ? 3 : 2;
         PyObject *lacks =
-            PyObject_Vectorcall(o->a0, args + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+            PyObject_Vectorcall(o->a0, args + 1, na | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
         if (lacks == NULL) {
             return -1;
         }
@@ -516,7 +520,10 @@ static int obs_finish(Core *self, Obs *o, int err, PyObject *batch, PyObject *co
     }
     set_slot(&self->batch, batch);
     Py_DECREF(batch);
-    PyObject *r = PyObject_CallMethodNoArgs((PyObject *)self, S_decide);
+    PyObject *r = NULL;
+    if (PyObject_SetAttr((PyObject *)self, S_wrote, o->write ? Py_True : Py_False) == 0) {
+        r = PyObject_CallMethodNoArgs((PyObject *)self, S_decide);
+    }
     Py_XDECREF(r);
     /* _batch is [] after the decision, also when it raised (whose exception is the one kept) */
     PyObject *et, *ev, *tb;
@@ -537,7 +544,7 @@ static int obs_finish(Core *self, Obs *o, int err, PyObject *batch, PyObject *co
 /* Python's _observe over the list ``list`` (a snapshot of ours), or over keys[0..n) when
    ``list`` is NULL (one key the caller holds). 0, or -1 with an exception. */
 static int observe_keys(Core *self, PyObject *list, PyObject *const *keys, Py_ssize_t n,
-                        PyObject *decide)
+                        PyObject *decide, int write)
 {
     Obs o;
     int err = 0;
@@ -545,13 +552,16 @@ static int observe_keys(Core *self, PyObject *list, PyObject *const *keys, Py_ss
         obs_release(&o);
         return -1;
     }
+    o.write = write;
+    /* Python's ``last = len(keys) - 1 if write else -1``, taken once before its loop */
+    Py_ssize_t last = write ? (list != NULL ? PyList_GET_SIZE(list) : n) - 1 : -1;
     /* why the size read per step and a reference per key: the snapshot is ours, but Python code
        run by a step can still reach it (gc.get_referrers) and empty it, which would free its
        items under a cached pointer (HR's review, session 10); Python's for loop sees the
        shortened list, and so does this one */
     for (Py_ssize_t j = 0; j < (list != NULL ? PyList_GET_SIZE(list) : n); j++) {
         PyObject *k = Py_NewRef(list != NULL ? PyList_GET_ITEM(list, j) : keys[j]);
-        int rc = obs_step(&o, k);
+        int rc = obs_step(&o, k, j == last);
         Py_DECREF(k);
         if (rc < 0) {
             err = 1;
@@ -648,7 +658,7 @@ static int observe_buffer(Core *self, PyObject *decide)
         return -1;
     }
     int r = observe_keys(self, items, ((PyListObject *)items)->ob_item, PyList_GET_SIZE(items),
-                         decide);
+                         decide, 0);
     Py_DECREF(items);
     return r;
 }
@@ -817,7 +827,7 @@ static int parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs
 
 static const char *const KEY_WEIGHT[] = {"key", "weight"};
 static const char *const KEY_ONLY[] = {"key"};
-static const char *const KEYS_DECIDE[] = {"keys", "decide"};
+static const char *const KEYS_DECIDE_WRITE[] = {"keys", "decide", "write"};
 
 static PyObject *Core_add(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -839,7 +849,7 @@ static PyObject *Core_add(Core *self, PyObject *const *args, Py_ssize_t nargs, P
         int r;
         if (Py_IS_TYPE(buf, (PyTypeObject *)DequeType) && PyObject_Length(buf) == 0) {
             /* why: list(empty deque) + [key] is the key alone; no list until a decision */
-            r = observe_keys(self, NULL, &key, 1, Py_True);
+            r = observe_keys(self, NULL, &key, 1, Py_True, 1);
         }
         else {
             Py_INCREF(buf);
@@ -863,7 +873,7 @@ static PyObject *Core_add(Core *self, PyObject *const *args, Py_ssize_t nargs, P
             }
             r = append < 0 ? -1
                            : observe_keys(self, items, ((PyListObject *)items)->ob_item,
-                                          PyList_GET_SIZE(items), Py_True);
+                                          PyList_GET_SIZE(items), Py_True, append);
             Py_DECREF(items);
         }
         if (r < 0) {
@@ -969,29 +979,44 @@ done:
 static PyObject *Core_observe(Core *self, PyObject *const *args, Py_ssize_t nargs,
                               PyObject *kwnames)
 {
-    PyObject *a[2];
-    if (parse_args("_observe", args, nargs, kwnames, KEYS_DECIDE, 2, a) < 0) {
+    /* (keys, decide, write=False) */
+    PyObject *a[3];
+    Py_ssize_t given = nargs + (kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames));
+    Py_ssize_t want = given == 3 ? 3 : 2;
+    if (parse_args("_observe", args, nargs, kwnames, KEYS_DECIDE_WRITE, want, a) < 0) {
         return NULL;
     }
     PyObject *keys = a[0], *decide = a[1];
+    int write = want == 3 ? PyObject_IsTrue(a[2]) : 0;
+    if (write < 0) {
+        return NULL;
+    }
+    /* ``last = len(keys) - 1 if write else -1``, before the loop */
+    Py_ssize_t last = write ? PyObject_Length(keys) : 0;
+    if (last < 0) {
+        return NULL;
+    }
+    last -= 1;
     Obs o;
     if (obs_start(self, &o) < 0) {
         obs_release(&o);
         return NULL;
     }
-    /* ``for k in keys``: any iterable, a list followed as it changes; then ``len(keys)`` */
+    o.write = write;
+    /* ``for i, k in enumerate(keys)``: any iterable, a list followed as it changes; then
+       ``len(keys)`` */
     int err = 0;
     PyObject *it = PyObject_GetIter(keys);
     if (it == NULL) {
         err = 1;
     }
-    while (!err) {
+    for (Py_ssize_t j = 0; !err; j++) {
         PyObject *k = PyIter_Next(it);
         if (k == NULL) {
             err = PyErr_Occurred() != NULL;
             break;
         }
-        err = obs_step(&o, k) < 0;
+        err = obs_step(&o, k, j == last) < 0;
         Py_DECREF(k);
     }
     Py_XDECREF(it);
@@ -1278,7 +1303,7 @@ PyMODINIT_FUNC PyInit__auto_c(void)
         const char *s;
     } names[] = {{&S_add, "add"},       {&S_update, "update"}, {&S_remove, "remove"},
                  {&S_hit, "hit"},       {&S_step, "step"},     {&S_clear, "clear"},
-                 {&S_decide, "_decide"}, {&S_order, "order"}};
+                 {&S_decide, "_decide"}, {&S_order, "order"}, {&S_wrote, "_wrote"}};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (*names[i].slot == NULL && (*names[i].slot = PyUnicode_InternFromString(names[i].s)) ==
                                           NULL) {

@@ -2914,6 +2914,7 @@ typedef struct {
     PyObject *other;  /* the argument (Py_None: nothing to count) */
     Py_ssize_t lacks; /* the count so far */
     PyObject *keep;   /* another container's victims, or NULL */
+    int write;        /* the step is a set without a get (a TinyLFU's take(key, True)) */
 } Twin;
 
 /* for v in victims: if v in wt: ex[v] = None; then ex.pop(key, None) (``key`` NULL: done by
@@ -3044,9 +3045,10 @@ static inline int view_step(View *v, PyObject *key, const EngineOps *ops, Twin *
    victims, which are then as view_miss's. 1 a hit, 0 a miss, -1 an exception. */
 static int tiny_take(View *v, PyObject *key, Twin *tw)
 {
-    PyObject *args[2] = {NULL, key};
+    PyObject *args[3] = {NULL, key, Py_True};
+    size_t n = tw != NULL && tw->write ? 2 : 1;
     PyObject *victims =
-        PyObject_Vectorcall(v->take, args + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        PyObject_Vectorcall(v->take, args + 1, n | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
     if (victims == NULL) {
         return -1;
     }
@@ -3331,15 +3333,21 @@ static PyObject *View_step(View *v, PyObject *key)
     return Py_NewRef(r ? Py_True : Py_False);
 }
 
-/* step_twin(key, other=None): the step; None on a hit, else how many of the simulation's
-   victims ``other`` lacks (0 for None), the TinyLFU twin's step(key, other) contract. */
+/* step_twin(key, other=None, write=False): the step; None on a hit, else how many of the
+   simulation's victims ``other`` lacks (0 for None), the TinyLFU twin's step(key, other, write)
+   contract (``write``: a TinyLFU simulation takes a set without a get, take(key, True); LIRS
+   and ARC take any step as a read-or-insert). */
 static PyObject *View_step_twin(View *v, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs < 1 || nargs > 2) {
-        PyErr_Format(PyExc_TypeError, "step_twin() takes 1 or 2 arguments (%zd given)", nargs);
+    if (nargs < 1 || nargs > 3) {
+        PyErr_Format(PyExc_TypeError, "step_twin() takes 1 to 3 arguments (%zd given)", nargs);
         return NULL;
     }
-    Twin tw = {nargs == 2 ? args[1] : Py_None, 0, NULL};
+    int write = nargs == 3 ? PyObject_IsTrue(args[2]) : 0;
+    if (write < 0) {
+        return NULL;
+    }
+    Twin tw = {nargs >= 2 ? args[1] : Py_None, 0, NULL, write};
     int r = view_dispatch_step(v, args[0], &tw);
     if (r != 0) {
         Py_XDECREF(tw.keep);

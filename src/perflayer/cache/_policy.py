@@ -1545,23 +1545,30 @@ class TinyLFUPolicy:
         """
         return self.step(key) is None
 
-    def step(self, key: Hashable, other: Container[Hashable] | None = None) -> int | None:
+    def step(
+        self, key: Hashable, other: Container[Hashable] | None = None, write: bool = False
+    ) -> int | None:
         """Simulate ``access(key)``; return None on a hit, else how many victims ``other`` lacks.
 
         (0 when ``other`` is None.) The default policy steps its twin so (``_policy_auto``): the
         count keeps its tally of the twin's residents the real engine lacks, without a list.
         """
-        victims = self.take(key)
+        victims = self.take(key, write)
         if victims is None:
             return None
         return 0 if other is None else sum(1 for v in victims if v not in other)
 
-    def take(self, key: Hashable) -> list[Hashable] | None:
-        """Simulate ``access(key)``; return None on a hit, else the evicted keys."""
+    def take(self, key: Hashable, write: bool = False) -> list[Hashable] | None:
+        """Simulate ``access(key)``; return None on a hit, else the evicted keys.
+
+        ``write``: a set of ``key`` that follows no read of it (``policy="tinylfu"`` gets only
+        ``add``: no read miss is recorded); a resident key is a hit either way.
+        """
         if key in self._where:
             self.hit(key)
             return None
-        self.miss(key)
+        if not write:
+            self.miss(key)
         return self.add(key, 1)
 
 

@@ -292,8 +292,11 @@ class _LIRSEngine:
         """Simulate one read-or-insert of ``x``; return True on a hit."""
         return self.take(x) is None
 
-    def take(self, x: Hashable) -> list[Hashable] | None:
-        """Simulate one read-or-insert of ``x``; return None on a hit, else the evicted keys."""
+    def take(self, x: Hashable, write: bool = False) -> list[Hashable] | None:
+        """Simulate one read-or-insert of ``x``; return None on a hit, else the evicted keys.
+
+        (``write``, a set without a get, is the same access to LIRS.)
+        """
         st = self.state.get(x)
         if st is not None and st != _NONRES:
             self._hit(x, st)
@@ -504,8 +507,11 @@ class _ARCEngine:
         """Simulate one read-or-insert of ``x``; return True on a hit."""
         return self.take(x) is None
 
-    def take(self, x: Hashable) -> list[Hashable] | None:
-        """Simulate one read-or-insert of ``x``; return None on a hit, else the evicted keys."""
+    def take(self, x: Hashable, write: bool = False) -> list[Hashable] | None:
+        """Simulate one read-or-insert of ``x``; return None on a hit, else the evicted keys.
+
+        (``write``, a set without a get, is the same access to ARC.)
+        """
         if x in self.t1 or x in self.t2:
             self._hit(x)
             return None

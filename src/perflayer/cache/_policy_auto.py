@@ -188,9 +188,12 @@ class SimEngine:
         wt = self.wt
         return [(k, wt[k]) for k in self.ex] + [(k, wt[k]) for k, _w in self.sim.order() if k in wt]
 
-    def _take(self, key: Hashable) -> list[Hashable] | None:
-        """The simulation's access of ``key``: None on a hit, else its victims; extras kept."""
-        victims: list[Hashable] | None = self.sim.take(key)
+    def _take(self, key: Hashable, write: bool = False) -> list[Hashable] | None:
+        """The simulation's access of ``key``: None on a hit, else its victims; extras kept.
+
+        ``write``: a set without a get, for a TinyLFU simulation (``take(key, True)``).
+        """
+        victims: list[Hashable] | None = self.sim.take(key, True) if write else self.sim.take(key)
         if victims is None:
             return None
         wt, ex = self.wt, self.ex
@@ -204,12 +207,16 @@ class SimEngine:
         """The simulation's access of ``key`` (True on a hit), keeping the extras."""
         return self._take(key) is None
 
-    def step_twin(self, key: Hashable, other: Container[Hashable] | None = None) -> int | None:
-        """As ``step``, with the TinyLFU twin's ``step(key, other)`` contract.
+    def step_twin(
+        self, key: Hashable, other: Container[Hashable] | None = None, write: bool = False
+    ) -> int | None:
+        """As ``step``, with the TinyLFU twin's ``step(key, other, write)`` contract.
 
         None on a hit, else how many of the simulation's victims ``other`` lacks (0 for None).
+        ``write`` (a set without a get) reaches a TinyLFU simulation only: LIRS and ARC take
+        every access as a read-or-insert.
         """
-        victims = self._take(key)
+        victims = self._take(key, write)
         if victims is None:
             return None
         return 0 if other is None else sum(1 for v in victims if v not in other)
@@ -313,16 +320,19 @@ class AutoCore:
     _rhits: int  # this epoch's real hits
     _pat: list[int]  # this epoch's accesses by hit pattern (bit i: simulation i hit)
     _batch: list[Hashable]  # the keys of the observation being decided on
+    _wrote: bool = False  # its last key is a set without a get
     _absent: int  # the twin's residents the engine lacks, kept per access; -1: not kept
 
     def add(self, key: Hashable, weight: int) -> list[Hashable]:
         """Insert ``key`` and return the keys to evict (never ``key``)."""
         if self._epoch:
-            # the buffered reads, and the write itself unless it follows its own read miss
+            # the buffered reads, and the write itself unless it follows its own read miss (a
+            # set without a get: the twin takes it as policy="tinylfu" does, add only)
             items = list(self._buf)
-            if not items or items[-1] != key:
+            write = not items or items[-1] != key
+            if write:
                 items.append(key)
-            self._observe(items, True)
+            self._observe(items, True, write)
         if self._buf:
             self._hand_over()
         return self._write("add", key, weight)
@@ -397,8 +407,11 @@ class AutoCore:
             buf.clear()
             deque(map(self._engine.hit, items), 0)  # a C loop of hit(k)
 
-    def _observe(self, keys: list[Hashable], decide: bool) -> None:
-        """Feed ``keys`` to every simulation, count the real hits; decide at an epoch's end."""
+    def _observe(self, keys: list[Hashable], decide: bool, write: bool = False) -> None:
+        """Feed ``keys`` to every simulation, count the real hits; decide at an epoch's end.
+
+        ``write``: the last key is a set without a get (the twin steps it with ``write``).
+        """
         engine = self._engine
         twin = self._twin
         a0: Any = None if twin is None else (twin.step if self._a0 is None else self._a0)
@@ -408,7 +421,8 @@ class AutoCore:
         n = self._absent
         self._absent = -1  # until the count is right again: an exception leaves it unknown
         other = engine if n >= 0 else None  # the twin counts its victims the engine lacks
-        for k in keys:
+        last = len(keys) - 1 if write else -1
+        for i, k in enumerate(keys):
             # a buffered read is a real hit iff its key is resident before the engine replays
             # the buffer (a write's own key is never resident); until the first switch the
             # engine is the twin, so its hit is the twin's
@@ -417,7 +431,7 @@ class AutoCore:
             if a0 is None:
                 p = int(real)
             else:
-                lacks = a0(k, other)
+                lacks = a0(k, other, True) if i == last else a0(k, other)
                 p = 1 if lacks is None else 0
                 if not p and n >= 0:
                     # the twin gained ``k`` and lost its victims: each absent if the engine
@@ -433,6 +447,7 @@ class AutoCore:
         self._seen += len(keys)
         if self._seen >= self._epoch and decide:
             self._batch = keys
+            self._wrote = write
             try:
                 self._decide()
             finally:
@@ -477,8 +492,9 @@ class _Selection(_ad.OnEngine):
     _rhits: int
     _pat: list[int]
     _batch: list[Hashable]
+    _wrote: bool
     # the per-access half's (annotations only: a definition here would shadow it)
-    _observe: Callable[[list[Hashable], bool], None]
+    _observe: Callable[..., None]
     _hand_over: Callable[[], None]
     _missing: Callable[[], int]
 
@@ -519,6 +535,7 @@ class _Selection(_ad.OnEngine):
         self._rhits = 0  # this epoch's real hits
         self._deficit = 0  # the twin's hits minus the real cache's, since the start
         self._batch = []
+        self._wrote = False  # the last key of the batch is a set without a get
         if c is None or not selects(c, self.max_weight):
             self._sims = []
             self._epoch = 0
@@ -716,7 +733,11 @@ class _Selection(_ad.OnEngine):
             # the first switch: the twin is the engine as it was before this observation, plus
             # this observation's accesses (which the engine has not replayed yet)
             twin = self._engine.copy()
-            deque(map(twin.access, self._batch), 0)
+            batch = self._batch
+            wrote = self._wrote and batch
+            deque(map(twin.access, batch[:-1] if wrote else batch), 0)
+            if wrote:
+                twin.take(batch[-1], True)  # the write: as the engine's add will take it
             self._sims[_TINY] = twin
         real = dict(self._engine.order())
         buf = self._buf

@@ -2824,7 +2824,11 @@ done:
 /* A simulation's read-or-insert of ``key``: the read recorded; a key not resident is then added
    with weight 1, its victims left in *vs (the caller releases or lists them once ``busy`` is
    off). 1 a hit, 0 a miss, -1 an exception. */
-static int policy_access(Policy *self, PyObject *key, Chain *vs)
+/* access(key), or with ``write`` a write of ``key`` that follows no read of it: a resident key
+   is a hit either way; an absent one is added as add(key, 1) adds it (the write counted as one
+   access, no read miss recorded: what policy="tinylfu" does for a set without a get), where
+   access() takes a read miss and then the add. */
+static int policy_access_w(Policy *self, PyObject *key, Chain *vs, int write)
 {
     if (enter(self, "access") < 0) {
         return -1;
@@ -2833,6 +2837,14 @@ static int policy_access(Policy *self, PyObject *key, Chain *vs)
     Py_hash_t hh = key_hash(key);
     Node *node;
     int r = hh == -1 ? -1 : keys_lookup(self, key, (uint64_t)hh, &node);
+    if (r == 0 && write) {
+        if (do_add_chain(self, key, (uint64_t)hh, 1, vs, 0) < 0) { /* as add(key, 1) */
+            r = -1;
+        }
+        self->busy = 0;
+        Py_DECREF(key);
+        return r;
+    }
     if (r == 0) {
         /* why: the add below reads the key's count and doorkeeper byte (and the regret
            table's slot) at random places: ask for all three at once */
@@ -2858,6 +2870,11 @@ static int policy_access(Policy *self, PyObject *key, Chain *vs)
     return r;
 }
 
+static int policy_access(Policy *self, PyObject *key, Chain *vs)
+{
+    return policy_access_w(self, key, vs, 0);
+}
+
 /* TinyLFUPolicy.access: policy_access, its victims released unlisted. */
 static PyObject *Policy_access(Policy *self, PyObject *key)
 {
@@ -2876,13 +2893,17 @@ static PyObject *Policy_access(Policy *self, PyObject *key)
    brings the cycle collector round sooner. */
 static PyObject *Policy_step(Policy *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs < 1 || nargs > 2) {
-        PyErr_Format(PyExc_TypeError, "step() takes 1 or 2 arguments (%zd given)", nargs);
+    if (nargs < 1 || nargs > 3) {
+        PyErr_Format(PyExc_TypeError, "step() takes 1 to 3 arguments (%zd given)", nargs);
         return NULL;
     }
-    PyObject *other = nargs == 2 ? args[1] : Py_None;
+    PyObject *other = nargs >= 2 ? args[1] : Py_None;
+    int write = nargs == 3 ? PyObject_IsTrue(args[2]) : 0;
+    if (write < 0) {
+        return NULL;
+    }
     Chain vs = {NULL, NULL, 0};
-    int r = policy_access(self, args[0], &vs);
+    int r = policy_access_w(self, args[0], &vs, write);
     if (r != 0) {
         chain_release(self, &vs);
         if (r < 0) {
@@ -2910,10 +2931,18 @@ static PyObject *Policy_step(Policy *self, PyObject *const *args, Py_ssize_t nar
 
 /* take(key): access(key) that returns None on a hit, else the list of the evicted keys (the
    default policy's view of an adopted twin keeps the ones the cache holds: _policy_auto). */
-static PyObject *Policy_take(Policy *self, PyObject *key)
+static PyObject *Policy_take(Policy *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    if (nargs < 1 || nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "take() takes 1 or 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    int write = nargs == 2 ? PyObject_IsTrue(args[1]) : 0;
+    if (write < 0) {
+        return NULL;
+    }
     Chain vs = {NULL, NULL, 0};
-    int r = policy_access(self, key, &vs);
+    int r = policy_access_w(self, args[0], &vs, write);
     if (r != 0) {
         chain_release(self, &vs);
         if (r < 0) {
@@ -3069,8 +3098,9 @@ static PyMethodDef Policy_methods[] = {
      "Set every resident key's weight to mapping.get(key, 1); recompute the tallies."},
     {"access", (PyCFunction)Policy_access, METH_O,
      "Simulate one read-or-insert of key (a memo's step); return True on a hit."},
-    {"take", (PyCFunction)Policy_take, METH_O,
-     PyDoc_STR("take(key) -> list | None: access(key); None on a hit, else the evicted keys")},
+    {"take", (PyCFunction)(void (*)(void))Policy_take, METH_FASTCALL,
+     PyDoc_STR("take(key, write=False) -> list | None: access(key) (with write: a set without "
+               "a get); None on a hit, else the evicted keys")},
     {"step", (PyCFunction)(void (*)(void))Policy_step, METH_FASTCALL,
      "step(key, other=None, /)\n--\n\nSimulate access(key); return None on a hit, else how "
      "many of its victims other lacks (0 when other is None)."},

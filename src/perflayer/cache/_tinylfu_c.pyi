@@ -48,10 +48,13 @@ class TinyLFUPolicy:
         """Set every resident key's weight to ``mapping.get(key, 1)``; recompute the tallies."""
     def access(self, key: Hashable, /) -> bool:
         """Simulate one read-or-insert of ``key`` (a memo's step); return True on a hit."""
-    def step(self, key: Hashable, other: Container[Hashable] | None = None, /) -> int | None:
+    def step(
+        self, key: Hashable, other: Container[Hashable] | None = None, write: bool = False, /
+    ) -> int | None:
         """Simulate ``access(key)``; return None on a hit, else how many victims ``other`` lacks."""
-    def take(self, key: Hashable, /) -> list[Hashable] | None:
-        """Simulate ``access(key)``; return None on a hit, else the evicted keys."""
+    def take(self, key: Hashable, write: bool = False, /) -> list[Hashable] | None:
+        """Simulate ``access(key)`` (``write``: a set without a get); None on a hit, else the
+        evicted keys."""
     def __len__(self) -> int:
         """Return the number of resident keys."""
     def __contains__(self, key: object, /) -> bool:
