@@ -76,10 +76,10 @@ Cost. The reads and an overwrite stay one deque append, as TinyLFU's; the next w
 every buffered read the simulations' steps (the twin, LIRS and ARC, one of them the engine
 itself after a switch). ``python -m benchmarks.auto_latency --cpu-time`` (paired ratios to
 cachetools.LRUCache at 500 / 1,024 / 2,048 entries, docs/benchmarks-cache-latency.md, session
-12): a new key into a full cache 1.39x / 1.36x / 1.39x before any switch and 1.59x to 2.03x
-after one, depending on the engine and the history (``policy="tinylfu"``: ~0.8x), a 90/10 Zipf
-get/set stream 1.84x / 1.68x / 1.68x (0.8-1.0x). A small cache that must write fast can take
-``policy="tinylfu"``; above 2,048 entries the two are the same object.
+12): a new key into a full cache 1.37x / 1.44x / 1.51x before any switch and 1.44x to 2.20x
+after one, depending on the engine and the history (``policy="tinylfu"``: ~0.85x), a 90/10
+Zipf get/set stream 1.87x / 1.77x / 1.74x (0.9-1.05x). A small cache that must write fast can
+take ``policy="tinylfu"``; above 2,048 entries the two are the same object.
 
 
 Bounds. A removal (a delete, an expiry, an invalidation) reaches the engine, the twin and both
