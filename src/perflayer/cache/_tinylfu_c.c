@@ -2887,6 +2887,18 @@ static PyObject *Policy_access(Policy *self, PyObject *key)
     return PyBool_FromLong(r);
 }
 
+/* step()'s and take()'s start: ``write`` (an argument, NULL: False), then the access. 1 a hit,
+   0 a miss (its victims chained into *vs), -1 an exception (the chain released). */
+static int access_args(Policy *self, PyObject *key, PyObject *write_arg, Chain *vs)
+{
+    int write = write_arg != NULL ? PyObject_IsTrue(write_arg) : 0;
+    int r = write < 0 ? -1 : policy_access_w(self, key, vs, write);
+    if (r != 0) {
+        chain_release(self, vs);
+    }
+    return r;
+}
+
 /* TinyLFUPolicy.step(key, other=None): policy_access returning None on a hit, else how many of
    its victims ``other`` lacks (0 when other is None). Why a count, not the list: the default
    policy steps its twin so on every miss, and a list per miss is an allocation that also
@@ -2898,18 +2910,10 @@ static PyObject *Policy_step(Policy *self, PyObject *const *args, Py_ssize_t nar
         return NULL;
     }
     PyObject *other = nargs >= 2 ? args[1] : Py_None;
-    int write = nargs == 3 ? PyObject_IsTrue(args[2]) : 0;
-    if (write < 0) {
-        return NULL;
-    }
     Chain vs = {NULL, NULL, 0};
-    int r = policy_access_w(self, args[0], &vs, write);
+    int r = access_args(self, args[0], nargs == 3 ? args[2] : NULL, &vs);
     if (r != 0) {
-        chain_release(self, &vs);
-        if (r < 0) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
+        return r < 0 ? NULL : Py_NewRef(Py_None);
     }
     /* the chain is ours alone (detached, busy off): ``in`` may run Python code */
     Py_ssize_t lacks = 0;
@@ -2937,18 +2941,10 @@ static PyObject *Policy_take(Policy *self, PyObject *const *args, Py_ssize_t nar
         PyErr_Format(PyExc_TypeError, "take() takes 1 or 2 arguments (%zd given)", nargs);
         return NULL;
     }
-    int write = nargs == 2 ? PyObject_IsTrue(args[1]) : 0;
-    if (write < 0) {
-        return NULL;
-    }
     Chain vs = {NULL, NULL, 0};
-    int r = policy_access_w(self, args[0], &vs, write);
+    int r = access_args(self, args[0], nargs == 2 ? args[1] : NULL, &vs);
     if (r != 0) {
-        chain_release(self, &vs);
-        if (r < 0) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
+        return r < 0 ? NULL : Py_NewRef(Py_None);
     }
     return victims_list(self, &vs);
 }
