@@ -714,7 +714,7 @@ class _Selection(_ad.OnEngine):
             self._quiet = 0
 
     def _adopt(self, index: int) -> None:
-        """Make the real engine a copy of simulation ``index`` holding exactly the real keys."""
+        """Make simulation ``index`` the real engine (a view holding the real keys); a switch."""
         self._replace(index)
         self.engine = _ad.ENGINES[index]
         self._bind()
@@ -728,7 +728,7 @@ class _Selection(_ad.OnEngine):
         self._quiet = 0
 
     def _replace(self, index: int) -> None:
-        """Replace the engine by a copy of simulation ``index`` restricted to the real keys."""
+        """Make simulation ``index`` itself the engine, seen through a view of the real keys."""
         if self._sims[_TINY] is None:
             # the first switch: the twin is the engine as it was before this observation, plus
             # this observation's accesses (which the engine has not replayed yet)
