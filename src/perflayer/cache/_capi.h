@@ -14,6 +14,19 @@
 
 #include <Python.h>
 
+/* hash(key), an exact str's cached hash read in place (no call); shared by _tinylfu_c and
+   _engines_c, whose tables both probe by it. */
+static inline Py_hash_t key_hash(PyObject *key)
+{
+    if (PyUnicode_CheckExact(key)) {
+        Py_hash_t hh = ((PyASCIIObject *)key)->hash;
+        if (hh != -1) {
+            return hh;
+        }
+    }
+    return PyObject_Hash(key);
+}
+
 typedef struct {
     int version; /* 1 */
     int (*is_policy)(PyObject *p);

@@ -2682,12 +2682,6 @@ typedef struct {
 
 static PyTypeObject ViewType;
 
-static inline Py_hash_t key_hash(PyObject *key)
-{
-    Py_hash_t hh = PyUnicode_CheckExact(key) ? ((PyASCIIObject *)key)->hash : -1;
-    return hh != -1 ? hh : PyObject_Hash(key);
-}
-
 static int view_cleared(View *v)
 {
     if (v->sim != NULL) {

@@ -489,19 +489,9 @@ static void table_delete_at(Table *t, Py_ssize_t i)
 
 /* -- keys: hash and == ---------------------------------------------------------------------- */
 
-/* hash(key), -1 with an exception set. Why: a str's hash is a field once computed (the cache's
-   dict computed it, and every replay of the read hashes it again): read it without
-   PyObject_Hash's indirect call. */
-static inline Py_hash_t key_hash(PyObject *key)
-{
-    if (PyUnicode_CheckExact(key)) {
-        Py_hash_t hh = ((PyASCIIObject *)key)->hash;
-        if (hh != -1) {
-            return hh;
-        }
-    }
-    return PyObject_Hash(key);
-}
+/* hash(key) is _capi.h's key_hash, -1 with an exception set. Why: a str's hash is a field once
+   computed (the cache's dict computed it, and every replay of the read hashes it again): read it
+   without PyObject_Hash's indirect call. */
 
 /* str.__eq__ of two exact, ready strs (CPython's unicode_eq: canonical forms compare by kind,
    length and bytes); runs no Python code. */
